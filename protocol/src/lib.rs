@@ -1,0 +1,23 @@
+//! storenode wire types: everything that crosses a process boundary.
+//!
+//! Node, cloud-bridge, tests and tools all use this crate; nobody else spells
+//! a topic string or chooses an encoding.
+//!
+//! Compatibility rules (pinned by the golden vectors in `tests/golden.rs`):
+//! - postcard encodes enum variants by index: new variants are only ever
+//!   appended at the end of an enum, never inserted or reordered.
+//! - a change that old readers cannot decode bumps [`codec::FORMAT_VERSION`].
+#![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod command;
+pub mod envelope;
+pub mod event;
+pub mod ids;
+pub mod topic;
+
+pub use codec::DecodeError;
+pub use command::{Command, CommandEnvelope, CommandReply, ReplyStatus};
+pub use envelope::{Actor, Envelope, SCHEMA_VERSION};
+pub use event::{Event, EventKind, NewOrder, OrderLine, PaymentMode, PickLine};
+pub use ids::{EventId, IdError, OrderId, StoreId};
