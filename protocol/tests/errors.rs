@@ -1,0 +1,403 @@
+//! Typed decode errors: what a caller learns when bytes or JSON are wrong.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use proptest::prelude::*;
+use protocol::codec::{self, DecodeError, FORMAT_VERSION};
+use protocol::{Actor, CommandEnvelope, Envelope, Event, NewOrder, OrderLine};
+
+/// A valid postcard envelope, 69 bytes:
+/// 0 version | 1..17 event_id | 17 causation tag | 18..34 causation |
+/// 34 store_id len | 35..44 store_id | 44 order_id len | 45..57 order_id |
+/// 57 order_seq | 58..60 log_seq | 60..66 time_ms | 66 schema |
+/// 67 actor (Api) | 68 event (OrderAccepted)
+fn valid() -> Vec<u8> {
+    let bytes = codec::encode(&common::envelope(Event::OrderAccepted, Actor::Api));
+    assert_eq!(bytes.len(), 69, "the layout above is out of date");
+    bytes
+}
+
+fn with(at: usize, byte: u8) -> Vec<u8> {
+    let mut bytes = valid();
+    bytes[at] = byte;
+    bytes
+}
+
+fn concat(a: &[u8], b: &[u8]) -> Vec<u8> {
+    [a, b].concat()
+}
+
+enum Want {
+    Is(DecodeError),
+    /// A postcard error; its message is postcard's and not pinned.
+    Postcard,
+}
+
+#[test]
+fn binary_errors() {
+    let body = &valid()[1..];
+    let cases: Vec<(&str, Vec<u8>, Want)> = vec![
+        ("empty", vec![], Want::Is(DecodeError::Empty)),
+        (
+            "version 0",
+            concat(&[0], body),
+            Want::Is(DecodeError::Version { found: 0 }),
+        ),
+        (
+            "next version",
+            concat(&[FORMAT_VERSION + 1], body),
+            Want::Is(DecodeError::Version { found: 2 }),
+        ),
+        (
+            "version byte only, wrong",
+            vec![0xff],
+            Want::Is(DecodeError::Version { found: 0xff }),
+        ),
+        (
+            "JSON sent to a postcard topic",
+            br#"{"id":"x"}"#.to_vec(),
+            Want::Is(DecodeError::Version { found: b'{' }),
+        ),
+        (
+            "one trailing byte",
+            concat(&valid(), &[0]),
+            Want::Is(DecodeError::Trailing { trailing: 1 }),
+        ),
+        (
+            "a second message appended",
+            concat(&valid(), body),
+            Want::Is(DecodeError::Trailing { trailing: 68 }),
+        ),
+        ("version byte only", vec![FORMAT_VERSION], Want::Postcard),
+        ("last byte cut", valid()[..68].to_vec(), Want::Postcard),
+        (
+            "cut inside the event id",
+            valid()[..9].to_vec(),
+            Want::Postcard,
+        ),
+        ("option tag 2", with(17, 2), Want::Postcard),
+        (
+            "store id longer than the payload",
+            with(34, 0x7f),
+            Want::Postcard,
+        ),
+        ("store id not UTF-8", with(35, 0xff), Want::Postcard),
+        ("store id with a slash", with(35, b'/'), Want::Postcard),
+        ("unknown actor", with(67, 5), Want::Postcard),
+        ("unknown event", with(68, 7), Want::Postcard),
+        (
+            "varint longer than u64",
+            concat(&valid()[..57], &[0xff; 11]),
+            Want::Postcard,
+        ),
+    ];
+    for (name, input, want) in cases {
+        let got = codec::decode::<Envelope>(&input);
+        match (&got, want) {
+            (Err(e), Want::Is(want)) if *e == want => {}
+            (Err(DecodeError::Postcard(message)), Want::Postcard) if !message.is_empty() => {}
+            (got, _) => panic!("{name}: got {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn error_messages_name_the_problem() {
+    let cases = [
+        (DecodeError::Empty, "empty payload"),
+        (
+            DecodeError::Version { found: 2 },
+            "unsupported format version 2 (this build reads version 1)",
+        ),
+        (
+            DecodeError::Trailing { trailing: 3 },
+            "3 unexpected bytes after the message",
+        ),
+    ];
+    for (error, want) in cases {
+        assert_eq!(error.to_string(), want);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Whatever follows it, a foreign version byte is reported as such.
+    #[test]
+    fn any_other_version_is_refused(
+        version in any::<u8>().prop_filter("not ours", |v| *v != FORMAT_VERSION),
+        body in proptest::collection::vec(any::<u8>(), 0..80),
+    ) {
+        prop_assert_eq!(
+            codec::decode::<Envelope>(&concat(&[version], &body)),
+            Err(DecodeError::Version { found: version })
+        );
+    }
+
+    #[test]
+    fn any_trailing_bytes_are_counted(extra in proptest::collection::vec(any::<u8>(), 1..40)) {
+        prop_assert_eq!(
+            codec::decode::<Envelope>(&concat(&valid(), &extra)),
+            Err(DecodeError::Trailing { trailing: extra.len() })
+        );
+    }
+}
+
+/// A device's JSON, what is wrong with it, and where (1-based line and
+/// column as serde_json reports them), and words the message must contain.
+struct JsonCase {
+    name: &'static str,
+    json: &'static str,
+    line: usize,
+    column: usize,
+    message: &'static str,
+}
+
+fn check_json<T: serde::de::DeserializeOwned + std::fmt::Debug>(cases: &[JsonCase]) {
+    for case in cases {
+        match codec::from_json::<T>(case.json.as_bytes()) {
+            Err(DecodeError::Json {
+                line,
+                column,
+                message,
+            }) => {
+                assert_eq!(
+                    (line, column),
+                    (case.line, case.column),
+                    "{}: position ({message})",
+                    case.name
+                );
+                assert!(
+                    message.contains(case.message),
+                    "{}: {message:?} does not mention {:?}",
+                    case.name,
+                    case.message
+                );
+            }
+            other => panic!("{}: got {other:?}", case.name),
+        }
+    }
+}
+
+#[test]
+fn empty_json_is_empty() {
+    assert_eq!(
+        codec::from_json::<CommandEnvelope>(b""),
+        Err(DecodeError::Empty)
+    );
+}
+
+#[test]
+fn command_json_errors() {
+    check_json::<CommandEnvelope>(&[
+        JsonCase {
+            name: "blank",
+            json: "  \n",
+            line: 2,
+            column: 0,
+            message: "EOF while parsing a value",
+        },
+        JsonCase {
+            name: "missing comma",
+            json: concat!(
+                "{\n",
+                "  \"id\": \"cmd-1\"\n",
+                "  \"command\": {\"hand_over\": {\"order_id\": \"A-1\", \"staff\": \"s-1\"}}\n",
+                "}",
+            ),
+            line: 3,
+            column: 3,
+            message: "expected `,` or `}`",
+        },
+        JsonCase {
+            name: "cut short",
+            json: "{\n  \"id\": \"cmd-1\",\n  \"command\": {\"hand_over\": {",
+            line: 3,
+            column: 28,
+            message: "EOF while parsing an object",
+        },
+        JsonCase {
+            name: "two messages",
+            json: r#"{"id":"a","command":{"hand_over":{"order_id":"A-1","staff":"s"}}} {}"#,
+            line: 1,
+            column: 67,
+            message: "trailing characters",
+        },
+        JsonCase {
+            name: "unknown envelope field",
+            json: r#"{"id":"cmd-1","retry":true,"command":{"hand_over":{"order_id":"A-1","staff":"s"}}}"#,
+            line: 1,
+            column: 21,
+            message: "unknown field `retry`, expected `id` or `command`",
+        },
+        JsonCase {
+            name: "unknown command field",
+            json: concat!(
+                "{\n",
+                "  \"id\": \"cmd-1\",\n",
+                "  \"command\": {\n",
+                "    \"mark_picked\": {\"order_id\": \"A-1\", \"staff\": \"s-1\", \"note\": \"x\"}\n",
+                "  }\n",
+                "}",
+            ),
+            line: 4,
+            column: 61,
+            message: "unknown field `note`",
+        },
+        JsonCase {
+            name: "unknown order field",
+            json: concat!(
+                "{\"id\": \"cmd-1\", \"command\": {\"create_order\": {\"order_id\": \"A-1\", \"order\": {\n",
+                "  \"customer_name\": \"Ada\",\n",
+                "  \"gift_wrap\": true,\n",
+                "  \"lines\": [],\n",
+                "  \"payment\": \"prepaid\"\n",
+                "}}}}",
+            ),
+            line: 3,
+            column: 13,
+            message: "unknown field `gift_wrap`",
+        },
+        JsonCase {
+            name: "unknown line field",
+            json: concat!(
+                "{\"id\": \"cmd-1\", \"command\": {\"create_order\": {\"order_id\": \"A-1\", \"order\": {\n",
+                "  \"customer_name\": \"Ada\",\n",
+                "  \"lines\": [\n",
+                "    {\"sku\": \"S-1\", \"quantity\": 1, \"unit_price_cents\": 100},\n",
+                "    {\"sku\": \"S-2\", \"quantity\": 1, \"unit_price_cents\": 100, \"colour\": \"red\"}\n",
+                "  ],\n",
+                "  \"payment\": \"prepaid\"\n",
+                "}}}}",
+            ),
+            line: 5,
+            column: 67,
+            message: "unknown field `colour`",
+        },
+        JsonCase {
+            name: "unknown command",
+            json: r#"{"id":"cmd-1","command":{"cancel":{"order_id":"A-1"}}}"#,
+            line: 1,
+            column: 33,
+            message: "unknown variant `cancel`",
+        },
+        JsonCase {
+            name: "missing staff",
+            json: r#"{"id":"cmd-1","command":{"hand_over":{"order_id":"A-1"}}}"#,
+            line: 1,
+            column: 55,
+            message: "missing field `staff`",
+        },
+        JsonCase {
+            name: "missing id",
+            json: r#"{"command":{"hand_over":{"order_id":"A-1","staff":"s"}}}"#,
+            line: 1,
+            column: 56,
+            message: "missing field `id`",
+        },
+        JsonCase {
+            name: "order id with a slash",
+            json: r#"{"id": "cmd-1", "command": {"hand_over": {"order_id": "a/b", "staff": "s-1"}}}"#,
+            line: 1,
+            column: 59,
+            message: "contains '/'; only letters, digits, '-', '_' and '.' are allowed",
+        },
+        JsonCase {
+            name: "empty order id",
+            json: r#"{"id":"cmd-1","command":{"hand_over":{"order_id":"","staff":"s"}}}"#,
+            line: 1,
+            column: 51,
+            message: "must not be empty",
+        },
+        JsonCase {
+            name: "order id too long",
+            json: concat!(
+                r#"{"id":"cmd-1","command":{"hand_over":{"order_id":""#,
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                r#"","staff":"s"}}}"#,
+            ),
+            line: 1,
+            column: 116,
+            message: "is 65 characters long; at most 64 are allowed",
+        },
+        JsonCase {
+            name: "quantity as a string",
+            json: concat!(
+                r#"{"id":"cmd-1","command":{"create_order":{"order_id":"A-1","order":{"#,
+                r#""customer_name":"Ada","lines":[{"sku":"S","quantity":"2","unit_price_cents":1}],"#,
+                r#""payment":"prepaid"}}}}"#,
+            ),
+            line: 1,
+            column: 123,
+            message: "invalid type: string \"2\", expected u32",
+        },
+        JsonCase {
+            name: "negative quantity",
+            json: concat!(
+                r#"{"id":"cmd-1","command":{"create_order":{"order_id":"A-1","order":{"#,
+                r#""customer_name":"Ada","lines":[{"sku":"S","quantity":-1,"unit_price_cents":1}],"#,
+                r#""payment":"prepaid"}}}}"#,
+            ),
+            line: 1,
+            column: 122,
+            message: "invalid value: integer `-1`, expected u32",
+        },
+        JsonCase {
+            name: "unknown payment mode",
+            json: concat!(
+                r#"{"id":"cmd-1","command":{"create_order":{"order_id":"A-1","order":{"#,
+                r#""customer_name":"Ada","lines":[],"payment":"cash"}}}}"#,
+            ),
+            line: 1,
+            column: 116,
+            message: "unknown variant `cash`, expected `prepaid` or `pay_at_pickup`",
+        },
+    ]);
+}
+
+/// `NewOrder` and `OrderLine` refuse unknown fields on their own too, e.g.
+/// when the web form posts an order.
+#[test]
+fn order_json_errors() {
+    check_json::<NewOrder>(&[JsonCase {
+        name: "unknown order field",
+        json: r#"{"customer_name":"Ada","lines":[],"payment":"prepaid","discount":5}"#,
+        line: 1,
+        column: 64,
+        message: "unknown field `discount`",
+    }]);
+    check_json::<OrderLine>(&[JsonCase {
+        name: "unknown line field",
+        json: r#"{"sku":"S","quantity":1,"unit_price_cents":1,"qty":2}"#,
+        line: 1,
+        column: 50,
+        message: "unknown field `qty`",
+    }]);
+}
+
+#[test]
+fn envelope_json_errors() {
+    let valid = String::from_utf8(codec::to_json(&common::envelope(
+        Event::OrderAccepted,
+        Actor::Api,
+    )))
+    .expect("JSON is UTF-8");
+    let bad_event_id = valid.replace("01J0N3PK2XDSZR14D2PF2DBSQQ", "not-a-ulid");
+    let bad_store_id = valid.replace("store-042", "store 042");
+    assert_ne!(bad_event_id, valid);
+    assert_ne!(bad_store_id, valid);
+    for (name, json, message) in [
+        ("event id", &bad_event_id, "is not a ULID"),
+        ("store id", &bad_store_id, "contains ' '"),
+    ] {
+        match codec::from_json::<Envelope>(json.as_bytes()) {
+            Err(DecodeError::Json {
+                line: 1,
+                message: m,
+                ..
+            }) if m.contains(message) => {}
+            other => panic!("{name}: got {other:?}"),
+        }
+    }
+}
