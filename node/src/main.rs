@@ -1,1 +1,162 @@
-fn main(){}
+//! `storenode`: parse arguments, load config, run. Nothing else.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use storenode::config::{self, Layers, Source};
+
+#[derive(Parser)]
+#[command(
+    name = "storenode",
+    version,
+    about = "Store-fulfillment node: orders, picking, pickup — offline first"
+)]
+#[command(after_help = format!("Configuration keys (file key, default, meaning, environment variable):\n{}", config::describe_keys()))]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Where the database, API token and keys live.
+    #[arg(long, global = true)]
+    data_dir: Option<String>,
+    /// This store's id.
+    #[arg(long, global = true)]
+    store_id: Option<String>,
+    /// Device broker listener, e.g. 0.0.0.0:1883.
+    #[arg(long, global = true)]
+    mqtt_listen: Option<String>,
+    /// Staff pages and API listener, e.g. 0.0.0.0:8080.
+    #[arg(long, global = true)]
+    http_listen: Option<String>,
+    /// Log filter, e.g. info or storenode=debug.
+    #[arg(long, global = true)]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the node (the default).
+    Run,
+    /// Print the effective configuration and exit.
+    CheckConfig,
+    /// Manage device credentials for the store broker (node stopped).
+    Device {
+        #[command(subcommand)]
+        action: DeviceCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCmd {
+    /// Register a device and print its generated password.
+    Add { name: String },
+    /// List registered devices.
+    List,
+    /// Remove a device.
+    Remove { name: String },
+}
+
+fn layers(cli: &Cli) -> Result<Layers, config::ConfigError> {
+    let mut l = Layers::defaults();
+    if let Some(path) = &cli.config {
+        l.file(path)?;
+    }
+    l.env(std::env::vars());
+    let flags = [
+        ("data_dir", &cli.data_dir, "--data-dir"),
+        ("store_id", &cli.store_id, "--store-id"),
+        ("mqtt.listen", &cli.mqtt_listen, "--mqtt-listen"),
+        ("http.listen", &cli.http_listen, "--http-listen"),
+        ("log.level", &cli.log_level, "--log-level"),
+    ];
+    for (key, value, flag) in flags {
+        if let Some(v) = value {
+            l.set(key, v.clone(), Source::Flag(flag.to_string()));
+        }
+    }
+    Ok(l)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match layers(&cli).and_then(|l| l.validate()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("storenode: refusing to start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Cmd::Run) {
+        Cmd::Run => {}
+        Cmd::CheckConfig => {
+            println!("{config:#?}");
+            return ExitCode::SUCCESS;
+        }
+        Cmd::Device { action } => return device(&config, action),
+    }
+    storenode::app::init_tracing(&config.log_level, config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("storenode: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(storenode::app::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "storenode failed");
+            eprintln!("storenode: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn device(config: &config::Config, action: DeviceCmd) -> ExitCode {
+    let store = match storenode::app::open_store(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("storenode: {e}");
+            eprintln!("(while the node runs, use POST /api/v1/devices with the API token)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result =
+        match action {
+            DeviceCmd::Add { name } => storenode::check_device_name(&name)
+                .map_err(|e| e.to_string())
+                .and_then(|_| store.add_device(&name).map_err(|e| e.to_string()))
+                .map(|pw| {
+                    println!("device {name} added");
+                    println!("  MQTT username: {name}");
+                    println!("  MQTT password: {pw}   (shown once)");
+                }),
+            DeviceCmd::List => store.devices().map_err(|e| e.to_string()).map(|ds| {
+                for d in ds {
+                    println!("{d}");
+                }
+            }),
+            DeviceCmd::Remove { name } => store
+                .remove_device(&name)
+                .map_err(|e| e.to_string())
+                .map(|found| {
+                    if found {
+                        println!("device {name} removed")
+                    } else {
+                        println!("no device named {name}")
+                    }
+                }),
+        };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("storenode: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

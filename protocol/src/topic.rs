@@ -74,7 +74,9 @@ pub enum Parsed<'a> {
     Event(EventKind),
     /// Something under `events/` that no node event uses.
     UnknownEvent(&'a str),
-    DeviceCommand { device: &'a str },
+    DeviceCommand {
+        device: &'a str,
+    },
     CloudCommand,
     Other,
 }

@@ -1,0 +1,331 @@
+//! Wires the parts; owns start-up and shutdown order.
+//!
+//! Start: validate config → open store → token → bind HTTP → broker (+
+//! links) → writer thread → services → serve. Shutdown (SIGTERM/ctrl-c):
+//! stop HTTP and intake → services settle and save checkpoints → the writer
+//! drains its queue and flushes → exit 0. rumqttd has no stop API: its
+//! threads end with the process.
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rumqttd::local::{LinkRx, LinkTx};
+
+use crate::broker::{self, BrokerError};
+use crate::config::{Config, LogFormat};
+use crate::metrics::Metrics;
+use crate::services::{self, consumer::Consumer, intake::Intake};
+use crate::shutdown::{self, Shutdown};
+use crate::store::writer::EventSink;
+use crate::store::{Store, StoreError, Writer};
+use crate::web::{self, AppState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data_dir {path}: {reason}")]
+    DataDir { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("http.listen {addr}: cannot listen: {reason}")]
+    HttpBind { addr: SocketAddr, reason: String },
+    #[error("the store writer stopped: {0}")]
+    Writer(String),
+}
+
+/// Install the log subscriber: JSON when stdout is not a terminal.
+pub fn init_tracing(level: &str, format: LogFormat) {
+    use std::io::IsTerminal;
+    // rumqttd logs every connection at info; keep it at warn unless asked.
+    let filter = if level.contains("rumqttd") {
+        level.to_string()
+    } else {
+        format!("{level},rumqttd=warn")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stdout().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// The names of the in-process broker links, one per part.
+const LINKS: [&str; 5] = ["writer", "intake", "order", "fulfillment", "notification"];
+
+/// Publishes durable events through the writer's broker link.
+struct LinkSink {
+    tx: LinkTx,
+    // Kept alive so the router keeps the link; nothing is subscribed.
+    _rx: LinkRx,
+}
+
+impl EventSink for LinkSink {
+    fn publish(&mut self, topic: String, payload: Vec<u8>) {
+        if let Err(e) = self.tx.publish(topic, payload) {
+            // Consumers catch up from the log; only live followers miss it.
+            tracing::warn!(error = %e, "publishing an event on the broker failed");
+        }
+    }
+}
+
+/// Read the API token from the data dir, or make one (0600) on first start.
+fn api_token(config: &Config) -> Result<(String, Option<PathBuf>), StartError> {
+    if let Some(t) = &config.api_token {
+        return Ok((t.clone(), None));
+    }
+    let path = config.data_dir.join("api-token");
+    let dir_err = |e: std::io::Error| StartError::DataDir {
+        path: path.clone(),
+        reason: e.to_string(),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(t) if t.trim().len() >= 16 => return Ok((t.trim().to_string(), None)),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(dir_err(e)),
+    }
+    let token = hex::encode(rand::random::<[u8; 24]>());
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(&path).map_err(dir_err)?;
+    f.write_all(token.as_bytes()).map_err(dir_err)?;
+    f.sync_all().map_err(dir_err)?;
+    Ok((token, Some(path)))
+}
+
+/// Create the data directory (0700) if needed.
+pub fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
+    std::fs::create_dir_all(dir).map_err(|e| StartError::DataDir {
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+pub fn open_store(config: &Config) -> Result<Store, StartError> {
+    prepare_data_dir(&config.data_dir)?;
+    Ok(Store::open(
+        &config.data_dir.join("db"),
+        config.store_id.clone(),
+    )?)
+}
+
+/// Run the node until SIGTERM or ctrl-c.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let (trigger, shutdown) = shutdown::channel();
+    let signal = tokio::spawn(async move {
+        shutdown::os_signal().await;
+        trigger.fire();
+    });
+    let result = run_until(config, shutdown).await;
+    signal.abort();
+    result
+}
+
+/// Run the node until `shutdown` fires.
+pub async fn run_until(config: Config, shutdown: Shutdown) -> Result<(), StartError> {
+    let started = Instant::now();
+    let store = open_store(&config)?;
+    let (token, token_file) = api_token(&config)?;
+    let metrics = Arc::new(Metrics::new());
+    metrics.log_head.set(store.head() as i64);
+
+    let http = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .map_err(|e| StartError::HttpBind {
+            addr: config.http_listen,
+            reason: e.to_string(),
+        })?;
+    let http_addr = http.local_addr().map_err(|e| StartError::HttpBind {
+        addr: config.http_listen,
+        reason: e.to_string(),
+    })?;
+
+    let mut broker = broker::start(&config, store.clone(), metrics.clone(), &LINKS)?;
+    let mut link = |name: &'static str| {
+        broker.take_link(name).ok_or_else(|| BrokerError::Link {
+            name: name.to_string(),
+            reason: "not made at start".into(),
+        })
+    };
+    let writer_link = link("writer")?;
+    let sink = LinkSink {
+        tx: writer_link.tx,
+        _rx: writer_link.rx,
+    };
+    let (writer, handle) = Writer::new(
+        store.clone(),
+        &config.data_dir.join("db"),
+        sink,
+        config.durability,
+        config.max_batch,
+        metrics.clone(),
+    )?;
+    let writer_thread = std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || writer.run())
+        .map_err(|e| StartError::Writer(e.to_string()))?;
+
+    let mut tasks = Vec::new();
+    macro_rules! consumer {
+        ($reactor:expr, $link:expr) => {{
+            let c = Consumer::new(
+                $reactor,
+                store.clone(),
+                handle.clone(),
+                metrics.clone(),
+                link($link)?,
+            );
+            let sd = shutdown.clone();
+            let name = $link;
+            tasks.push(tokio::spawn(services::supervise(
+                name,
+                metrics.clone(),
+                shutdown.clone(),
+                move || c.clone().run(sd.clone()),
+            )));
+        }};
+    }
+    consumer!(services::OrderService, "order");
+    consumer!(services::FulfillmentService, "fulfillment");
+    consumer!(
+        services::NotificationService {
+            store_id: config.store_id.clone()
+        },
+        "notification"
+    );
+    let intake = Intake::new(
+        store.clone(),
+        handle.clone(),
+        metrics.clone(),
+        link("intake")?,
+    );
+    {
+        let sd = shutdown.clone();
+        tasks.push(tokio::spawn(services::supervise(
+            services::intake::NAME,
+            metrics.clone(),
+            shutdown.clone(),
+            move || intake.clone().run(sd.clone()),
+        )));
+    }
+
+    let state = AppState {
+        store: store.clone(),
+        writer: handle.clone(),
+        metrics: metrics.clone(),
+        token: token.clone().into(),
+        started,
+        max_body_bytes: config.http_max_body_bytes,
+    };
+    let mut web_shutdown = shutdown.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(http, web::app(state))
+            .with_graceful_shutdown(async move { web_shutdown.fired().await })
+            .await
+    });
+
+    announce(
+        &config,
+        http_addr,
+        broker.addr,
+        &token,
+        token_file.as_deref(),
+        store.head(),
+        started,
+    );
+
+    // Run until the signal; then drain in order, within the grace period.
+    let mut sd = shutdown.clone();
+    sd.fired().await;
+    let grace = Duration::from_millis(config.shutdown_grace_ms);
+    let drain = async {
+        let _ = server.await;
+        for t in tasks {
+            let _ = t.await;
+        }
+    };
+    if tokio::time::timeout(grace, drain).await.is_err() {
+        tracing::warn!(
+            grace_ms = config.shutdown_grace_ms,
+            "drain took longer than the grace period; flushing what is queued"
+        );
+    }
+    handle.close().await;
+    match writer_thread.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(StartError::Writer(e.to_string())),
+        Err(_) => return Err(StartError::Writer("writer thread panicked".into())),
+    }
+    tracing::info!(head = store.head(), "storenode stopped cleanly");
+    Ok(())
+}
+
+fn announce(
+    config: &Config,
+    http: SocketAddr,
+    mqtt: SocketAddr,
+    token: &str,
+    token_file: Option<&Path>,
+    head: u64,
+    started: Instant,
+) {
+    tracing::info!(
+        store_id = %config.store_id,
+        http = %http,
+        mqtt = %mqtt,
+        data_dir = %config.data_dir.display(),
+        log_head = head,
+        start_ms = started.elapsed().as_millis() as u64,
+        "storenode ready"
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "storenode ready: store {}", config.store_id);
+    let _ = writeln!(
+        out,
+        "  staff API    http://{http}/api/v1/  (health /healthz, metrics /metrics)"
+    );
+    let _ = writeln!(
+        out,
+        "  device MQTT  mqtt://{mqtt}  (add a device: storenode device add NAME, while stopped)"
+    );
+    let _ = writeln!(out, "  data         {}", config.data_dir.display());
+    match token_file {
+        Some(p) => {
+            let _ = writeln!(
+                out,
+                "  API token    {token}  (new; saved to {})",
+                p.display()
+            );
+        }
+        None if config.api_token.is_some() => {
+            let _ = writeln!(out, "  API token    from configuration");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  API token    in {}",
+                config.data_dir.join("api-token").display()
+            );
+        }
+    }
+    let _ = out.flush();
+}

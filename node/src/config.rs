@@ -1,0 +1,480 @@
+//! Configuration: built-in defaults < file (`--config`, TOML) < environment
+//! (`STORENODE_…`) < command-line flags.
+//!
+//! Every layer is flattened to dotted keys (`mqtt.listen`), then the merged
+//! map is validated in one place, before anything binds. A bad value stops
+//! start-up with the key, the value, where it came from and the reason.
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use protocol::StoreId;
+
+/// Where a value came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Env(String),
+    Flag(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("built-in default"),
+            Source::File(p) => write!(f, "file {}", p.display()),
+            Source::Env(v) => write!(f, "environment variable {v}"),
+            Source::Flag(v) => write!(f, "flag {v}"),
+        }
+    }
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config key `{key}` = {value:?} (from {origin}): {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        origin: Source,
+        reason: String,
+    },
+    #[error("config file {path}: unknown key `{key}` (known keys: {known})")]
+    UnknownKey {
+        path: PathBuf,
+        key: String,
+        known: String,
+    },
+    #[error("config file {path}: cannot read: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("config file {path}: not valid TOML: {reason}")]
+    Syntax { path: PathBuf, reason: String },
+}
+
+/// How hard the store pushes a group commit to disk before acknowledging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// sled's flush, then `fdatasync` of its log file: survives power loss.
+    Fdatasync,
+    /// sled's flush only (`sync_file_range`): survives a process crash, may
+    /// lose the last acknowledged writes on power loss.
+    Flush,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// JSON when stdout is not a terminal, text otherwise.
+    Auto,
+    Json,
+    Text,
+}
+
+/// The validated configuration of one node.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub store_id: StoreId,
+    pub data_dir: PathBuf,
+    pub mqtt_listen: SocketAddr,
+    pub mqtt_max_connections: usize,
+    pub mqtt_max_payload_bytes: usize,
+    pub http_listen: SocketAddr,
+    pub http_max_body_bytes: usize,
+    pub api_token: Option<String>,
+    pub durability: Durability,
+    pub max_batch: usize,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub shutdown_grace_ms: u64,
+}
+
+struct KeySpec {
+    key: &'static str,
+    default: Option<&'static str>,
+    help: &'static str,
+}
+
+/// Every key the node understands, with its default.
+const KEYS: &[KeySpec] = &[
+    KeySpec {
+        key: "store_id",
+        default: Some("store-local"),
+        help: "this store's id (letters, digits, - _ .)",
+    },
+    KeySpec {
+        key: "data_dir",
+        default: Some("./storenode-data"),
+        help: "where the database, token and keys live",
+    },
+    KeySpec {
+        key: "mqtt.listen",
+        default: Some("127.0.0.1:1883"),
+        help: "store broker listener (devices)",
+    },
+    KeySpec {
+        key: "mqtt.max_connections",
+        default: Some("256"),
+        help: "most simultaneous MQTT clients",
+    },
+    KeySpec {
+        key: "mqtt.max_payload_bytes",
+        default: Some("65536"),
+        help: "largest MQTT message accepted",
+    },
+    KeySpec {
+        key: "http.listen",
+        default: Some("127.0.0.1:8080"),
+        help: "staff pages and JSON API listener",
+    },
+    KeySpec {
+        key: "http.max_body_bytes",
+        default: Some("262144"),
+        help: "largest HTTP request body accepted",
+    },
+    KeySpec {
+        key: "api.token",
+        default: None,
+        help: "bearer token for the API (default: generated into data_dir)",
+    },
+    KeySpec {
+        key: "storage.durability",
+        default: Some("fdatasync"),
+        help: "fdatasync | flush",
+    },
+    KeySpec {
+        key: "storage.max_batch",
+        default: Some("512"),
+        help: "most commands in one group commit",
+    },
+    KeySpec {
+        key: "log.level",
+        default: Some("info"),
+        help: "tracing filter, e.g. info or storenode=debug",
+    },
+    KeySpec {
+        key: "log.format",
+        default: Some("auto"),
+        help: "auto | json | text",
+    },
+    KeySpec {
+        key: "shutdown.grace_ms",
+        default: Some("10000"),
+        help: "how long a shutdown may drain",
+    },
+];
+
+/// The environment variable that sets `key`.
+pub fn env_name(key: &str) -> String {
+    format!("STORENODE_{}", key.to_ascii_uppercase().replace('.', "_"))
+}
+
+/// Known keys with their help, for `--help` texts and docs.
+pub fn describe_keys() -> String {
+    let mut out = String::new();
+    for k in KEYS {
+        out.push_str(&format!(
+            "  {:<24} {:<18} {}  [{}]\n",
+            k.key,
+            k.default.unwrap_or("(none)"),
+            k.help,
+            env_name(k.key)
+        ));
+    }
+    out
+}
+
+/// Raw values by key, each with where it came from.
+#[derive(Debug, Default, Clone)]
+pub struct Layers {
+    values: BTreeMap<String, (String, Source)>,
+}
+
+impl Layers {
+    /// Start from the built-in defaults.
+    pub fn defaults() -> Self {
+        let mut l = Layers::default();
+        for k in KEYS {
+            if let Some(d) = k.default {
+                l.values
+                    .insert(k.key.to_string(), (d.to_string(), Source::Default));
+            }
+        }
+        l
+    }
+
+    pub fn set(&mut self, key: &str, value: impl Into<String>, source: Source) {
+        self.values.insert(key.to_string(), (value.into(), source));
+    }
+
+    /// Overlay a TOML file.
+    pub fn file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        self.toml_text(&text, path)
+    }
+
+    /// Overlay TOML text (as if read from `path`).
+    pub fn toml_text(&mut self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        let table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: path.to_path_buf(),
+                    reason: e.message().to_string(),
+                })?;
+        let mut flat = Vec::new();
+        flatten("", &toml::Value::Table(table), &mut flat);
+        for (key, value) in flat {
+            if !KEYS.iter().any(|k| k.key == key) {
+                return Err(ConfigError::UnknownKey {
+                    path: path.to_path_buf(),
+                    key,
+                    known: KEYS.iter().map(|k| k.key).collect::<Vec<_>>().join(", "),
+                });
+            }
+            self.set(&key, value, Source::File(path.to_path_buf()));
+        }
+        Ok(())
+    }
+
+    /// Overlay `STORENODE_…` variables from `vars`.
+    pub fn env(&mut self, vars: impl IntoIterator<Item = (String, String)>) {
+        let vars: BTreeMap<String, String> = vars.into_iter().collect();
+        for k in KEYS {
+            let name = env_name(k.key);
+            if let Some(v) = vars.get(&name) {
+                self.set(k.key, v.clone(), Source::Env(name));
+            }
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&(String, Source)> {
+        self.values.get(key)
+    }
+
+    /// Validate every key and build the [`Config`].
+    pub fn validate(&self) -> Result<Config, ConfigError> {
+        let store_id = self.parse("store_id", |v| {
+            StoreId::new(v).map_err(|e| format!("store id {e}"))
+        })?;
+        let data_dir = self.parse("data_dir", |v| {
+            if v.trim().is_empty() {
+                Err("must not be empty".to_string())
+            } else {
+                Ok(PathBuf::from(v))
+            }
+        })?;
+        let mqtt_listen = self.parse("mqtt.listen", socket_addr)?;
+        let http_listen = self.parse("http.listen", socket_addr)?;
+        if mqtt_listen == http_listen && mqtt_listen.port() != 0 {
+            return Err(self.invalid("http.listen", "is the same address as mqtt.listen"));
+        }
+        let config = Config {
+            store_id,
+            data_dir,
+            mqtt_listen,
+            mqtt_max_connections: self.parse("mqtt.max_connections", |v| number(v, 1, 100_000))?,
+            mqtt_max_payload_bytes: self
+                .parse("mqtt.max_payload_bytes", |v| number(v, 1024, 16 << 20))?,
+            http_listen,
+            http_max_body_bytes: self
+                .parse("http.max_body_bytes", |v| number(v, 1024, 64 << 20))?,
+            api_token: match self.get("api.token") {
+                None => None,
+                Some(_) => Some(self.parse("api.token", token)?),
+            },
+            durability: self.parse("storage.durability", |v| match v {
+                "fdatasync" => Ok(Durability::Fdatasync),
+                "flush" => Ok(Durability::Flush),
+                _ => Err("must be `fdatasync` or `flush`".to_string()),
+            })?,
+            max_batch: self.parse("storage.max_batch", |v| number(v, 1, 100_000))?,
+            log_level: self.parse("log.level", |v| {
+                tracing_subscriber::EnvFilter::try_new(v)
+                    .map(|_| v.to_string())
+                    .map_err(|e| format!("not a log filter: {e}"))
+            })?,
+            log_format: self.parse("log.format", |v| match v {
+                "auto" => Ok(LogFormat::Auto),
+                "json" => Ok(LogFormat::Json),
+                "text" => Ok(LogFormat::Text),
+                _ => Err("must be `auto`, `json` or `text`".to_string()),
+            })?,
+            shutdown_grace_ms: self.parse("shutdown.grace_ms", |v| number(v, 0, 600_000))? as u64,
+        };
+        Ok(config)
+    }
+
+    fn parse<T>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        let (value, source) = self
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| (String::new(), Source::Default));
+        f(&value).map_err(|reason| ConfigError::Invalid {
+            key: key.to_string(),
+            value,
+            origin: source,
+            reason,
+        })
+    }
+
+    fn invalid(&self, key: &str, reason: &str) -> ConfigError {
+        let (value, source) = self
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| (String::new(), Source::Default));
+        ConfigError::Invalid {
+            key: key.to_string(),
+            value,
+            origin: source,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
+    match value {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        toml::Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+fn socket_addr(v: &str) -> Result<SocketAddr, String> {
+    v.parse()
+        .map_err(|_| "not a socket address like 127.0.0.1:1883 or 0.0.0.0:8080".to_string())
+}
+
+fn number(v: &str, min: usize, max: usize) -> Result<usize, String> {
+    let n: usize = v
+        .trim()
+        .parse()
+        .map_err(|_| "not a whole number".to_string())?;
+    if n < min || n > max {
+        return Err(format!("must be between {min} and {max}"));
+    }
+    Ok(n)
+}
+
+fn token(v: &str) -> Result<String, String> {
+    if v.len() < 16 {
+        return Err("must be at least 16 characters".to_string());
+    }
+    if !v.chars().all(|c| c.is_ascii_graphic()) {
+        return Err("must be printable ASCII without spaces".to_string());
+    }
+    Ok(v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_for(key: &str, value: &str) -> String {
+        let mut l = Layers::defaults();
+        l.set(key, value, Source::Flag(format!("--{key}")));
+        match l.validate() {
+            Ok(_) => panic!("{key}={value:?} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid_and_safe() {
+        let c = Layers::defaults().validate().expect("defaults validate");
+        assert!(c.mqtt_listen.ip().is_loopback());
+        assert!(c.http_listen.ip().is_loopback());
+        assert_eq!(c.durability, Durability::Fdatasync);
+        assert_eq!(c.data_dir, PathBuf::from("./storenode-data"));
+    }
+
+    #[test]
+    fn every_invalid_key_names_key_value_and_reason() {
+        // (key, bad value, words the message must contain)
+        let table: &[(&str, &str, &str)] = &[
+            ("store_id", "", "must not be empty"),
+            ("store_id", "my/store", "only letters, digits"),
+            ("store_id", &"s".repeat(40), "at most 32"),
+            ("data_dir", " ", "must not be empty"),
+            ("mqtt.listen", "localhost", "not a socket address"),
+            ("mqtt.listen", "127.0.0.1:99999", "not a socket address"),
+            (
+                "http.listen",
+                "127.0.0.1:1883",
+                "same address as mqtt.listen",
+            ),
+            ("http.listen", "nope", "not a socket address"),
+            ("mqtt.max_connections", "0", "between 1 and 100000"),
+            ("mqtt.max_connections", "many", "not a whole number"),
+            ("mqtt.max_payload_bytes", "10", "between 1024"),
+            ("http.max_body_bytes", "-1", "not a whole number"),
+            ("api.token", "short", "at least 16"),
+            ("api.token", "has spaces in it ok?", "printable ASCII"),
+            ("storage.durability", "sometimes", "`fdatasync` or `flush`"),
+            ("storage.max_batch", "0", "between 1"),
+            ("log.level", "info,[[[", "not a log filter"),
+            ("log.format", "xml", "`auto`, `json` or `text`"),
+            ("shutdown.grace_ms", "1e9", "not a whole number"),
+        ];
+        for (key, value, words) in table {
+            let msg = error_for(key, value);
+            assert!(msg.contains(&format!("`{key}`")), "{msg}");
+            assert!(msg.contains(&format!("{value:?}")), "{msg}");
+            assert!(msg.contains(words), "{key}: {msg}");
+            assert!(msg.contains("flag --"), "source missing: {msg}");
+        }
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let mut l = Layers::defaults();
+        l.toml_text(
+            "store_id = \"from-file\"\n[mqtt]\nlisten = \"0.0.0.0:1884\"\nmax_connections = 10\n",
+            Path::new("t.toml"),
+        )
+        .expect("valid toml");
+        l.env([
+            ("STORENODE_STORE_ID".to_string(), "from-env".to_string()),
+            ("UNRELATED".to_string(), "x".to_string()),
+        ]);
+        let c = l.validate().expect("valid");
+        assert_eq!(c.store_id.as_str(), "from-env");
+        assert_eq!(c.mqtt_listen.port(), 1884);
+        assert_eq!(c.mqtt_max_connections, 10);
+        l.set("store_id", "from-flag", Source::Flag("--store-id".into()));
+        assert_eq!(l.validate().expect("valid").store_id.as_str(), "from-flag");
+    }
+
+    #[test]
+    fn file_errors_name_the_problem() {
+        let mut l = Layers::defaults();
+        let e = l
+            .toml_text("[mqtt]\nlisen = \"x\"\n", Path::new("t.toml"))
+            .expect_err("typo refused");
+        assert!(e.to_string().contains("unknown key `mqtt.lisen`"), "{e}");
+        let e = l
+            .toml_text("store_id = ", Path::new("t.toml"))
+            .expect_err("syntax refused");
+        assert!(e.to_string().contains("not valid TOML"), "{e}");
+        let mut l = Layers::defaults();
+        l.toml_text("[storage]\nmax_batch = 0\n", Path::new("/etc/s.toml"))
+            .expect("parses");
+        let e = l.validate().expect_err("zero batch refused").to_string();
+        assert!(e.contains("file /etc/s.toml"), "{e}");
+    }
+}

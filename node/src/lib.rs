@@ -1,0 +1,21 @@
+//! storenode: the store-fulfillment node.
+//!
+//! See ARCHITECTURE.md for the parts and the invariants each enforces.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod broker;
+pub mod config;
+pub mod domain;
+pub mod metrics;
+pub mod services;
+pub mod shutdown;
+pub mod store;
+pub mod web;
+
+/// Check a device name: it becomes an MQTT user name and part of topics.
+pub fn check_device_name(name: &str) -> Result<(), String> {
+    protocol::StoreId::new(name)
+        .map(|_| ())
+        .map_err(|e| format!("device name {e}"))
+}

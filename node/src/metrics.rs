@@ -1,0 +1,180 @@
+//! Prometheus metrics. Every notable thing the node does is counted here
+//! and logged where it happens.
+use std::sync::Mutex;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    pub events_appended: Family<Labels, Counter>,
+    pub commands: Family<Labels, Counter>,
+    pub group_commits: Counter,
+    pub group_commit_size: Histogram,
+    pub group_commit_seconds: Histogram,
+    pub forged_events: Family<Labels, Counter>,
+    pub dead_letters: Family<Labels, Counter>,
+    pub service_restarts: Family<Labels, Counter>,
+    pub consumer_lag: Family<Labels, Gauge>,
+    pub log_head: Gauge,
+    pub http_requests: Family<Labels, Counter>,
+    pub mqtt_auth_failures: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let m = Metrics {
+            registry: Mutex::new(Registry::with_prefix("storenode")),
+            events_appended: Family::default(),
+            commands: Family::default(),
+            group_commits: Counter::default(),
+            group_commit_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            group_commit_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            forged_events: Family::default(),
+            dead_letters: Family::default(),
+            service_restarts: Family::default(),
+            consumer_lag: Family::default(),
+            log_head: Gauge::default(),
+            http_requests: Family::default(),
+            mqtt_auth_failures: Counter::default(),
+        };
+        if let Ok(mut r) = m.registry.lock() {
+            r.register(
+                "events_appended",
+                "Events appended to the log, by kind",
+                m.events_appended.clone(),
+            );
+            r.register(
+                "commands",
+                "Commands received, by source and outcome",
+                m.commands.clone(),
+            );
+            r.register(
+                "group_commits",
+                "Group commits (one flush each)",
+                m.group_commits.clone(),
+            );
+            r.register(
+                "group_commit_size",
+                "Requests per group commit",
+                m.group_commit_size.clone(),
+            );
+            r.register(
+                "group_commit_seconds",
+                "Time to make a group durable",
+                m.group_commit_seconds.clone(),
+            );
+            r.register(
+                "forged_events",
+                "Messages on node event topics that the log does not hold, by consumer",
+                m.forged_events.clone(),
+            );
+            r.register(
+                "dead_letters",
+                "Unusable messages kept for the operator, by source",
+                m.dead_letters.clone(),
+            );
+            r.register(
+                "service_restarts",
+                "Service tasks restarted after a panic or error",
+                m.service_restarts.clone(),
+            );
+            r.register(
+                "consumer_lag",
+                "Log events a consumer has not processed yet",
+                m.consumer_lag.clone(),
+            );
+            r.register(
+                "log_head",
+                "Sequence number of the last appended event",
+                m.log_head.clone(),
+            );
+            r.register(
+                "http_requests",
+                "HTTP API requests, by route and status",
+                m.http_requests.clone(),
+            );
+            r.register(
+                "mqtt_auth_failures",
+                "Refused MQTT logins",
+                m.mqtt_auth_failures.clone(),
+            );
+        }
+        m
+    }
+
+    pub fn observe_group_commit(&self, size: usize, seconds: f64) {
+        self.group_commits.inc();
+        self.group_commit_size.observe(size as f64);
+        self.group_commit_seconds.observe(seconds);
+    }
+
+    pub fn event_appended(&self, kind: &'static str) {
+        self.events_appended
+            .get_or_create(&vec![("kind", kind.to_string())])
+            .inc();
+    }
+
+    pub fn command(&self, source: &str, outcome: &'static str) {
+        self.commands
+            .get_or_create(&vec![
+                ("source", source.to_string()),
+                ("outcome", outcome.to_string()),
+            ])
+            .inc();
+    }
+
+    pub fn forged(&self, consumer: &'static str) {
+        self.forged_events
+            .get_or_create(&vec![("consumer", consumer.to_string())])
+            .inc();
+    }
+
+    pub fn dead_letter(&self, source: &'static str) {
+        self.dead_letters
+            .get_or_create(&vec![("source", source.to_string())])
+            .inc();
+    }
+
+    pub fn restart(&self, service: &'static str) {
+        self.service_restarts
+            .get_or_create(&vec![("service", service.to_string())])
+            .inc();
+    }
+
+    pub fn lag(&self, consumer: &'static str, lag: u64) {
+        self.consumer_lag
+            .get_or_create(&vec![("consumer", consumer.to_string())])
+            .set(lag as i64);
+    }
+
+    pub fn http(&self, route: &'static str, status: u16) {
+        self.http_requests
+            .get_or_create(&vec![
+                ("route", route.to_string()),
+                ("status", status.to_string()),
+            ])
+            .inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Ok(r) = self.registry.lock() {
+            let _ = encode(&mut out, &r);
+        }
+        out
+    }
+}

@@ -1,0 +1,268 @@
+//! Intake: commands from devices (JSON) and the cloud link (postcard), and
+//! the guard over the node's event topics.
+//!
+//! A command gets its reply on the sender's reply topic only after its
+//! outcome is flushed (the broker's PUBACK only means "in memory"). Senders
+//! retry until they get a reply; the command id makes the retry harmless.
+//! A message that cannot be used is dead-lettered, answered `invalid` when
+//! there is someone to answer, and changes nothing else.
+use std::sync::Arc;
+
+use protocol::topic::{self, Parsed};
+use protocol::{codec, Actor, CommandEnvelope, CommandReply, Envelope, ReplyStatus};
+use rumqttd::Notification;
+use tokio::sync::{mpsc, Mutex};
+
+use super::{commands, ServiceError};
+use crate::broker::Link;
+use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
+use crate::store::{Store, WriterHandle};
+
+pub const NAME: &str = "intake";
+
+/// What became of one message.
+enum Handled {
+    /// Refused before any write: answer now.
+    ReplyNow(ReplyTo, CommandReply),
+    /// Submitted: the answer comes after the flush.
+    Pending,
+    /// Nothing to answer.
+    Done,
+}
+
+/// Where a reply goes and in which encoding.
+#[derive(Debug, Clone)]
+enum ReplyTo {
+    Device(String),
+    Cloud,
+}
+
+#[derive(Clone)]
+pub struct Intake {
+    store: Store,
+    writer: WriterHandle,
+    metrics: Arc<Metrics>,
+    link: Arc<Mutex<Link>>,
+}
+
+impl Intake {
+    pub fn new(store: Store, writer: WriterHandle, metrics: Arc<Metrics>, link: Link) -> Self {
+        Intake {
+            store,
+            writer,
+            metrics,
+            link: Arc::new(Mutex::new(link)),
+        }
+    }
+
+    pub async fn run(self, mut shutdown: Shutdown) -> Result<(), ServiceError> {
+        let mut link = self.link.clone().lock_owned().await;
+        let store_id = self.store.store_id().clone();
+        for filter in [
+            topic::all_device_commands(&store_id),
+            topic::cloud_command(&store_id),
+            topic::events_tree(&store_id),
+        ] {
+            link.tx
+                .subscribe(filter)
+                .map_err(|e| ServiceError::Link(e.to_string()))?;
+        }
+        // Replies come back from the tasks awaiting durability.
+        // Replies come back from the tasks awaiting durability; `None` when
+        // the write failed (the sender will retry).
+        let (reply_tx, mut reply_rx) = mpsc::channel::<Option<(ReplyTo, CommandReply)>>(1024);
+        let mut in_flight = 0usize;
+        loop {
+            tokio::select! {
+                _ = shutdown.fired(), if in_flight == 0 => break,
+                Some(done) = reply_rx.recv() => {
+                    in_flight -= 1;
+                    if let Some((to, reply)) = done {
+                        self.send_reply(&mut link, &to, &reply)?;
+                    }
+                }
+                n = link.rx.next(), if !shutdown.is_fired() => match n.map_err(|e| ServiceError::Link(e.to_string()))? {
+                    Some(Notification::Forward(f)) => {
+                        let topic = String::from_utf8_lossy(&f.publish.topic).into_owned();
+                        match self.on_message(&topic, &f.publish.payload, &reply_tx).await? {
+                            Handled::ReplyNow(to, reply) => self.send_reply(&mut link, &to, &reply)?,
+                            Handled::Pending => in_flight += 1,
+                            Handled::Done => {}
+                        }
+                    }
+                    Some(Notification::Unschedule) => {
+                        link.rx.wake().await.map_err(|e| ServiceError::Link(e.to_string()))?;
+                    }
+                    _ => {}
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// Handle one message.
+    async fn on_message(
+        &self,
+        topic_name: &str,
+        payload: &[u8],
+        replies: &mpsc::Sender<Option<(ReplyTo, CommandReply)>>,
+    ) -> Result<Handled, ServiceError> {
+        let store_id = self.store.store_id().clone();
+        let (to, source, decoded) = match topic::parse(&store_id, topic_name) {
+            Parsed::Event(_) | Parsed::UnknownEvent(_) => {
+                self.guard(topic_name, payload)?;
+                return Ok(Handled::Done);
+            }
+            Parsed::Other => return Ok(Handled::Done),
+            Parsed::DeviceCommand { device } => {
+                if !self.store.device_exists(device) {
+                    self.dead_letter(
+                        "device",
+                        topic_name,
+                        "command from an unregistered device name",
+                        payload,
+                    )?;
+                    return Ok(Handled::Done);
+                }
+                let decoded =
+                    codec::from_json::<CommandEnvelope>(payload).map_err(|e| e.to_string());
+                (
+                    ReplyTo::Device(device.to_string()),
+                    format!("device/{device}"),
+                    decoded,
+                )
+            }
+            Parsed::CloudCommand => {
+                let decoded = codec::decode::<CommandEnvelope>(payload).map_err(|e| e.to_string());
+                (ReplyTo::Cloud, "cloud".to_string(), decoded)
+            }
+        };
+        let metric_source = match to {
+            ReplyTo::Device(_) => "device",
+            ReplyTo::Cloud => "cloud",
+        };
+        let cmd = match decoded.and_then(|c| commands::check_id(&c.id).map(|_| c)) {
+            Ok(c) => c,
+            Err(reason) => {
+                self.dead_letter(metric_source, topic_name, &reason, payload)?;
+                self.metrics.command(metric_source, "invalid");
+                let id = salvage_id(payload);
+                let reply = CommandReply {
+                    id,
+                    status: ReplyStatus::Invalid,
+                    reason: Some(reason),
+                    log_seqs: vec![],
+                };
+                return Ok(Handled::ReplyNow(to, reply));
+            }
+        };
+        let actor = match &to {
+            ReplyTo::Device(d) => Actor::Device(d.clone()),
+            ReplyTo::Cloud => Actor::Cloud,
+        };
+        let id = cmd.id.clone();
+        let pending = self
+            .writer
+            .submit(commands::request(source, cmd.id, cmd.command, actor))
+            .await?;
+        let replies = replies.clone();
+        let metrics = self.metrics.clone();
+        tokio::spawn(async move {
+            // No reply if the write failed: the sender retries, and the
+            // command id keeps the retry from applying twice.
+            let done = match pending.await {
+                Ok(Ok(written)) => {
+                    let reply = commands::reply(&id, written);
+                    metrics.command(metric_source, outcome_name(reply.status));
+                    Some((to, reply))
+                }
+                _ => None,
+            };
+            let _ = replies.send(done).await;
+        });
+        Ok(Handled::Pending)
+    }
+
+    fn send_reply(
+        &self,
+        link: &mut Link,
+        to: &ReplyTo,
+        reply: &CommandReply,
+    ) -> Result<(), ServiceError> {
+        let store_id = self.store.store_id();
+        let (t, payload) = match to {
+            ReplyTo::Device(d) => (topic::device_reply(store_id, d), codec::to_json(reply)),
+            ReplyTo::Cloud => (topic::cloud_reply(store_id), codec::encode(reply)),
+        };
+        link.tx
+            .publish(t, payload)
+            .map(|_| ())
+            .map_err(|e| ServiceError::Link(e.to_string()))
+    }
+
+    /// Only the node writes node events. Anything on an event topic that
+    /// the log does not hold byte for byte was forged by a client.
+    fn guard(&self, topic_name: &str, payload: &[u8]) -> Result<(), ServiceError> {
+        let genuine = match codec::decode::<Envelope>(payload) {
+            Ok(env) => {
+                matches!(self.store.log_bytes(env.log_seq)?, Some(b) if b.as_ref() == payload)
+            }
+            Err(_) => false,
+        };
+        if !genuine {
+            self.metrics.forged(NAME);
+            tracing::warn!(
+                topic = topic_name,
+                bytes = payload.len(),
+                "forged message on a node event topic; ignored"
+            );
+            self.dead_letter(
+                "forged-event",
+                topic_name,
+                "not a node event: the log does not hold it",
+                payload,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn dead_letter(
+        &self,
+        source: &'static str,
+        topic_name: &str,
+        reason: &str,
+        payload: &[u8],
+    ) -> Result<(), ServiceError> {
+        self.metrics.dead_letter(source);
+        let seq = self
+            .store
+            .dead_letter(source, topic_name, reason, payload)?;
+        tracing::warn!(
+            source,
+            topic = topic_name,
+            reason,
+            dead_letter = seq,
+            "message dead-lettered"
+        );
+        Ok(())
+    }
+}
+
+/// The id of a command too malformed to decode, if it has a readable one,
+/// so the sender can match the `invalid` reply to what it sent.
+fn salvage_id(payload: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_string))
+        .filter(|id| commands::check_id(id).is_ok())
+        .unwrap_or_default()
+}
+
+pub fn outcome_name(status: ReplyStatus) -> &'static str {
+    match status {
+        ReplyStatus::Accepted => "accepted",
+        ReplyStatus::Rejected => "rejected",
+        ReplyStatus::Invalid => "invalid",
+    }
+}

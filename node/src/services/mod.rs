@@ -1,0 +1,119 @@
+//! The node's services: each its own supervised task, talking only through
+//! the broker, keeping a durable checkpoint in the store.
+//!
+//! - `order` (intake rules): OrderCreated → OrderAccepted, OrderProcessed
+//! - `fulfillment`: OrderProcessed → ShipmentPrepared (the pick task)
+//! - `notification`: every event → JSON notices on device topics
+//! - `intake`: device and cloud commands in, replies out after the flush;
+//!   also the guard that dead-letters forged events
+//!
+//! Staff actions (warehouse: picked; pickup: handed over) arrive through
+//! the HTTP API and the command topics as commands decided by
+//! `domain::warehouse` and `domain::pickup`.
+pub mod commands;
+pub mod consumer;
+pub mod intake;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::{codec, topic, Envelope, Event, StoreId};
+
+use crate::domain;
+use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
+use crate::store::{writer::Decide, StoreError};
+
+pub use consumer::{Reaction, Reactor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("broker link failed: {0}")]
+    Link(String),
+}
+
+/// Run a service, restarting it (with a growing pause) if it panics or
+/// fails, until shutdown. Other services keep going meanwhile.
+pub async fn supervise<F, Fut>(
+    name: &'static str,
+    metrics: Arc<Metrics>,
+    shutdown: Shutdown,
+    mut start: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), ServiceError>> + Send + 'static,
+{
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let outcome = tokio::spawn(start()).await;
+        if shutdown.is_fired() {
+            return;
+        }
+        match outcome {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => tracing::error!(service = name, error = %e, "service failed; restarting"),
+            Err(e) if e.is_panic() => {
+                tracing::error!(service = name, "service panicked; restarting")
+            }
+            Err(e) => tracing::error!(service = name, error = %e, "service task ended; restarting"),
+        }
+        metrics.restart(name);
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The order service: accepts new orders and settles payment.
+pub struct OrderService;
+
+impl Reactor for OrderService {
+    fn name(&self) -> &'static str {
+        "order"
+    }
+    fn react(&self, env: &Envelope) -> Reaction {
+        match env.event {
+            Event::OrderCreated(_) => {
+                Reaction::Write(Box::new(domain::order::on_created) as Decide)
+            }
+            _ => Reaction::None,
+        }
+    }
+}
+
+/// The fulfillment service: turns processed orders into pick tasks.
+pub struct FulfillmentService;
+
+impl Reactor for FulfillmentService {
+    fn name(&self) -> &'static str {
+        "fulfillment"
+    }
+    fn react(&self, env: &Envelope) -> Reaction {
+        match env.event {
+            Event::OrderProcessed { .. } => {
+                Reaction::Write(Box::new(domain::fulfillment::on_processed) as Decide)
+            }
+            _ => Reaction::None,
+        }
+    }
+}
+
+/// The notification service: tells screens and lockers about every event.
+pub struct NotificationService {
+    pub store_id: StoreId,
+}
+
+impl Reactor for NotificationService {
+    fn name(&self) -> &'static str {
+        "notification"
+    }
+    fn react(&self, env: &Envelope) -> Reaction {
+        let msgs = domain::notification::notices(env)
+            .into_iter()
+            .map(|n| (topic::notify(&self.store_id, n.channel), codec::to_json(&n)))
+            .collect();
+        Reaction::Publish(msgs)
+    }
+}

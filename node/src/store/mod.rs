@@ -1,0 +1,422 @@
+//! The store: the only module that touches sled.
+//!
+//! One sled tree holds every key, under one-byte prefixes, so that the
+//! effects of one command (log entries, order index, projection, state
+//! index, inbox or checkpoint) go in one atomic `apply_batch`: a crash never
+//! leaves them disagreeing. Writes go through the [`writer`] (group commit);
+//! reads are direct.
+//!
+//! | prefix | key                         | value                          |
+//! |--------|-----------------------------|--------------------------------|
+//! | `l`    | log_seq (u64 BE)            | encoded [`Envelope`]           |
+//! | `i`    | order id, 0, order_seq (BE) | log_seq (u64 BE)               |
+//! | `o`    | order id                    | [`Order`] projection           |
+//! | `s`    | state name, 0, order id     | empty (state index)            |
+//! | `c`    | consumer name               | checkpoint log_seq (u64 BE)    |
+//! | `x`    | scope, 0, command id        | [`InboxEntry`]                 |
+//! | `d`    | dead-letter seq (u64 BE)    | [`DeadLetter`] (JSON)          |
+//! | `v`    | device name                 | [`DeviceCredential`]           |
+pub mod writer;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use protocol::{codec, CommandReply, Envelope, OrderId, StoreId};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::domain::{Order, OrderState};
+
+pub use writer::{Dedup, WriteRequest, Writer, WriterHandle, Written};
+
+/// Most dead letters kept; older ones are dropped first.
+pub const MAX_DEAD_LETTERS: u64 = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("database {path} is in use by another process (is the node already running?)")]
+    Locked { path: String },
+    #[error("stored record {key} is corrupt: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("disk sync failed: {0}")]
+    Sync(#[from] std::io::Error),
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+/// A command id already applied, with the answer it got.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InboxEntry {
+    /// The encoded command, to tell a retry from a different command
+    /// reusing the id.
+    pub fingerprint: Vec<u8>,
+    pub reply: CommandReply,
+}
+
+/// Something received that could not be used, kept for the operator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub seq: u64,
+    pub time_ms: u64,
+    pub source: String,
+    pub topic: String,
+    pub reason: String,
+    /// The first bytes of the payload, hex-encoded.
+    pub payload_hex: String,
+    pub payload_len: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceCredential {
+    pub salt: [u8; 16],
+    pub hash: [u8; 32],
+    pub created_ms: u64,
+}
+
+/// Cheap to clone handle on the node's database.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    tree: sled::Tree,
+    head: Arc<AtomicU64>,
+    dead_seq: Arc<AtomicU64>,
+    store_id: StoreId,
+}
+
+pub(crate) fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
+    k.push(prefix);
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            k.push(0);
+        }
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+pub(crate) fn log_key(seq: u64) -> Vec<u8> {
+    key(b'l', &[&seq.to_be_bytes()])
+}
+pub(crate) fn order_key(id: &OrderId) -> Vec<u8> {
+    key(b'o', &[id.as_str().as_bytes()])
+}
+pub(crate) fn index_key(id: &OrderId, order_seq: u64) -> Vec<u8> {
+    key(b'i', &[id.as_str().as_bytes(), &order_seq.to_be_bytes()])
+}
+pub(crate) fn state_key(state: OrderState, id: &OrderId) -> Vec<u8> {
+    key(b's', &[state.name().as_bytes(), id.as_str().as_bytes()])
+}
+pub(crate) fn checkpoint_key(consumer: &str) -> Vec<u8> {
+    key(b'c', &[consumer.as_bytes()])
+}
+pub(crate) fn inbox_key(scope: &str, id: &str) -> Vec<u8> {
+    key(b'x', &[scope.as_bytes(), id.as_bytes()])
+}
+fn device_key(name: &str) -> Vec<u8> {
+    key(b'v', &[name.as_bytes()])
+}
+
+fn be_u64(bytes: &[u8], what: &str) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt {
+            key: what.to_string(),
+            reason: format!("expected 8 bytes, found {}", bytes.len()),
+        })
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Open (or create) the database under `dir`.
+    pub fn open(dir: &Path, store_id: StoreId) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(32 << 20)
+            // Flushing is ours (group commit), not a background timer's.
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    StoreError::Locked {
+                        path: dir.display().to_string(),
+                    }
+                }
+                other => StoreError::Sled(other),
+            })?;
+        let tree = db.open_tree("storenode")?;
+        let head = match tree.scan_prefix([b'l']).next_back() {
+            Some(kv) => be_u64(&kv?.0[1..], "log head")?,
+            None => 0,
+        };
+        let dead = match tree.scan_prefix([b'd']).next_back() {
+            Some(kv) => be_u64(&kv?.0[1..], "dead letter")?,
+            None => 0,
+        };
+        Ok(Store {
+            db,
+            tree,
+            head: Arc::new(AtomicU64::new(head)),
+            dead_seq: Arc::new(AtomicU64::new(dead)),
+            store_id,
+        })
+    }
+
+    pub fn store_id(&self) -> &StoreId {
+        &self.store_id
+    }
+
+    /// The last appended log sequence number (0 for an empty log). Entries
+    /// up to it are readable; they are durable once their writer group
+    /// has been flushed.
+    pub fn head(&self) -> u64 {
+        self.head.load(Ordering::Acquire)
+    }
+
+    /// The raw encoded event at `seq`.
+    pub fn log_bytes(&self, seq: u64) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.tree.get(log_key(seq))?)
+    }
+
+    pub fn event(&self, seq: u64) -> Result<Option<Envelope>, StoreError> {
+        self.log_bytes(seq)?
+            .map(|b| decode_env(seq, &b))
+            .transpose()
+    }
+
+    /// Events with `from <= log_seq`, at most `limit`, in log order.
+    pub fn events_from(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(sled::IVec, Envelope)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self
+            .tree
+            .range(log_key(from)..log_key(u64::MAX))
+            .take(limit)
+        {
+            let (k, v) = kv?;
+            let seq = be_u64(&k[1..], "log key")?;
+            let env = decode_env(seq, &v)?;
+            out.push((v, env));
+        }
+        Ok(out)
+    }
+
+    pub fn order(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
+        self.tree
+            .get(order_key(id))?
+            .map(|b| {
+                codec::decode(&b).map_err(|e| StoreError::Corrupt {
+                    key: format!("order {id}"),
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// The order's events in `order_seq` order.
+    pub fn order_events(&self, id: &OrderId) -> Result<Vec<Envelope>, StoreError> {
+        let prefix = key(b'i', &[id.as_str().as_bytes(), b""]);
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(prefix) {
+            let (_, v) = kv?;
+            let seq = be_u64(&v, "order index")?;
+            if let Some(env) = self.event(seq)? {
+                out.push(env);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Orders in `state`, by order id, at most `limit`.
+    pub fn orders_in_state(
+        &self,
+        state: OrderState,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        let prefix = key(b's', &[state.name().as_bytes(), b""]);
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(&prefix).take(limit) {
+            let (k, _) = kv?;
+            let id = OrderId::new(String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
+                .map_err(|e| StoreError::Corrupt {
+                    key: "state index".into(),
+                    reason: e.to_string(),
+                })?;
+            if let Some(o) = self.order(&id)? {
+                out.push(o);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Count of orders per state.
+    pub fn state_counts(&self) -> Vec<(OrderState, usize)> {
+        OrderState::ALL
+            .into_iter()
+            .map(|s| {
+                let prefix = key(b's', &[s.name().as_bytes(), b""]);
+                (s, self.tree.scan_prefix(prefix).keys().count())
+            })
+            .collect()
+    }
+
+    pub fn checkpoint(&self, consumer: &str) -> Result<u64, StoreError> {
+        match self.tree.get(checkpoint_key(consumer))? {
+            Some(v) => be_u64(&v, "checkpoint"),
+            None => Ok(0),
+        }
+    }
+
+    pub fn inbox(&self, scope: &str, id: &str) -> Result<Option<InboxEntry>, StoreError> {
+        self.tree
+            .get(inbox_key(scope, id))?
+            .map(|b| {
+                codec::decode(&b).map_err(|e| StoreError::Corrupt {
+                    key: format!("inbox {scope}/{id}"),
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// Keep something unusable for the operator. Not flushed on its own:
+    /// it rides on the next group commit (a dead letter is a diagnostic,
+    /// nobody was promised it).
+    pub fn dead_letter(
+        &self,
+        source: &str,
+        topic: &str,
+        reason: &str,
+        payload: &[u8],
+    ) -> Result<u64, StoreError> {
+        let seq = self.dead_seq.fetch_add(1, Ordering::AcqRel) + 1;
+        let shown = &payload[..payload.len().min(256)];
+        let letter = DeadLetter {
+            seq,
+            time_ms: now_ms(),
+            source: source.to_string(),
+            topic: topic.to_string(),
+            reason: reason.to_string(),
+            payload_hex: hex::encode(shown),
+            payload_len: payload.len(),
+        };
+        let bytes = serde_json::to_vec(&letter).map_err(|e| StoreError::Corrupt {
+            key: "dead letter".into(),
+            reason: e.to_string(),
+        })?;
+        self.tree.insert(key(b'd', &[&seq.to_be_bytes()]), bytes)?;
+        if seq > MAX_DEAD_LETTERS {
+            self.tree
+                .remove(key(b'd', &[&(seq - MAX_DEAD_LETTERS).to_be_bytes()]))?;
+        }
+        Ok(seq)
+    }
+
+    /// The newest dead letters, newest first.
+    pub fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix([b'd']).rev().take(limit) {
+            let (_, v) = kv?;
+            if let Ok(d) = serde_json::from_slice(&v) {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Register a device and return its generated password. The password
+    /// itself is not stored, only a salted SHA-256 of it.
+    pub fn add_device(&self, name: &str) -> Result<String, StoreError> {
+        let mut rng = rand::thread_rng();
+        let password: String = (0..24)
+            .map(|_| rng.sample(rand::distributions::Alphanumeric) as char)
+            .collect();
+        let salt: [u8; 16] = rng.gen();
+        let cred = DeviceCredential {
+            salt,
+            hash: password_hash(&salt, &password),
+            created_ms: now_ms(),
+        };
+        self.tree.insert(device_key(name), codec::encode(&cred))?;
+        self.db.flush()?;
+        Ok(password)
+    }
+
+    pub fn remove_device(&self, name: &str) -> Result<bool, StoreError> {
+        let existed = self.tree.remove(device_key(name))?.is_some();
+        self.db.flush()?;
+        Ok(existed)
+    }
+
+    pub fn devices(&self) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for k in self.tree.scan_prefix([b'v']).keys() {
+            out.push(String::from_utf8_lossy(&k?[1..]).into_owned());
+        }
+        Ok(out)
+    }
+
+    pub fn device_exists(&self, name: &str) -> bool {
+        matches!(self.tree.contains_key(device_key(name)), Ok(true))
+    }
+
+    /// Check a device's MQTT credentials.
+    pub fn check_device(&self, name: &str, password: &str) -> bool {
+        let Ok(Some(bytes)) = self.tree.get(device_key(name)) else {
+            return false;
+        };
+        let Ok(cred) = codec::decode::<DeviceCredential>(&bytes) else {
+            return false;
+        };
+        // Constant-time enough: the hash is compared in full either way.
+        let got = password_hash(&cred.salt, password);
+        got.iter()
+            .zip(cred.hash.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+
+    /// Bytes the database occupies on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
+    pub(crate) fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
+    pub(crate) fn advance_head(&self, seq: u64) {
+        self.head.store(seq, Ordering::Release);
+    }
+}
+
+fn decode_env(seq: u64, bytes: &[u8]) -> Result<Envelope, StoreError> {
+    codec::decode(bytes).map_err(|e| StoreError::Corrupt {
+        key: format!("log {seq}"),
+        reason: e.to_string(),
+    })
+}
+
+fn password_hash(salt: &[u8; 16], password: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(salt);
+    h.update(password.as_bytes());
+    h.finalize().into()
+}

@@ -1,0 +1,400 @@
+//! Group commit: the single writer of the log.
+//!
+//! Requests queue on a channel. The writer takes every request waiting (up
+//! to `max_batch`), applies each as one atomic sled batch (dedup check,
+//! decide against the current projection, log entries, index, projection,
+//! inbox or checkpoint), then makes the whole group durable with one flush
+//! (and one `fdatasync`), and only then publishes the new events on the
+//! broker and answers the requests. Nothing is answered before it is on
+//! disk; a crash before the flush loses only unanswered requests.
+//!
+//! The writer runs on its own OS thread: sled calls and `fdatasync` block.
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use protocol::{
+    codec, topic, Actor, CommandReply, Envelope, EventId, OrderId, ReplyStatus, SCHEMA_VERSION,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    checkpoint_key, inbox_key, index_key, log_key, now_ms, order_key, state_key, InboxEntry, Store,
+    StoreError,
+};
+use crate::config::Durability;
+use crate::domain::{self, Decision, Order, Rejection};
+use crate::metrics::Metrics;
+
+/// Decides what a request appends, given the order's current projection.
+/// Runs inside the writer, so no other write can interleave.
+pub type Decide = Box<dyn FnOnce(Option<&Order>) -> Decision + Send>;
+
+/// How a request is kept from applying twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dedup {
+    /// The decision is itself idempotent (e.g. "mark picked" on a picked
+    /// order is a no-op).
+    None,
+    /// A command id: applied once per (scope, id); a retry gets the first
+    /// answer; the same id with a different command is refused.
+    Inbox {
+        scope: String,
+        id: String,
+        fingerprint: Vec<u8>,
+    },
+    /// A service's reaction to the event at `trigger_seq`: applied once per
+    /// consumer, since the checkpoint moves in the same atomic batch.
+    Reaction {
+        consumer: &'static str,
+        trigger_seq: u64,
+    },
+}
+
+pub struct WriteRequest {
+    pub order_id: OrderId,
+    pub actor: Actor,
+    pub causation: Option<EventId>,
+    pub dedup: Dedup,
+    pub decide: Decide,
+}
+
+/// The durable outcome of a request.
+#[derive(Debug, Clone)]
+pub enum Written {
+    /// Decided and flushed. `log_seqs` is empty when there was nothing to do.
+    Applied {
+        log_seqs: Vec<u64>,
+        order: Option<Order>,
+    },
+    /// Refused by a business rule; nothing appended.
+    Rejected(Rejection),
+    /// The command id was applied before; this is the answer it got.
+    Repeat(CommandReply),
+    /// The command id was used before for a different command.
+    IdReused,
+    /// The consumer had already reacted to this trigger.
+    AlreadyReacted,
+}
+
+enum Msg {
+    Write(WriteRequest, oneshot::Sender<Result<Written, StoreError>>),
+    /// Move a consumer's checkpoint forward (events it had no reaction to).
+    Checkpoint {
+        consumer: &'static str,
+        seq: u64,
+    },
+    /// Finish everything queued before this, flush, stop.
+    Close(oneshot::Sender<()>),
+}
+
+/// Sends requests to the writer. Cheap to clone.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<Msg>,
+}
+
+impl WriterHandle {
+    /// Queue a request and wait until its outcome is durable.
+    pub async fn write(&self, req: WriteRequest) -> Result<Written, StoreError> {
+        self.submit(req)
+            .await?
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Queue a request; the returned receiver resolves once it is durable.
+    /// Requests are applied in the order they were submitted.
+    pub async fn submit(
+        &self,
+        req: WriteRequest,
+    ) -> Result<oneshot::Receiver<Result<Written, StoreError>>, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Write(req, tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok(rx)
+    }
+
+    pub async fn checkpoint(&self, consumer: &'static str, seq: u64) -> Result<(), StoreError> {
+        self.tx
+            .send(Msg::Checkpoint { consumer, seq })
+            .await
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// Drain what is queued, flush, and stop the writer.
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Msg::Close(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Where the writer announces durable events.
+pub trait EventSink: Send + 'static {
+    fn publish(&mut self, topic: String, payload: Vec<u8>);
+}
+
+pub struct Writer<S: EventSink> {
+    store: Store,
+    rx: mpsc::Receiver<Msg>,
+    sink: S,
+    durability: Durability,
+    max_batch: usize,
+    sync_file: Option<File>,
+    metrics: Arc<Metrics>,
+}
+
+impl<S: EventSink> Writer<S> {
+    /// `db_dir` is the directory sled was opened on.
+    pub fn new(
+        store: Store,
+        db_dir: &Path,
+        sink: S,
+        durability: Durability,
+        max_batch: usize,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Self, WriterHandle), StoreError> {
+        // sled keeps its log in `<dir>/db`; its own flush only issues
+        // sync_file_range, which does not reach the drive's cache or the
+        // file's metadata. An fdatasync per group commit closes that gap.
+        let sync_file = match durability {
+            Durability::Fdatasync => Some(File::open(db_dir.join("db"))?),
+            Durability::Flush => None,
+        };
+        let (tx, rx) = mpsc::channel(max_batch * 4);
+        let writer = Writer {
+            store,
+            rx,
+            sink,
+            durability,
+            max_batch,
+            sync_file,
+            metrics,
+        };
+        Ok((writer, WriterHandle { tx }))
+    }
+
+    /// Run until closed. Returns an error only if the disk failed, in which
+    /// case nothing after the failure was acknowledged.
+    pub fn run(mut self) -> Result<(), StoreError> {
+        tracing::info!(durability = ?self.durability, max_batch = self.max_batch, "writer started");
+        let mut batch = Vec::with_capacity(self.max_batch);
+        loop {
+            let Some(first) = self.rx.blocking_recv() else {
+                return self.sync();
+            };
+            batch.push(first);
+            while batch.len() < self.max_batch {
+                match self.rx.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(_) => break,
+                }
+            }
+            let mut replies = Vec::with_capacity(batch.len());
+            let mut published = Vec::new();
+            let mut close = None;
+            let mut checkpoints = 0;
+            for msg in batch.drain(..) {
+                match msg {
+                    Msg::Write(req, reply) => match self.apply(req) {
+                        Ok((written, envs)) => {
+                            published.extend(envs);
+                            replies.push((reply, Ok(written)));
+                        }
+                        Err(e) => {
+                            // A failing disk: answer nothing as done.
+                            tracing::error!(error = %e, "write failed");
+                            replies.push((reply, Err(e)));
+                        }
+                    },
+                    Msg::Checkpoint { consumer, seq } => {
+                        checkpoints += 1;
+                        if let Err(e) = self.advance_checkpoint(consumer, seq) {
+                            tracing::error!(error = %e, consumer, "checkpoint write failed");
+                        }
+                    }
+                    Msg::Close(done) => close = Some(done),
+                }
+            }
+            let n = replies.len() + checkpoints;
+            let started = Instant::now();
+            let synced = self.sync();
+            self.metrics
+                .observe_group_commit(n, started.elapsed().as_secs_f64());
+            if let Err(e) = synced {
+                tracing::error!(error = %e, "group commit failed; stopping the writer");
+                for (reply, _) in replies {
+                    let _ = reply.send(Err(StoreError::Closed));
+                }
+                return Err(e);
+            }
+            for (env, bytes) in published {
+                self.metrics.event_appended(env.event.kind().name());
+                self.sink
+                    .publish(topic::event(self.store.store_id(), env.event.kind()), bytes);
+            }
+            self.metrics.log_head.set(self.store.head() as i64);
+            for (reply, written) in replies {
+                let _ = reply.send(written);
+            }
+            if let Some(done) = close {
+                let _ = done.send(());
+                tracing::info!(head = self.store.head(), "writer closed");
+                return Ok(());
+            }
+        }
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        self.store.db().flush()?;
+        if let Some(f) = &self.sync_file {
+            f.sync_data()?;
+        }
+        Ok(())
+    }
+
+    fn advance_checkpoint(&self, consumer: &str, seq: u64) -> Result<(), StoreError> {
+        let key = checkpoint_key(consumer);
+        if self.store.checkpoint(consumer)? < seq {
+            self.store.tree().insert(key, &seq.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Apply one request as one atomic batch. Not yet durable.
+    #[allow(clippy::type_complexity)]
+    fn apply(
+        &mut self,
+        req: WriteRequest,
+    ) -> Result<(Written, Vec<(Envelope, Vec<u8>)>), StoreError> {
+        let store = &self.store;
+        match &req.dedup {
+            Dedup::Inbox {
+                scope,
+                id,
+                fingerprint,
+            } => {
+                if let Some(entry) = store.inbox(scope, id)? {
+                    return Ok(if entry.fingerprint == *fingerprint {
+                        (Written::Repeat(entry.reply), vec![])
+                    } else {
+                        (Written::IdReused, vec![])
+                    });
+                }
+            }
+            Dedup::Reaction {
+                consumer,
+                trigger_seq,
+            } => {
+                if store.checkpoint(consumer)? >= *trigger_seq {
+                    return Ok((Written::AlreadyReacted, vec![]));
+                }
+            }
+            Dedup::None => {}
+        }
+
+        let current = store.order(&req.order_id)?;
+        let decision = (req.decide)(current.as_ref());
+        let mut batch = sled::Batch::default();
+        let outcome = match decision {
+            Err(rejection) => {
+                if let Dedup::Inbox {
+                    scope,
+                    id,
+                    fingerprint,
+                } = &req.dedup
+                {
+                    let reply = CommandReply {
+                        id: id.clone(),
+                        status: ReplyStatus::Rejected,
+                        reason: Some(rejection.to_string()),
+                        log_seqs: vec![],
+                    };
+                    let entry = InboxEntry {
+                        fingerprint: fingerprint.clone(),
+                        reply,
+                    };
+                    batch.insert(inbox_key(scope, id), codec::encode(&entry));
+                }
+                store.tree().apply_batch(batch)?;
+                return Ok((Written::Rejected(rejection), vec![]));
+            }
+            Ok(events) => events,
+        };
+
+        let mut head = store.head();
+        let mut order = current.clone();
+        let mut order_seq = current.as_ref().map_or(0, |o| o.last_seq);
+        let mut envs = Vec::with_capacity(outcome.len());
+        let mut log_seqs = Vec::with_capacity(outcome.len());
+        let time_ms = now_ms();
+        for event in outcome {
+            head += 1;
+            order_seq += 1;
+            let env = Envelope {
+                event_id: EventId::generate(),
+                causation_id: req.causation,
+                store_id: store.store_id().clone(),
+                order_id: req.order_id.clone(),
+                order_seq,
+                log_seq: head,
+                time_ms,
+                schema: SCHEMA_VERSION,
+                actor: req.actor.clone(),
+                event,
+            };
+            let bytes = codec::encode(&env);
+            batch.insert(log_key(head), bytes.as_slice());
+            batch.insert(index_key(&req.order_id, order_seq), &head.to_be_bytes());
+            order = domain::order::apply(order, &env);
+            log_seqs.push(head);
+            envs.push((env, bytes));
+        }
+        if !envs.is_empty() {
+            if let Some(o) = &order {
+                batch.insert(order_key(&o.id), codec::encode(o));
+                let before = current.as_ref().map(|c| c.state);
+                if before != Some(o.state) {
+                    if let Some(b) = before {
+                        batch.remove(state_key(b, &o.id));
+                    }
+                    batch.insert(state_key(o.state, &o.id), &[]);
+                }
+            }
+        }
+        match &req.dedup {
+            Dedup::Inbox {
+                scope,
+                id,
+                fingerprint,
+            } => {
+                let reply = CommandReply {
+                    id: id.clone(),
+                    status: ReplyStatus::Accepted,
+                    reason: None,
+                    log_seqs: log_seqs.clone(),
+                };
+                let entry = InboxEntry {
+                    fingerprint: fingerprint.clone(),
+                    reply,
+                };
+                batch.insert(inbox_key(scope, id), codec::encode(&entry));
+            }
+            Dedup::Reaction {
+                consumer,
+                trigger_seq,
+            } => {
+                batch.insert(checkpoint_key(consumer), &trigger_seq.to_be_bytes());
+            }
+            Dedup::None => {}
+        }
+        store.tree().apply_batch(batch)?;
+        store.advance_head(head);
+        Ok((Written::Applied { log_seqs, order }, envs))
+    }
+}

@@ -1,0 +1,282 @@
+//! The JSON API handlers.
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::Json;
+use protocol::{Actor, Envelope, NewOrder, OrderId, OrderLine, PaymentMode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{AppError, AppState};
+use crate::domain::{self, Order, OrderState};
+use crate::store::writer::Decide;
+use crate::store::{Dedup, WriteRequest, Written};
+
+/// A JSON body parsed strictly: unknown fields refused, the first problem
+/// reported with its path (`lines[0].quantity`).
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e: BytesRejection| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::TooLarge {
+                        limit: body_limit_hint(&e),
+                    }
+                } else {
+                    AppError::BadRequest(e.body_text())
+                }
+            })?;
+        if bytes.is_empty() {
+            return Err(AppError::InvalidBody {
+                field: "(body)".into(),
+                reason: "a JSON body is required".into(),
+            });
+        }
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let reason = inner.to_string();
+            // serde_json appends the position; keep it, it helps a caller.
+            AppError::InvalidBody {
+                field: if path == "." { "(body)".into() } else { path },
+                reason,
+            }
+        })?;
+        Ok(JsonBody(value))
+    }
+}
+
+fn body_limit_hint(e: &BytesRejection) -> usize {
+    // The limit is not exposed by the rejection; its text names it.
+    e.body_text()
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+fn prepaid() -> PaymentMode {
+    PaymentMode::Prepaid
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrderBody {
+    order_id: OrderId,
+    customer_name: String,
+    lines: Vec<OrderLine>,
+    #[serde(default)]
+    due_at_ms: Option<u64>,
+    #[serde(default = "prepaid")]
+    payment: PaymentMode,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Created {
+    order_id: String,
+    created_log_seq: u64,
+}
+
+/// `POST /api/v1/orders`: idempotent on the order id. The same id and body
+/// again gets the same answer; the same id with other content gets 409.
+pub async fn create_order(
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody<CreateOrderBody>,
+) -> Result<(StatusCode, Json<Created>), AppError> {
+    let id = body.order_id.clone();
+    let content = NewOrder {
+        customer_name: body.customer_name,
+        lines: body.lines,
+        due_at_ms: body.due_at_ms,
+        payment: body.payment,
+    };
+    let decide_id = id.clone();
+    let decide: Decide = Box::new(move |o| domain::order::decide_create(o, &decide_id, &content));
+    let order = applied(s.writer.write(request(id, decide)).await?, &s, "order")?;
+    let Some(order) = order else {
+        return Err(AppError::Internal("order missing after create".into()));
+    };
+    s.metrics.command("api", "accepted");
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            order_id: order.id.to_string(),
+            created_log_seq: order.created_log_seq,
+        }),
+    ))
+}
+
+fn request(order_id: OrderId, decide: Decide) -> WriteRequest {
+    WriteRequest {
+        order_id,
+        actor: Actor::Api,
+        causation: None,
+        dedup: Dedup::None,
+        decide,
+    }
+}
+
+/// The order after a write, or the rejection as an error.
+fn applied(w: Written, s: &AppState, _what: &str) -> Result<Option<Order>, AppError> {
+    match w {
+        Written::Applied { order, .. } => Ok(order),
+        Written::Rejected(r) => {
+            s.metrics.command("api", "rejected");
+            Err(AppError::Rejected(r))
+        }
+        Written::Repeat(_) | Written::IdReused | Written::AlreadyReacted => Err(
+            AppError::Internal("unexpected dedup outcome for an API write".into()),
+        ),
+    }
+}
+
+fn order_id(raw: &str) -> Result<OrderId, AppError> {
+    OrderId::new(raw).map_err(|e| AppError::BadRequest(format!("order id {e}")))
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrderView {
+    order: Order,
+    events: Vec<Envelope>,
+}
+
+/// `GET /api/v1/orders/{id}`: the order and its event timeline.
+pub async fn get_order(
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<OrderView>, AppError> {
+    let id = order_id(&raw)?;
+    let order = s
+        .store
+        .order(&id)?
+        .ok_or_else(|| AppError::NotFound(format!("order {id} is not known in this store")))?;
+    let events = s.store.order_events(&id)?;
+    Ok(Json(OrderView { order, events }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    state: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/orders?state=…&limit=…`
+pub async fn list_orders(
+    State(s): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, AppError> {
+    let limit = q.limit.unwrap_or(500).min(5000);
+    let states = match q.state.as_deref() {
+        None => OrderState::ALL.to_vec(),
+        Some(name) => vec![
+            OrderState::from_name(name).ok_or_else(|| AppError::InvalidBody {
+                field: "state".into(),
+                reason: format!(
+                    "unknown state {name:?}; one of {}",
+                    OrderState::ALL.map(|s| s.name()).join(", ")
+                ),
+            })?,
+        ],
+    };
+    let mut orders = Vec::new();
+    for st in states {
+        orders.extend(s.store.orders_in_state(st, limit - orders.len())?);
+        if orders.len() >= limit {
+            break;
+        }
+    }
+    Ok(Json(json!({ "orders": orders })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffBody {
+    staff: String,
+}
+
+/// `POST /api/v1/orders/{id}/picked`
+pub async fn mark_picked(
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody<StaffBody>,
+) -> Result<Json<Value>, AppError> {
+    let id = order_id(&raw)?;
+    let decide_id = id.to_string();
+    let decide: Decide =
+        Box::new(move |o| domain::warehouse::decide_mark_picked(o, &decide_id, &body.staff));
+    staff_action(s, id, decide).await
+}
+
+/// `POST /api/v1/orders/{id}/handed-over`
+pub async fn hand_over(
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody<StaffBody>,
+) -> Result<Json<Value>, AppError> {
+    let id = order_id(&raw)?;
+    let decide_id = id.to_string();
+    let decide: Decide =
+        Box::new(move |o| domain::pickup::decide_hand_over(o, &decide_id, &body.staff));
+    staff_action(s, id, decide).await
+}
+
+async fn staff_action(s: AppState, id: OrderId, decide: Decide) -> Result<Json<Value>, AppError> {
+    let written = s.writer.write(request(id.clone(), decide)).await?;
+    let log_seqs = match &written {
+        Written::Applied { log_seqs, .. } => log_seqs.clone(),
+        _ => vec![],
+    };
+    let order = applied(written, &s, "staff action")?;
+    s.metrics.command("api", "accepted");
+    Ok(Json(json!({
+        "order_id": id.as_str(),
+        "state": order.map(|o| o.state),
+        "log_seqs": log_seqs,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceBody {
+    name: String,
+}
+
+/// `POST /api/v1/devices`: register a device; the password is shown once.
+pub async fn add_device(
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody<DeviceBody>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    crate::check_device_name(&body.name).map_err(|reason| AppError::InvalidBody {
+        field: "name".into(),
+        reason,
+    })?;
+    if s.store.device_exists(&body.name) {
+        return Err(AppError::Conflict(format!(
+            "device {} already exists",
+            body.name
+        )));
+    }
+    let password = s.store.add_device(&body.name)?;
+    tracing::info!(device = body.name, "device registered");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "name": body.name, "username": body.name, "password": password })),
+    ))
+}
+
+pub async fn list_devices(State(s): State<AppState>) -> Result<Json<Value>, AppError> {
+    Ok(Json(json!({ "devices": s.store.devices()? })))
+}
+
+pub async fn dead_letters(State(s): State<AppState>) -> Result<Json<Value>, AppError> {
+    Ok(Json(json!({ "dead_letters": s.store.dead_letters(100)? })))
+}

@@ -1,0 +1,93 @@
+//! One error type for the HTTP API, mapped to a JSON body:
+//! `{"error": code, "message": words, "field": path?}`.
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::domain::Rejection;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("missing or wrong bearer token")]
+    Unauthorized,
+    #[error("{field}: {reason}")]
+    InvalidBody { field: String, reason: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("request body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the node is shutting down or its disk failed; retry")]
+    Unavailable,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Closed => AppError::Unavailable,
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl AppError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AppError::InvalidBody { .. } => (StatusCode::BAD_REQUEST, "invalid_body"),
+            AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            AppError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::Rejected(Rejection::UnknownOrder(_)) => {
+                (StatusCode::NOT_FOUND, "unknown_order")
+            }
+            AppError::Rejected(Rejection::WrongState { .. }) => {
+                (StatusCode::CONFLICT, "wrong_state")
+            }
+            AppError::Rejected(Rejection::Invalid { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_order")
+            }
+            AppError::Rejected(Rejection::ConflictingOrder(_)) => {
+                (StatusCode::CONFLICT, "conflicting_order")
+            }
+            AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let field = match &self {
+            AppError::InvalidBody { field, .. } => Some(field.clone()),
+            AppError::Rejected(Rejection::Invalid { field, .. }) => Some(field.clone()),
+            _ => None,
+        };
+        if let AppError::Internal(e) = &self {
+            tracing::error!(error = %e, "internal error answering a request");
+        }
+        let mut body = json!({ "error": code, "message": self.to_string() });
+        if let Some(f) = field {
+            body["field"] = json!(f);
+        }
+        let mut resp = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}

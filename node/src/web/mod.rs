@@ -1,0 +1,121 @@
+//! HTTP: staff API, health and metrics (axum).
+//!
+//! Every state-changing endpoint answers 2xx only after the group commit
+//! holding its events is flushed.
+mod api;
+pub mod error;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::metrics::Metrics;
+use crate::store::{Store, WriterHandle};
+pub use error::AppError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub writer: WriterHandle,
+    pub metrics: Arc<Metrics>,
+    pub token: Arc<str>,
+    pub started: Instant,
+    pub max_body_bytes: usize,
+}
+
+/// The node's HTTP application.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/orders", post(api::create_order).get(api::list_orders))
+        .route("/orders/{id}", get(api::get_order))
+        .route("/orders/{id}/picked", post(api::mark_picked))
+        .route("/orders/{id}/handed-over", post(api::hand_over))
+        .route("/devices", post(api::add_device).get(api::list_devices))
+        .route("/dead-letters", get(api::dead_letters))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .nest("/api/v1", api)
+        .fallback(|| async { AppError::NotFound("no such page".into()) })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .with_state(state)
+}
+
+async fn healthz(State(s): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({
+        "status": "ok",
+        "store_id": s.store.store_id().as_str(),
+        "log_head": s.store.head(),
+        "uptime_s": s.started.elapsed().as_secs(),
+    }))
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn require_token(
+    State(s): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(given.as_bytes(), s.token.as_bytes()) {
+        return Err(AppError::Unauthorized);
+    }
+    Ok(next.run(req).await)
+}
+
+async fn count_requests(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| route_label(p.as_str()))
+        .unwrap_or("other");
+    let resp = next.run(req).await;
+    s.metrics.http(route, resp.status().as_u16());
+    resp
+}
+
+/// Route labels are a fixed set, so metric cardinality stays bounded.
+fn route_label(path: &str) -> &'static str {
+    match path {
+        "/healthz" => "/healthz",
+        "/metrics" => "/metrics",
+        "/api/v1/orders" => "/api/v1/orders",
+        "/api/v1/orders/{id}" => "/api/v1/orders/{id}",
+        "/api/v1/orders/{id}/picked" => "/api/v1/orders/{id}/picked",
+        "/api/v1/orders/{id}/handed-over" => "/api/v1/orders/{id}/handed-over",
+        "/api/v1/devices" => "/api/v1/devices",
+        "/api/v1/dead-letters" => "/api/v1/dead-letters",
+        _ => "other",
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
