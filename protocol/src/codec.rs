@@ -66,9 +66,12 @@ pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
-    serde_json::from_slice(bytes).map_err(|e| DecodeError::Json {
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
+    serde_json::from_slice(bytes).map_err(|e| {
+        let (line, column) = (e.line(), e.column());
+        // serde_json's text ends with the position, which we report apart.
+        let text = e.to_string();
+        let suffix = format!(" at line {line} column {column}");
+        let message = text.strip_suffix(&suffix).unwrap_or(&text).to_string();
+        DecodeError::Json { line, column, message }
     })
 }

@@ -60,9 +60,10 @@ pub struct CommandReply {
     pub id: String,
     pub status: ReplyStatus,
     /// Why it was rejected or invalid, in words a store manager understands.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// (Always present, `null` when accepted: postcard cannot skip fields.)
+    #[serde(default)]
     pub reason: Option<String>,
     /// The log sequence numbers of the events the command produced.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub log_seqs: Vec<u64>,
 }

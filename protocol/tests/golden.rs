@@ -390,7 +390,7 @@ fn command_reply_json_as_devices_receive_it() {
                 reason: None,
                 log_seqs: Vec::new(),
             },
-            r#"{"id":"cmd-0002","status":"accepted"}"#,
+            r#"{"id":"cmd-0002","status":"accepted","reason":null,"log_seqs":[]}"#,
         ),
         (
             "invalid_without_id",
@@ -400,7 +400,7 @@ fn command_reply_json_as_devices_receive_it() {
                 reason: Some("Not a command: expected an object".to_owned()),
                 log_seqs: Vec::new(),
             },
-            r#"{"id":"","status":"invalid","reason":"Not a command: expected an object"}"#,
+            r#"{"id":"","status":"invalid","reason":"Not a command: expected an object","log_seqs":[]}"#,
         ),
     ]);
 }
