@@ -72,6 +72,10 @@ pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
         let text = e.to_string();
         let suffix = format!(" at line {line} column {column}");
         let message = text.strip_suffix(&suffix).unwrap_or(&text).to_string();
-        DecodeError::Json { line, column, message }
+        DecodeError::Json {
+            line,
+            column,
+            message,
+        }
     })
 }

@@ -1,1 +1,438 @@
+//! Test harness: starts the real `storenode` binary on ephemeral ports of
+//! 127.0.0.1 with its own data directory, and talks to it over HTTP and
+//! MQTT like any client would. Everything a test starts is stopped when the
+//! handle drops.
+#![allow(clippy::unwrap_used)] // test support: a failure should fail loudly
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use protocol::{codec, Envelope};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+/// The workspace's target directory.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+        })
+}
+
+/// Path of the `storenode` binary, built once per test process (a no-op
+/// when `cargo test --workspace` already built it).
+pub fn binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "storenode", "--bin", "storenode"])
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building storenode failed");
+        target_dir().join("debug").join("storenode")
+    })
+}
+
+/// A running node.
+pub struct Node {
+    child: Option<Child>,
+    pub http: SocketAddr,
+    pub mqtt: SocketAddr,
+    pub data_dir: PathBuf,
+    pub token: String,
+    pub log: PathBuf,
+    http_client: reqwest::Client,
+}
+
+/// Options for starting a node.
+#[derive(Clone, Default)]
+pub struct Opts {
+    pub store_id: Option<String>,
+    pub extra_args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Node {
+    /// Start a node on `data_dir` with ephemeral ports and wait until it
+    /// answers `/healthz`.
+    pub async fn start(data_dir: &Path) -> Result<Node> {
+        Self::start_with(data_dir, Opts::default()).await
+    }
+
+    pub async fn start_with(data_dir: &Path, opts: Opts) -> Result<Node> {
+        std::fs::create_dir_all(data_dir)?;
+        let n = std::fs::read_dir(data_dir)?.count();
+        let log = data_dir.join(format!("node-{n}.log"));
+        let out = std::fs::File::create(&log)?;
+        let mut cmd = Command::new(binary());
+        cmd.arg("--data-dir")
+            .arg(data_dir)
+            .args([
+                "--http-listen",
+                "127.0.0.1:0",
+                "--mqtt-listen",
+                "127.0.0.1:0",
+            ])
+            .args([
+                "--store-id",
+                opts.store_id.as_deref().unwrap_or("test-store"),
+            ])
+            .args(&opts.extra_args)
+            .env("STORENODE_LOG_FORMAT", "json")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().context("spawn storenode")?;
+        let mut node = Node {
+            child: Some(child),
+            http: "127.0.0.1:1".parse()?,
+            mqtt: "127.0.0.1:1".parse()?,
+            data_dir: data_dir.to_path_buf(),
+            token: String::new(),
+            log: log.clone(),
+            http_client: reqwest::Client::new(),
+        };
+        // The node prints its resolved addresses once it is ready.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let http = find_addr(&text, "staff API    http://");
+            let mqtt = find_addr(&text, "device MQTT  mqtt://");
+            if let (Some(h), Some(m)) = (http, mqtt) {
+                node.http = h;
+                node.mqtt = m;
+                break;
+            }
+            if let Some(status) = node
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!("storenode exited with {status} before ready:\n{text}");
+            }
+            if Instant::now() > deadline {
+                bail!("storenode not ready after 30 s:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        node.token = std::fs::read_to_string(data_dir.join("api-token"))
+            .map(|t| t.trim().to_string())
+            .unwrap_or_default();
+        Ok(node)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// SIGKILL: no drain, no flush — a crash or a pulled plug (for the
+    /// process; the page cache survives).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub async fn terminate(&mut self) -> Result<ExitStatus> {
+        let mut c = self.child.take().ok_or_else(|| anyhow!("not running"))?;
+        Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(s) = c.try_wait()? {
+                return Ok(s);
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                bail!("storenode did not stop within 20 s of SIGTERM");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+
+    /// A request with the API token.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http_client
+            .request(method, self.url(path))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(20))
+    }
+
+    /// POST a JSON value; returns status and JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value)> {
+        let resp = self
+            .request(reqwest::Method::POST, path)
+            .json(body)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
+    /// POST raw bytes with a JSON content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Result<(u16, Value)> {
+        let resp = self
+            .request(reqwest::Method::POST, path)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
+    pub async fn get(&self, path: &str) -> Result<(u16, Value)> {
+        let resp = self.request(reqwest::Method::GET, path).send().await?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
+    /// The log head from `/healthz`.
+    pub async fn head(&self) -> Result<u64> {
+        let (_, v) = self.get("/healthz").await?;
+        v["log_head"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("no log_head in {v}"))
+    }
+
+    /// A metric's value from `/metrics` (sum over label sets matching
+    /// `labels`, e.g. `source="device"`).
+    pub async fn metric(&self, name: &str, labels: &str) -> Result<f64> {
+        let text = self
+            .request(reqwest::Method::GET, "/metrics")
+            .send()
+            .await?
+            .text()
+            .await?;
+        Ok(text
+            .lines()
+            .filter(|l| l.starts_with(name) && l.contains(labels))
+            .filter(|l| l[name.len()..].starts_with(['{', ' ']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum())
+    }
+
+    /// Register a device through the API; returns its password.
+    pub async fn add_device(&self, name: &str) -> Result<String> {
+        let (status, v) = self
+            .post("/api/v1/devices", &serde_json::json!({ "name": name }))
+            .await?;
+        if status != 201 {
+            bail!("add device {name}: {status} {v}");
+        }
+        Ok(v["password"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Connect an MQTT client authenticated as `device`.
+    pub async fn mqtt(&self, device: &str, password: &str) -> Result<Mqtt> {
+        Mqtt::connect(
+            self.mqtt,
+            &format!("{device}-{}", rand::random::<u32>()),
+            device,
+            password,
+        )
+        .await
+    }
+
+    /// Poll until `f` holds, or fail after `secs`.
+    pub async fn wait_for<F, Fut>(&self, what: &str, secs: u64, mut f: F) -> Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<bool>>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if f().await.unwrap_or(false) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "timed out waiting for {what}\n--- node log ---\n{}",
+                    tail(&self.logs(), 40)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The order's state name from the API, if the order exists.
+    pub async fn order_state(&self, id: &str) -> Result<Option<String>> {
+        let (status, v) = self.get(&format!("/api/v1/orders/{id}")).await?;
+        Ok(match status {
+            200 => v["order"]["state"].as_str().map(str::to_string),
+            _ => None,
+        })
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn find_addr(text: &str, marker: &str) -> Option<SocketAddr> {
+    let start = text.find(marker)? + marker.len();
+    let rest = &text[start..];
+    let end = rest.find(['/', ' ', '\n']).unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// A JSON body for `POST /api/v1/orders`.
+pub fn order_body(id: &str, lines: usize) -> Value {
+    let lines: Vec<Value> = (0..lines)
+        .map(|i| {
+            serde_json::json!({
+                "sku": format!("SKU-{:03}", (i * 7) % 100),
+                "quantity": 1 + i % 3,
+                "unit_price_cents": 100 + i as i64,
+                "substitution_allowed": i % 2 == 0,
+            })
+        })
+        .collect();
+    serde_json::json!({ "order_id": id, "customer_name": "Test Customer", "lines": lines, "payment": "prepaid" })
+}
+
+/// An MQTT client (rumqttc) with its event loop driven in the background;
+/// received publishes arrive on `rx`.
+pub struct Mqtt {
+    pub client: AsyncClient,
+    pub rx: mpsc::UnboundedReceiver<rumqttc::Publish>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Mqtt {
+    /// Connect and wait for the CONNACK; an error if the broker refuses.
+    pub async fn connect(
+        addr: SocketAddr,
+        client_id: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<Mqtt> {
+        let mut opts = MqttOptions::new(client_id, addr.ip().to_string(), addr.port());
+        opts.set_credentials(user, password);
+        opts.set_keep_alive(Duration::from_secs(30));
+        opts.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut eventloop) = AsyncClient::new(opts, 1024);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), eventloop.poll()).await {
+                Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => break,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => bail!("mqtt connect as {user} refused or failed: {e}"),
+                Err(_) => bail!("mqtt connect as {user}: no CONNACK in 5 s"),
+            }
+            if Instant::now() > deadline {
+                bail!("mqtt connect as {user}: no CONNACK in 5 s");
+            }
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if tx.send(p).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        Ok(Mqtt { client, rx, task })
+    }
+
+    /// Subscribe and give the broker a moment to register it.
+    pub async fn subscribe(&self, filter: &str) -> Result<()> {
+        self.client.subscribe(filter, QoS::AtLeastOnce).await?;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        Ok(())
+    }
+
+    pub async fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<()> {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await?;
+        Ok(())
+    }
+
+    /// The next message within `secs`.
+    pub async fn recv(&mut self, secs: u64) -> Result<rumqttc::Publish> {
+        tokio::time::timeout(Duration::from_secs(secs), self.rx.recv())
+            .await
+            .map_err(|_| anyhow!("no MQTT message within {secs} s"))?
+            .ok_or_else(|| anyhow!("MQTT connection closed"))
+    }
+
+    /// The next message on `topic` within `secs`, skipping others.
+    pub async fn recv_on(&mut self, topic: &str, secs: u64) -> Result<rumqttc::Publish> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let p = tokio::time::timeout(left, self.rx.recv())
+                .await
+                .map_err(|_| anyhow!("no MQTT message on {topic} within {secs} s"))?
+                .ok_or_else(|| anyhow!("MQTT connection closed"))?;
+            if p.topic == topic {
+                return Ok(p);
+            }
+        }
+    }
+
+    /// Decode a node event.
+    pub fn envelope(p: &rumqttc::Publish) -> Result<Envelope> {
+        Ok(codec::decode(&p.payload)?)
+    }
+}
+
+impl Drop for Mqtt {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
