@@ -117,3 +117,34 @@ impl Reactor for NotificationService {
         Reaction::Publish(msgs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn a_panicking_service_is_restarted_and_counted() {
+        let metrics = Arc::new(Metrics::new());
+        let (_trigger, shutdown) = crate::shutdown::channel();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let r = runs.clone();
+        let supervised = supervise("flaky", metrics.clone(), shutdown, move || {
+            let n = r.fetch_add(1, Ordering::SeqCst);
+            async move {
+                match n {
+                    0 => panic!("boom"),
+                    1 => Err(ServiceError::Link("lost".into())),
+                    _ => Ok(()),
+                }
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(5), supervised)
+            .await
+            .expect("finished");
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+        assert!(metrics
+            .render()
+            .contains("storenode_service_restarts_total{service=\"flaky\"} 2"));
+    }
+}

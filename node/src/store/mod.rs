@@ -420,3 +420,308 @@ fn password_hash(salt: &[u8; 16], password: &str) -> [u8; 32] {
     h.update(password.as_bytes());
     h.finalize().into()
 }
+
+/// What `verify` found wrong; empty when the store is consistent.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub events: u64,
+    pub orders: u64,
+    pub problems: Vec<String>,
+}
+
+impl Store {
+    /// Check the store against its own log: the log is gapless from 1 to
+    /// the head, every order's index is contiguous and points at its
+    /// events, and every projection and state-index entry equals what
+    /// replaying the log gives (the log is the truth; projections are
+    /// derived). Read-only.
+    pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+        use std::collections::BTreeMap;
+        let mut report = VerifyReport::default();
+        let mut replayed: BTreeMap<OrderId, Order> = BTreeMap::new();
+        let mut expected_seq = 1;
+        for kv in self.tree.scan_prefix([b'l']) {
+            let (k, v) = kv?;
+            let seq = be_u64(&k[1..], "log key")?;
+            if seq != expected_seq {
+                report
+                    .problems
+                    .push(format!("log gap: expected {expected_seq}, found {seq}"));
+            }
+            expected_seq = seq + 1;
+            let env = decode_env(seq, &v)?;
+            if env.log_seq != seq {
+                report.problems.push(format!(
+                    "log {seq} holds an event claiming log_seq {}",
+                    env.log_seq
+                ));
+            }
+            let before = replayed.remove(&env.order_id);
+            let want_seq = before.as_ref().map_or(1, |o| o.last_seq + 1);
+            if env.order_seq != want_seq {
+                report.problems.push(format!(
+                    "order {}: event at log {seq} has order_seq {}, expected {want_seq}",
+                    env.order_id, env.order_seq
+                ));
+            }
+            match self.tree.get(index_key(&env.order_id, env.order_seq))? {
+                Some(i) if be_u64(&i, "order index")? == seq => {}
+                _ => report.problems.push(format!(
+                    "order {} seq {}: index does not point at log {seq}",
+                    env.order_id, env.order_seq
+                )),
+            }
+            match crate::domain::order::apply(before, &env) {
+                Some(o) => {
+                    replayed.insert(env.order_id.clone(), o);
+                }
+                None => report.problems.push(format!(
+                    "log {seq}: event for unknown order {}",
+                    env.order_id
+                )),
+            }
+            report.events += 1;
+        }
+        if report.events != self.head() {
+            report.problems.push(format!(
+                "head is {} but the log holds {}",
+                self.head(),
+                report.events
+            ));
+        }
+        for (id, want) in &replayed {
+            match self.order(id)? {
+                Some(got) if got == *want => {}
+                Some(got) => report.problems.push(format!(
+                    "order {id}: stored projection (state {}, seq {}) differs from the log's (state {}, seq {})",
+                    got.state.name(),
+                    got.last_seq,
+                    want.state.name(),
+                    want.last_seq
+                )),
+                None => report.problems.push(format!("order {id}: in the log but has no projection")),
+            }
+        }
+        let mut indexed = 0;
+        for kv in self.tree.scan_prefix([b's']) {
+            let (k, _) = kv?;
+            indexed += 1;
+            let text = String::from_utf8_lossy(&k[1..]).into_owned();
+            let (state, id) = text.split_once('\0').unwrap_or((&text, ""));
+            let ok = OrderId::new(id)
+                .ok()
+                .and_then(|id| replayed.get(&id))
+                .is_some_and(|o| o.state.name() == state);
+            if !ok {
+                report.problems.push(format!(
+                    "state index entry {state}/{id} disagrees with the log"
+                ));
+            }
+        }
+        if indexed != replayed.len() {
+            report.problems.push(format!(
+                "state index has {indexed} entries for {} orders",
+                replayed.len()
+            ));
+        }
+        report.orders = replayed.len() as u64;
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Durability;
+    use crate::domain::{self, Rejection};
+    use crate::store::writer::{Dedup, EventSink, WriteRequest, Writer, Written};
+    use protocol::{Actor, Event, NewOrder, OrderLine, PaymentMode};
+
+    struct Collect(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+    impl EventSink for Collect {
+        fn publish(&mut self, topic: String, _payload: Vec<u8>) {
+            self.0.lock().expect("lock").push(topic);
+        }
+    }
+
+    fn content() -> NewOrder {
+        NewOrder {
+            customer_name: "Ada".into(),
+            lines: vec![OrderLine {
+                sku: "MILK".into(),
+                quantity: 1,
+                unit_price_cents: 99,
+                substitution_allowed: false,
+            }],
+            due_at_ms: None,
+            payment: PaymentMode::Prepaid,
+        }
+    }
+
+    fn create(id: &str, dedup: Dedup) -> WriteRequest {
+        let oid = OrderId::new(id).expect("valid");
+        let c = content();
+        let decide_id = oid.clone();
+        WriteRequest {
+            order_id: oid,
+            actor: Actor::Api,
+            causation: None,
+            dedup,
+            decide: Box::new(move |o| domain::order::decide_create(o, &decide_id, &c)),
+        }
+    }
+
+    /// A real sled directory, a real writer thread.
+    fn start(
+        dir: &Path,
+    ) -> (
+        Store,
+        writer::WriterHandle,
+        std::thread::JoinHandle<Result<(), StoreError>>,
+        std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    ) {
+        let store = Store::open(dir, StoreId::new("s1").expect("valid")).expect("open");
+        let topics = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (w, h) = Writer::new(
+            store.clone(),
+            dir,
+            Collect(topics.clone()),
+            Durability::Fdatasync,
+            64,
+            std::sync::Arc::new(crate::metrics::Metrics::new()),
+        )
+        .expect("writer");
+        let t = std::thread::spawn(move || w.run());
+        (store, h, t, topics)
+    }
+
+    #[tokio::test]
+    async fn dedup_rules_of_the_writer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, h, t, topics) = start(dir.path());
+
+        // A rejected decision appends nothing.
+        let bad = WriteRequest {
+            decide: Box::new(|_| Err(Rejection::UnknownOrder("x".into()))),
+            ..create("o1", Dedup::None)
+        };
+        assert!(matches!(h.write(bad).await, Ok(Written::Rejected(_))));
+        assert_eq!(store.head(), 0);
+
+        // Inbox: first applies, retry gets the same reply, other command with
+        // the same id is refused.
+        let inbox = |fp: &[u8]| Dedup::Inbox {
+            scope: "device/k".into(),
+            id: "c1".into(),
+            fingerprint: fp.to_vec(),
+        };
+        let first = h.write(create("o1", inbox(b"a"))).await.expect("write");
+        assert!(matches!(&first, Written::Applied { log_seqs, .. } if log_seqs == &vec![1]));
+        match h.write(create("o1", inbox(b"a"))).await.expect("write") {
+            Written::Repeat(r) => assert_eq!(r.log_seqs, vec![1]),
+            other => panic!("expected a repeat, got {other:?}"),
+        }
+        assert!(matches!(
+            h.write(create("o2", inbox(b"b"))).await,
+            Ok(Written::IdReused)
+        ));
+        assert_eq!(store.head(), 1);
+
+        // Reaction: applied once per consumer and trigger.
+        let react = |trigger_seq| WriteRequest {
+            order_id: OrderId::new("o1").expect("valid"),
+            actor: Actor::Service("order".into()),
+            causation: None,
+            dedup: Dedup::Reaction {
+                consumer: "order",
+                trigger_seq,
+            },
+            decide: Box::new(|_| Ok(vec![Event::OrderAccepted])),
+        };
+        assert!(matches!(
+            h.write(react(1)).await,
+            Ok(Written::Applied { .. })
+        ));
+        assert!(matches!(
+            h.write(react(1)).await,
+            Ok(Written::AlreadyReacted)
+        ));
+        assert_eq!(store.checkpoint("order").expect("read"), 1);
+        assert_eq!(store.head(), 2);
+        assert_eq!(
+            store
+                .order_events(&OrderId::new("o1").expect("valid"))
+                .expect("read")
+                .len(),
+            2
+        );
+        h.close().await;
+        t.join().expect("join").expect("writer ok");
+        assert_eq!(
+            *topics.lock().expect("lock"),
+            vec![
+                "store/s1/events/order_created".to_string(),
+                "store/s1/events/order_accepted".to_string()
+            ]
+        );
+        let report = store.verify().expect("verify");
+        assert_eq!(report.problems, Vec::<String>::new());
+        assert_eq!((report.events, report.orders), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn many_concurrent_writes_share_flushes_and_survive_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let (_store, h, t, _) = start(dir.path());
+            let mut pending = Vec::new();
+            for i in 0..300 {
+                pending.push(
+                    h.submit(create(&format!("o{i}"), Dedup::None))
+                        .await
+                        .expect("submit"),
+                );
+            }
+            for p in pending {
+                assert!(matches!(
+                    p.await.expect("answered"),
+                    Ok(Written::Applied { .. })
+                ));
+            }
+            h.close().await;
+            t.join().expect("join").expect("writer ok");
+        }
+        let store = Store::open(dir.path(), StoreId::new("s1").expect("valid")).expect("reopen");
+        assert_eq!(store.head(), 300);
+        assert_eq!(
+            store
+                .orders_in_state(OrderState::Created, 1000)
+                .expect("read")
+                .len(),
+            300
+        );
+        assert!(store.verify().expect("verify").problems.is_empty());
+    }
+
+    #[test]
+    fn verify_detects_a_projection_that_disagrees_with_the_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rt = tokio::runtime::Runtime::new().expect("rt");
+        let (store, h, t, _) = start(dir.path());
+        rt.block_on(async {
+            h.write(create("o1", Dedup::None)).await.expect("write");
+            h.close().await;
+        });
+        t.join().expect("join").expect("writer ok");
+        let id = OrderId::new("o1").expect("valid");
+        let mut o = store.order(&id).expect("read").expect("exists");
+        o.state = OrderState::Fulfilled;
+        store
+            .tree()
+            .insert(order_key(&id), codec::encode(&o))
+            .expect("tamper");
+        let report = store.verify().expect("verify");
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert!(report.problems[0].contains("differs from the log"));
+    }
+}
