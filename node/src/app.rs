@@ -179,9 +179,17 @@ pub async fn run_until(config: Config, shutdown: Shutdown) -> Result<(), StartEr
         config.max_batch,
         metrics.clone(),
     )?;
-    let writer_thread = std::thread::Builder::new()
+    // The writer's end, whether a clean close or a failed disk.
+    let (writer_tx, mut writer_done) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || writer.run())
+        .spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer.run()));
+            let _ = writer_tx.send(match result {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err("writer thread panicked".to_string()),
+            });
+        })
         .map_err(|e| StartError::Writer(e.to_string()))?;
 
     let mut tasks = Vec::new();
@@ -254,8 +262,21 @@ pub async fn run_until(config: Config, shutdown: Shutdown) -> Result<(), StartEr
     );
 
     // Run until the signal; then drain in order, within the grace period.
+    // If the disk fails, stop at once (fail-stop): nothing more can be
+    // acknowledged, and a supervisor (systemd) restarts the node, which
+    // recovers from the log.
     let mut sd = shutdown.clone();
-    sd.fired().await;
+    tokio::select! {
+        _ = sd.fired() => {}
+        result = &mut writer_done => {
+            let reason = match result {
+                Ok(Err(e)) => e,
+                _ => "stopped unexpectedly".to_string(),
+            };
+            tracing::error!(error = %reason, "the store writer failed; stopping the node");
+            return Err(StartError::Writer(reason));
+        }
+    }
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let drain = async {
         let _ = server.await;
@@ -270,10 +291,10 @@ pub async fn run_until(config: Config, shutdown: Shutdown) -> Result<(), StartEr
         );
     }
     handle.close().await;
-    match writer_thread.join() {
+    match writer_done.await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(StartError::Writer(e.to_string())),
-        Err(_) => return Err(StartError::Writer("writer thread panicked".into())),
+        Ok(Err(e)) => return Err(StartError::Writer(e)),
+        Err(_) => return Err(StartError::Writer("writer thread vanished".into())),
     }
     tracing::info!(head = store.head(), "storenode stopped cleanly");
     Ok(())

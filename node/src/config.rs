@@ -218,12 +218,22 @@ impl Layers {
 
     /// Overlay TOML text (as if read from `path`).
     pub fn toml_text(&mut self, text: &str, path: &Path) -> Result<(), ConfigError> {
-        let table: toml::Table =
-            text.parse()
-                .map_err(|e: toml::de::Error| ConfigError::Syntax {
-                    path: path.to_path_buf(),
-                    reason: e.message().to_string(),
-                })?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let at = e.span().map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!("line {line} column {column}: ")
+            });
+            ConfigError::Syntax {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "{}{}",
+                    at.unwrap_or_default(),
+                    e.message().replace('\n', " ")
+                ),
+            }
+        })?;
         let mut flat = Vec::new();
         flatten("", &toml::Value::Table(table), &mut flat);
         for (key, value) in flat {
@@ -268,7 +278,10 @@ impl Layers {
         })?;
         let mqtt_listen = self.parse("mqtt.listen", socket_addr)?;
         let http_listen = self.parse("http.listen", socket_addr)?;
-        if mqtt_listen == http_listen && mqtt_listen.port() != 0 {
+        let overlap = mqtt_listen.ip() == http_listen.ip()
+            || mqtt_listen.ip().is_unspecified()
+            || http_listen.ip().is_unspecified();
+        if overlap && mqtt_listen.port() == http_listen.port() && mqtt_listen.port() != 0 {
             return Err(self.invalid("http.listen", "is the same address as mqtt.listen"));
         }
         let config = Config {
@@ -418,6 +431,7 @@ mod tests {
                 "127.0.0.1:1883",
                 "same address as mqtt.listen",
             ),
+            ("http.listen", "0.0.0.0:1883", "same address as mqtt.listen"),
             ("http.listen", "nope", "not a socket address"),
             ("mqtt.max_connections", "0", "between 1 and 100000"),
             ("mqtt.max_connections", "many", "not a whole number"),
@@ -468,9 +482,9 @@ mod tests {
             .expect_err("typo refused");
         assert!(e.to_string().contains("unknown key `mqtt.lisen`"), "{e}");
         let e = l
-            .toml_text("store_id = ", Path::new("t.toml"))
+            .toml_text("store_id = \"s\"\n[mqtt]\nlisten = \n", Path::new("t.toml"))
             .expect_err("syntax refused");
-        assert!(e.to_string().contains("not valid TOML"), "{e}");
+        assert!(e.to_string().contains("not valid TOML: line 3"), "{e}");
         let mut l = Layers::defaults();
         l.toml_text("[storage]\nmax_batch = 0\n", Path::new("/etc/s.toml"))
             .expect("parses");

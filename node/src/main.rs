@@ -95,7 +95,11 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Cmd::Run) {
         Cmd::Run => {}
         Cmd::CheckConfig => {
-            println!("{config:#?}");
+            let mut shown = config.clone();
+            if shown.api_token.is_some() {
+                shown.api_token = Some("(set, not shown)".into());
+            }
+            println!("{shown:#?}");
             return ExitCode::SUCCESS;
         }
         Cmd::Device { action } => return device(&config, action),

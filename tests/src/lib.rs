@@ -28,10 +28,14 @@ fn target_dir() -> PathBuf {
 }
 
 /// Path of the `storenode` binary, built once per test process (a no-op
-/// when `cargo test --workspace` already built it).
+/// when `cargo test --workspace` already built it). `STORENODE_BIN` names
+/// another binary (the benchmarks use the release build).
 pub fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("STORENODE_BIN") {
+            return PathBuf::from(p);
+        }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .args(["build", "--quiet", "-p", "storenode", "--bin", "storenode"])

@@ -6,9 +6,9 @@
 //! no order appears) and must leave the node serving: every test ends with
 //! a good request that still works.
 //!
-//! Tests named `node_bug_*` are `#[ignore]`d: each holds one assertion,
-//! marked `NODE BUG`, that the node currently fails. Run them with
-//! `cargo test -p storenode-tests --test bad_input -- --ignored`.
+//! Login without credentials: rumqttd refuses it before calling the node's
+//! auth handler, so it is refused but not counted in
+//! `storenode_mqtt_auth_failures_total` (see docs/operations.md).
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
@@ -78,7 +78,7 @@ async fn wait_dead_letters(node: &Node, want: usize) -> Value {
 #[derive(Debug, Clone, Copy)]
 enum Field {
     Is(&'static str),
-    /// Not pinned here (see the `node_bug_*` tests).
+    /// Not pinned by the table (pinned in `field_names_the_path_of_the_problem`).
     Unchecked,
 }
 
@@ -405,8 +405,7 @@ async fn oversized_body_gets_413_at_the_default_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "NODE BUG: the 413 message says `larger than 0 bytes`"]
-async fn node_bug_413_message_names_the_limit() {
+async fn too_large_message_names_the_limit() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await.unwrap();
     let (status, v) = node
@@ -414,14 +413,12 @@ async fn node_bug_413_message_names_the_limit() {
         .await
         .unwrap();
     assert_eq!(status, 413, "{v}");
-    // NODE BUG: `body_limit_hint` looks for the limit in axum's rejection
-    // text, which holds no number, so the message reads "larger than 0 bytes".
+    // Regression: the message once read "larger than 0 bytes".
     assert!(v["message"].as_str().unwrap().contains("262144"), "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "NODE BUG: `field` is not the path of the problem for syntax errors and missing fields"]
-async fn node_bug_field_names_the_path_of_the_problem() {
+async fn field_names_the_path_of_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await.unwrap();
     let good = body_with("BAD-1", json!([line()]));
@@ -437,10 +434,8 @@ async fn node_bug_field_names_the_path_of_the_problem() {
         assert_eq!(status, 400, "{v}");
         fields.push(v["field"].as_str().unwrap_or_default().to_string());
     }
-    // NODE BUG: serde_path_to_error's path is passed through as is. A JSON
-    // syntax error inside an object gives "?" (a key it could not read), and
-    // `missing field` is raised on the enclosing object, giving "(body)" and
-    // "lines[0]": a client cannot point at the input that is wrong.
+    // Regression: a syntax error inside an object once gave "?", and a
+    // missing field named its parent ("(body)", "lines[0]").
     assert_eq!(fields, ["(body)", "customer_name", "lines[0].sku"]);
 }
 
@@ -582,15 +577,12 @@ async fn bad_queries_and_unknown_orders_name_the_problem() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "NODE BUG: query-string errors are plain text, not the JSON error body"]
-async fn node_bug_query_string_errors_are_json() {
+async fn query_string_errors_are_json() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await.unwrap();
     let (status, v) = node.get("/api/v1/orders?limit=many").await.unwrap();
     assert_eq!(status, 400, "{v}");
-    // NODE BUG: axum's `Query` rejection is returned as is:
-    // "Failed to deserialize query string: limit: invalid digit found in
-    // string" as text/plain, with no `error` code and no `field`.
+    // Regression: axum's `Query` rejection was once returned as plain text.
     assert_eq!(
         (v["error"].as_str(), v["field"].as_str()),
         (Some("invalid_body"), Some("limit")),
@@ -757,19 +749,6 @@ async fn mqtt_logins_without_the_right_password_are_refused_and_counted() {
     node.mqtt("scanner-1", &pw).await.unwrap();
     node.mqtt("scanner-2", &other_pw).await.unwrap();
     assert_eq!(node.head().await.unwrap(), 0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "NODE BUG: a login without credentials is refused but not counted"]
-async fn node_bug_anonymous_mqtt_login_is_counted() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = Node::start(dir.path()).await.unwrap();
-    const FAILURES: &str = "storenode_mqtt_auth_failures_total";
-    let before = node.metric(FAILURES, "").await.unwrap();
-    assert!(connect_anonymous(node.mqtt).await.is_err());
-    // NODE BUG: rumqttd refuses a CONNECT without a login before calling
-    // the node's auth handler, so the node never counts or logs it.
-    assert_eq!(node.metric(FAILURES, "").await.unwrap(), before + 1.0);
 }
 
 /// (what, payload, reply status, reply id, words in the reason)
@@ -1192,6 +1171,11 @@ async fn forged_events_from_a_device_change_nothing() {
             "unknown event topic",
             format!("store/{}/events/made_up", store()),
             b"hello".to_vec(),
+        ),
+        (
+            "a genuine event replayed on another kind's topic",
+            t(K::OrderFulfilled),
+            codec::encode(&real[0]),
         ),
         (
             "below an event topic",

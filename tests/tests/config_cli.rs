@@ -6,10 +6,6 @@
 //! Every run gets `--data-dir` inside a temporary directory and ephemeral
 //! listen addresses (unless the case is about them), so a config the node
 //! wrongly accepts cannot touch the repository or a real port.
-//!
-//! `node_bug_*` tests are `#[ignore]`d: each holds one assertion, marked
-//! `NODE BUG`, that the node currently fails. Run them with
-//! `cargo test -p storenode-tests --test config_cli -- --ignored`.
 #![allow(clippy::unwrap_used)]
 
 use std::net::TcpListener;
@@ -360,8 +356,7 @@ fn missing_or_unreadable_config_file_is_refused() {
 }
 
 #[test]
-#[ignore = "NODE BUG: a TOML syntax error does not say where it is"]
-fn node_bug_toml_syntax_error_names_the_line() {
+fn toml_syntax_error_names_the_line() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("storenode.toml");
     std::fs::write(&file, "store_id = \"s1\"\n[mqtt]\nlisten = \n").unwrap();
@@ -373,9 +368,7 @@ fn node_bug_toml_syntax_error_names_the_line() {
     ];
     let r = run(tmp.path(), &args, &[], 10);
     assert_eq!(r.code, Some(2), "{}", r.stderr);
-    // NODE BUG: config.rs keeps only `toml::de::Error::message()`, which
-    // drops the position: "not valid TOML: invalid string expected `\"`,
-    // `'`" — in which of the file's lines?
+    // Regression: the message once gave no position.
     assert!(r.stderr.contains("line 3"), "{}", r.stderr);
 }
 

@@ -33,7 +33,10 @@ pub fn notices(env: &Envelope) -> Vec<Notice> {
         Event::OrderAccepted => "Order accepted".to_string(),
         Event::OrderRejected { reason } => format!("Order rejected: {reason}"),
         Event::OrderProcessed { .. } => "Payment settled".to_string(),
-        Event::ShipmentPrepared { lines } => format!("Pick list ready ({} lines)", lines.len()),
+        Event::ShipmentPrepared { lines } => match lines.len() {
+            1 => "Pick list ready (1 line)".to_string(),
+            n => format!("Pick list ready ({n} lines)"),
+        },
         Event::ShipmentProcessed { .. } => "Ready for pickup".to_string(),
         Event::OrderFulfilled { .. } => "Handed over".to_string(),
     };

@@ -283,7 +283,8 @@ mod tests {
     #[test]
     fn invalid_content_names_the_field() {
         let id = OrderId::new("o1").expect("valid");
-        let cases: Vec<(Box<dyn Fn(&mut NewOrder)>, &str)> = vec![
+        type Mutation = Box<dyn Fn(&mut NewOrder)>;
+        let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|c| c.customer_name = "  ".into()), "customer_name"),
             (Box::new(|c| c.lines.clear()), "lines"),
             (Box::new(|c| c.lines[0].quantity = 0), "lines[0].quantity"),

@@ -52,7 +52,9 @@ mod tests {
     fn staff_actions_by_state() {
         use OrderState::*;
         // (state, mark picked gives events?, hand over gives events?, Err = rejected)
-        let rows: &[(OrderState, Result<usize, ()>, Result<usize, ()>)] = &[
+        // Ok(n): accepted with n events; Err(()): rejected.
+        type Outcome = Result<usize, ()>;
+        let rows: &[(OrderState, Outcome, Outcome)] = &[
             (Created, Err(()), Err(())),
             (Accepted, Err(()), Err(())),
             (Rejected, Err(()), Err(())),

@@ -68,7 +68,6 @@ impl Intake {
                 .subscribe(filter)
                 .map_err(|e| ServiceError::Link(e.to_string()))?;
         }
-        // Replies come back from the tasks awaiting durability.
         // Replies come back from the tasks awaiting durability; `None` when
         // the write failed (the sender will retry).
         let (reply_tx, mut reply_rx) = mpsc::channel::<Option<(ReplyTo, CommandReply)>>(1024);
@@ -204,9 +203,12 @@ impl Intake {
     /// Only the node writes node events. Anything on an event topic that
     /// the log does not hold byte for byte was forged by a client.
     fn guard(&self, topic_name: &str, payload: &[u8]) -> Result<(), ServiceError> {
+        // Genuine: the log holds these exact bytes, and they came on their
+        // own kind's topic (a real event replayed elsewhere is forged too).
         let genuine = match codec::decode::<Envelope>(payload) {
             Ok(env) => {
-                matches!(self.store.log_bytes(env.log_seq)?, Some(b) if b.as_ref() == payload)
+                topic_name == topic::event(self.store.store_id(), env.event.kind())
+                    && matches!(self.store.log_bytes(env.log_seq)?, Some(b) if b.as_ref() == payload)
             }
             Err(_) => false,
         };

@@ -46,6 +46,16 @@ pub enum StoreError {
     Sync(#[from] std::io::Error),
     #[error("the store is shutting down")]
     Closed,
+    #[error(
+        "database {path} belongs to store {found:?}, not {wanted:?} (check store_id or data_dir)"
+    )]
+    OtherStore {
+        path: String,
+        found: String,
+        wanted: String,
+    },
+    #[error("device {0} already exists")]
+    DeviceExists(String),
 }
 
 /// A command id already applied, with the answer it got.
@@ -147,7 +157,8 @@ impl Store {
             .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
-                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                // sled reports a held lock as an `Other` I/O error with this text.
+                sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
                     StoreError::Locked {
                         path: dir.display().to_string(),
                     }
@@ -155,6 +166,28 @@ impl Store {
                 other => StoreError::Sled(other),
             })?;
         let tree = db.open_tree("storenode")?;
+        // A data directory belongs to one store: its log carries that id.
+        let id_key = key(b'm', &[b"store_id"]);
+        match tree.compare_and_swap(
+            &id_key,
+            None as Option<&[u8]>,
+            Some(store_id.as_str().as_bytes()),
+        )? {
+            Ok(()) => {}
+            Err(cas) => {
+                let found = cas
+                    .current
+                    .map(|v| String::from_utf8_lossy(&v).into_owned())
+                    .unwrap_or_default();
+                if found != store_id.as_str() {
+                    return Err(StoreError::OtherStore {
+                        path: dir.display().to_string(),
+                        found,
+                        wanted: store_id.to_string(),
+                    });
+                }
+            }
+        }
         let head = match tree.scan_prefix([b'l']).next_back() {
             Some(kv) => be_u64(&kv?.0[1..], "log head")?,
             None => 0,
@@ -337,8 +370,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Register a device and return its generated password. The password
-    /// itself is not stored, only a salted SHA-256 of it.
+    /// Register a new device and return its generated password. The
+    /// password itself is not stored, only a salted SHA-256 of it. An
+    /// existing name is refused (remove it first to issue a new password).
     pub fn add_device(&self, name: &str) -> Result<String, StoreError> {
         let mut rng = rand::thread_rng();
         let password: String = (0..24)
@@ -350,7 +384,14 @@ impl Store {
             hash: password_hash(&salt, &password),
             created_ms: now_ms(),
         };
-        self.tree.insert(device_key(name), codec::encode(&cred))?;
+        let created = self.tree.compare_and_swap(
+            device_key(name),
+            None as Option<&[u8]>,
+            Some(codec::encode(&cred)),
+        )?;
+        if created.is_err() {
+            return Err(StoreError::DeviceExists(name.to_string()));
+        }
         self.db.flush()?;
         Ok(password)
     }
@@ -572,14 +613,14 @@ mod tests {
     }
 
     /// A real sled directory, a real writer thread.
-    fn start(
-        dir: &Path,
-    ) -> (
+    type Started = (
         Store,
         writer::WriterHandle,
         std::thread::JoinHandle<Result<(), StoreError>>,
         std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    ) {
+    );
+
+    fn start(dir: &Path) -> Started {
         let store = Store::open(dir, StoreId::new("s1").expect("valid")).expect("open");
         let topics = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (w, h) = Writer::new(

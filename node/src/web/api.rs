@@ -1,6 +1,6 @@
 //! The JSON API handlers.
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -12,22 +12,22 @@ use serde_json::{json, Value};
 use super::{AppError, AppState};
 use crate::domain::{self, Order, OrderState};
 use crate::store::writer::Decide;
-use crate::store::{Dedup, WriteRequest, Written};
+use crate::store::{Dedup, StoreError, WriteRequest, Written};
 
 /// A JSON body parsed strictly: unknown fields refused, the first problem
 /// reported with its path (`lines[0].quantity`).
 pub struct JsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = AppError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, AppError> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e: BytesRejection| {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     AppError::TooLarge {
-                        limit: body_limit_hint(&e),
+                        limit: state.max_body_bytes,
                     }
                 } else {
                     AppError::BadRequest(e.body_text())
@@ -43,10 +43,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let value = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            let reason = inner.to_string();
             // serde_json appends the position; keep it, it helps a caller.
+            let reason = inner.to_string();
             AppError::InvalidBody {
-                field: if path == "." { "(body)".into() } else { path },
+                field: field_path(&path, inner.is_syntax() || inner.is_eof(), &reason),
                 reason,
             }
         })?;
@@ -54,13 +54,61 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-fn body_limit_hint(e: &BytesRejection) -> usize {
-    // The limit is not exposed by the rejection; its text names it.
-    e.body_text()
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|n| n.parse().ok())
-        .max()
-        .unwrap_or(0)
+/// The path of the problem a caller should fix: the body itself for a
+/// syntax error, the missing field itself (not its parent) when one is
+/// missing.
+fn field_path(path: &str, syntax: bool, reason: &str) -> String {
+    let base = if syntax || path == "." || path == "?" {
+        ""
+    } else {
+        path
+    };
+    let missing = reason
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+        .filter(|_| !syntax);
+    match (base, missing) {
+        ("", None) => "(body)".to_string(),
+        ("", Some(m)) => m.to_string(),
+        (b, Some(m)) => format!("{b}.{m}"),
+        (b, None) => b.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn field_paths() {
+        let rows = [
+            (".", true, "EOF while parsing", "(body)"),
+            ("?", true, "expected `,`", "(body)"),
+            (
+                ".",
+                false,
+                "missing field `customer_name` at line 1",
+                "customer_name",
+            ),
+            (
+                "lines[0]",
+                false,
+                "missing field `sku` at line 1",
+                "lines[0].sku",
+            ),
+            (
+                "lines[0].quantity",
+                false,
+                "invalid type",
+                "lines[0].quantity",
+            ),
+        ];
+        for (path, syntax, reason, want) in rows {
+            assert_eq!(
+                super::field_path(path, syntax, reason),
+                want,
+                "{path} {reason}"
+            );
+        }
+    }
 }
 
 fn prepaid() -> PaymentMode {
@@ -172,8 +220,20 @@ pub struct ListQuery {
 /// `GET /api/v1/orders?state=…&limit=…`
 pub async fn list_orders(
     State(s): State<AppState>,
-    Query(q): Query<ListQuery>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, AppError> {
+    let Query(q) = q.map_err(|e| {
+        // "Failed to deserialize query string: limit: invalid digit …"
+        let text = e.body_text();
+        let detail = text
+            .split_once("query string: ")
+            .map_or(text.as_str(), |(_, d)| d);
+        let (field, reason) = match detail.split_once(": ") {
+            Some((f, r)) if !f.contains(' ') => (f.to_string(), r.to_string()),
+            _ => ("(query)".to_string(), detail.to_string()),
+        };
+        AppError::InvalidBody { field, reason }
+    })?;
     let limit = q.limit.unwrap_or(500).min(5000);
     let states = match q.state.as_deref() {
         None => OrderState::ALL.to_vec(),
@@ -259,13 +319,12 @@ pub async fn add_device(
         field: "name".into(),
         reason,
     })?;
-    if s.store.device_exists(&body.name) {
-        return Err(AppError::Conflict(format!(
-            "device {} already exists",
-            body.name
-        )));
-    }
-    let password = s.store.add_device(&body.name)?;
+    let password = match s.store.add_device(&body.name) {
+        Err(StoreError::DeviceExists(name)) => {
+            return Err(AppError::Conflict(format!("device {name} already exists")))
+        }
+        other => other?,
+    };
     tracing::info!(device = body.name, "device registered");
     Ok((
         StatusCode::CREATED,
