@@ -97,13 +97,14 @@ async fn sigkill_cycles_lose_nothing_and_apply_nothing_twice() {
         let out = std::process::Command::new(storenode_tests::binary())
             .arg("--data-dir")
             .arg(dir.path())
-            .arg("verify")
+            .args(["--store-id", "test-store", "verify"])
             .output()
             .unwrap();
         assert!(
             out.status.success(),
-            "cycle {cycle}: store inconsistent after SIGKILL:\n{}",
-            String::from_utf8_lossy(&out.stdout)
+            "cycle {cycle}: store inconsistent after SIGKILL:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
     }
 
