@@ -1,13 +1,17 @@
 //! `storenode-bench`: starts the real node (release build) and drives it
 //! over its real interfaces; prints a table and, with `--json`, one JSON
 //! object. Figures are printed, never asserted.
+use std::time::{Duration, Instant};
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 
 mod common;
 mod create;
 mod floor;
+mod footprint;
+mod lifecycle;
 mod mqtt;
 
 #[derive(Parser)]
@@ -48,6 +52,33 @@ enum Scenario {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
+    /// The whole order flow from closed-loop clients (orders/s, latency),
+    /// with RSS and disk bytes per event sampled under that load.
+    Lifecycle {
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+    },
+    /// Open loop at a fixed rate: order → pick list latency.
+    OpenLoop {
+        #[arg(long, default_value_t = 500)]
+        rate: u64,
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+    },
+    /// Binary size, idle RSS, cold start with a full store.
+    Footprint {
+        #[arg(long, default_value_t = 100_000)]
+        orders: u64,
+    },
+    /// Every scenario, sized to finish in under 5 minutes on 2 cores; one
+    /// JSON object with the performance issue's keys.
+    All {
+        /// Orders in the store for the cold-start figure.
+        #[arg(long, default_value_t = 100_000)]
+        orders: u64,
+    },
     /// QoS1 throughput: embedded broker (auth on) against Mosquitto.
     Broker {
         #[arg(long, default_value_t = 10)]
@@ -79,6 +110,22 @@ async fn main() -> Result<()> {
             seconds,
             message_bytes,
         } => mqtt::run(seconds, message_bytes).await?,
+        Scenario::Lifecycle { clients, seconds } => {
+            let (_dir, node) = common::start_node("fdatasync").await?;
+            lifecycle::lifecycle(&node, clients, seconds).await?
+        }
+        Scenario::OpenLoop { rate, seconds } => {
+            let (_dir, node) = common::start_node("fdatasync").await?;
+            lifecycle::order_to_picklist(&node, rate, seconds).await?
+        }
+        Scenario::Footprint { orders } => {
+            let (_dir, node) = common::start_node("fdatasync").await?;
+            let mut v = footprint::cold_start(orders).await?;
+            v["idle_rss_mb"] = json!(footprint::idle_rss_mb(&node, Duration::from_secs(3)).await);
+            v["binary_mb"] = json!(footprint::binary_mb(storenode_tests::binary()));
+            v
+        }
+        Scenario::All { orders } => all(orders).await?,
     };
     if cli.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
@@ -95,4 +142,78 @@ fn print_table(v: &Value) {
             println!("{k:<40} {val}");
         }
     }
+}
+
+/// Every scenario in one run. Keys the performance issue names are always
+/// present; `null` where the part they measure does not exist yet.
+async fn all(orders: u64) -> Result<Value> {
+    let started = Instant::now();
+    let mut out = Map::new();
+    fn merge(out: &mut Map<String, Value>, v: Value) {
+        if let Value::Object(m) = v {
+            out.extend(m);
+        }
+    }
+    {
+        // Idle first, on a fresh node, then the lifecycle load on it.
+        let (_dir, node) = common::start_node("fdatasync").await?;
+        merge(
+            &mut out,
+            json!({ "idle_rss_mb": footprint::idle_rss_mb(&node, Duration::from_secs(3)).await }),
+        );
+        merge(&mut out, lifecycle::lifecycle(&node, 32, 15).await?);
+    }
+    {
+        let (_dir, node) = common::start_node("fdatasync").await?;
+        merge(
+            &mut out,
+            lifecycle::order_to_picklist(&node, 500, 15).await?,
+        );
+    }
+    let payload = out
+        .get("payload_bytes_per_event")
+        .and_then(Value::as_f64)
+        .unwrap_or(200.0)
+        .round() as usize;
+    let floor = floor::run(payload.max(1), 64, 5.0)?;
+    merge(
+        &mut out,
+        json!({
+            "fsync_floor_events_per_s": floor.get("records_per_s").cloned(),
+            "fsync_floor_sync_each_events_per_s": floor.get("records_per_s_sync_each").cloned(),
+            "fsync_floor_record_bytes": payload,
+        }),
+    );
+    merge(&mut out, mqtt::run(8, 200).await?);
+    merge(&mut out, footprint::cold_start(orders).await?);
+    merge(
+        &mut out,
+        json!({
+            "binary_mb": footprint::binary_mb(storenode_tests::binary()),
+            // No staff pages yet (staff web issue) and no sync agent yet.
+            "picklist_page_p99_ms_5k_open": null,
+            "sync_drain_events_per_s": null,
+            "machine": common::machine(),
+            "date": common::date(),
+        }),
+    );
+    let ratio = match (
+        out.get("append_ack_events_per_s"),
+        out.get("fsync_floor_events_per_s"),
+    ) {
+        (Some(a), Some(f)) => a.as_f64().zip(f.as_f64()).map(|(a, f)| common::r3(a / f)),
+        _ => None,
+    };
+    out.insert("append_ack_to_floor_ratio".into(), json!(ratio));
+    out.insert("bench_seconds".into(), json!(started.elapsed().as_secs()));
+    for key in [
+        "scenario",
+        "seconds",
+        "message_bytes",
+        "record_bytes",
+        "batch",
+    ] {
+        out.remove(key);
+    }
+    Ok(Value::Object(out))
 }

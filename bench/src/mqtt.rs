@@ -1,10 +1,301 @@
 //! Scenario: QoS1 throughput of the embedded broker (authentication on)
 //! against Mosquitto started by the bench, same client and message size,
-//! same run. (To be written.)
-use anyhow::{bail, Result};
-use serde_json::Value;
+//! same run.
+//!
+//! Load, identical for both brokers: two publishers publish QoS1 on
+//! `bench/qos1/{n}` as fast as the client lets them (rumqttc 0.25 through
+//! the test harness: 100 in flight, 1024 queued requests), one subscriber
+//! holds a QoS1 subscription to `bench/qos1/+` and counts. After a 1 s
+//! warm-up, messages received by the subscriber are counted for `seconds`.
+//! Then the publishers stop and the subscriber drains, so a broker that
+//! drops QoS1 messages shows up as `lost`, not as a higher rate.
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::{json, Value};
+use storenode_tests::Mqtt;
+use tempfile::TempDir;
+
+use crate::common::{self, r3};
+use crate::floor::Fill;
+
+const MOSQUITTO: &str = "/usr/sbin/mosquitto";
+const PUBLISHERS: usize = 2;
+const WARM_UP: Duration = Duration::from_secs(1);
+/// Outgoing QoS1 window per client in Mosquitto: the embedded broker's
+/// `max_inflight_count`, so both brokers may have as many un-acked
+/// messages towards the subscriber.
+const MOSQUITTO_INFLIGHT: u32 = 100;
 
 /// Run the comparison; a JSON object with both figures and their ratio.
-pub async fn run(_seconds: u64, _message_bytes: usize) -> Result<Value> {
-    bail!("broker scenario not written yet")
+pub async fn run(seconds: u64, message_bytes: usize) -> Result<Value> {
+    if seconds == 0 {
+        bail!("seconds must be at least 1");
+    }
+    let mut payload = vec![0u8; message_bytes];
+    Fill::new().bytes(&mut payload);
+
+    let embedded = {
+        let (_dir, node) = common::start_node("fdatasync").await?;
+        let mut logins = Vec::new();
+        for name in ["bench-pub-0", "bench-pub-1", "bench-sub"] {
+            let password = node.add_device(name).await?;
+            logins.push(Login::new(name, &password));
+        }
+        let figures = measure(node.mqtt, &logins, seconds, &payload)
+            .await
+            .context("embedded broker")?;
+        // The node stops here, before Mosquitto starts.
+        figures
+    };
+
+    let mut out = json!({
+        "scenario": "broker",
+        "message_bytes": message_bytes,
+        "seconds": seconds,
+        "publishers": PUBLISHERS,
+        "subscribers": 1,
+        "broker_qos1_msgs_per_s": embedded.received_per_s.round(),
+        "broker_published_per_s": embedded.published_per_s.round(),
+        "broker_lost": embedded.lost,
+        "mosquitto_qos1_msgs_per_s": null,
+        "mosquitto_published_per_s": null,
+        "ratio_embedded_to_mosquitto": null,
+    });
+
+    match Mosquitto::start() {
+        Ok(mosquitto) => {
+            let logins: Vec<Login> = (0..=PUBLISHERS)
+                .map(|n| Login::new(&format!("bench-{n}"), "unused"))
+                .collect();
+            let figures = measure(mosquitto.addr, &logins, seconds, &payload)
+                .await
+                .with_context(|| format!("mosquitto\n{}", mosquitto.log()))?;
+            out["mosquitto_qos1_msgs_per_s"] = json!(figures.received_per_s.round());
+            out["mosquitto_published_per_s"] = json!(figures.published_per_s.round());
+            out["mosquitto_lost"] = json!(figures.lost);
+            out["mosquitto_version"] = json!(mosquitto.version);
+            out["mosquitto_config"] = json!(mosquitto.config);
+            if figures.received_per_s > 0.0 {
+                out["ratio_embedded_to_mosquitto"] =
+                    json!(r3(embedded.received_per_s / figures.received_per_s));
+            }
+        }
+        Err(e) => out["mosquitto_note"] = json!(format!("not measured: {e:#}")),
+    }
+    out["machine"] = common::machine();
+    out["date"] = json!(common::date());
+    Ok(out)
+}
+
+/// Credentials for one client; Mosquitto allows anonymous clients and
+/// ignores them.
+struct Login {
+    user: String,
+    password: String,
+}
+
+impl Login {
+    fn new(user: &str, password: &str) -> Login {
+        Login {
+            user: user.to_string(),
+            password: password.to_string(),
+        }
+    }
+}
+
+/// What one broker sustained.
+struct Figures {
+    received_per_s: f64,
+    published_per_s: f64,
+    /// Published but never delivered to the subscriber after the drain.
+    lost: u64,
+}
+
+/// Drive `addr` with the publishers and the subscriber; `logins` holds one
+/// login per publisher, then the subscriber's.
+async fn measure(
+    addr: SocketAddr,
+    logins: &[Login],
+    seconds: u64,
+    payload: &[u8],
+) -> Result<Figures> {
+    let (sub_login, pub_logins) = logins.split_last().ok_or_else(|| anyhow!("no logins"))?;
+    let mut sub = Mqtt::connect(addr, "bench-sub", &sub_login.user, &sub_login.password).await?;
+    sub.subscribe("bench/qos1/+").await?;
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = {
+        let received = received.clone();
+        tokio::spawn(async move {
+            while sub.rx.recv().await.is_some() {
+                received.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+
+    let published = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut publishers = Vec::new();
+    for (n, login) in pub_logins.iter().enumerate() {
+        let client = Mqtt::connect(
+            addr,
+            &format!("bench-pub-{n}"),
+            &login.user,
+            &login.password,
+        )
+        .await?;
+        let (published, stop) = (published.clone(), stop.clone());
+        let topic = format!("bench/qos1/{n}");
+        let payload = payload.to_vec();
+        publishers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                // Returns once the request is queued; the client holds at
+                // most 100 un-acked and 1024 queued, so this is paced by
+                // the broker's PUBACKs.
+                client.publish(&topic, payload.clone()).await?;
+                published.fetch_add(1, Ordering::Relaxed);
+            }
+            anyhow::Ok(client)
+        }));
+    }
+
+    tokio::time::sleep(WARM_UP).await;
+    let (r0, p0) = (
+        received.load(Ordering::Relaxed),
+        published.load(Ordering::Relaxed),
+    );
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let (r1, p1) = (
+        received.load(Ordering::Relaxed),
+        published.load(Ordering::Relaxed),
+    );
+    let elapsed = started.elapsed().as_secs_f64();
+
+    stop.store(true, Ordering::Relaxed);
+    // Keep the publishers' connections open until the drain is over, so
+    // their queued requests still go out.
+    let mut clients = Vec::new();
+    for task in publishers {
+        let client = tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .context("publisher did not stop within 10 s")?
+            .context("publisher task")?
+            .context("publish")?;
+        clients.push(client);
+    }
+    let published_total = published.load(Ordering::Relaxed);
+    // Drain: until everything arrived, or nothing arrived for 2 s.
+    let mut last = received.load(Ordering::Relaxed);
+    let mut last_change = Instant::now();
+    while last < published_total && last_change.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = received.load(Ordering::Relaxed);
+        if now != last {
+            last = now;
+            last_change = Instant::now();
+        }
+    }
+    counter.abort();
+    drop(clients);
+
+    Ok(Figures {
+        received_per_s: (r1 - r0) as f64 / elapsed,
+        published_per_s: (p1 - p0) as f64 / elapsed,
+        lost: published_total.saturating_sub(last),
+    })
+}
+
+/// A Mosquitto started by the bench on a free port of 127.0.0.1, with a
+/// generated config; killed when dropped.
+struct Mosquitto {
+    child: Child,
+    addr: SocketAddr,
+    version: String,
+    config: Vec<String>,
+    dir: TempDir,
+}
+
+impl Mosquitto {
+    /// Start it and wait until it accepts connections; an error (for the
+    /// report, not the run) if it is missing or does not come up.
+    fn start() -> Result<Mosquitto> {
+        if !Path::new(MOSQUITTO).exists() {
+            bail!("{MOSQUITTO} is missing (Debian package mosquitto)");
+        }
+        let version = Command::new(MOSQUITTO)
+            .arg("-h")
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("pick a free port")?;
+        let config = vec![
+            format!("listener {} 127.0.0.1", addr.port()),
+            "allow_anonymous true".to_string(),
+            // The default 1000 silently drops QoS1 messages for a
+            // subscriber that falls behind: no limit, like a fair peer.
+            "max_queued_messages 0".to_string(),
+            format!("max_inflight_messages {MOSQUITTO_INFLIGHT}"),
+            "persistence false".to_string(),
+            "log_dest none".to_string(),
+        ];
+        let dir = tempfile::tempdir().context("temp dir for mosquitto")?;
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(&conf, config.join("\n") + "\n").context("write mosquitto.conf")?;
+        let log = std::fs::File::create(dir.path().join("mosquitto.log"))?;
+        let child = Command::new(MOSQUITTO)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("spawn {MOSQUITTO}"))?;
+        let mut mosquitto = Mosquitto {
+            child,
+            addr,
+            version,
+            config,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if let Some(status) = mosquitto.child.try_wait()? {
+                bail!("mosquitto exited with {status}: {}", mosquitto.log());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "mosquitto not listening on {addr} after 5 s: {}",
+                    mosquitto.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(mosquitto)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
