@@ -1,0 +1,123 @@
+//! Domain micro-benchmarks: the pure decide/apply functions the writer runs
+//! inside its group commit, so their cost adds to every request's latency.
+//!
+//! `cargo bench -p storenode --bench domain`
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use protocol::{
+    Actor, Envelope, Event, EventId, NewOrder, OrderId, OrderLine, PaymentMode, PickLine, StoreId,
+    SCHEMA_VERSION,
+};
+use storenode::domain::{fulfillment, order, Order, OrderState};
+
+/// An order of `lines` lines, SKUs from several departments and not in
+/// walking order, so that the pick task has sorting to do.
+fn new_order(lines: usize) -> NewOrder {
+    const DEPARTMENTS: [&str; 5] = ["PRODUCE", "DAIRY", "BAKERY", "FROZEN", "PANTRY"];
+    NewOrder {
+        customer_name: "Ada Lovelace".into(),
+        lines: (0..lines)
+            .map(|i| OrderLine {
+                sku: format!("{}-{:04}", DEPARTMENTS[i % 5], (i * 37) % 1000),
+                quantity: (i % 4) as u32 + 1,
+                unit_price_cents: 99 + (i as i64 * 13) % 900,
+                substitution_allowed: i % 2 == 0,
+            })
+            .collect(),
+        due_at_ms: Some(1_767_225_600_000),
+        payment: PaymentMode::Prepaid,
+    }
+}
+
+fn envelope(order_seq: u64, event: Event) -> Envelope {
+    Envelope {
+        event_id: EventId::from_bytes([order_seq as u8; 16]),
+        causation_id: None,
+        store_id: StoreId::new("store-0042").expect("valid store id"),
+        order_id: OrderId::new("ORD-2026-000123").expect("valid order id"),
+        order_seq,
+        log_seq: 1_000 + order_seq,
+        time_ms: 1_767_225_600_000 + order_seq,
+        schema: SCHEMA_VERSION,
+        actor: Actor::Service("order".into()),
+        event,
+    }
+}
+
+/// The six events of an order from creation to hand-over.
+fn lifecycle(content: &NewOrder) -> Vec<Envelope> {
+    let pick_lines = content
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| PickLine {
+            line_no: i as u32 + 1,
+            sku: l.sku.clone(),
+            quantity: l.quantity,
+        })
+        .collect();
+    [
+        Event::OrderCreated(content.clone()),
+        Event::OrderAccepted,
+        Event::OrderProcessed {
+            payment: PaymentMode::Prepaid,
+        },
+        Event::ShipmentPrepared { lines: pick_lines },
+        Event::ShipmentProcessed {
+            picked_by: "picker-7".into(),
+        },
+        Event::OrderFulfilled {
+            handed_over_by: "desk-1".into(),
+        },
+    ]
+    .into_iter()
+    .zip(1..)
+    .map(|(event, seq)| envelope(seq, event))
+    .collect()
+}
+
+fn decide_create(c: &mut Criterion) {
+    let id = OrderId::new("ORD-2026-000123").expect("valid order id");
+    let mut g = c.benchmark_group("domain/order/decide_create");
+    for lines in [3, 50] {
+        let content = new_order(lines);
+        g.throughput(Throughput::Elements(lines as u64));
+        g.bench_with_input(BenchmarkId::new("lines", lines), &content, |b, content| {
+            b.iter(|| order::decide_create(None, black_box(&id), black_box(content)))
+        });
+    }
+    g.finish();
+}
+
+fn apply_lifecycle(c: &mut Criterion) {
+    let envs = lifecycle(&new_order(3));
+    let end = envs.iter().fold(None, order::apply);
+    assert_eq!(end.map(|o| o.state), Some(OrderState::Fulfilled));
+    let mut g = c.benchmark_group("domain/order/apply");
+    g.throughput(Throughput::Elements(envs.len() as u64));
+    g.bench_function("lifecycle_6_events_3_lines", |b| {
+        b.iter(|| black_box(&envs).iter().fold(None, order::apply))
+    });
+    g.finish();
+}
+
+fn on_processed(c: &mut Criterion) {
+    let lines = 50;
+    let processed: Option<Order> = lifecycle(&new_order(lines))[..3]
+        .iter()
+        .fold(None, order::apply);
+    assert_eq!(
+        processed.as_ref().map(|o| o.state),
+        Some(OrderState::Processed)
+    );
+    let mut g = c.benchmark_group("domain/fulfillment/on_processed");
+    g.throughput(Throughput::Elements(lines as u64));
+    g.bench_with_input(BenchmarkId::new("lines", lines), &processed, |b, o| {
+        b.iter(|| fulfillment::on_processed(black_box(o.as_ref())))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, decide_create, apply_lifecycle, on_processed);
+criterion_main!(benches);
