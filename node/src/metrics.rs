@@ -14,6 +14,7 @@ type Labels = Vec<(&'static str, String)>;
 pub struct Metrics {
     registry: Mutex<Registry>,
     pub events_appended: Family<Labels, Counter>,
+    pub event_bytes: Counter,
     pub commands: Family<Labels, Counter>,
     pub group_commits: Counter,
     pub group_commit_size: Histogram,
@@ -38,6 +39,7 @@ impl Metrics {
         let m = Metrics {
             registry: Mutex::new(Registry::with_prefix("storenode")),
             events_appended: Family::default(),
+            event_bytes: Counter::default(),
             commands: Family::default(),
             group_commits: Counter::default(),
             group_commit_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
@@ -55,6 +57,11 @@ impl Metrics {
                 "events_appended",
                 "Events appended to the log, by kind",
                 m.events_appended.clone(),
+            );
+            r.register(
+                "event_bytes",
+                "Encoded bytes of the events appended (the log's payload)",
+                m.event_bytes.clone(),
             );
             r.register(
                 "commands",

@@ -178,7 +178,15 @@ impl<R: Reactor> Consumer<R> {
 
     async fn catch_up(&self, p: &mut Progress, link: &mut Link) -> Result<(), ServiceError> {
         loop {
-            let batch = self.store.events_from(p.cursor + 1, 512)?;
+            // Only up to the durable head: a group being flushed is
+            // already visible in sled but not yet promised to anyone.
+            let head = self.store.head();
+            if p.cursor >= head {
+                return Ok(());
+            }
+            let batch = self
+                .store
+                .events_from(p.cursor + 1, (head - p.cursor).min(512) as usize)?;
             if batch.is_empty() {
                 return Ok(());
             }

@@ -10,7 +10,8 @@
 //! |--------|-----------------------------|--------------------------------|
 //! | `l`    | log_seq (u64 BE)            | encoded [`Envelope`]           |
 //! | `i`    | order id, 0, order_seq (BE) | log_seq (u64 BE)               |
-//! | `o`    | order id                    | [`Order`] projection           |
+//! | `o`    | order id                    | order status (changes)         |
+//! | `k`    | order id                    | order content (written once)   |
 //! | `s`    | state name, 0, order id     | empty (state index)            |
 //! | `c`    | consumer name               | checkpoint log_seq (u64 BE)    |
 //! | `x`    | scope, 0, command id        | [`InboxEntry`]                 |
@@ -56,6 +57,57 @@ pub enum StoreError {
     },
     #[error("device {0} already exists")]
     DeviceExists(String),
+}
+
+/// The part of an order's projection that changes, rewritten on every
+/// event. The content (customer, lines) never changes after OrderCreated:
+/// it is written once under its own key, which keeps the bytes written per
+/// event small (SD cards wear out).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct OrderStatus {
+    id: OrderId,
+    state: OrderState,
+    last_seq: u64,
+    created_log_seq: u64,
+    created_ms: u64,
+    updated_ms: u64,
+    pick_lines: Vec<protocol::PickLine>,
+    reject_reason: Option<String>,
+    picked_by: Option<String>,
+    handed_over_by: Option<String>,
+}
+
+impl OrderStatus {
+    pub(crate) fn of(o: &Order) -> Self {
+        OrderStatus {
+            id: o.id.clone(),
+            state: o.state,
+            last_seq: o.last_seq,
+            created_log_seq: o.created_log_seq,
+            created_ms: o.created_ms,
+            updated_ms: o.updated_ms,
+            pick_lines: o.pick_lines.clone(),
+            reject_reason: o.reject_reason.clone(),
+            picked_by: o.picked_by.clone(),
+            handed_over_by: o.handed_over_by.clone(),
+        }
+    }
+
+    fn with_content(self, content: protocol::NewOrder) -> Order {
+        Order {
+            id: self.id,
+            state: self.state,
+            last_seq: self.last_seq,
+            created_log_seq: self.created_log_seq,
+            created_ms: self.created_ms,
+            updated_ms: self.updated_ms,
+            content,
+            pick_lines: self.pick_lines,
+            reject_reason: self.reject_reason,
+            picked_by: self.picked_by,
+            handed_over_by: self.handed_over_by,
+        }
+    }
 }
 
 /// A command id already applied, with the answer it got.
@@ -114,6 +166,9 @@ pub(crate) fn log_key(seq: u64) -> Vec<u8> {
 }
 pub(crate) fn order_key(id: &OrderId) -> Vec<u8> {
     key(b'o', &[id.as_str().as_bytes()])
+}
+pub(crate) fn content_key(id: &OrderId) -> Vec<u8> {
+    key(b'k', &[id.as_str().as_bytes()])
 }
 pub(crate) fn index_key(id: &OrderId, order_seq: u64) -> Vec<u8> {
     key(b'i', &[id.as_str().as_bytes(), &order_seq.to_be_bytes()])
@@ -247,16 +302,25 @@ impl Store {
         Ok(out)
     }
 
+    /// The order projection: its status record joined with its content.
     pub fn order(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
-        self.tree
-            .get(order_key(id))?
-            .map(|b| {
-                codec::decode(&b).map_err(|e| StoreError::Corrupt {
-                    key: format!("order {id}"),
-                    reason: e.to_string(),
-                })
-            })
-            .transpose()
+        let corrupt = |what: &str, e: protocol::DecodeError| StoreError::Corrupt {
+            key: format!("order {id} {what}"),
+            reason: e.to_string(),
+        };
+        let Some(status) = self.tree.get(order_key(id))? else {
+            return Ok(None);
+        };
+        let status: OrderStatus = codec::decode(&status).map_err(|e| corrupt("status", e))?;
+        let content = self
+            .tree
+            .get(content_key(id))?
+            .ok_or_else(|| StoreError::Corrupt {
+                key: format!("order {id} content"),
+                reason: "missing".into(),
+            })?;
+        let content = codec::decode(&content).map_err(|e| corrupt("content", e))?;
+        Ok(Some(status.with_content(content)))
     }
 
     /// The order's events in `order_seq` order.
@@ -759,7 +823,7 @@ mod tests {
         o.state = OrderState::Fulfilled;
         store
             .tree()
-            .insert(order_key(&id), codec::encode(&o))
+            .insert(order_key(&id), codec::encode(&OrderStatus::of(&o)))
             .expect("tamper");
         let report = store.verify().expect("verify");
         assert_eq!(report.problems.len(), 1, "{:?}", report.problems);

@@ -9,6 +9,7 @@
 //! disk; a crash before the flush loses only unanswered requests.
 //!
 //! The writer runs on its own OS thread: sled calls and `fdatasync` block.
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
@@ -20,8 +21,8 @@ use protocol::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    checkpoint_key, inbox_key, index_key, log_key, now_ms, order_key, state_key, InboxEntry, Store,
-    StoreError,
+    checkpoint_key, content_key, inbox_key, index_key, log_key, now_ms, order_key, state_key,
+    InboxEntry, OrderStatus, Store, StoreError,
 };
 use crate::config::Durability;
 use crate::domain::{self, Decision, Order, Rejection};
@@ -195,27 +196,34 @@ impl<S: EventSink> Writer<S> {
                     Err(_) => break,
                 }
             }
+            // The whole group is one sled batch: sled's cost is per batch
+            // far more than per key (≈5.5 KB written per `apply_batch`
+            // measured on this disk), so one batch per group commit cuts
+            // both bytes written and CPU. Requests in the group see each
+            // other's effects through the overlay.
+            let mut group = Group::new(self.store.head());
             let mut replies = Vec::with_capacity(batch.len());
             let mut published = Vec::new();
             let mut close = None;
             let mut checkpoints = 0;
+            let mut failed = None;
             for msg in batch.drain(..) {
                 match msg {
-                    Msg::Write(req, reply) => match self.apply(req) {
+                    Msg::Write(req, reply) => match self.apply(req, &mut group) {
                         Ok((written, envs)) => {
                             published.extend(envs);
-                            replies.push((reply, Ok(written)));
+                            replies.push((reply, written));
                         }
                         Err(e) => {
-                            // A failing disk: answer nothing as done.
-                            tracing::error!(error = %e, "write failed");
-                            replies.push((reply, Err(e)));
+                            tracing::error!(error = %e, "reading the store failed");
+                            failed = Some(e);
+                            let _ = reply.send(Err(StoreError::Closed));
                         }
                     },
                     Msg::Checkpoint { consumer, seq } => {
                         checkpoints += 1;
-                        if let Err(e) = self.advance_checkpoint(consumer, seq) {
-                            tracing::error!(error = %e, consumer, "checkpoint write failed");
+                        if let Err(e) = self.advance_checkpoint(consumer, seq, &mut group) {
+                            tracing::error!(error = %e, consumer, "reading a checkpoint failed");
                         }
                     }
                     Msg::Close(done) => close = Some(done),
@@ -223,28 +231,42 @@ impl<S: EventSink> Writer<S> {
             }
             let n = replies.len() + checkpoints;
             let started = Instant::now();
-            let synced = self.sync();
+            let head = group.head;
+            let committed = match failed {
+                Some(e) => Err(e),
+                None => self
+                    .store
+                    .tree()
+                    .apply_batch(group.batch)
+                    .map_err(StoreError::from)
+                    .and_then(|()| self.sync()),
+            };
             self.metrics
                 .observe_group_commit(n, started.elapsed().as_secs_f64());
-            if let Err(e) = synced {
+            if let Err(e) = committed {
+                // A failing disk: answer nothing as done, stop (fail-stop).
                 tracing::error!(error = %e, "group commit failed; stopping the writer");
                 for (reply, _) in replies {
                     let _ = reply.send(Err(StoreError::Closed));
                 }
                 return Err(e);
             }
+            // Durable: readers may see it, the broker may hear of it, the
+            // senders may be told.
+            self.store.advance_head(head);
             for (env, bytes) in published {
                 self.metrics.event_appended(env.event.kind().name());
+                self.metrics.event_bytes.inc_by(bytes.len() as u64);
                 self.sink
                     .publish(topic::event(self.store.store_id(), env.event.kind()), bytes);
             }
-            self.metrics.log_head.set(self.store.head() as i64);
+            self.metrics.log_head.set(head as i64);
             for (reply, written) in replies {
-                let _ = reply.send(written);
+                let _ = reply.send(Ok(written));
             }
             if let Some(done) = close {
                 let _ = done.send(());
-                tracing::info!(head = self.store.head(), "writer closed");
+                tracing::info!(head, "writer closed");
                 return Ok(());
             }
         }
@@ -258,19 +280,32 @@ impl<S: EventSink> Writer<S> {
         Ok(())
     }
 
-    fn advance_checkpoint(&self, consumer: &str, seq: u64) -> Result<(), StoreError> {
-        let key = checkpoint_key(consumer);
-        if self.store.checkpoint(consumer)? < seq {
-            self.store.tree().insert(key, &seq.to_be_bytes())?;
+    fn checkpoint(&self, consumer: &str, group: &Group) -> Result<u64, StoreError> {
+        match group.checkpoints.get(consumer) {
+            Some(seq) => Ok(*seq),
+            None => self.store.checkpoint(consumer),
+        }
+    }
+
+    fn advance_checkpoint(
+        &self,
+        consumer: &'static str,
+        seq: u64,
+        group: &mut Group,
+    ) -> Result<(), StoreError> {
+        if self.checkpoint(consumer, group)? < seq {
+            group.set_checkpoint(consumer, seq);
         }
         Ok(())
     }
 
-    /// Apply one request as one atomic batch. Not yet durable.
+    /// Decide one request against the store plus the group so far and add
+    /// its effects to the group's batch. Not yet durable.
     #[allow(clippy::type_complexity)]
     fn apply(
         &mut self,
         req: WriteRequest,
+        group: &mut Group,
     ) -> Result<(Written, Vec<(Envelope, Vec<u8>)>), StoreError> {
         let store = &self.store;
         match &req.dedup {
@@ -279,7 +314,11 @@ impl<S: EventSink> Writer<S> {
                 id,
                 fingerprint,
             } => {
-                if let Some(entry) = store.inbox(scope, id)? {
+                let known = match group.inbox.get(&(scope.clone(), id.clone())) {
+                    Some(e) => Some(e.clone()),
+                    None => store.inbox(scope, id)?,
+                };
+                if let Some(entry) = known {
                     return Ok(if entry.fingerprint == *fingerprint {
                         (Written::Repeat(entry.reply), vec![])
                     } else {
@@ -291,17 +330,19 @@ impl<S: EventSink> Writer<S> {
                 consumer,
                 trigger_seq,
             } => {
-                if store.checkpoint(consumer)? >= *trigger_seq {
+                if self.checkpoint(consumer, group)? >= *trigger_seq {
                     return Ok((Written::AlreadyReacted, vec![]));
                 }
             }
             Dedup::None => {}
         }
 
-        let current = store.order(&req.order_id)?;
-        let decision = (req.decide)(current.as_ref());
-        let mut batch = sled::Batch::default();
-        let outcome = match decision {
+        let current = match group.orders.get(&req.order_id) {
+            Some(o) => o.clone(),
+            None => store.order(&req.order_id)?,
+        };
+        let events = match (req.decide)(current.as_ref()) {
+            Ok(events) => events,
             Err(rejection) => {
                 if let Dedup::Inbox {
                     scope,
@@ -315,26 +356,26 @@ impl<S: EventSink> Writer<S> {
                         reason: Some(rejection.to_string()),
                         log_seqs: vec![],
                     };
-                    let entry = InboxEntry {
-                        fingerprint: fingerprint.clone(),
-                        reply,
-                    };
-                    batch.insert(inbox_key(scope, id), codec::encode(&entry));
+                    group.set_inbox(
+                        scope,
+                        id,
+                        InboxEntry {
+                            fingerprint: fingerprint.clone(),
+                            reply,
+                        },
+                    );
                 }
-                store.tree().apply_batch(batch)?;
                 return Ok((Written::Rejected(rejection), vec![]));
             }
-            Ok(events) => events,
         };
 
-        let mut head = store.head();
         let mut order = current.clone();
         let mut order_seq = current.as_ref().map_or(0, |o| o.last_seq);
-        let mut envs = Vec::with_capacity(outcome.len());
-        let mut log_seqs = Vec::with_capacity(outcome.len());
+        let mut envs = Vec::with_capacity(events.len());
+        let mut log_seqs = Vec::with_capacity(events.len());
         let time_ms = now_ms();
-        for event in outcome {
-            head += 1;
+        for event in events {
+            group.head += 1;
             order_seq += 1;
             let env = Envelope {
                 event_id: EventId::generate(),
@@ -342,30 +383,41 @@ impl<S: EventSink> Writer<S> {
                 store_id: store.store_id().clone(),
                 order_id: req.order_id.clone(),
                 order_seq,
-                log_seq: head,
+                log_seq: group.head,
                 time_ms,
                 schema: SCHEMA_VERSION,
                 actor: req.actor.clone(),
                 event,
             };
             let bytes = codec::encode(&env);
-            batch.insert(log_key(head), bytes.as_slice());
-            batch.insert(index_key(&req.order_id, order_seq), &head.to_be_bytes());
+            group.batch.insert(log_key(group.head), bytes.as_slice());
+            group.batch.insert(
+                index_key(&req.order_id, order_seq),
+                &group.head.to_be_bytes(),
+            );
             order = domain::order::apply(order, &env);
-            log_seqs.push(head);
+            log_seqs.push(group.head);
             envs.push((env, bytes));
         }
         if !envs.is_empty() {
             if let Some(o) = &order {
-                batch.insert(order_key(&o.id), codec::encode(o));
+                group
+                    .batch
+                    .insert(order_key(&o.id), codec::encode(&OrderStatus::of(o)));
+                if current.is_none() {
+                    group
+                        .batch
+                        .insert(content_key(&o.id), codec::encode(&o.content));
+                }
                 let before = current.as_ref().map(|c| c.state);
                 if before != Some(o.state) {
                     if let Some(b) = before {
-                        batch.remove(state_key(b, &o.id));
+                        group.batch.remove(state_key(b, &o.id));
                     }
-                    batch.insert(state_key(o.state, &o.id), &[]);
+                    group.batch.insert(state_key(o.state, &o.id), &[]);
                 }
             }
+            group.orders.insert(req.order_id.clone(), order.clone());
         }
         match &req.dedup {
             Dedup::Inbox {
@@ -379,22 +431,56 @@ impl<S: EventSink> Writer<S> {
                     reason: None,
                     log_seqs: log_seqs.clone(),
                 };
-                let entry = InboxEntry {
-                    fingerprint: fingerprint.clone(),
-                    reply,
-                };
-                batch.insert(inbox_key(scope, id), codec::encode(&entry));
+                group.set_inbox(
+                    scope,
+                    id,
+                    InboxEntry {
+                        fingerprint: fingerprint.clone(),
+                        reply,
+                    },
+                );
             }
             Dedup::Reaction {
                 consumer,
                 trigger_seq,
-            } => {
-                batch.insert(checkpoint_key(consumer), &trigger_seq.to_be_bytes());
-            }
+            } => group.set_checkpoint(consumer, *trigger_seq),
             Dedup::None => {}
         }
-        store.tree().apply_batch(batch)?;
-        store.advance_head(head);
         Ok((Written::Applied { log_seqs, order }, envs))
+    }
+}
+
+/// One group commit in the making: its sled batch, and what it has changed
+/// so far, so later requests in the group decide on up-to-date state.
+struct Group {
+    batch: sled::Batch,
+    head: u64,
+    orders: HashMap<OrderId, Option<Order>>,
+    checkpoints: HashMap<&'static str, u64>,
+    inbox: HashMap<(String, String), InboxEntry>,
+}
+
+impl Group {
+    fn new(head: u64) -> Self {
+        Group {
+            batch: sled::Batch::default(),
+            head,
+            orders: HashMap::new(),
+            checkpoints: HashMap::new(),
+            inbox: HashMap::new(),
+        }
+    }
+
+    fn set_checkpoint(&mut self, consumer: &'static str, seq: u64) {
+        self.batch
+            .insert(checkpoint_key(consumer), &seq.to_be_bytes());
+        self.checkpoints.insert(consumer, seq);
+    }
+
+    fn set_inbox(&mut self, scope: &str, id: &str, entry: InboxEntry) {
+        self.batch
+            .insert(inbox_key(scope, id), codec::encode(&entry));
+        self.inbox
+            .insert((scope.to_string(), id.to_string()), entry);
     }
 }
