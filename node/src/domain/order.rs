@@ -85,6 +85,9 @@ pub struct Order {
     pub reject_reason: Option<String>,
     pub picked_by: Option<String>,
     pub handed_over_by: Option<String>,
+    /// `log_seq` of each of the order's events, in `order_seq` order: the
+    /// order's timeline in the log.
+    pub log_seqs: Vec<u64>,
 }
 
 /// Fold one event into the projection. Events of an order arrive in
@@ -104,12 +107,14 @@ pub fn apply(order: Option<Order>, env: &Envelope) -> Option<Order> {
                 reject_reason: None,
                 picked_by: None,
                 handed_over_by: None,
+                log_seqs: vec![env.log_seq],
             })
         }
         (None, _) => return None,
         (Some(o), _) => o,
     };
     o.last_seq = env.order_seq;
+    o.log_seqs.push(env.log_seq);
     o.updated_ms = env.time_ms;
     match &env.event {
         Event::OrderCreated(_) => {}

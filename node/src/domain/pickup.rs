@@ -45,6 +45,7 @@ mod tests {
             reject_reason: None,
             picked_by: None,
             handed_over_by: None,
+            log_seqs: vec![1],
         }
     }
 

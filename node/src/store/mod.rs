@@ -1,15 +1,14 @@
 //! The store: the only module that touches sled.
 //!
 //! One sled tree holds every key, under one-byte prefixes, so that the
-//! effects of one command (log entries, order index, projection, state
-//! index, inbox or checkpoint) go in one atomic `apply_batch`: a crash never
+//! effects of a whole group commit (log entries, projections, state index,
+//! inbox entries, checkpoints) go in one atomic `apply_batch`: a crash never
 //! leaves them disagreeing. Writes go through the [`writer`] (group commit);
 //! reads are direct.
 //!
 //! | prefix | key                         | value                          |
 //! |--------|-----------------------------|--------------------------------|
 //! | `l`    | log_seq (u64 BE)            | encoded [`Envelope`]           |
-//! | `i`    | order id, 0, order_seq (BE) | log_seq (u64 BE)               |
 //! | `o`    | order id                    | order status (changes)         |
 //! | `k`    | order id                    | order content (written once)   |
 //! | `s`    | state name, 0, order id     | empty (state index)            |
@@ -75,6 +74,7 @@ pub(crate) struct OrderStatus {
     reject_reason: Option<String>,
     picked_by: Option<String>,
     handed_over_by: Option<String>,
+    log_seqs: Vec<u64>,
 }
 
 impl OrderStatus {
@@ -90,6 +90,7 @@ impl OrderStatus {
             reject_reason: o.reject_reason.clone(),
             picked_by: o.picked_by.clone(),
             handed_over_by: o.handed_over_by.clone(),
+            log_seqs: o.log_seqs.clone(),
         }
     }
 
@@ -106,6 +107,7 @@ impl OrderStatus {
             reject_reason: self.reject_reason,
             picked_by: self.picked_by,
             handed_over_by: self.handed_over_by,
+            log_seqs: self.log_seqs,
         }
     }
 }
@@ -169,9 +171,6 @@ pub(crate) fn order_key(id: &OrderId) -> Vec<u8> {
 }
 pub(crate) fn content_key(id: &OrderId) -> Vec<u8> {
     key(b'k', &[id.as_str().as_bytes()])
-}
-pub(crate) fn index_key(id: &OrderId, order_seq: u64) -> Vec<u8> {
-    key(b'i', &[id.as_str().as_bytes(), &order_seq.to_be_bytes()])
 }
 pub(crate) fn state_key(state: OrderState, id: &OrderId) -> Vec<u8> {
     key(b's', &[state.name().as_bytes(), id.as_str().as_bytes()])
@@ -325,13 +324,23 @@ impl Store {
 
     /// The order's events in `order_seq` order.
     pub fn order_events(&self, id: &OrderId) -> Result<Vec<Envelope>, StoreError> {
-        let prefix = key(b'i', &[id.as_str().as_bytes(), b""]);
-        let mut out = Vec::new();
-        for kv in self.tree.scan_prefix(prefix) {
-            let (_, v) = kv?;
-            let seq = be_u64(&v, "order index")?;
-            if let Some(env) = self.event(seq)? {
-                out.push(env);
+        let Some(status) = self.tree.get(order_key(id))? else {
+            return Ok(vec![]);
+        };
+        let status: OrderStatus = codec::decode(&status).map_err(|e| StoreError::Corrupt {
+            key: format!("order {id} status"),
+            reason: e.to_string(),
+        })?;
+        let mut out = Vec::with_capacity(status.log_seqs.len());
+        for seq in status.log_seqs {
+            match self.event(seq)? {
+                Some(env) => out.push(env),
+                None => {
+                    return Err(StoreError::Corrupt {
+                        key: format!("order {id} timeline"),
+                        reason: format!("log {seq} is missing"),
+                    })
+                }
             }
         }
         Ok(out)
@@ -536,8 +545,8 @@ pub struct VerifyReport {
 
 impl Store {
     /// Check the store against its own log: the log is gapless from 1 to
-    /// the head, every order's index is contiguous and points at its
-    /// events, and every projection and state-index entry equals what
+    /// the head, every order's events are numbered without gaps, and every
+    /// projection (including the order's timeline of log positions) and state-index entry equals what
     /// replaying the log gives (the log is the truth; projections are
     /// derived). Read-only.
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
@@ -568,13 +577,6 @@ impl Store {
                     "order {}: event at log {seq} has order_seq {}, expected {want_seq}",
                     env.order_id, env.order_seq
                 ));
-            }
-            match self.tree.get(index_key(&env.order_id, env.order_seq))? {
-                Some(i) if be_u64(&i, "order index")? == seq => {}
-                _ => report.problems.push(format!(
-                    "order {} seq {}: index does not point at log {seq}",
-                    env.order_id, env.order_seq
-                )),
             }
             match crate::domain::order::apply(before, &env) {
                 Some(o) => {

@@ -21,8 +21,8 @@ use protocol::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    checkpoint_key, content_key, inbox_key, index_key, log_key, now_ms, order_key, state_key,
-    InboxEntry, OrderStatus, Store, StoreError,
+    checkpoint_key, content_key, inbox_key, log_key, now_ms, order_key, state_key, InboxEntry,
+    OrderStatus, Store, StoreError,
 };
 use crate::config::Durability;
 use crate::domain::{self, Decision, Order, Rejection};
@@ -391,10 +391,6 @@ impl<S: EventSink> Writer<S> {
             };
             let bytes = codec::encode(&env);
             group.batch.insert(log_key(group.head), bytes.as_slice());
-            group.batch.insert(
-                index_key(&req.order_id, order_seq),
-                &group.head.to_be_bytes(),
-            );
             order = domain::order::apply(order, &env);
             log_seqs.push(group.head);
             envs.push((env, bytes));
