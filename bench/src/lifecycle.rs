@@ -126,10 +126,11 @@ pub async fn lifecycle(node: &Node, clients: usize, seconds: u64) -> Result<Valu
     }
     tokio::time::sleep(Duration::from_secs(2)).await; // warm-up
     let pid = node.pid();
-    let (head0, io0, bytes0) = (
+    let (head0, io0, bytes0, commits0) = (
         node.head().await?,
         common::write_bytes(pid).unwrap_or(0),
         node.metric("storenode_event_bytes_total", "").await?,
+        node.metric("storenode_group_commits_total", "").await?,
     );
     measuring.store(true, Ordering::Relaxed);
     let started = Instant::now();
@@ -140,10 +141,11 @@ pub async fn lifecycle(node: &Node, clients: usize, seconds: u64) -> Result<Valu
     }
     measuring.store(false, Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
-    let (head1, io1, bytes1) = (
+    let (head1, io1, bytes1, commits1) = (
         node.head().await?,
         common::write_bytes(pid).unwrap_or(0),
         node.metric("storenode_event_bytes_total", "").await?,
+        node.metric("storenode_group_commits_total", "").await?,
     );
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
@@ -161,6 +163,8 @@ pub async fn lifecycle(node: &Node, clients: usize, seconds: u64) -> Result<Valu
         "lifecycle_errors": errors.load(Ordering::Relaxed),
         "lifecycle_clients": clients,
         "append_ack_events_per_s": (events / elapsed).round(),
+        "group_commits_per_s": ((commits1 - commits0) / elapsed).round(),
+        "events_per_group_commit": common::r3(events / (commits1 - commits0).max(1.0)),
         "load_rss_mb": common::r3(max_rss),
         "disk_bytes_per_event": common::r3((io1.saturating_sub(io0)) as f64 / events),
         "payload_bytes_per_event": common::r3((bytes1 - bytes0) / events),

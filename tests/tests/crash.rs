@@ -122,12 +122,38 @@ async fn sigkill_cycles_lose_nothing_and_apply_nothing_twice() {
     );
 
     // Services resume: every acknowledged order reaches its pick list.
-    let (_, v) = node.get("/api/v1/orders?limit=5000").await.unwrap();
-    let all: Vec<serde_json::Value> = v["orders"].as_array().unwrap().clone();
-    let ids: HashSet<String> = all
-        .iter()
-        .map(|o| o["id"].as_str().unwrap().to_string())
-        .collect();
+    // Every order in the store, page by page, state by state.
+    let mut ids: HashSet<String> = HashSet::new();
+    for state in [
+        "created",
+        "accepted",
+        "rejected",
+        "processed",
+        "prepared",
+        "picked",
+        "fulfilled",
+    ] {
+        let mut after = String::new();
+        loop {
+            let q = if after.is_empty() {
+                format!("/api/v1/orders?state={state}&limit=1000")
+            } else {
+                format!("/api/v1/orders?state={state}&limit=1000&after={after}")
+            };
+            let (status, v) = node.get(&q).await.unwrap();
+            assert_eq!(status, 200, "{v}");
+            for o in v["orders"].as_array().unwrap() {
+                assert!(
+                    ids.insert(o["id"].as_str().unwrap().to_string()),
+                    "order listed twice: {o}"
+                );
+            }
+            match v["next_after"].as_str() {
+                Some(next) => after = next.to_string(),
+                None => break,
+            }
+        }
+    }
     for id in acked.created.keys() {
         assert!(
             ids.contains(id),

@@ -346,15 +346,26 @@ impl Store {
         Ok(out)
     }
 
-    /// Orders in `state`, by order id, at most `limit`.
+    /// Orders in `state` with ids after `after` (a paging cursor), in id
+    /// order, at most `limit`.
     pub fn orders_in_state(
         &self,
         state: OrderState,
+        after: Option<&OrderId>,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError> {
         let prefix = key(b's', &[state.name().as_bytes(), b""]);
+        let mut start = prefix.clone();
+        if let Some(a) = after {
+            start.extend_from_slice(a.as_str().as_bytes());
+            start.push(0); // the first key after `a`
+        }
+        let mut end = prefix.clone();
+        if let Some(last) = end.last_mut() {
+            *last = 1; // just past the prefix's 0 separator
+        }
         let mut out = Vec::new();
-        for kv in self.tree.scan_prefix(&prefix).take(limit) {
+        for kv in self.tree.range(start..end).take(limit) {
             let (k, _) = kv?;
             let id = OrderId::new(String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
                 .map_err(|e| StoreError::Corrupt {
@@ -802,7 +813,7 @@ mod tests {
         assert_eq!(store.head(), 300);
         assert_eq!(
             store
-                .orders_in_state(OrderState::Created, 1000)
+                .orders_in_state(OrderState::Created, None, 1000)
                 .expect("read")
                 .len(),
             300

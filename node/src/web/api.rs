@@ -215,6 +215,8 @@ pub async fn get_order(
 pub struct ListQuery {
     state: Option<String>,
     limit: Option<usize>,
+    /// Paging cursor: the last order id of the previous page (with `state`).
+    after: Option<OrderId>,
 }
 
 /// `GET /api/v1/orders?state=…&limit=…`
@@ -247,14 +249,28 @@ pub async fn list_orders(
             })?,
         ],
     };
+    if q.after.is_some() && states.len() != 1 {
+        return Err(AppError::InvalidBody {
+            field: "after".into(),
+            reason: "paging with `after` needs `state`".into(),
+        });
+    }
     let mut orders = Vec::new();
     for st in states {
-        orders.extend(s.store.orders_in_state(st, limit - orders.len())?);
+        orders.extend(
+            s.store
+                .orders_in_state(st, q.after.as_ref(), limit - orders.len())?,
+        );
         if orders.len() >= limit {
             break;
         }
     }
-    Ok(Json(json!({ "orders": orders })))
+    // With `state`, a full page names the cursor for the next one.
+    let next = match (&q.state, orders.len() == limit, orders.last()) {
+        (Some(_), true, Some(o)) => json!(o.id),
+        _ => Value::Null,
+    };
+    Ok(Json(json!({ "orders": orders, "next_after": next })))
 }
 
 #[derive(Debug, Deserialize)]
