@@ -143,90 +143,11 @@ pub trait EventSink: Send + 'static {
 pub struct Writer<S: EventSink> {
     store: Store,
     rx: mpsc::Receiver<Msg>,
-    /// Handed to the syncer thread when `run` starts.
-    sink: Option<S>,
+    sink: S,
     durability: Durability,
     max_batch: usize,
     sync_file: Option<File>,
     metrics: Arc<Metrics>,
-    /// Head of the last group applied (maybe not durable yet).
-    applied_head: u64,
-}
-
-/// A group applied in sled's memory, waiting to be made durable.
-struct Applied {
-    head: u64,
-    requests: usize,
-    replies: Vec<(oneshot::Sender<Result<Written, StoreError>>, Written)>,
-    published: Vec<(Envelope, Vec<u8>)>,
-    close: Option<oneshot::Sender<()>>,
-}
-
-/// Makes applied groups durable, then publishes and answers them.
-struct Syncer<S: EventSink> {
-    store: Store,
-    sink: S,
-    sync_file: Option<File>,
-    metrics: Arc<Metrics>,
-}
-
-impl<S: EventSink> Syncer<S> {
-    fn run(mut self, rx: std::sync::mpsc::Receiver<Applied>) -> Result<(), StoreError> {
-        let mut pending = Vec::new();
-        loop {
-            let Ok(first) = rx.recv() else {
-                return self.sync(); // the writer is gone: final flush
-            };
-            pending.push(first);
-            pending.extend(rx.try_iter());
-            let requests: usize = pending.iter().map(|a| a.requests).sum();
-            let started = Instant::now();
-            let synced = self.sync();
-            self.metrics
-                .observe_group_commit(requests, started.elapsed().as_secs_f64());
-            if let Err(e) = synced {
-                tracing::error!(error = %e, "group commit failed; stopping the writer");
-                for applied in pending.drain(..) {
-                    for (reply, _) in applied.replies {
-                        let _ = reply.send(Err(StoreError::Closed));
-                    }
-                }
-                return Err(e);
-            }
-            let mut closed = false;
-            for applied in pending.drain(..) {
-                // Durable: readers may see it, the broker may hear of it,
-                // the senders may be told.
-                self.store.advance_head(applied.head);
-                for (env, bytes) in applied.published {
-                    self.metrics.event_appended(env.event.kind().name());
-                    self.metrics.event_bytes.inc_by(bytes.len() as u64);
-                    self.sink
-                        .publish(topic::event(self.store.store_id(), env.event.kind()), bytes);
-                }
-                self.metrics.log_head.set(applied.head as i64);
-                for (reply, written) in applied.replies {
-                    let _ = reply.send(Ok(written));
-                }
-                if let Some(done) = applied.close {
-                    let _ = done.send(());
-                    tracing::info!(head = applied.head, "writer closed");
-                    closed = true;
-                }
-            }
-            if closed {
-                return Ok(());
-            }
-        }
-    }
-
-    fn sync(&mut self) -> Result<(), StoreError> {
-        self.store.db().flush()?;
-        if let Some(f) = &self.sync_file {
-            f.sync_data()?;
-        }
-        Ok(())
-    }
 }
 
 impl<S: EventSink> Writer<S> {
@@ -247,54 +168,26 @@ impl<S: EventSink> Writer<S> {
             Durability::Flush => None,
         };
         let (tx, rx) = mpsc::channel(max_batch * 4);
-        let applied_head = store.head();
         let writer = Writer {
             store,
             rx,
-            sink: Some(sink),
+            sink,
             durability,
             max_batch,
             sync_file,
             metrics,
-            applied_head,
         };
         Ok((writer, WriterHandle { tx }))
     }
 
     /// Run until closed. Returns an error only if the disk failed, in which
     /// case nothing after the failure was acknowledged.
-    ///
-    /// Two threads, pipelined: this one decides and applies group N+1 (in
-    /// sled's memory) while the `store-sync` thread makes group N durable.
-    /// When the syncer falls behind, it makes every group waiting durable
-    /// with one flush. Answers go out strictly in group order, each only
-    /// after a flush that covered it.
     pub fn run(mut self) -> Result<(), StoreError> {
         tracing::info!(durability = ?self.durability, max_batch = self.max_batch, "writer started");
-        let (tx, rx) = std::sync::mpsc::channel::<Applied>();
-        let Some(sink) = self.sink.take() else {
-            return Err(StoreError::Closed);
-        };
-        let syncer = Syncer {
-            store: self.store.clone(),
-            sink,
-            sync_file: self.sync_file.take(),
-            metrics: self.metrics.clone(),
-        };
-        let sync_thread = std::thread::Builder::new()
-            .name("store-sync".into())
-            .spawn(move || syncer.run(rx))?;
-        let applied = self.apply_loop(&tx);
-        drop(tx);
-        let synced = sync_thread.join().unwrap_or(Err(StoreError::Closed));
-        applied.and(synced)
-    }
-
-    fn apply_loop(&mut self, to_sync: &std::sync::mpsc::Sender<Applied>) -> Result<(), StoreError> {
         let mut batch = Vec::with_capacity(self.max_batch);
         loop {
             let Some(first) = self.rx.blocking_recv() else {
-                return Ok(());
+                return self.sync();
             };
             batch.push(first);
             while batch.len() < self.max_batch {
@@ -308,7 +201,7 @@ impl<S: EventSink> Writer<S> {
             // measured on this disk), so one batch per group commit cuts
             // both bytes written and CPU. Requests in the group see each
             // other's effects through the overlay.
-            let mut group = Group::new(self.store.head().max(self.applied_head));
+            let mut group = Group::new(self.store.head());
             let mut replies = Vec::with_capacity(batch.len());
             let mut published = Vec::new();
             let mut close = None;
@@ -336,40 +229,55 @@ impl<S: EventSink> Writer<S> {
                     Msg::Close(done) => close = Some(done),
                 }
             }
+            let n = replies.len() + checkpoints;
+            let started = Instant::now();
             let head = group.head;
-            let applied = match failed {
+            let committed = match failed {
                 Some(e) => Err(e),
                 None => self
                     .store
                     .tree()
                     .apply_batch(group.batch)
-                    .map_err(StoreError::from),
+                    .map_err(StoreError::from)
+                    .and_then(|()| self.sync()),
             };
-            if let Err(e) = applied {
+            self.metrics
+                .observe_group_commit(n, started.elapsed().as_secs_f64());
+            if let Err(e) = committed {
                 // A failing disk: answer nothing as done, stop (fail-stop).
-                tracing::error!(error = %e, "applying a group failed; stopping the writer");
+                tracing::error!(error = %e, "group commit failed; stopping the writer");
                 for (reply, _) in replies {
                     let _ = reply.send(Err(StoreError::Closed));
                 }
                 return Err(e);
             }
-            self.applied_head = head;
-            let closing = close.is_some();
-            let sent = to_sync.send(Applied {
-                head,
-                requests: replies.len() + checkpoints,
-                replies,
-                published,
-                close,
-            });
-            if sent.is_err() {
-                // The syncer stopped: the disk failed. Its error is returned.
-                return Ok(());
+            // Durable: readers may see it, the broker may hear of it, the
+            // senders may be told.
+            self.store.advance_head(head);
+            for (env, bytes) in published {
+                self.metrics.event_appended(env.event.kind().name());
+                self.metrics.event_bytes.inc_by(bytes.len() as u64);
+                self.sink
+                    .publish(topic::event(self.store.store_id(), env.event.kind()), bytes);
             }
-            if closing {
+            self.metrics.log_head.set(head as i64);
+            for (reply, written) in replies {
+                let _ = reply.send(Ok(written));
+            }
+            if let Some(done) = close {
+                let _ = done.send(());
+                tracing::info!(head, "writer closed");
                 return Ok(());
             }
         }
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        self.store.db().flush()?;
+        if let Some(f) = &self.sync_file {
+            f.sync_data()?;
+        }
+        Ok(())
     }
 
     fn checkpoint(&self, consumer: &str, group: &Group) -> Result<u64, StoreError> {
