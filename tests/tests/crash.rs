@@ -122,6 +122,20 @@ async fn sigkill_cycles_lose_nothing_and_apply_nothing_twice() {
     );
 
     // Services resume: every acknowledged order reaches its pick list.
+    // Services resume: nothing stays before its pick list. (Wait before
+    // listing, or an order moving between states shows up on two pages.)
+    node.wait_for("services to catch up", 30, || async {
+        let mut open = 0;
+        for state in ["created", "accepted", "processed"] {
+            let (_, v) = node
+                .get(&format!("/api/v1/orders?state={state}&limit=1"))
+                .await?;
+            open += v["orders"].as_array().map_or(1, |a| a.len());
+        }
+        Ok(open == 0)
+    })
+    .await
+    .unwrap();
     // Every order in the store, page by page, state by state.
     let mut ids: HashSet<String> = HashSet::new();
     for state in [

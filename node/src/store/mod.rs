@@ -1,7 +1,7 @@
 //! The store: the only module that touches sled.
 //!
 //! One sled tree holds every key, under one-byte prefixes, so that the
-//! effects of a whole group commit (log entries, projections, state index,
+//! effects of a whole group commit (log entries, projections,
 //! inbox entries, checkpoints) go in one atomic `apply_batch`: a crash never
 //! leaves them disagreeing. Writes go through the [`writer`] (group commit);
 //! reads are direct.
@@ -11,7 +11,6 @@
 //! | `l`    | log_seq (u64 BE)            | encoded [`Envelope`]           |
 //! | `o`    | order id                    | order status (changes)         |
 //! | `k`    | order id                    | order content (written once)   |
-//! | `s`    | state name, 0, order id     | empty (state index)            |
 //! | `c`    | consumer name               | checkpoint log_seq (u64 BE)    |
 //! | `x`    | scope, 0, command id        | [`InboxEntry`]                 |
 //! | `d`    | dead-letter seq (u64 BE)    | [`DeadLetter`] (JSON)          |
@@ -149,6 +148,10 @@ pub struct Store {
     head: Arc<AtomicU64>,
     dead_seq: Arc<AtomicU64>,
     store_id: StoreId,
+    /// Orders by state, for listing. Derived from the order statuses at
+    /// open and kept in memory: in sled it would cost two keys per state
+    /// change, and sled's cost is per key.
+    states: Arc<std::sync::RwLock<std::collections::BTreeSet<(OrderState, OrderId)>>>,
 }
 
 pub(crate) fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
@@ -171,9 +174,6 @@ pub(crate) fn order_key(id: &OrderId) -> Vec<u8> {
 }
 pub(crate) fn content_key(id: &OrderId) -> Vec<u8> {
     key(b'k', &[id.as_str().as_bytes()])
-}
-pub(crate) fn state_key(state: OrderState, id: &OrderId) -> Vec<u8> {
-    key(b's', &[state.name().as_bytes(), id.as_str().as_bytes()])
 }
 pub(crate) fn checkpoint_key(consumer: &str) -> Vec<u8> {
     key(b'c', &[consumer.as_bytes()])
@@ -250,12 +250,22 @@ impl Store {
             Some(kv) => be_u64(&kv?.0[1..], "dead letter")?,
             None => 0,
         };
+        let mut states = std::collections::BTreeSet::new();
+        for kv in tree.scan_prefix([b'o']) {
+            let (_, v) = kv?;
+            let status: OrderStatus = codec::decode(&v).map_err(|e| StoreError::Corrupt {
+                key: "order status".into(),
+                reason: e.to_string(),
+            })?;
+            states.insert((status.state, status.id));
+        }
         Ok(Store {
             db,
             tree,
             head: Arc::new(AtomicU64::new(head)),
             dead_seq: Arc::new(AtomicU64::new(dead)),
             store_id,
+            states: Arc::new(std::sync::RwLock::new(states)),
         })
     }
 
@@ -354,24 +364,26 @@ impl Store {
         after: Option<&OrderId>,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError> {
-        let prefix = key(b's', &[state.name().as_bytes(), b""]);
-        let mut start = prefix.clone();
-        if let Some(a) = after {
-            start.extend_from_slice(a.as_str().as_bytes());
-            start.push(0); // the first key after `a`
-        }
-        let mut end = prefix.clone();
-        if let Some(last) = end.last_mut() {
-            *last = 1; // just past the prefix's 0 separator
-        }
-        let mut out = Vec::new();
-        for kv in self.tree.range(start..end).take(limit) {
-            let (k, _) = kv?;
-            let id = OrderId::new(String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
-                .map_err(|e| StoreError::Corrupt {
-                    key: "state index".into(),
-                    reason: e.to_string(),
-                })?;
+        use std::ops::Bound;
+        let ids: Vec<OrderId> = {
+            let states = self.states.read().map_err(|_| StoreError::Closed)?;
+            let start = match after {
+                Some(a) => Bound::Excluded((state, a.clone())),
+                // "-" is the smallest valid order id.
+                None => match OrderId::new("-") {
+                    Ok(min) => Bound::Included((state, min)),
+                    Err(_) => Bound::Unbounded,
+                },
+            };
+            states
+                .range((start, Bound::Unbounded))
+                .take_while(|(s, _)| *s == state)
+                .take(limit)
+                .map(|(_, id)| id.clone())
+                .collect()
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
             if let Some(o) = self.order(&id)? {
                 out.push(o);
             }
@@ -381,13 +393,26 @@ impl Store {
 
     /// Count of orders per state.
     pub fn state_counts(&self) -> Vec<(OrderState, usize)> {
+        let states = match self.states.read() {
+            Ok(s) => s,
+            Err(_) => return vec![],
+        };
         OrderState::ALL
             .into_iter()
-            .map(|s| {
-                let prefix = key(b's', &[s.name().as_bytes(), b""]);
-                (s, self.tree.scan_prefix(prefix).keys().count())
-            })
+            .map(|st| (st, states.iter().filter(|(s, _)| *s == st).count()))
             .collect()
+    }
+
+    /// Record durable state changes in the by-state index.
+    pub(crate) fn move_states(&self, moves: &[(OrderId, Option<OrderState>, OrderState)]) {
+        if let Ok(mut states) = self.states.write() {
+            for (id, before, after) in moves {
+                if let Some(b) = before {
+                    states.remove(&(*b, id.clone()));
+                }
+                states.insert((*after, id.clone()));
+            }
+        }
     }
 
     pub fn checkpoint(&self, consumer: &str) -> Result<u64, StoreError> {
@@ -620,26 +645,13 @@ impl Store {
                 None => report.problems.push(format!("order {id}: in the log but has no projection")),
             }
         }
-        let mut indexed = 0;
-        for kv in self.tree.scan_prefix([b's']) {
-            let (k, _) = kv?;
-            indexed += 1;
-            let text = String::from_utf8_lossy(&k[1..]).into_owned();
-            let (state, id) = text.split_once('\0').unwrap_or((&text, ""));
-            let ok = OrderId::new(id)
-                .ok()
-                .and_then(|id| replayed.get(&id))
-                .is_some_and(|o| o.state.name() == state);
-            if !ok {
-                report.problems.push(format!(
-                    "state index entry {state}/{id} disagrees with the log"
-                ));
-            }
-        }
-        if indexed != replayed.len() {
+        let want: std::collections::BTreeSet<(OrderState, OrderId)> =
+            replayed.values().map(|o| (o.state, o.id.clone())).collect();
+        let indexed = self.states.read().map(|s| s.clone()).unwrap_or_default();
+        for (state, id) in indexed.symmetric_difference(&want) {
             report.problems.push(format!(
-                "state index has {indexed} entries for {} orders",
-                replayed.len()
+                "state index entry {}/{id} disagrees with the log",
+                state.name()
             ));
         }
         report.orders = replayed.len() as u64;

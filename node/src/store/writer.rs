@@ -21,11 +21,11 @@ use protocol::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    checkpoint_key, content_key, inbox_key, log_key, now_ms, order_key, state_key, InboxEntry,
-    OrderStatus, Store, StoreError,
+    checkpoint_key, content_key, inbox_key, log_key, now_ms, order_key, InboxEntry, OrderStatus,
+    Store, StoreError,
 };
 use crate::config::Durability;
-use crate::domain::{self, Decision, Order, Rejection};
+use crate::domain::{self, Decision, Order, OrderState, Rejection};
 use crate::metrics::Metrics;
 
 /// Decides what a request appends, given the order's current projection.
@@ -232,6 +232,7 @@ impl<S: EventSink> Writer<S> {
             let n = replies.len() + checkpoints;
             let started = Instant::now();
             let head = group.head;
+            let group_moves = std::mem::take(&mut group.moves);
             let committed = match failed {
                 Some(e) => Err(e),
                 None => self
@@ -253,6 +254,7 @@ impl<S: EventSink> Writer<S> {
             }
             // Durable: readers may see it, the broker may hear of it, the
             // senders may be told.
+            self.store.move_states(&group_moves);
             self.store.advance_head(head);
             for (env, bytes) in published {
                 self.metrics.event_appended(env.event.kind().name());
@@ -407,10 +409,7 @@ impl<S: EventSink> Writer<S> {
                 }
                 let before = current.as_ref().map(|c| c.state);
                 if before != Some(o.state) {
-                    if let Some(b) = before {
-                        group.batch.remove(state_key(b, &o.id));
-                    }
-                    group.batch.insert(state_key(o.state, &o.id), &[]);
+                    group.moves.push((o.id.clone(), before, o.state));
                 }
             }
             group.orders.insert(req.order_id.clone(), order.clone());
@@ -454,6 +453,8 @@ struct Group {
     orders: HashMap<OrderId, Option<Order>>,
     checkpoints: HashMap<&'static str, u64>,
     inbox: HashMap<(String, String), InboxEntry>,
+    /// State changes, applied to the in-memory by-state index once durable.
+    moves: Vec<(OrderId, Option<OrderState>, OrderState)>,
 }
 
 impl Group {
@@ -464,6 +465,7 @@ impl Group {
             orders: HashMap::new(),
             checkpoints: HashMap::new(),
             inbox: HashMap::new(),
+            moves: Vec::new(),
         }
     }
 
