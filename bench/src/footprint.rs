@@ -70,21 +70,13 @@ pub async fn cold_start(orders: u64) -> Result<Value> {
     node.terminate().await?;
     let db_bytes = dir_size(&dir.path().join("db"));
     let t = Instant::now();
-    let node = Node::start_with(dir.path(), common::opts("fdatasync")).await?;
+    let _node = Node::start_with(dir.path(), common::opts("fdatasync")).await?;
     let wall_ms = t.elapsed().as_secs_f64() * 1000.0;
-    let reported = node
-        .logs()
-        .lines()
-        .filter(|l| l.contains("storenode ready"))
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| v["start_ms"].as_u64())
-        .last();
     Ok(json!({
         "cold_start_orders": orders,
         "cold_start_events": head,
         "cold_start_ms_100k_orders": if orders == 100_000 { json!(common::r3(wall_ms)) } else { Value::Null },
         "cold_start_ms": common::r3(wall_ms),
-        "cold_start_node_reported_ms": reported,
         "db_bytes_on_disk": db_bytes,
         "db_bytes_per_event": common::r3(db_bytes as f64 / head.max(1) as f64),
         "populate_orders_per_s": fill_rate.round(),

@@ -53,6 +53,7 @@ fn start(durability: Durability) -> Node {
         Discard,
         durability,
         MAX_BATCH,
+        std::time::Duration::ZERO,
         metrics.clone(),
     )
     .expect("start writer");

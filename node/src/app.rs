@@ -177,6 +177,7 @@ pub async fn run_until(config: Config, shutdown: Shutdown) -> Result<(), StartEr
         sink,
         config.durability,
         config.max_batch,
+        Duration::from_micros(config.linger_us),
         metrics.clone(),
     )?;
     // The writer's end, whether a clean close or a failed disk.

@@ -84,6 +84,7 @@ pub struct Config {
     pub api_token: Option<String>,
     pub durability: Durability,
     pub max_batch: usize,
+    pub linger_us: u64,
     pub log_level: String,
     pub log_format: LogFormat,
     pub shutdown_grace_ms: u64,
@@ -146,6 +147,11 @@ const KEYS: &[KeySpec] = &[
         key: "storage.max_batch",
         default: Some("512"),
         help: "most commands in one group commit",
+    },
+    KeySpec {
+        key: "storage.linger_us",
+        default: Some("1000"),
+        help: "under load, wait this long for a group to grow (0: never)",
     },
     KeySpec {
         key: "log.level",
@@ -304,6 +310,7 @@ impl Layers {
                 _ => Err("must be `fdatasync` or `flush`".to_string()),
             })?,
             max_batch: self.parse("storage.max_batch", |v| number(v, 1, 100_000))?,
+            linger_us: self.parse("storage.linger_us", |v| number(v, 0, 100_000))? as u64,
             log_level: self.parse("log.level", |v| {
                 tracing_subscriber::EnvFilter::try_new(v)
                     .map(|_| v.to_string())
@@ -441,6 +448,8 @@ mod tests {
             ("api.token", "has spaces in it ok?", "printable ASCII"),
             ("storage.durability", "sometimes", "`fdatasync` or `flush`"),
             ("storage.max_batch", "0", "between 1"),
+            ("storage.linger_us", "1s", "not a whole number"),
+            ("storage.linger_us", "200000", "between 0 and 100000"),
             ("log.level", "info,[[[", "not a log filter"),
             ("log.format", "xml", "`auto`, `json` or `text`"),
             ("shutdown.grace_ms", "1e9", "not a whole number"),

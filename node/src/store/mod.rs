@@ -718,6 +718,7 @@ mod tests {
             Collect(topics.clone()),
             Durability::Fdatasync,
             64,
+            std::time::Duration::ZERO,
             std::sync::Arc::new(crate::metrics::Metrics::new()),
         )
         .expect("writer");
