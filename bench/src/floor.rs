@@ -25,6 +25,7 @@ pub fn run(record_bytes: usize, batch: usize, seconds: f64) -> Result<Value> {
         seconds.is_finite() && seconds > 0.0,
         "seconds must be a positive number"
     );
+    let load_before = load_average();
     let duration = Duration::from_secs_f64(seconds);
     let dir = tempfile::tempdir().context("create a temp directory")?;
     let batched = append(
@@ -43,6 +44,7 @@ pub fn run(record_bytes: usize, batch: usize, seconds: f64) -> Result<Value> {
         "records_per_s_sync_each": sync_each.per_second().round(),
         "bytes_written": batched.bytes,
         "bytes_written_sync_each": sync_each.bytes,
+        "load_average_before": load_before,
         "machine": common::machine(),
         "date": common::date(),
     }))
@@ -66,14 +68,17 @@ impl Appended {
 /// boundary, so every counted record is durable.
 fn append(path: &Path, record_bytes: usize, batch: usize, duration: Duration) -> Result<Appended> {
     let mut file = File::create(path).with_context(|| format!("create {}", path.display()))?;
-    let mut record = vec![0u8; record_bytes];
-    let mut fill = Fill::new();
+    // Records are windows into a pool of noise filled up front, so the loop
+    // costs the same in a debug build (the usual `cargo run`) as in release.
+    const POOL: usize = 1 << 16;
+    let mut pool = vec![0u8; POOL + record_bytes];
+    Fill::new().bytes(&mut pool);
     let mut records = 0u64;
     let started = Instant::now();
     while started.elapsed() < duration {
-        for _ in 0..batch {
-            fill.bytes(&mut record);
-            file.write_all(&record)
+        for i in 0..batch as u64 {
+            let at = ((records + i) * 4099) as usize % POOL;
+            file.write_all(&pool[at..at + record_bytes])
                 .with_context(|| format!("write to {}", path.display()))?;
         }
         file.sync_data()
@@ -106,4 +111,17 @@ impl Fill {
             chunk.copy_from_slice(&self.0.to_le_bytes()[..chunk.len()]);
         }
     }
+}
+
+/// The 1-, 5- and 15-minute load averages, taken before a run: a busy
+/// machine (a build, another bench) slows every `fdatasync` and steals the
+/// brokers' CPU, so the figures carry it.
+pub(crate) fn load_average() -> Value {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let loads: Vec<f64> = text
+        .split_whitespace()
+        .take(3)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    json!(loads)
 }
