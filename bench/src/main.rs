@@ -175,13 +175,22 @@ async fn all(orders: u64) -> Result<Value> {
         .and_then(Value::as_f64)
         .unwrap_or(200.0)
         .round() as usize;
-    let floor = floor::run(payload.max(1), 64, 5.0)?;
+    // The floor with the node's own batching (events per group commit in
+    // the lifecycle run) and its own event size.
+    let batch = out
+        .get("events_per_group_commit")
+        .and_then(Value::as_f64)
+        .unwrap_or(64.0)
+        .round()
+        .max(1.0) as usize;
+    let floor = floor::run(payload.max(1), batch, 5.0)?;
     merge(
         &mut out,
         json!({
             "fsync_floor_events_per_s": floor.get("records_per_s").cloned(),
             "fsync_floor_sync_each_events_per_s": floor.get("records_per_s_sync_each").cloned(),
             "fsync_floor_record_bytes": payload,
+        "fsync_floor_batch": batch,
         }),
     );
     merge(&mut out, mqtt::run(8, 200).await?);

@@ -97,8 +97,13 @@ pub fn start(
             // RouterConfig::default() has zero limits: set every one.
             max_connections: config.mqtt_max_connections + links.len(),
             max_outgoing_packet_count: 1024,
-            max_segment_size: 1 << 20,
-            max_segment_count: 8,
+            // Per topic, rumqttd keeps up to size × count bytes in memory
+            // and drops the oldest segment (a slow subscriber's backlog)
+            // when full. 4 × 256 KiB per topic keeps a Pi's memory small;
+            // node services never depend on the backlog (they catch up
+            // from the log), devices reconcile through the API.
+            max_segment_size: 256 << 10,
+            max_segment_count: 4,
             custom_segment: None,
             initialized_filters: None,
             shared_subscriptions_strategy: Default::default(),
