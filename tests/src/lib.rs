@@ -193,12 +193,7 @@ impl Node {
             .json(body)
             .send()
             .await?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await?;
-        Ok((
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        ))
+        status_and_json(resp).await
     }
 
     /// POST raw bytes with a JSON content type.
@@ -213,22 +208,12 @@ impl Node {
             .body(body)
             .send()
             .await?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await?;
-        Ok((
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        ))
+        status_and_json(resp).await
     }
 
     pub async fn get(&self, path: &str) -> Result<(u16, Value)> {
         let resp = self.request(reqwest::Method::GET, path).send().await?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await?;
-        Ok((
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        ))
+        status_and_json(resp).await
     }
 
     /// The log head from `/healthz`.
@@ -313,6 +298,16 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The status and the JSON body (or the text, as a JSON string).
+async fn status_and_json(resp: reqwest::Response) -> Result<(u16, Value)> {
+    let status = resp.status().as_u16();
+    let text = resp.text().await?;
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    ))
 }
 
 fn find_addr(text: &str, marker: &str) -> Option<SocketAddr> {

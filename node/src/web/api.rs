@@ -4,14 +4,14 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::Json;
-use protocol::{Actor, Envelope, NewOrder, OrderId, OrderLine, PaymentMode};
+use protocol::{Actor, Command, Envelope, NewOrder, OrderId, OrderLine, PaymentMode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{AppError, AppState};
-use crate::domain::{self, Order, OrderState};
-use crate::store::writer::Decide;
+use crate::domain::{Order, OrderState};
+use crate::services::commands;
 use crate::store::{Dedup, StoreError, WriteRequest, Written};
 
 /// A JSON body parsed strictly: unknown fields refused, the first problem
@@ -139,16 +139,16 @@ pub async fn create_order(
     State(s): State<AppState>,
     JsonBody(body): JsonBody<CreateOrderBody>,
 ) -> Result<(StatusCode, Json<Created>), AppError> {
-    let id = body.order_id.clone();
-    let content = NewOrder {
-        customer_name: body.customer_name,
-        lines: body.lines,
-        due_at_ms: body.due_at_ms,
-        payment: body.payment,
+    let command = Command::CreateOrder {
+        order_id: body.order_id,
+        order: NewOrder {
+            customer_name: body.customer_name,
+            lines: body.lines,
+            due_at_ms: body.due_at_ms,
+            payment: body.payment,
+        },
     };
-    let decide_id = id.clone();
-    let decide: Decide = Box::new(move |o| domain::order::decide_create(o, &decide_id, &content));
-    let order = applied(s.writer.write(request(id, decide)).await?, &s, "order")?;
+    let order = applied(s.writer.write(request(command)).await?, &s, "order")?;
     let Some(order) = order else {
         return Err(AppError::Internal("order missing after create".into()));
     };
@@ -162,13 +162,16 @@ pub async fn create_order(
     ))
 }
 
-fn request(order_id: OrderId, decide: Decide) -> WriteRequest {
+/// An API command: the same decision as from any other door. No command
+/// id: creation is idempotent on the order id and staff actions on the
+/// order's state.
+fn request(command: Command) -> WriteRequest {
     WriteRequest {
-        order_id,
+        order_id: command.order_id().clone(),
         actor: Actor::Api,
         causation: None,
         dedup: Dedup::None,
-        decide,
+        decide: commands::decide(command),
     }
 }
 
@@ -285,11 +288,15 @@ pub async fn mark_picked(
     Path(raw): Path<String>,
     JsonBody(body): JsonBody<StaffBody>,
 ) -> Result<Json<Value>, AppError> {
-    let id = order_id(&raw)?;
-    let decide_id = id.to_string();
-    let decide: Decide =
-        Box::new(move |o| domain::warehouse::decide_mark_picked(o, &decide_id, &body.staff));
-    staff_action(s, id, decide).await
+    let order_id = order_id(&raw)?;
+    staff_action(
+        s,
+        Command::MarkPicked {
+            order_id,
+            staff: body.staff,
+        },
+    )
+    .await
 }
 
 /// `POST /api/v1/orders/{id}/handed-over`
@@ -298,15 +305,20 @@ pub async fn hand_over(
     Path(raw): Path<String>,
     JsonBody(body): JsonBody<StaffBody>,
 ) -> Result<Json<Value>, AppError> {
-    let id = order_id(&raw)?;
-    let decide_id = id.to_string();
-    let decide: Decide =
-        Box::new(move |o| domain::pickup::decide_hand_over(o, &decide_id, &body.staff));
-    staff_action(s, id, decide).await
+    let order_id = order_id(&raw)?;
+    staff_action(
+        s,
+        Command::HandOver {
+            order_id,
+            staff: body.staff,
+        },
+    )
+    .await
 }
 
-async fn staff_action(s: AppState, id: OrderId, decide: Decide) -> Result<Json<Value>, AppError> {
-    let written = s.writer.write(request(id.clone(), decide)).await?;
+async fn staff_action(s: AppState, command: Command) -> Result<Json<Value>, AppError> {
+    let id = command.order_id().clone();
+    let written = s.writer.write(request(command)).await?;
     let log_seqs = match &written {
         Written::Applied { log_seqs, .. } => log_seqs.clone(),
         _ => vec![],
