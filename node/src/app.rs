@@ -291,11 +291,22 @@ pub async fn run_until(config: Config, shutdown: Shutdown) -> Result<(), StartEr
             "drain took longer than the grace period; flushing what is queued"
         );
     }
-    handle.close().await;
-    match writer_done.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(StartError::Writer(e)),
-        Err(_) => return Err(StartError::Writer("writer thread vanished".into())),
+    // The final flush gets its own bounded wait: a stalled disk must not
+    // hold the process past its supervisor's patience. Nothing already
+    // acknowledged depends on it.
+    let finish = async {
+        handle.close().await;
+        writer_done.await
+    };
+    match tokio::time::timeout(grace.max(Duration::from_secs(1)), finish).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => return Err(StartError::Writer(e)),
+        Ok(Err(_)) => return Err(StartError::Writer("writer thread vanished".into())),
+        Err(_) => {
+            return Err(StartError::Writer(
+                "the final flush did not finish within the grace period".into(),
+            ))
+        }
     }
     tracing::info!(head = store.head(), "storenode stopped cleanly");
     Ok(())

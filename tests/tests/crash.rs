@@ -156,11 +156,11 @@ async fn sigkill_cycles_lose_nothing_and_apply_nothing_twice() {
             };
             let (status, v) = node.get(&q).await.unwrap();
             assert_eq!(status, 200, "{v}");
+            // Paging is not a snapshot: an order that changes state while
+            // we page can show on two states' pages (docs/api.md), so
+            // collect a set; the per-order checks below are the invariants.
             for o in v["orders"].as_array().unwrap() {
-                assert!(
-                    ids.insert(o["id"].as_str().unwrap().to_string()),
-                    "order listed twice: {o}"
-                );
+                ids.insert(o["id"].as_str().unwrap().to_string());
             }
             match v["next_after"].as_str() {
                 Some(next) => after = next.to_string(),

@@ -152,6 +152,8 @@ pub struct Store {
     /// open and kept in memory: in sled it would cost two keys per state
     /// change, and sled's cost is per key.
     states: Arc<std::sync::RwLock<std::collections::BTreeSet<(OrderState, OrderId)>>>,
+    /// The directory sled was opened on.
+    dir: Arc<Path>,
 }
 
 pub(crate) fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
@@ -207,6 +209,11 @@ impl Store {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(32 << 20)
+            // sled writes an item larger than a quarter segment to its own
+            // file under blobs/, which it never fsyncs; 8 MiB segments put
+            // that threshold (2 MiB) above anything the order limits allow,
+            // so everything stays in the one fdatasync-ed log file.
+            .segment_size(8 << 20)
             // Flushing is ours (group commit), not a background timer's.
             .flush_every_ms(None)
             .open()
@@ -266,6 +273,7 @@ impl Store {
             dead_seq: Arc::new(AtomicU64::new(dead)),
             store_id,
             states: Arc::new(std::sync::RwLock::new(states)),
+            dir: Arc::from(dir),
         })
     }
 
@@ -384,8 +392,11 @@ impl Store {
         };
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(o) = self.order(&id)? {
-                out.push(o);
+            // The status may already be past `state` (its group is being
+            // flushed): list only what is in the state asked for.
+            match self.order(&id)? {
+                Some(o) if o.state == state => out.push(o),
+                _ => {}
             }
         }
         Ok(out)
@@ -501,14 +512,23 @@ impl Store {
         if created.is_err() {
             return Err(StoreError::DeviceExists(name.to_string()));
         }
-        self.db.flush()?;
+        self.sync_admin()?;
         Ok(password)
     }
 
     pub fn remove_device(&self, name: &str) -> Result<bool, StoreError> {
         let existed = self.tree.remove(device_key(name))?.is_some();
-        self.db.flush()?;
+        self.sync_admin()?;
         Ok(existed)
+    }
+
+    /// Make an administrative write (device credentials) as durable as the
+    /// writer's group commits: sled's flush, then fdatasync of its log file.
+    /// Blocking: call it off the async runtime.
+    fn sync_admin(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        std::fs::File::open(self.dir.join("db"))?.sync_data()?;
+        Ok(())
     }
 
     pub fn devices(&self) -> Result<Vec<String>, StoreError> {
@@ -798,6 +818,38 @@ mod tests {
         let report = store.verify().expect("verify");
         assert_eq!(report.problems, Vec::<String>::new());
         assert_eq!((report.events, report.orders), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn only_a_create_starts_an_order_and_a_refused_reaction_moves_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, h, t, _) = start(dir.path());
+        // A (buggy) decision that appends to an order that does not exist.
+        let orphan = WriteRequest {
+            decide: Box::new(|_| Ok(vec![Event::OrderAccepted])),
+            ..create("ghost", Dedup::None)
+        };
+        assert!(matches!(
+            h.write(orphan).await,
+            Ok(Written::Rejected(Rejection::UnknownOrder(_)))
+        ));
+        assert_eq!(store.head(), 0);
+        // A reaction its service refuses still moves the checkpoint, so a
+        // restart does not decide the same trigger again.
+        h.write(create("o1", Dedup::None)).await.expect("create");
+        let refused = WriteRequest {
+            dedup: Dedup::Reaction {
+                consumer: "order",
+                trigger_seq: 1,
+            },
+            decide: Box::new(|_| Err(Rejection::UnknownOrder("x".into()))),
+            ..create("o1", Dedup::None)
+        };
+        assert!(matches!(h.write(refused).await, Ok(Written::Rejected(_))));
+        assert_eq!(store.checkpoint("order").expect("read"), 1);
+        h.close().await;
+        t.join().expect("join").expect("writer ok");
+        assert!(store.verify().expect("verify").problems.is_empty());
     }
 
     #[tokio::test]

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use protocol::{
-    codec, topic, Actor, CommandReply, Envelope, EventId, OrderId, ReplyStatus, SCHEMA_VERSION,
+    codec, topic, Actor, CommandReply, Envelope, Event, EventId, OrderId, ReplyStatus,
+    SCHEMA_VERSION,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -363,7 +364,15 @@ impl<S: EventSink> Writer<S> {
             Some(o) => o.clone(),
             None => store.order(&req.order_id)?,
         };
-        let events = match (req.decide)(current.as_ref()) {
+        // Only an OrderCreated may start an order's stream.
+        let decision =
+            (req.decide)(current.as_ref()).and_then(|events| match (&current, events.first()) {
+                (None, Some(e)) if !matches!(e, Event::OrderCreated(_)) => {
+                    Err(Rejection::UnknownOrder(req.order_id.to_string()))
+                }
+                _ => Ok(events),
+            });
+        let events = match decision {
             Ok(events) => events,
             Err(rejection) => {
                 if let Dedup::Inbox {
@@ -386,6 +395,15 @@ impl<S: EventSink> Writer<S> {
                             reply,
                         },
                     );
+                }
+                // A refused reaction is still a decision about its trigger:
+                // move past it, so a restart does not decide it again.
+                if let Dedup::Reaction {
+                    consumer,
+                    trigger_seq,
+                } = &req.dedup
+                {
+                    group.set_checkpoint(consumer, *trigger_seq);
                 }
                 return Ok((Written::Rejected(rejection), vec![]));
             }

@@ -347,7 +347,13 @@ pub async fn add_device(
         field: "name".into(),
         reason,
     })?;
-    let password = match s.store.add_device(&body.name) {
+    // Blocking disk sync: off the async workers.
+    let store = s.store.clone();
+    let name = body.name.clone();
+    let added = tokio::task::spawn_blocking(move || store.add_device(&name))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let password = match added {
         Err(StoreError::DeviceExists(name)) => {
             return Err(AppError::Conflict(format!("device {name} already exists")))
         }
