@@ -24,6 +24,8 @@ pub struct Metrics {
     pub service_restarts: Family<Labels, Counter>,
     pub consumer_lag: Family<Labels, Gauge>,
     pub log_head: Gauge,
+    pub orders: Family<Labels, Gauge>,
+    pub db_bytes: Gauge,
     pub http_requests: Family<Labels, Counter>,
     pub mqtt_auth_failures: Counter,
 }
@@ -49,6 +51,8 @@ impl Metrics {
             service_restarts: Family::default(),
             consumer_lag: Family::default(),
             log_head: Gauge::default(),
+            orders: Family::default(),
+            db_bytes: Gauge::default(),
             http_requests: Family::default(),
             mqtt_auth_failures: Counter::default(),
         };
@@ -109,6 +113,16 @@ impl Metrics {
                 m.log_head.clone(),
             );
             r.register(
+                "orders",
+                "Orders in the store, by state (read at scrape time)",
+                m.orders.clone(),
+            );
+            r.register(
+                "db_bytes",
+                "Bytes the database occupies on disk (read at scrape time)",
+                m.db_bytes.clone(),
+            );
+            r.register(
                 "http_requests",
                 "HTTP API requests, by route and status",
                 m.http_requests.clone(),
@@ -165,6 +179,12 @@ impl Metrics {
         self.consumer_lag
             .get_or_create(&vec![("consumer", consumer.to_string())])
             .set(lag as i64);
+    }
+
+    pub fn orders(&self, state: &'static str, n: usize) {
+        self.orders
+            .get_or_create(&vec![("state", state.to_string())])
+            .set(n as i64);
     }
 
     pub fn http(&self, route: &'static str, status: u16) {

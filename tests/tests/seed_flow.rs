@@ -139,6 +139,25 @@ async fn seed_flow_over_api_and_broker() {
     assert_eq!(v["orders"].as_array().unwrap().len(), 1);
     let (_, v) = node.get("/api/v1/orders?state=prepared").await.unwrap();
     assert_eq!(v["orders"].as_array().unwrap().len(), 0);
+
+    // HQ sees the same through metrics.
+    let orders = |state: &'static str| {
+        let node = &node;
+        async move {
+            node.metric("storenode_orders", &format!("state=\"{state}\""))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(orders("fulfilled").await, 1.0);
+    assert_eq!(orders("prepared").await, 0.0);
+    assert!(node.metric("storenode_db_bytes", "").await.unwrap() > 0.0);
+    assert_eq!(
+        node.metric("storenode_events_appended_total", "")
+            .await
+            .unwrap(),
+        6.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -408,10 +408,14 @@ impl Store {
             Ok(s) => s,
             Err(_) => return vec![],
         };
-        OrderState::ALL
-            .into_iter()
-            .map(|st| (st, states.iter().filter(|(s, _)| *s == st).count()))
-            .collect()
+        let mut counts: Vec<(OrderState, usize)> =
+            OrderState::ALL.into_iter().map(|st| (st, 0)).collect();
+        for (st, _) in states.iter() {
+            if let Some(c) = counts.iter_mut().find(|(s, _)| s == st) {
+                c.1 += 1;
+            }
+        }
+        counts
     }
 
     /// Record durable state changes in the by-state index.

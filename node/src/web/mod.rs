@@ -63,6 +63,11 @@ async fn healthz(State(s): State<AppState>) -> Json<serde_json::Value> {
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
+    // Gauges read from the store at scrape time.
+    for (state, n) in s.store.state_counts() {
+        s.metrics.orders(state.name(), n);
+    }
+    s.metrics.db_bytes.set(s.store.size_on_disk() as i64);
     (
         [(
             header::CONTENT_TYPE,
