@@ -47,6 +47,20 @@ impl EmbeddedBroker {
     }
 }
 
+/// Publish from async code without blocking a runtime worker.
+///
+/// `LinkTx::publish` blocks when the router's channel is full. rumqttd's
+/// `try_publish` queues the message in the link's buffer first and only
+/// the wake-up of the router can fail; the message then goes out with the
+/// link's next wake-up. At worst a notice or reply is late, and a device
+/// waiting for a reply retries, which wakes the router again.
+pub fn publish_nonblocking(tx: &mut LinkTx, topic: String, payload: Vec<u8>, metrics: &Metrics) {
+    if let Err(e) = tx.try_publish(topic, payload) {
+        metrics.broker_publish_deferred.inc();
+        tracing::debug!(error = %e, "broker busy; message queued on the link");
+    }
+}
+
 /// Start the broker on its own threads with one link per name in `links`.
 pub fn start(
     config: &Config,

@@ -28,6 +28,7 @@ pub struct Metrics {
     pub db_bytes: Gauge,
     pub http_requests: Family<Labels, Counter>,
     pub mqtt_auth_failures: Counter,
+    pub broker_publish_deferred: Counter,
 }
 
 impl Default for Metrics {
@@ -55,6 +56,7 @@ impl Metrics {
             db_bytes: Gauge::default(),
             http_requests: Family::default(),
             mqtt_auth_failures: Counter::default(),
+            broker_publish_deferred: Counter::default(),
         };
         if let Ok(mut r) = m.registry.lock() {
             r.register(
@@ -131,6 +133,11 @@ impl Metrics {
                 "mqtt_auth_failures",
                 "Refused MQTT logins",
                 m.mqtt_auth_failures.clone(),
+            );
+            r.register(
+                "broker_publish_deferred",
+                "Notices and replies queued on their link because the broker was busy",
+                m.broker_publish_deferred.clone(),
             );
         }
         m

@@ -207,9 +207,7 @@ impl<R: Reactor> Consumer<R> {
             Reaction::None => {}
             Reaction::Publish(msgs) => {
                 for (t, payload) in msgs {
-                    link.tx
-                        .publish(t, payload)
-                        .map_err(|e| ServiceError::Link(e.to_string()))?;
+                    crate::broker::publish_nonblocking(&mut link.tx, t, payload, &self.metrics);
                 }
             }
             Reaction::Write(decide) => {

@@ -194,10 +194,8 @@ impl Intake {
             ReplyTo::Device(d) => (topic::device_reply(store_id, d), codec::to_json(reply)),
             ReplyTo::Cloud => (topic::cloud_reply(store_id), codec::encode(reply)),
         };
-        link.tx
-            .publish(t, payload)
-            .map(|_| ())
-            .map_err(|e| ServiceError::Link(e.to_string()))
+        crate::broker::publish_nonblocking(&mut link.tx, t, payload, &self.metrics);
+        Ok(())
     }
 
     /// Only the node writes node events. Anything on an event topic that
