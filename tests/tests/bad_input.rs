@@ -1310,3 +1310,33 @@ async fn reusing_a_command_id_for_another_command_is_rejected() {
         Some("picked")
     );
 }
+
+/// A client flooding the node with unusable messages is refused and counted
+/// for every one, but only its allowance is written to disk (SD wear).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_bad_messages_stores_only_its_allowance() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path()).await.unwrap();
+    let pw = node.add_device("rogue").await.unwrap();
+    let rogue = node.mqtt("rogue", &pw).await.unwrap();
+    let t = topic::event(&store(), protocol::EventKind::OrderCreated);
+    const FORGED: &str = "storenode_forged_events_total";
+    for i in 0..150u32 {
+        rogue
+            .publish(&t, format!("junk {i}").into_bytes())
+            .await
+            .unwrap();
+    }
+    node.wait_for("all 150 counted", 20, || async {
+        Ok(node.metric(FORGED, "consumer=\"intake\"").await? == 150.0)
+    })
+    .await
+    .unwrap();
+    let newest = dead_letters(&node).await;
+    let stored = newest[0]["seq"].as_u64().unwrap();
+    assert!(
+        (100..140).contains(&stored),
+        "stored {stored} of 150 dead letters; the allowance is a burst of 100 then 10/s"
+    );
+    assert_eq!(node.head().await.unwrap(), 0);
+}

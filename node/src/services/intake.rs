@@ -44,7 +44,22 @@ pub struct Intake {
     writer: WriterHandle,
     metrics: Arc<Metrics>,
     link: Arc<Mutex<Link>>,
+    /// Dead-letter allowance per topic, so one misbehaving client cannot
+    /// keep writing to the SD card.
+    letters: Arc<std::sync::Mutex<std::collections::HashMap<String, Allowance>>>,
 }
+
+/// A token bucket: `DEAD_LETTER_BURST` at once, then `DEAD_LETTERS_PER_S`.
+#[derive(Debug, Clone, Copy)]
+struct Allowance {
+    tokens: f64,
+    last: std::time::Instant,
+}
+
+const DEAD_LETTER_BURST: f64 = 100.0;
+const DEAD_LETTERS_PER_S: f64 = 10.0;
+/// Most topics tracked; beyond it the table starts over (bounded memory).
+const MAX_TRACKED: usize = 4096;
 
 impl Intake {
     pub fn new(store: Store, writer: WriterHandle, metrics: Arc<Metrics>, link: Link) -> Self {
@@ -53,6 +68,7 @@ impl Intake {
             writer,
             metrics,
             link: Arc::new(Mutex::new(link)),
+            letters: Arc::default(),
         }
     }
 
@@ -235,6 +251,15 @@ impl Intake {
         payload: &[u8],
     ) -> Result<(), ServiceError> {
         self.metrics.dead_letter(source);
+        if !self.allow_letter(topic_name) {
+            tracing::debug!(
+                source,
+                topic = topic_name,
+                reason,
+                "dead letter not stored: over this topic's allowance"
+            );
+            return Ok(());
+        }
         let seq = self
             .store
             .dead_letter(source, topic_name, reason, payload)?;
@@ -246,6 +271,32 @@ impl Intake {
             "message dead-lettered"
         );
         Ok(())
+    }
+}
+
+impl Intake {
+    /// Whether a dead letter from `topic_name` may be stored now.
+    fn allow_letter(&self, topic_name: &str) -> bool {
+        let Ok(mut table) = self.letters.lock() else {
+            return true;
+        };
+        if table.len() >= MAX_TRACKED && !table.contains_key(topic_name) {
+            table.clear();
+        }
+        let now = std::time::Instant::now();
+        let a = table.entry(topic_name.to_string()).or_insert(Allowance {
+            tokens: DEAD_LETTER_BURST,
+            last: now,
+        });
+        let refill = now.duration_since(a.last).as_secs_f64() * DEAD_LETTERS_PER_S;
+        a.tokens = (a.tokens + refill).min(DEAD_LETTER_BURST);
+        a.last = now;
+        if a.tokens >= 1.0 {
+            a.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
     }
 }
 
