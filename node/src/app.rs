@@ -221,6 +221,11 @@ pub async fn run_until(config: Config, shutdown: Shutdown) -> Result<(), StartEr
         },
         "notification"
     );
+    tasks.push(tokio::spawn(prune_inbox(
+        store.clone(),
+        config.inbox_retention_days,
+        shutdown.clone(),
+    )));
     let intake = Intake::new(
         store.clone(),
         handle.clone(),
@@ -310,6 +315,24 @@ pub async fn run_until(config: Config, shutdown: Shutdown) -> Result<(), StartEr
     }
     tracing::info!(head = store.head(), "storenode stopped cleanly");
     Ok(())
+}
+
+/// Forget command ids older than the retention, at start and hourly.
+async fn prune_inbox(store: Store, days: u64, mut shutdown: Shutdown) {
+    loop {
+        let cutoff = crate::store::now_ms().saturating_sub(days * 86_400_000);
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.prune_inbox(cutoff)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(dropped = n, days, "forgot old command ids"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "pruning the command inbox failed"),
+            Err(e) => tracing::warn!(error = %e, "pruning the command inbox failed"),
+        }
+        tokio::select! {
+            _ = shutdown.fired() => return,
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+    }
 }
 
 fn announce(

@@ -85,6 +85,7 @@ pub struct Config {
     pub durability: Durability,
     pub max_batch: usize,
     pub linger_us: u64,
+    pub inbox_retention_days: u64,
     pub log_level: String,
     pub log_format: LogFormat,
     pub shutdown_grace_ms: u64,
@@ -147,6 +148,11 @@ const KEYS: &[KeySpec] = &[
         key: "storage.max_batch",
         default: Some("512"),
         help: "most commands in one group commit",
+    },
+    KeySpec {
+        key: "storage.inbox_retention_days",
+        default: Some("7"),
+        help: "how long a command id is remembered (retries within it get the first answer)",
     },
     KeySpec {
         key: "storage.linger_us",
@@ -311,6 +317,9 @@ impl Layers {
             })?,
             max_batch: self.parse("storage.max_batch", |v| number(v, 1, 100_000))?,
             linger_us: self.parse("storage.linger_us", |v| number(v, 0, 100_000))? as u64,
+            inbox_retention_days: self
+                .parse("storage.inbox_retention_days", |v| number(v, 1, 3650))?
+                as u64,
             log_level: self.parse("log.level", |v| {
                 tracing_subscriber::EnvFilter::try_new(v)
                     .map(|_| v.to_string())
@@ -449,6 +458,7 @@ mod tests {
             ("storage.durability", "sometimes", "`fdatasync` or `flush`"),
             ("storage.max_batch", "0", "between 1"),
             ("storage.linger_us", "1s", "not a whole number"),
+            ("storage.inbox_retention_days", "0", "between 1 and 3650"),
             ("storage.linger_us", "200000", "between 0 and 100000"),
             ("log.level", "info,[[[", "not a log filter"),
             ("log.format", "xml", "`auto`, `json` or `text`"),

@@ -118,6 +118,9 @@ pub struct InboxEntry {
     /// reusing the id.
     pub fingerprint: Vec<u8>,
     pub reply: CommandReply,
+    /// When the command was decided (unix ms): entries expire after the
+    /// inbox retention.
+    pub time_ms: u64,
 }
 
 /// Something received that could not be used, kept for the operator.
@@ -447,6 +450,28 @@ impl Store {
                 })
             })
             .transpose()
+    }
+
+    /// Forget command ids decided before `cutoff_ms` (a sender retries
+    /// within seconds; a year of ids would only wear the disk). A retry
+    /// after that is decided again. Returns how many were dropped. Not
+    /// flushed on its own: it rides on the next group commit.
+    pub fn prune_inbox(&self, cutoff_ms: u64) -> Result<usize, StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut dropped = 0;
+        for kv in self.tree.scan_prefix([b'x']) {
+            let (k, v) = kv?;
+            match codec::decode::<InboxEntry>(&v) {
+                Ok(e) if e.time_ms >= cutoff_ms => {}
+                // Old, or unreadable (an older layout): drop it.
+                _ => {
+                    batch.remove(k);
+                    dropped += 1;
+                }
+            }
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(dropped)
     }
 
     /// Keep something unusable for the operator. Not flushed on its own:
@@ -854,6 +879,36 @@ mod tests {
         h.close().await;
         t.join().expect("join").expect("writer ok");
         assert!(store.verify().expect("verify").problems.is_empty());
+    }
+
+    #[tokio::test]
+    async fn old_command_ids_are_forgotten_and_then_decided_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, h, t, _) = start(dir.path());
+        let inbox = || Dedup::Inbox {
+            scope: "device/k".into(),
+            id: "c1".into(),
+            fingerprint: b"a".to_vec(),
+        };
+        h.write(create("o1", inbox())).await.expect("write");
+        assert_eq!(
+            store.prune_inbox(0).expect("prune"),
+            0,
+            "nothing is that old"
+        );
+        assert!(matches!(
+            h.write(create("o1", inbox())).await,
+            Ok(Written::Repeat(_))
+        ));
+        assert_eq!(store.prune_inbox(now_ms() + 1).expect("prune"), 1);
+        assert!(store.inbox("device/k", "c1").expect("read").is_none());
+        // Decided again: creating the same order again is a no-op, not a repeat.
+        assert!(matches!(
+            h.write(create("o1", inbox())).await,
+            Ok(Written::Applied { log_seqs, .. }) if log_seqs.is_empty()
+        ));
+        h.close().await;
+        t.join().expect("join").expect("writer ok");
     }
 
     #[tokio::test]

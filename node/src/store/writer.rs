@@ -393,6 +393,7 @@ impl<S: EventSink> Writer<S> {
                         InboxEntry {
                             fingerprint: fingerprint.clone(),
                             reply,
+                            time_ms: now_ms(),
                         },
                     );
                 }
@@ -469,6 +470,7 @@ impl<S: EventSink> Writer<S> {
                     InboxEntry {
                         fingerprint: fingerprint.clone(),
                         reply,
+                        time_ms,
                     },
                 );
             }
