@@ -375,37 +375,15 @@ impl<S: EventSink> Writer<S> {
         let events = match decision {
             Ok(events) => events,
             Err(rejection) => {
-                if let Dedup::Inbox {
-                    scope,
-                    id,
-                    fingerprint,
-                } = &req.dedup
-                {
-                    let reply = CommandReply {
-                        id: id.clone(),
-                        status: ReplyStatus::Rejected,
-                        reason: Some(rejection.to_string()),
-                        log_seqs: vec![],
-                    };
-                    group.set_inbox(
-                        scope,
-                        id,
-                        InboxEntry {
-                            fingerprint: fingerprint.clone(),
-                            reply,
-                            time_ms: now_ms(),
-                        },
-                    );
-                }
                 // A refused reaction is still a decision about its trigger:
-                // move past it, so a restart does not decide it again.
-                if let Dedup::Reaction {
-                    consumer,
-                    trigger_seq,
-                } = &req.dedup
-                {
-                    group.set_checkpoint(consumer, *trigger_seq);
-                }
+                // the checkpoint moves past it, so a restart does not decide
+                // it again; a refused command id keeps its answer.
+                group.record(
+                    &req.dedup,
+                    ReplyStatus::Rejected,
+                    Some(rejection.to_string()),
+                    vec![],
+                );
                 return Ok((Written::Rejected(rejection), vec![]));
             }
         };
@@ -452,34 +430,7 @@ impl<S: EventSink> Writer<S> {
             }
             group.orders.insert(req.order_id.clone(), order.clone());
         }
-        match &req.dedup {
-            Dedup::Inbox {
-                scope,
-                id,
-                fingerprint,
-            } => {
-                let reply = CommandReply {
-                    id: id.clone(),
-                    status: ReplyStatus::Accepted,
-                    reason: None,
-                    log_seqs: log_seqs.clone(),
-                };
-                group.set_inbox(
-                    scope,
-                    id,
-                    InboxEntry {
-                        fingerprint: fingerprint.clone(),
-                        reply,
-                        time_ms,
-                    },
-                );
-            }
-            Dedup::Reaction {
-                consumer,
-                trigger_seq,
-            } => group.set_checkpoint(consumer, *trigger_seq),
-            Dedup::None => {}
-        }
+        group.record(&req.dedup, ReplyStatus::Accepted, None, log_seqs.clone());
         Ok((Written::Applied { log_seqs, order }, envs))
     }
 }
@@ -512,6 +463,42 @@ impl Group {
         self.batch
             .insert(checkpoint_key(consumer), &seq.to_be_bytes());
         self.checkpoints.insert(consumer, seq);
+    }
+
+    /// Record a request's outcome against its dedup key: the answer for a
+    /// command id, the checkpoint for a reaction.
+    fn record(
+        &mut self,
+        dedup: &Dedup,
+        status: ReplyStatus,
+        reason: Option<String>,
+        log_seqs: Vec<u64>,
+    ) {
+        match dedup {
+            Dedup::Inbox {
+                scope,
+                id,
+                fingerprint,
+            } => {
+                let reply = CommandReply {
+                    id: id.clone(),
+                    status,
+                    reason,
+                    log_seqs,
+                };
+                let entry = InboxEntry {
+                    fingerprint: fingerprint.clone(),
+                    reply,
+                    time_ms: now_ms(),
+                };
+                self.set_inbox(scope, id, entry);
+            }
+            Dedup::Reaction {
+                consumer,
+                trigger_seq,
+            } => self.set_checkpoint(consumer, *trigger_seq),
+            Dedup::None => {}
+        }
     }
 
     fn set_inbox(&mut self, scope: &str, id: &str, entry: InboxEntry) {
