@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use protocol::{
-    Actor, Envelope, Event, EventId, NewOrder, OrderId, OrderLine, PaymentMode, PickLine, StoreId,
+    Actor, Envelope, Event, EventId, NewOrder, OrderId, OrderLine, PaymentMode, StoreId,
     SCHEMA_VERSION,
 };
 use storenode::domain::{fulfillment, order, Order, OrderState};
@@ -45,25 +45,30 @@ fn envelope(order_seq: u64, event: Event) -> Envelope {
     }
 }
 
-/// The six events of an order from creation to hand-over.
+/// The six events of an order from creation to hand-over; the pick task is
+/// the one the fulfillment rule itself makes.
 fn lifecycle(content: &NewOrder) -> Vec<Envelope> {
-    let pick_lines = content
-        .lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| PickLine {
-            line_no: i as u32 + 1,
-            sku: l.sku.clone(),
-            quantity: l.quantity,
-        })
-        .collect();
+    let head = [
+        Event::OrderCreated(content.clone()),
+        Event::OrderAccepted,
+        Event::OrderProcessed {
+            payment: PaymentMode::Prepaid,
+        },
+    ];
+    let processed = head.iter().zip(1..).fold(None, |o, (e, seq)| {
+        order::apply(o, &envelope(seq, e.clone()))
+    });
+    let prepared = fulfillment::on_processed(processed.as_ref())
+        .expect("a processed order gets a pick task")
+        .pop()
+        .expect("one ShipmentPrepared");
     [
         Event::OrderCreated(content.clone()),
         Event::OrderAccepted,
         Event::OrderProcessed {
             payment: PaymentMode::Prepaid,
         },
-        Event::ShipmentPrepared { lines: pick_lines },
+        prepared,
         Event::ShipmentProcessed {
             picked_by: "picker-7".into(),
         },

@@ -284,6 +284,14 @@ impl Node {
         }
     }
 
+    /// Wait (up to `secs`) until order `id` is in `state`.
+    pub async fn wait_state(&self, id: &str, state: &str, secs: u64) -> Result<()> {
+        self.wait_for(&format!("{id} {state}"), secs, || async {
+            Ok(self.order_state(id).await?.as_deref() == Some(state))
+        })
+        .await
+    }
+
     /// The order's state name from the API, if the order exists.
     pub async fn order_state(&self, id: &str) -> Result<Option<String>> {
         let (status, v) = self.get(&format!("/api/v1/orders/{id}")).await?;

@@ -55,11 +55,7 @@ async fn all_orders(node: &Node) -> Vec<Value> {
 }
 
 async fn wait_prepared(node: &Node, id: &str) {
-    node.wait_for(&format!("{id} prepared"), 10, || async {
-        Ok(node.order_state(id).await?.as_deref() == Some("prepared"))
-    })
-    .await
-    .unwrap();
+    node.wait_state(id, "prepared", 10).await.unwrap();
 }
 
 /// Wait until the node has `want` dead letters; returns the newest.

@@ -60,11 +60,7 @@ async fn http_create_is_idempotent_on_order_id() {
     assert_eq!(status, 409, "{v}");
     assert_eq!(v["error"], "conflicting_order");
 
-    node.wait_for("IDEM-1 prepared", 10, || async {
-        Ok(node.order_state("IDEM-1").await?.as_deref() == Some("prepared"))
-    })
-    .await
-    .unwrap();
+    node.wait_state("IDEM-1", "prepared", 10).await.unwrap();
     // Staff retries: the second "picked" and "handed over" are no-ops.
     for path in ["picked", "picked", "handed-over", "handed-over"] {
         let (status, v) = node
@@ -112,11 +108,7 @@ async fn mqtt_redelivery_applies_once() {
         replies.iter().all(|r| *r == replies[0]),
         "replies differ: {replies:?}"
     );
-    node.wait_for("DUP-1 prepared", 10, || async {
-        Ok(node.order_state("DUP-1").await?.as_deref() == Some("prepared"))
-    })
-    .await
-    .unwrap();
+    node.wait_state("DUP-1", "prepared", 10).await.unwrap();
     let k = kinds(&node, "DUP-1").await;
     assert_eq!(
         k.iter().filter(|k| **k == EventKind::OrderCreated).count(),
@@ -197,11 +189,7 @@ async fn device_reply_only_after_flush_and_retry_after_kill_applies_once() {
             }
         };
         assert_eq!(r["status"], "accepted", "{r}");
-        node.wait_for(&format!("{order_id} prepared"), 10, || async {
-            Ok(node.order_state(&order_id).await?.as_deref() == Some("prepared"))
-        })
-        .await
-        .unwrap();
+        node.wait_state(&order_id, "prepared", 10).await.unwrap();
         let k = kinds(&node, &order_id).await;
         assert_eq!(
             k,

@@ -199,11 +199,7 @@ async fn seed_flow_from_cloud_and_device_commands() {
     assert_eq!(reply.status, ReplyStatus::Accepted, "{reply:?}");
     assert_eq!(reply.log_seqs.len(), 1);
 
-    node.wait_for("CLOUD-1 prepared", 10, || async {
-        Ok(node.order_state("CLOUD-1").await?.as_deref() == Some("prepared"))
-    })
-    .await
-    .unwrap();
+    node.wait_state("CLOUD-1", "prepared", 10).await.unwrap();
 
     // A handheld scanner reports it picked (device JSON command).
     let picked = json!({ "id": "scan-77", "command": { "mark_picked": { "order_id": "CLOUD-1", "staff": "ann" } } });
@@ -261,11 +257,7 @@ async fn sigterm_drains_and_restart_keeps_everything() {
     // their checkpoints); each has its 4 events, no more.
     for i in 0..20 {
         let id = format!("T-{i}");
-        node.wait_for(&format!("{id} prepared"), 10, || async {
-            Ok(node.order_state(&id).await?.as_deref() == Some("prepared"))
-        })
-        .await
-        .unwrap();
+        node.wait_state(&id, "prepared", 10).await.unwrap();
         let (_, v) = node.get(&format!("/api/v1/orders/{id}")).await.unwrap();
         assert_eq!(v["events"].as_array().unwrap().len(), 4, "{v}");
     }

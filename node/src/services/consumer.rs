@@ -190,7 +190,7 @@ impl<R: Reactor> Consumer<R> {
             if batch.is_empty() {
                 return Ok(());
             }
-            for (_, env) in batch {
+            for env in batch {
                 self.handle(p, link, env).await?;
             }
         }

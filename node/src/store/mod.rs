@@ -303,11 +303,7 @@ impl Store {
     }
 
     /// Events with `from <= log_seq`, at most `limit`, in log order.
-    pub fn events_from(
-        &self,
-        from: u64,
-        limit: usize,
-    ) -> Result<Vec<(sled::IVec, Envelope)>, StoreError> {
+    pub fn events_from(&self, from: u64, limit: usize) -> Result<Vec<Envelope>, StoreError> {
         let mut out = Vec::new();
         for kv in self
             .tree
@@ -316,8 +312,7 @@ impl Store {
         {
             let (k, v) = kv?;
             let seq = be_u64(&k[1..], "log key")?;
-            let env = decode_env(seq, &v)?;
-            out.push((v, env));
+            out.push(decode_env(seq, &v)?);
         }
         Ok(out)
     }

@@ -148,7 +148,7 @@ pub async fn create_order(
             payment: body.payment,
         },
     };
-    let order = applied(s.writer.write(request(command)).await?, &s, "order")?;
+    let order = applied(s.writer.write(request(command)).await?, &s)?;
     let Some(order) = order else {
         return Err(AppError::Internal("order missing after create".into()));
     };
@@ -176,7 +176,7 @@ fn request(command: Command) -> WriteRequest {
 }
 
 /// The order after a write, or the rejection as an error.
-fn applied(w: Written, s: &AppState, _what: &str) -> Result<Option<Order>, AppError> {
+fn applied(w: Written, s: &AppState) -> Result<Option<Order>, AppError> {
     match w {
         Written::Applied { order, .. } => Ok(order),
         Written::Rejected(r) => {
@@ -323,7 +323,7 @@ async fn staff_action(s: AppState, command: Command) -> Result<Json<Value>, AppE
         Written::Applied { log_seqs, .. } => log_seqs.clone(),
         _ => vec![],
     };
-    let order = applied(written, &s, "staff action")?;
+    let order = applied(written, &s)?;
     s.metrics.command("api", "accepted");
     Ok(Json(json!({
         "order_id": id.as_str(),
