@@ -84,26 +84,62 @@ fn api_token(config: &Config) -> Result<(String, Option<PathBuf>), StartError> {
     if let Some(t) = &config.api_token {
         return Ok((t.clone(), None));
     }
-    let path = config.data_dir.join("api-token");
+    read_or_create_secret(
+        &config.data_dir.join("api-token"),
+        |t| t.len() >= 16,
+        || hex::encode(rand::random::<[u8; 24]>()),
+    )
+}
+
+/// The node's pickup-token keys: its own signing key (a 32-byte seed kept
+/// 0600 in the data dir, made on first start) plus the trusted HQ keys.
+pub fn pickup_keys(config: &Config) -> Result<crate::domain::pickup::PickupKeys, StartError> {
+    let path = config.data_dir.join("pickup-key");
+    let (seed, _) = read_or_create_secret(
+        &path,
+        |t| hex::decode(t).is_ok_and(|b| b.len() == 32),
+        || hex::encode(rand::random::<[u8; 32]>()),
+    )?;
+    let seed: [u8; 32] = hex::decode(&seed)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| StartError::DataDir {
+            path: path.clone(),
+            reason: "not a 32-byte hex key".into(),
+        })?;
+    Ok(crate::domain::pickup::PickupKeys::new(
+        config.store_id.clone(),
+        ed25519_dalek::SigningKey::from_bytes(&seed),
+        config.pickup_hq_keys.clone(),
+    ))
+}
+
+/// Read a secret from `path`, or make one (0600, synced) if it is missing
+/// or not `valid`. Returns the path too when it was just made.
+fn read_or_create_secret(
+    path: &Path,
+    valid: impl Fn(&str) -> bool,
+    make: impl Fn() -> String,
+) -> Result<(String, Option<PathBuf>), StartError> {
     let dir_err = |e: std::io::Error| StartError::DataDir {
-        path: path.clone(),
+        path: path.to_path_buf(),
         reason: e.to_string(),
     };
-    match std::fs::read_to_string(&path) {
-        Ok(t) if t.trim().len() >= 16 => return Ok((t.trim().to_string(), None)),
+    match std::fs::read_to_string(path) {
+        Ok(t) if valid(t.trim()) => return Ok((t.trim().to_string(), None)),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(dir_err(e)),
     }
-    let token = hex::encode(rand::random::<[u8; 24]>());
+    let secret = make();
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(&path).map_err(dir_err)?;
-    f.write_all(token.as_bytes()).map_err(dir_err)?;
+    let mut f = opts.open(path).map_err(dir_err)?;
+    f.write_all(secret.as_bytes()).map_err(dir_err)?;
     f.sync_all().map_err(dir_err)?;
-    Ok((token, Some(path)))
+    Ok((secret, Some(path.to_path_buf())))
 }
 
 /// Create the data directory (0700) if needed.
@@ -128,23 +164,73 @@ pub fn open_store(config: &Config) -> Result<Store, StartError> {
     )?)
 }
 
-/// Run the node until SIGTERM or ctrl-c.
-pub async fn run(config: Config) -> Result<(), StartError> {
+/// Apply one command with the node stopped (CLI import): the same writer,
+/// rules and durability as the running node, with nobody to publish to.
+pub fn offline_command(
+    config: &Config,
+    command: protocol::Command,
+) -> Result<crate::store::Written, StartError> {
+    struct Nobody;
+    impl EventSink for Nobody {
+        fn publish(&mut self, _topic: String, _payload: Vec<u8>) {}
+    }
+    let store = open_store(config)?;
+    let rules = services::commands::Rules {
+        keys: Arc::new(pickup_keys(config)?),
+    };
+    let (writer, handle) = Writer::new(
+        store,
+        &config.data_dir.join("db"),
+        Nobody,
+        config.durability,
+        config.max_batch,
+        Duration::ZERO,
+        Arc::new(Metrics::new()),
+    )?;
+    let thread = std::thread::spawn(move || writer.run());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| StartError::Writer(e.to_string()))?;
+    let actor = services::commands::actor(&command, protocol::Actor::Api);
+    let written = runtime.block_on(async {
+        let req = crate::store::WriteRequest {
+            order_id: command.stream(),
+            actor,
+            causation: None,
+            dedup: crate::store::Dedup::None,
+            decide: services::commands::decide(command, &rules),
+        };
+        let out = handle.write(req).await;
+        handle.close().await;
+        out
+    });
+    thread
+        .join()
+        .map_err(|_| StartError::Writer("writer thread panicked".into()))??;
+    Ok(written?)
+}
+
+/// Run the node until SIGTERM or ctrl-c; with `demo`, seed a demo store
+/// and keep a trickle of orders coming.
+pub async fn run(config: Config, demo: bool) -> Result<(), StartError> {
     let (trigger, shutdown) = shutdown::channel();
     let signal = tokio::spawn(async move {
         shutdown::os_signal().await;
         trigger.fire();
     });
-    let result = run_until(config, shutdown).await;
+    let result = run_until(config, shutdown, demo).await;
     signal.abort();
     result
 }
 
 /// Run the node until `shutdown` fires.
-pub async fn run_until(config: Config, shutdown: Shutdown) -> Result<(), StartError> {
+pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result<(), StartError> {
     let started = Instant::now();
     let store = open_store(&config)?;
     let (token, token_file) = api_token(&config)?;
+    let rules = services::commands::Rules {
+        keys: Arc::new(pickup_keys(&config)?),
+    };
     let metrics = Arc::new(Metrics::new());
     metrics.log_head.set(store.head() as i64);
 
@@ -213,7 +299,12 @@ pub async fn run_until(config: Config, shutdown: Shutdown) -> Result<(), StartEr
             )));
         }};
     }
-    consumer!(services::OrderService, "order");
+    consumer!(
+        services::OrderService {
+            keys: rules.keys.clone()
+        },
+        "order"
+    );
     consumer!(services::FulfillmentService, "fulfillment");
     consumer!(
         services::NotificationService {
@@ -231,7 +322,23 @@ pub async fn run_until(config: Config, shutdown: Shutdown) -> Result<(), StartEr
         handle.clone(),
         metrics.clone(),
         link("intake")?,
+        rules.clone(),
     );
+    {
+        let timers = services::timers::Timers {
+            store: store.clone(),
+            writer: handle.clone(),
+            expiry_ms: config.pickup_expiry_s * 1000,
+            remind_ms: config.pickup_reminder_s * 1000,
+        };
+        let sd = shutdown.clone();
+        tasks.push(tokio::spawn(services::supervise(
+            services::timers::NAME,
+            metrics.clone(),
+            shutdown.clone(),
+            move || timers.clone().run(sd.clone()),
+        )));
+    }
     {
         let sd = shutdown.clone();
         tasks.push(tokio::spawn(services::supervise(
@@ -242,6 +349,15 @@ pub async fn run_until(config: Config, shutdown: Shutdown) -> Result<(), StartEr
         )));
     }
 
+    if demo {
+        tasks.push(tokio::spawn(crate::demo::run(
+            handle.clone(),
+            store.clone(),
+            rules.clone(),
+            shutdown.clone(),
+        )));
+    }
+
     let state = AppState {
         store: store.clone(),
         writer: handle.clone(),
@@ -249,6 +365,7 @@ pub async fn run_until(config: Config, shutdown: Shutdown) -> Result<(), StartEr
         token: token.clone().into(),
         started,
         max_body_bytes: config.http_max_body_bytes,
+        rules: rules.clone(),
     };
     let mut web_shutdown = shutdown.clone();
     let server = tokio::spawn(async move {

@@ -89,6 +89,12 @@ pub struct Config {
     pub log_level: String,
     pub log_format: LogFormat,
     pub shutdown_grace_ms: u64,
+    /// How long a ready order waits for its customer.
+    pub pickup_expiry_s: u64,
+    /// How long before expiry the customer is reminded.
+    pub pickup_reminder_s: u64,
+    /// HQ public keys whose pickup tokens this node accepts.
+    pub pickup_hq_keys: Vec<ed25519_dalek::VerifyingKey>,
 }
 
 struct KeySpec {
@@ -158,6 +164,21 @@ const KEYS: &[KeySpec] = &[
         key: "storage.linger_us",
         default: Some("1000"),
         help: "under load, wait this long for a group to grow (0: never)",
+    },
+    KeySpec {
+        key: "pickup.expiry_s",
+        default: Some("259200"),
+        help: "seconds a ready order waits before it expires and is restocked (3 days)",
+    },
+    KeySpec {
+        key: "pickup.reminder_s",
+        default: Some("86400"),
+        help: "seconds before expiry the customer is reminded (0: never)",
+    },
+    KeySpec {
+        key: "pickup.hq_keys",
+        default: Some(""),
+        help: "comma-separated HQ public keys (base64url Ed25519) trusted for pickup tokens",
     },
     KeySpec {
         key: "log.level",
@@ -332,6 +353,18 @@ impl Layers {
                 _ => Err("must be `auto`, `json` or `text`".to_string()),
             })?,
             shutdown_grace_ms: self.parse("shutdown.grace_ms", |v| number(v, 0, 600_000))? as u64,
+            pickup_expiry_s: self.parse("pickup.expiry_s", |v| number(v, 1, 90 * 86_400))? as u64,
+            pickup_reminder_s: self.parse("pickup.reminder_s", |v| number(v, 0, 90 * 86_400))?
+                as u64,
+            pickup_hq_keys: self.parse("pickup.hq_keys", |v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(|k| {
+                        protocol::pickup::key_from_text(k).map_err(|e| format!("key {k:?}: {e}"))
+                    })
+                    .collect()
+            })?,
         };
         Ok(config)
     }

@@ -6,7 +6,9 @@
 pub mod app;
 pub mod broker;
 pub mod config;
+pub mod demo;
 pub mod domain;
+pub mod import;
 pub mod metrics;
 pub mod services;
 pub mod shutdown;

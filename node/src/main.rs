@@ -50,6 +50,22 @@ enum Cmd {
         #[command(subcommand)]
         action: DeviceCmd,
     },
+    /// Import the catalog and stock from a CSV or JSON file (node stopped;
+    /// while it runs, POST the file to /api/v1/catalog/import). Bad rows
+    /// are listed with their row number and reason; the good rows are
+    /// imported in one atomic write.
+    Import {
+        /// A .csv or .json file (see docs/api.md for the columns).
+        file: PathBuf,
+        /// Check the file only.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print this node's public key for pickup tokens (HQ trusts it).
+    Keys,
+    /// Run the node with a seeded demo store (a few hundred SKUs across
+    /// aisles, staff, and a trickle of orders worked through the flow).
+    Demo,
 }
 
 #[derive(Subcommand)]
@@ -92,6 +108,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let mut demo = false;
     match cli.command.unwrap_or(Cmd::Run) {
         Cmd::Run => {}
         Cmd::CheckConfig => {
@@ -104,6 +121,20 @@ fn main() -> ExitCode {
         }
         Cmd::Device { action } => return device(&config, action),
         Cmd::Verify => return verify(&config),
+        Cmd::Import { file, dry_run } => return import(&config, &file, dry_run),
+        Cmd::Keys => {
+            return match storenode::app::pickup_keys(&config) {
+                Ok(k) => {
+                    println!("{}", protocol::pickup::key_to_text(&k.public_key()));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("storenode: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Demo => demo = true,
     }
     storenode::app::init_tracing(&config.log_level, config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -116,7 +147,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(storenode::app::run(config)) {
+    match runtime.block_on(storenode::app::run(config, demo)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "storenode failed");
@@ -189,6 +220,83 @@ fn verify(config: &config::Config) -> ExitCode {
         }
         Err(e) => {
             eprintln!("storenode: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn import(config: &config::Config, file: &std::path::Path, dry_run: bool) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("storenode: {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let is_json = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let parsed = if is_json {
+        storenode::import::parse_json(&text)
+    } else {
+        storenode::import::parse_csv(&text)
+    };
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("storenode: {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    for e in &parsed.errors {
+        println!(
+            "row {}{}: {}: {}",
+            e.row,
+            e.sku
+                .as_ref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default(),
+            e.field,
+            e.reason
+        );
+    }
+    println!(
+        "{} row(s) valid, {} with stock counts, {} refused",
+        parsed.items.len(),
+        parsed.stock.len(),
+        parsed.errors.len()
+    );
+    if parsed.items.is_empty() {
+        eprintln!("storenode: nothing to import");
+        return ExitCode::FAILURE;
+    }
+    if dry_run {
+        return ExitCode::SUCCESS;
+    }
+    let command = protocol::Command::ImportCatalog {
+        items: parsed.items,
+        stock: parsed.stock,
+    };
+    match storenode::app::offline_command(config, command) {
+        Ok(storenode::store::Written::Applied { log_seqs, .. }) => {
+            println!("imported ({} event(s) appended)", log_seqs.len());
+            if parsed.errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            }
+        }
+        Ok(storenode::store::Written::Rejected(r)) => {
+            eprintln!("storenode: import refused: {r}");
+            ExitCode::FAILURE
+        }
+        Ok(other) => {
+            eprintln!("storenode: unexpected outcome {other:?}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("storenode: {e}");
+            eprintln!("(while the node runs, POST the file to /api/v1/catalog/import)");
             ExitCode::FAILURE
         }
     }

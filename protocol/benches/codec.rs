@@ -7,8 +7,8 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use protocol::{
-    codec, Actor, Command, CommandEnvelope, Envelope, Event, EventId, NewOrder, OrderId, OrderLine,
-    PaymentMode, StoreId, SCHEMA_VERSION,
+    codec, Actor, ChainHash, Command, CommandEnvelope, Envelope, Event, EventId, NewOrder, OrderId,
+    OrderLine, PaymentMode, StoreId, SCHEMA_VERSION,
 };
 
 fn new_order() -> NewOrder {
@@ -27,6 +27,7 @@ fn new_order() -> NewOrder {
         ],
         due_at_ms: Some(1_767_225_600_000),
         payment: PaymentMode::Prepaid,
+        pickup_token: None,
     }
 }
 
@@ -42,6 +43,7 @@ fn envelope(order_seq: u64, event: Event) -> Envelope {
         schema: SCHEMA_VERSION,
         actor: Actor::Service("order".into()),
         event,
+        prev_hash: ChainHash([0x5a; 32]),
     }
 }
 
@@ -52,6 +54,19 @@ fn postcard(c: &mut Criterion) {
             envelope(1, Event::OrderCreated(new_order())),
         ),
         ("order_accepted", envelope(2, Event::OrderAccepted)),
+        // The most frequent event of a pick walk.
+        (
+            "item_picked",
+            envelope(
+                3,
+                Event::ItemPicked {
+                    line_no: 2,
+                    quantity: 1,
+                    barcode: Some("4006381333931".into()),
+                    by: "staff-7".into(),
+                },
+            ),
+        ),
     ];
     let mut g = c.benchmark_group("codec/postcard");
     for (name, env) in &cases {
@@ -68,23 +83,44 @@ fn postcard(c: &mut Criterion) {
 }
 
 fn json(c: &mut Criterion) {
-    let cmd = CommandEnvelope {
-        id: "01JGZ8Q6T3M0V7B2K9X4N5R8CD".into(),
-        command: Command::CreateOrder {
-            order_id: OrderId::new("ORD-2026-000123").expect("valid order id"),
-            order: new_order(),
-        },
-    };
-    let bytes = codec::to_json(&cmd);
-    let name = "create_order_3_lines";
+    let order_id = || OrderId::new("ORD-2026-000123").expect("valid order id");
+    let cases = [
+        (
+            "create_order_3_lines",
+            CommandEnvelope {
+                id: "01JGZ8Q6T3M0V7B2K9X4N5R8CD".into(),
+                command: Command::CreateOrder {
+                    order_id: order_id(),
+                    order: new_order(),
+                },
+            },
+        ),
+        // What a picker's scanner sends for every scan.
+        (
+            "pick_item",
+            CommandEnvelope {
+                id: "01JGZ8Q6T3M0V7B2K9X4N5R8CE".into(),
+                command: Command::PickItem {
+                    order_id: order_id(),
+                    line_no: 2,
+                    barcode: "4006381333931".into(),
+                    quantity: 1,
+                    staff: "staff-7".into(),
+                },
+            },
+        ),
+    ];
     let mut g = c.benchmark_group("codec/json");
-    g.throughput(Throughput::Bytes(bytes.len() as u64));
-    g.bench_with_input(BenchmarkId::new("to_json", name), &cmd, |b, cmd| {
-        b.iter(|| codec::to_json(black_box(cmd)))
-    });
-    g.bench_with_input(BenchmarkId::new("from_json", name), &bytes, |b, bytes| {
-        b.iter(|| codec::from_json::<CommandEnvelope>(black_box(bytes)).expect("decodes"))
-    });
+    for (name, cmd) in &cases {
+        let bytes = codec::to_json(cmd);
+        g.throughput(Throughput::Bytes(bytes.len() as u64));
+        g.bench_with_input(BenchmarkId::new("to_json", name), cmd, |b, cmd| {
+            b.iter(|| codec::to_json(black_box(cmd)))
+        });
+        g.bench_with_input(BenchmarkId::new("from_json", name), &bytes, |b, bytes| {
+            b.iter(|| codec::from_json::<CommandEnvelope>(black_box(bytes)).expect("decodes"))
+        });
+    }
     g.finish();
 }
 

@@ -6,27 +6,139 @@
 //! broker has the message in memory.
 use serde::{Deserialize, Serialize};
 
-use crate::event::NewOrder;
+use crate::event::{ArrivalChannel, CatalogItem, NewOrder, SkuQuantity, StagingSlot};
 use crate::ids::OrderId;
 
 /// What a device, the cloud or an API caller asks the node to do.
+///
+/// Every door (HTTP, device topics, the cloud topic) takes the same
+/// commands and the node decides them with the same rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
     /// Take a new order (OrderCreated).
     CreateOrder { order_id: OrderId, order: NewOrder },
-    /// Staff finished picking and packing the order (ShipmentProcessed).
+    /// Staff confirm every open line picked in full without scanning
+    /// (ItemPicked per open line, then ShipmentProcessed).
     MarkPicked { order_id: OrderId, staff: String },
-    /// Staff handed the order to the customer (OrderFulfilled).
-    HandOver { order_id: OrderId, staff: String },
+    /// Hand the order to the customer (OrderFulfilled). `code` is the short
+    /// pickup code or the scanned QR token; `id_checked` is required for
+    /// orders with age-restricted lines.
+    HandOver {
+        order_id: OrderId,
+        staff: String,
+        code: String,
+        #[serde(default)]
+        id_checked: bool,
+    },
+    // ---- BOPIS (appended; never reorder) ----
+    /// The cloud confirms a `pending` order's payment (OrderProcessed).
+    ConfirmPayment { order_id: OrderId },
+    /// A picker takes the order (PickStarted); `walk_id` groups a batch.
+    StartPick {
+        order_id: OrderId,
+        staff: String,
+        #[serde(default)]
+        walk_id: Option<String>,
+        #[serde(default = "one")]
+        tote: u32,
+    },
+    /// A scan of `quantity` units for a line (ItemPicked). A barcode that is
+    /// not the line's item is refused.
+    PickItem {
+        order_id: OrderId,
+        line_no: u32,
+        barcode: String,
+        #[serde(default = "one")]
+        quantity: u32,
+        staff: String,
+    },
+    /// The shelf had only `found` units for the line (ItemShorted).
+    ShortItem {
+        order_id: OrderId,
+        line_no: u32,
+        found: u32,
+        staff: String,
+    },
+    /// Settle the line with the scanned other item (ItemSubstituted), if the
+    /// customer allowed substitutes.
+    SubstituteItem {
+        order_id: OrderId,
+        line_no: u32,
+        barcode: String,
+        quantity: u32,
+        staff: String,
+    },
+    /// Put the picked order on a staging slot (OrderStaged, ReadyForPickup).
+    Stage {
+        order_id: OrderId,
+        slot: StagingSlot,
+        staff: String,
+    },
+    /// The customer checked in at the desk, a kiosk or curbside.
+    CheckIn {
+        order_id: OrderId,
+        channel: ArrivalChannel,
+        #[serde(default)]
+        note: Option<String>,
+    },
+    /// Cancel the order; the rule depends on how far it got.
+    Cancel {
+        order_id: OrderId,
+        reason: String,
+        by: String,
+    },
+    /// A count of SKUs at one location (StockCounted).
+    CountStock {
+        counts: Vec<SkuQuantity>,
+        staff: String,
+    },
+    /// Correct on-hand stock (StockAdjusted).
+    AdjustStock {
+        sku: String,
+        delta: i64,
+        reason: String,
+        staff: String,
+    },
+    /// Add or replace catalog items and, optionally, set their stock.
+    ImportCatalog {
+        items: Vec<CatalogItem>,
+        #[serde(default)]
+        stock: Vec<SkuQuantity>,
+    },
+    /// Stop or resume taking orders.
+    SetStoreOpen {
+        open: bool,
+        #[serde(default)]
+        reason: String,
+        staff: String,
+    },
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl Command {
-    pub fn order_id(&self) -> &OrderId {
+    /// The stream the command writes to: its order, or the store's own
+    /// stream ([`OrderId::store_stream`]) for stock and settings.
+    pub fn stream(&self) -> OrderId {
         match self {
             Command::CreateOrder { order_id, .. }
             | Command::MarkPicked { order_id, .. }
-            | Command::HandOver { order_id, .. } => order_id,
+            | Command::HandOver { order_id, .. }
+            | Command::ConfirmPayment { order_id }
+            | Command::StartPick { order_id, .. }
+            | Command::PickItem { order_id, .. }
+            | Command::ShortItem { order_id, .. }
+            | Command::SubstituteItem { order_id, .. }
+            | Command::Stage { order_id, .. }
+            | Command::CheckIn { order_id, .. }
+            | Command::Cancel { order_id, .. } => order_id.clone(),
+            Command::CountStock { .. }
+            | Command::AdjustStock { .. }
+            | Command::ImportCatalog { .. }
+            | Command::SetStoreOpen { .. } => OrderId::store_stream(),
         }
     }
 }

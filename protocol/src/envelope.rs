@@ -5,7 +5,9 @@ use crate::event::Event;
 use crate::ids::{EventId, OrderId, StoreId};
 
 /// Schema version of [`Envelope`]; bumped when its fields change meaning.
-pub const SCHEMA_VERSION: u16 = 1;
+/// 2: `prev_hash` (the audit hash chain) and the BOPIS events. Version 1
+/// was never deployed.
+pub const SCHEMA_VERSION: u16 = 2;
 
 /// Who caused an event: the audit trail's "who".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,4 +45,45 @@ pub struct Envelope {
     pub schema: u16,
     pub actor: Actor,
     pub event: Event,
+    /// SHA-256 of the encoded previous log entry (zeros for the first):
+    /// the log is a hash chain, so editing or removing an entry shows.
+    pub prev_hash: ChainHash,
+}
+
+/// A SHA-256 digest: 32 raw bytes in postcard, 64 hex digits in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChainHash(pub [u8; 32]);
+
+impl Serialize for ChainHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            let hex: String = self.0.iter().map(|b| format!("{b:02x}")).collect();
+            s.serialize_str(&hex)
+        } else {
+            self.0.serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ChainHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(serde::de::Error::custom("expected 64 hex digits"));
+            }
+            let bytes = (0..text.len())
+                .step_by(2)
+                .map(|i| {
+                    text.get(i..i + 2)
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                })
+                .collect::<Option<Vec<u8>>>()
+                .and_then(|v| <[u8; 32]>::try_from(v).ok())
+                .ok_or_else(|| serde::de::Error::custom("expected 64 hex digits"))?;
+            Ok(ChainHash(bytes))
+        } else {
+            <[u8; 32]>::deserialize(d).map(ChainHash)
+        }
+    }
 }

@@ -10,10 +10,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentMode {
-    /// Paid online; the cloud confirms authorisation.
+    /// Paid online and authorised at checkout: processed on acceptance.
     Prepaid,
     /// Paid at the desk on hand-over; processed immediately.
     PayAtPickup,
+    /// Paid online, authorisation not yet confirmed: the order waits for
+    /// the cloud's `ConfirmPayment` before it is picked.
+    Pending,
 }
 
 /// One line of an order as the customer placed it.
@@ -38,6 +41,53 @@ pub struct NewOrder {
     #[serde(default)]
     pub due_at_ms: Option<u64>,
     pub payment: PaymentMode,
+    /// The QR pickup token HQ issued for this order (signed with an HQ
+    /// key); `None` for orders taken locally, which the node signs itself.
+    #[serde(default)]
+    pub pickup_token: Option<String>,
+}
+
+/// Temperature zone of an item: decides where a picked order is staged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Zone {
+    Ambient,
+    Chilled,
+    Frozen,
+}
+
+/// Where an item sits on the shop floor; pick lists walk in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Location {
+    pub aisle: u16,
+    pub bay: u16,
+    pub shelf: u16,
+}
+
+/// One item of the store's catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogItem {
+    pub sku: String,
+    pub name: String,
+    /// GTIN/EAN codes (8, 12, 13 or 14 digits, check digit verified).
+    pub barcodes: Vec<String>,
+    pub location: Location,
+    pub zone: Zone,
+    /// Shelf price in minor units; the price a substitute is charged at.
+    pub unit_price_cents: i64,
+    /// Hand-over needs an ID check (alcohol, tobacco, knives).
+    #[serde(default)]
+    pub age_restricted: bool,
+}
+
+/// A quantity of one SKU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkuQuantity {
+    pub sku: String,
+    pub quantity: u32,
 }
 
 /// One line of a pick task.
@@ -46,6 +96,63 @@ pub struct PickLine {
     pub line_no: u32,
     pub sku: String,
     pub quantity: u32,
+    pub location: Location,
+    pub zone: Zone,
+}
+
+/// Where a picked order waits for its customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotKind {
+    /// The ambient pickup shelf.
+    Shelf,
+    /// Cold room or fridge (chilled items).
+    ColdStorage,
+    /// Freezer (frozen items).
+    Freezer,
+    /// A locker compartment the customer opens with the pickup code.
+    Locker,
+}
+
+/// A staging place: kind plus the place's label (shelf "A3", locker "12").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StagingSlot {
+    pub kind: SlotKind,
+    pub id: String,
+}
+
+/// How the customer checked in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArrivalChannel {
+    Desk,
+    Kiosk,
+    Curbside,
+}
+
+/// How the hand-over was verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PickupProof {
+    /// The short code was typed or read out.
+    Code,
+    /// The QR token was scanned and its signature verified.
+    SignedToken,
+}
+
+/// At which point of the order's life a cancellation landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelStage {
+    /// Nothing picked yet: the reservation is released.
+    BeforePick,
+    /// Picking had started: the task stops, picked items go back.
+    DuringPick,
+    /// Picked but not staged: the tote goes back to the shelves.
+    AfterPick,
+    /// Staged: take it off the staging slot, then back to the shelves.
+    AfterStaging,
 }
 
 /// A fact about an order.
@@ -60,12 +167,96 @@ pub enum Event {
     ShipmentPrepared { lines: Vec<PickLine> },
     /// Every line is picked and packed.
     ShipmentProcessed { picked_by: String },
-    /// The customer has the order.
-    OrderFulfilled { handed_over_by: String },
-    /// The store takes the order on.
+    /// The customer has the order: who handed it over and the proof.
+    OrderFulfilled {
+        handed_over_by: String,
+        proof: PickupProof,
+        /// Staff checked the customer's ID (needed for age-restricted lines).
+        id_checked: bool,
+    },
+    /// The store takes the order on (and reserves its lines' stock).
     OrderAccepted,
     /// The store cannot take the order on; `reason` is for a manager.
     OrderRejected { reason: String },
+    // ---- BOPIS steps (appended; never reorder) ----
+    /// A picker took the order on, alone or in a batch walk (`walk_id`),
+    /// into tote number `tote`.
+    PickStarted {
+        walk_id: Option<String>,
+        tote: u32,
+        by: String,
+    },
+    /// Units of a line taken from the shelf; `barcode` is what was scanned
+    /// (`None` when confirmed without a scan).
+    ItemPicked {
+        line_no: u32,
+        quantity: u32,
+        barcode: Option<String>,
+        by: String,
+    },
+    /// The shelf had fewer than the line needs: `found` units in all
+    /// (including any already picked); the line is settled.
+    ItemShorted {
+        line_no: u32,
+        found: u32,
+        by: String,
+    },
+    /// The line is settled with another SKU, charged at `unit_price_cents`.
+    ItemSubstituted {
+        line_no: u32,
+        sku: String,
+        quantity: u32,
+        unit_price_cents: i64,
+        barcode: String,
+        by: String,
+    },
+    /// The picked order is on a staging slot.
+    OrderStaged { slot: StagingSlot, by: String },
+    /// The customer can collect: short `code` and the signed QR `token`.
+    ReadyForPickup { code: String, token: String },
+    /// The customer checked in.
+    CustomerArrived {
+        channel: ArrivalChannel,
+        /// E.g. the curbside bay or car, for the runner.
+        note: Option<String>,
+    },
+    /// Not collected in time; its items go back to stock (Restocked).
+    PickupExpired,
+    /// The order is cancelled at `stage`; reservations are released.
+    OrderCancelled {
+        reason: String,
+        stage: CancelStage,
+        by: String,
+    },
+    /// A cancellation came too late (e.g. after hand-over); nothing changed.
+    CancelRejected { reason: String },
+    /// Items back on the shelves (cancellation after picking, expiry).
+    Restocked {
+        items: Vec<SkuQuantity>,
+        reason: String,
+    },
+    /// On-hand stock corrected by `delta` (a short pick, damage, a manager).
+    StockAdjusted {
+        sku: String,
+        delta: i64,
+        reason: String,
+    },
+    /// A count of SKUs (a cycle count of one location, or an import):
+    /// on-hand becomes the counted quantity.
+    StockCounted {
+        counts: Vec<SkuQuantity>,
+        by: String,
+    },
+    /// Catalog items added or replaced.
+    CatalogImported { items: Vec<CatalogItem> },
+    /// The order passed its promise time before it was ready.
+    OrderLate { due_at_ms: u64 },
+    /// The customer was reminded that the pickup expires at `expires_at_ms`.
+    PickupReminded { expires_at_ms: u64 },
+    /// The store stopped taking orders.
+    StoreClosed { reason: String, by: String },
+    /// The store takes orders again.
+    StoreOpened { by: String },
 }
 
 /// The kind of an event without its data: names topics and metrics.
@@ -78,10 +269,28 @@ pub enum EventKind {
     OrderFulfilled,
     OrderAccepted,
     OrderRejected,
+    PickStarted,
+    ItemPicked,
+    ItemShorted,
+    ItemSubstituted,
+    OrderStaged,
+    ReadyForPickup,
+    CustomerArrived,
+    PickupExpired,
+    OrderCancelled,
+    CancelRejected,
+    Restocked,
+    StockAdjusted,
+    StockCounted,
+    CatalogImported,
+    OrderLate,
+    PickupReminded,
+    StoreClosed,
+    StoreOpened,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 25] = [
         EventKind::OrderCreated,
         EventKind::OrderProcessed,
         EventKind::ShipmentPrepared,
@@ -89,6 +298,24 @@ impl EventKind {
         EventKind::OrderFulfilled,
         EventKind::OrderAccepted,
         EventKind::OrderRejected,
+        EventKind::PickStarted,
+        EventKind::ItemPicked,
+        EventKind::ItemShorted,
+        EventKind::ItemSubstituted,
+        EventKind::OrderStaged,
+        EventKind::ReadyForPickup,
+        EventKind::CustomerArrived,
+        EventKind::PickupExpired,
+        EventKind::OrderCancelled,
+        EventKind::CancelRejected,
+        EventKind::Restocked,
+        EventKind::StockAdjusted,
+        EventKind::StockCounted,
+        EventKind::CatalogImported,
+        EventKind::OrderLate,
+        EventKind::PickupReminded,
+        EventKind::StoreClosed,
+        EventKind::StoreOpened,
     ];
 
     /// The snake_case name used in topics, JSON and metrics.
@@ -101,6 +328,24 @@ impl EventKind {
             EventKind::OrderFulfilled => "order_fulfilled",
             EventKind::OrderAccepted => "order_accepted",
             EventKind::OrderRejected => "order_rejected",
+            EventKind::PickStarted => "pick_started",
+            EventKind::ItemPicked => "item_picked",
+            EventKind::ItemShorted => "item_shorted",
+            EventKind::ItemSubstituted => "item_substituted",
+            EventKind::OrderStaged => "order_staged",
+            EventKind::ReadyForPickup => "ready_for_pickup",
+            EventKind::CustomerArrived => "customer_arrived",
+            EventKind::PickupExpired => "pickup_expired",
+            EventKind::OrderCancelled => "order_cancelled",
+            EventKind::CancelRejected => "cancel_rejected",
+            EventKind::Restocked => "restocked",
+            EventKind::StockAdjusted => "stock_adjusted",
+            EventKind::StockCounted => "stock_counted",
+            EventKind::CatalogImported => "catalog_imported",
+            EventKind::OrderLate => "order_late",
+            EventKind::PickupReminded => "pickup_reminded",
+            EventKind::StoreClosed => "store_closed",
+            EventKind::StoreOpened => "store_opened",
         }
     }
 
@@ -119,6 +364,24 @@ impl Event {
             Event::OrderFulfilled { .. } => EventKind::OrderFulfilled,
             Event::OrderAccepted => EventKind::OrderAccepted,
             Event::OrderRejected { .. } => EventKind::OrderRejected,
+            Event::PickStarted { .. } => EventKind::PickStarted,
+            Event::ItemPicked { .. } => EventKind::ItemPicked,
+            Event::ItemShorted { .. } => EventKind::ItemShorted,
+            Event::ItemSubstituted { .. } => EventKind::ItemSubstituted,
+            Event::OrderStaged { .. } => EventKind::OrderStaged,
+            Event::ReadyForPickup { .. } => EventKind::ReadyForPickup,
+            Event::CustomerArrived { .. } => EventKind::CustomerArrived,
+            Event::PickupExpired => EventKind::PickupExpired,
+            Event::OrderCancelled { .. } => EventKind::OrderCancelled,
+            Event::CancelRejected { .. } => EventKind::CancelRejected,
+            Event::Restocked { .. } => EventKind::Restocked,
+            Event::StockAdjusted { .. } => EventKind::StockAdjusted,
+            Event::StockCounted { .. } => EventKind::StockCounted,
+            Event::CatalogImported { .. } => EventKind::CatalogImported,
+            Event::OrderLate { .. } => EventKind::OrderLate,
+            Event::PickupReminded { .. } => EventKind::PickupReminded,
+            Event::StoreClosed { .. } => EventKind::StoreClosed,
+            Event::StoreOpened { .. } => EventKind::StoreOpened,
         }
     }
 }

@@ -84,6 +84,19 @@ name_id!(
     OrderId,
     64
 );
+impl OrderId {
+    /// The store's own stream (catalog, stock counts, store open/closed).
+    /// Ids starting with `_` are reserved for the node: no order may use one.
+    pub fn store_stream() -> Self {
+        OrderId("_store".to_string())
+    }
+
+    /// Whether this id names one of the node's own streams, not an order.
+    pub fn is_reserved(&self) -> bool {
+        self.0.starts_with('_')
+    }
+}
+
 name_id!(
     /// The store this node serves; part of every topic and envelope.
     StoreId,

@@ -14,10 +14,14 @@ pub mod command;
 pub mod envelope;
 pub mod event;
 pub mod ids;
+pub mod pickup;
 pub mod topic;
 
 pub use codec::DecodeError;
 pub use command::{Command, CommandEnvelope, CommandReply, ReplyStatus};
-pub use envelope::{Actor, Envelope, SCHEMA_VERSION};
-pub use event::{Event, EventKind, NewOrder, OrderLine, PaymentMode, PickLine};
+pub use envelope::{Actor, ChainHash, Envelope, SCHEMA_VERSION};
+pub use event::{
+    ArrivalChannel, CancelStage, CatalogItem, Event, EventKind, Location, NewOrder, OrderLine,
+    PaymentMode, PickLine, PickupProof, SkuQuantity, SlotKind, StagingSlot, Zone,
+};
 pub use ids::{EventId, IdError, OrderId, StoreId};

@@ -5,16 +5,19 @@ mod common;
 
 use proptest::prelude::*;
 use protocol::codec::{self, DecodeError, FORMAT_VERSION};
-use protocol::{Actor, CommandEnvelope, Envelope, Event, NewOrder, OrderLine};
+use protocol::{
+    Actor, CatalogItem, ChainHash, CommandEnvelope, Envelope, Event, EventKind, Location, NewOrder,
+    OrderLine, SkuQuantity, StagingSlot,
+};
 
-/// A valid postcard envelope, 69 bytes:
+/// A valid postcard envelope, 101 bytes:
 /// 0 version | 1..17 event_id | 17 causation tag | 18..34 causation |
 /// 34 store_id len | 35..44 store_id | 44 order_id len | 45..57 order_id |
 /// 57 order_seq | 58..60 log_seq | 60..66 time_ms | 66 schema |
-/// 67 actor (Api) | 68 event (OrderAccepted)
+/// 67 actor (Api) | 68 event (OrderAccepted) | 69..101 prev_hash
 fn valid() -> Vec<u8> {
     let bytes = codec::encode(&common::envelope(Event::OrderAccepted, Actor::Api));
-    assert_eq!(bytes.len(), 69, "the layout above is out of date");
+    assert_eq!(bytes.len(), 101, "the layout above is out of date");
     bytes
 }
 
@@ -67,10 +70,25 @@ fn binary_errors() {
         (
             "a second message appended",
             concat(&valid(), body),
-            Want::Is(DecodeError::Trailing { trailing: 68 }),
+            Want::Is(DecodeError::Trailing { trailing: 100 }),
         ),
         ("version byte only", vec![FORMAT_VERSION], Want::Postcard),
-        ("last byte cut", valid()[..68].to_vec(), Want::Postcard),
+        ("last byte cut", valid()[..100].to_vec(), Want::Postcard),
+        (
+            "cut inside the prev hash",
+            valid()[..85].to_vec(),
+            Want::Postcard,
+        ),
+        (
+            // What a schema 1 writer produced: refused, not misread.
+            "schema 1 envelope (no prev hash)",
+            {
+                let mut bytes = valid()[..69].to_vec();
+                bytes[66] = 1;
+                bytes
+            },
+            Want::Postcard,
+        ),
         (
             "cut inside the event id",
             valid()[..9].to_vec(),
@@ -85,7 +103,11 @@ fn binary_errors() {
         ("store id not UTF-8", with(35, 0xff), Want::Postcard),
         ("store id with a slash", with(35, b'/'), Want::Postcard),
         ("unknown actor", with(67, 5), Want::Postcard),
-        ("unknown event", with(68, 7), Want::Postcard),
+        (
+            "unknown event (one past the last)",
+            with(68, EventKind::ALL.len() as u8),
+            Want::Postcard,
+        ),
         (
             "varint longer than u64",
             concat(&valid()[..57], &[0xff; 11]),
@@ -203,7 +225,7 @@ fn command_json_errors() {
             json: concat!(
                 "{\n",
                 "  \"id\": \"cmd-1\"\n",
-                "  \"command\": {\"hand_over\": {\"order_id\": \"A-1\", \"staff\": \"s-1\"}}\n",
+                "  \"command\": {\"hand_over\": {\"order_id\": \"A-1\", \"staff\": \"s-1\", \"code\": \"c\"}}\n",
                 "}",
             ),
             line: 3,
@@ -219,14 +241,14 @@ fn command_json_errors() {
         },
         JsonCase {
             name: "two messages",
-            json: r#"{"id":"a","command":{"hand_over":{"order_id":"A-1","staff":"s"}}} {}"#,
+            json: r#"{"id":"a","command":{"hand_over":{"order_id":"A-1","staff":"s","code":"c"}}} {}"#,
             line: 1,
-            column: 67,
+            column: 78,
             message: "trailing characters",
         },
         JsonCase {
             name: "unknown envelope field",
-            json: r#"{"id":"cmd-1","retry":true,"command":{"hand_over":{"order_id":"A-1","staff":"s"}}}"#,
+            json: r#"{"id":"cmd-1","retry":true,"command":{"hand_over":{"order_id":"A-1","staff":"s","code":"c"}}}"#,
             line: 1,
             column: 21,
             message: "unknown field `retry`, expected `id` or `command`",
@@ -277,35 +299,42 @@ fn command_json_errors() {
         },
         JsonCase {
             name: "unknown command",
-            json: r#"{"id":"cmd-1","command":{"cancel":{"order_id":"A-1"}}}"#,
+            json: r#"{"id":"cmd-1","command":{"refund":{"order_id":"A-1"}}}"#,
             line: 1,
             column: 33,
-            message: "unknown variant `cancel`",
+            message: "unknown variant `refund`",
         },
         JsonCase {
             name: "missing staff",
-            json: r#"{"id":"cmd-1","command":{"hand_over":{"order_id":"A-1"}}}"#,
+            json: r#"{"id":"cmd-1","command":{"hand_over":{"order_id":"A-1","code":"c"}}}"#,
             line: 1,
-            column: 55,
+            column: 66,
             message: "missing field `staff`",
         },
         JsonCase {
-            name: "missing id",
-            json: r#"{"command":{"hand_over":{"order_id":"A-1","staff":"s"}}}"#,
+            name: "hand-over without the pickup code",
+            json: r#"{"id":"cmd-1","command":{"hand_over":{"order_id":"A-1","staff":"s"}}}"#,
             line: 1,
-            column: 56,
+            column: 67,
+            message: "missing field `code`",
+        },
+        JsonCase {
+            name: "missing id",
+            json: r#"{"command":{"hand_over":{"order_id":"A-1","staff":"s","code":"c"}}}"#,
+            line: 1,
+            column: 67,
             message: "missing field `id`",
         },
         JsonCase {
             name: "order id with a slash",
-            json: r#"{"id": "cmd-1", "command": {"hand_over": {"order_id": "a/b", "staff": "s-1"}}}"#,
+            json: r#"{"id": "cmd-1", "command": {"hand_over": {"order_id": "a/b", "staff": "s-1", "code": "c"}}}"#,
             line: 1,
             column: 59,
             message: "contains '/'; only letters, digits, '-', '_' and '.' are allowed",
         },
         JsonCase {
             name: "empty order id",
-            json: r#"{"id":"cmd-1","command":{"hand_over":{"order_id":"","staff":"s"}}}"#,
+            json: r#"{"id":"cmd-1","command":{"hand_over":{"order_id":"","staff":"s","code":"c"}}}"#,
             line: 1,
             column: 51,
             message: "must not be empty",
@@ -315,7 +344,7 @@ fn command_json_errors() {
             json: concat!(
                 r#"{"id":"cmd-1","command":{"hand_over":{"order_id":""#,
                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-                r#"","staff":"s"}}}"#,
+                r#"","staff":"s","code":"c"}}}"#,
             ),
             line: 1,
             column: 116,
@@ -351,9 +380,168 @@ fn command_json_errors() {
             ),
             line: 1,
             column: 116,
-            message: "unknown variant `cash`, expected `prepaid` or `pay_at_pickup`",
+            message: "unknown variant `cash`, expected one of `prepaid`, `pay_at_pickup`, `pending`",
         },
     ]);
+}
+
+/// The BOPIS commands refuse what the older ones refuse: unknown fields
+/// (also on the store-stream commands, which have no order id), unknown
+/// enum names, wrong types.
+#[test]
+fn bopis_command_json_errors() {
+    check_json::<CommandEnvelope>(&[
+        JsonCase {
+            name: "pick_item with a misspelt field",
+            json: concat!(
+                r#"{"id":"cmd-1","command":{"pick_item":{"order_id":"A-1","line_no":1,"#,
+                r#""barcode":"96385074","qty":2,"staff":"s"}}}"#,
+            ),
+            line: 1,
+            column: 93,
+            message: "unknown field `qty`",
+        },
+        JsonCase {
+            name: "confirm_payment with an amount",
+            json: r#"{"id":"cmd-1","command":{"confirm_payment":{"order_id":"A-1","amount_cents":100}}}"#,
+            line: 1,
+            column: 75,
+            message: "unknown field `amount_cents`, expected `order_id`",
+        },
+        JsonCase {
+            name: "unknown slot kind",
+            json: concat!(
+                r#"{"id":"cmd-1","command":{"stage":{"order_id":"A-1","#,
+                r#""slot":{"kind":"drawer","id":"D1"},"staff":"s"}}}"#,
+            ),
+            line: 1,
+            column: 74,
+            message: "unknown variant `drawer`, expected one of `shelf`, `cold_storage`, `freezer`, `locker`",
+        },
+        JsonCase {
+            name: "unknown slot field",
+            json: concat!(
+                r#"{"id":"cmd-1","command":{"stage":{"order_id":"A-1","#,
+                r#""slot":{"kind":"shelf","id":"A3","colour":"red"},"staff":"s"}}}"#,
+            ),
+            line: 1,
+            column: 92,
+            message: "unknown field `colour`, expected `kind` or `id`",
+        },
+        JsonCase {
+            name: "unknown arrival channel",
+            json: r#"{"id":"cmd-1","command":{"check_in":{"order_id":"A-1","channel":"drive_thru"}}}"#,
+            line: 1,
+            column: 76,
+            message: "unknown variant `drive_thru`, expected one of `desk`, `kiosk`, `curbside`",
+        },
+        JsonCase {
+            name: "count_stock names no order",
+            json: r#"{"id":"cmd-1","command":{"count_stock":{"order_id":"A-1","counts":[],"staff":"s"}}}"#,
+            line: 1,
+            column: 50,
+            message: "unknown field `order_id`, expected `counts` or `staff`",
+        },
+        JsonCase {
+            name: "fractional stock delta",
+            json: concat!(
+                r#"{"id":"cmd-1","command":{"adjust_stock":{"sku":"S-1","delta":1.5,"#,
+                r#""reason":"r","staff":"s"}}}"#,
+            ),
+            line: 1,
+            column: 64,
+            message: "invalid type: floating point `1.5`, expected i64",
+        },
+        JsonCase {
+            name: "set_store_open without open",
+            json: r#"{"id":"cmd-1","command":{"set_store_open":{"reason":"r","staff":"s"}}}"#,
+            line: 1,
+            column: 68,
+            message: "missing field `open`",
+        },
+        JsonCase {
+            name: "aisle beyond u16",
+            json: concat!(
+                "{\"id\": \"cmd-1\", \"command\": {\"import_catalog\": {\"items\": [\n",
+                "  {\"sku\": \"S-1\", \"name\": \"Tea\", \"barcodes\": [], \"zone\": \"ambient\", \"unit_price_cents\": 99,\n",
+                "   \"location\": {\"aisle\": 70000, \"bay\": 1, \"shelf\": 1}}\n",
+                "]}}}",
+            ),
+            line: 3,
+            column: 30,
+            message: "invalid value: integer `70000`, expected u16",
+        },
+        JsonCase {
+            name: "unknown zone",
+            json: concat!(
+                "{\"id\": \"cmd-1\", \"command\": {\"import_catalog\": {\"items\": [\n",
+                "  {\"sku\": \"S-1\", \"name\": \"Tea\", \"barcodes\": [], \"zone\": \"cold\", \"unit_price_cents\": 99,\n",
+                "   \"location\": {\"aisle\": 1, \"bay\": 1, \"shelf\": 1}}\n",
+                "]}}}",
+            ),
+            line: 2,
+            column: 62,
+            message: "unknown variant `cold`, expected one of `ambient`, `chilled`, `frozen`",
+        },
+        JsonCase {
+            name: "catalog item with a misspelt field",
+            json: concat!(
+                "{\"id\": \"cmd-1\", \"command\": {\"import_catalog\": {\"items\": [\n",
+                "  {\"sku\": \"S-1\", \"name\": \"Tea\", \"barcodes\": [], \"zone\": \"ambient\", \"price\": 99,\n",
+                "   \"location\": {\"aisle\": 1, \"bay\": 1, \"shelf\": 1}}\n",
+                "]}}}",
+            ),
+            line: 2,
+            column: 74,
+            message: "unknown field `price`",
+        },
+        JsonCase {
+            name: "location with a fourth coordinate",
+            json: concat!(
+                "{\"id\": \"cmd-1\", \"command\": {\"import_catalog\": {\"items\": [\n",
+                "  {\"sku\": \"S-1\", \"name\": \"Tea\", \"barcodes\": [], \"zone\": \"ambient\", \"unit_price_cents\": 99,\n",
+                "   \"location\": {\"aisle\": 1, \"bay\": 1, \"shelf\": 1, \"row\": 2}}\n",
+                "]}}}",
+            ),
+            line: 3,
+            column: 55,
+            message: "unknown field `row`, expected one of `aisle`, `bay`, `shelf`",
+        },
+    ]);
+}
+
+/// The new structs refuse unknown fields and require their fields on their
+/// own too (the web view posts them directly).
+#[test]
+fn bopis_struct_json_errors() {
+    check_json::<CatalogItem>(&[JsonCase {
+        name: "catalog item without its price",
+        json: r#"{"sku":"S-1","name":"Tea","barcodes":[],"location":{"aisle":1,"bay":1,"shelf":1},"zone":"ambient"}"#,
+        line: 1,
+        column: 98,
+        message: "missing field `unit_price_cents`",
+    }]);
+    check_json::<SkuQuantity>(&[JsonCase {
+        name: "sku quantity with a second quantity",
+        json: r#"{"sku":"S-1","quantity":2,"qty":2}"#,
+        line: 1,
+        column: 31,
+        message: "unknown field `qty`",
+    }]);
+    check_json::<StagingSlot>(&[JsonCase {
+        name: "slot with a door",
+        json: r#"{"kind":"locker","id":"12","door":"left"}"#,
+        line: 1,
+        column: 33,
+        message: "unknown field `door`",
+    }]);
+    check_json::<Location>(&[JsonCase {
+        name: "location without a shelf",
+        json: r#"{"aisle":1,"bay":1}"#,
+        line: 1,
+        column: 19,
+        message: "missing field `shelf`",
+    }]);
 }
 
 /// `NewOrder` and `OrderLine` refuse unknown fields on their own too, e.g.
@@ -376,21 +564,87 @@ fn order_json_errors() {
     }]);
 }
 
-#[test]
-fn envelope_json_errors() {
-    let valid = String::from_utf8(codec::to_json(&common::envelope(
+/// The valid JSON of `common::envelope(OrderAccepted, Api)` and its
+/// `prev_hash` text.
+fn valid_json() -> (String, String) {
+    let json = String::from_utf8(codec::to_json(&common::envelope(
         Event::OrderAccepted,
         Actor::Api,
     )))
     .expect("JSON is UTF-8");
-    let bad_event_id = valid.replace("01J0N3PK2XDSZR14D2PF2DBSQQ", "not-a-ulid");
-    let bad_store_id = valid.replace("store-042", "store 042");
-    assert_ne!(bad_event_id, valid);
-    assert_ne!(bad_store_id, valid);
-    for (name, json, message) in [
-        ("event id", &bad_event_id, "is not a ULID"),
-        ("store id", &bad_store_id, "contains ' '"),
-    ] {
+    let hash: String = common::PREV_HASH
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(json.contains(&format!(r#""prev_hash":"{hash}""#)));
+    (json, hash)
+}
+
+#[test]
+fn envelope_json_errors() {
+    let (valid, hash) = valid_json();
+    let replace = |from: &str, to: &str| {
+        let json = valid.replace(from, to);
+        assert_ne!(json, valid, "{from:?} is in the valid JSON");
+        json
+    };
+    let hash_as = |text: &str| replace(&format!(r#""{hash}""#), &format!(r#""{text}""#));
+    let cases = [
+        (
+            "event id",
+            replace("01J0N3PK2XDSZR14D2PF2DBSQQ", "not-a-ulid"),
+            "is not a ULID",
+        ),
+        (
+            "store id",
+            replace("store-042", "store 042"),
+            "contains ' '",
+        ),
+        (
+            "prev hash with a non-hex digit",
+            hash_as(&hash.replacen("e0", "g0", 1)),
+            "expected 64 hex digits",
+        ),
+        (
+            "prev hash one byte short",
+            hash_as(&hash[2..]),
+            "expected 64 hex digits",
+        ),
+        (
+            "prev hash one byte long",
+            hash_as(&format!("{hash}00")),
+            "expected 64 hex digits",
+        ),
+        (
+            "prev hash odd length",
+            hash_as(&hash[1..]),
+            "expected 64 hex digits",
+        ),
+        (
+            // 64 bytes of UTF-8, but 'é' is two bytes: not 64 hex digits.
+            "prev hash with a non-ASCII character",
+            hash_as(&hash.replacen("e0", "é", 1)),
+            "expected 64 hex digits",
+        ),
+        ("prev hash empty", hash_as(""), "expected 64 hex digits"),
+        (
+            "prev hash as bytes",
+            replace(&format!(r#""{hash}""#), &format!("{:?}", common::PREV_HASH)),
+            "invalid type: sequence, expected a string",
+        ),
+        (
+            "prev hash null",
+            replace(&format!(r#""{hash}""#), "null"),
+            "invalid type: null, expected a string",
+        ),
+        (
+            // What a schema 1 writer produced.
+            "no prev hash",
+            replace(&format!(r#","prev_hash":"{hash}""#), ""),
+            "missing field `prev_hash`",
+        ),
+    ];
+    for (name, json, message) in cases {
         match codec::from_json::<Envelope>(json.as_bytes()) {
             Err(DecodeError::Json {
                 line: 1,
@@ -400,4 +654,25 @@ fn envelope_json_errors() {
             other => panic!("{name}: got {other:?}"),
         }
     }
+}
+
+/// Upper-case hex is read (the node writes lower case).
+#[test]
+fn chain_hash_json_accepts_upper_case() {
+    let (_, hash) = valid_json();
+    assert_eq!(
+        codec::from_json::<ChainHash>(format!(r#""{}""#, hash.to_uppercase()).as_bytes()),
+        Ok(ChainHash(common::PREV_HASH))
+    );
+}
+
+/// A hash is 64 hex digits and nothing else (`u8::from_str_radix` alone
+/// would accept a leading '+', so "+f+f…" would read as a hash).
+#[test]
+fn chain_hash_json_refuses_signs() {
+    let signed = format!(r#""{}""#, "+f".repeat(32));
+    assert!(
+        codec::from_json::<ChainHash>(signed.as_bytes()).is_err(),
+        "{signed} was read as a hash"
+    );
 }

@@ -5,6 +5,13 @@
 //! bytes: either bump `codec::FORMAT_VERSION` (old readers must refuse the
 //! new bytes), or make the change compatible (append enum variants at the
 //! end; never insert, reorder, rename or retype fields or variants).
+//!
+//! History: envelope schema 2 (`SCHEMA_VERSION`) added `Envelope::prev_hash`,
+//! `NewOrder::pickup_token`, `PickLine::{location, zone}`,
+//! `OrderFulfilled::{proof, id_checked}` and `HandOver::{code, id_checked}`
+//! in place, without a `FORMAT_VERSION` bump, because schema 1 was never
+//! deployed (see `protocol::envelope`). That exception is spent: from here
+//! on the rule above holds.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -14,7 +21,9 @@ use std::fmt::Debug;
 
 use protocol::codec::{self, FORMAT_VERSION};
 use protocol::{
-    Actor, Command, CommandEnvelope, CommandReply, Envelope, Event, EventKind, ReplyStatus,
+    Actor, ArrivalChannel, CancelStage, ChainHash, Command, CommandEnvelope, CommandReply,
+    Envelope, Event, EventKind, NewOrder, OrderLine, PaymentMode, PickupProof, ReplyStatus,
+    SkuQuantity, SlotKind, StagingSlot, Zone, SCHEMA_VERSION,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -85,8 +94,16 @@ where
 // The vectors are spelled field by field so a reviewer can see what each
 // byte is; `concat!` makes each one a single literal. postcard writes
 // integers as varints (signed ones zigzagged), strings and sequences with a
-// varint length, `Option` as a 0/1 tag, enum variants by index, and an
-// `EventId` as its 16 raw bytes.
+// varint length, `Option` as a 0/1 tag, enum variants by index, structs as
+// their fields in declaration order with nothing between them, fixed-size
+// arrays (`EventId`, `ChainHash`) as their raw bytes without a length.
+
+/// `common::TOKEN`, "SNP1.Y2xhaW0.c2ln" (17 bytes).
+macro_rules! token {
+    () => {
+        "11534e50312e593278686157302e63326c6e"
+    };
+}
 
 /// `common::new_order()`.
 macro_rules! new_order {
@@ -104,6 +121,33 @@ macro_rules! new_order {
             "00",                           // substitution not allowed
             "01b388a4fbfc31",               // due_at_ms Some(1_717_171_717_171)
             "00",                           // payment Prepaid
+            "01",                           // pickup_token Some:
+            token!(),
+        )
+    };
+}
+
+/// `common::catalog_items()`.
+macro_rules! catalog_items {
+    () => {
+        concat!(
+            "02",                                 // 2 items
+            "0c534b552d504541532d314b47",         // sku "SKU-PEAS-1KG"
+            "1046726f7a656e20706561732031206b67", // name "Frozen peas 1 kg"
+            "02",                                 // 2 barcodes
+            "0d35303132333435363738393030",       // "5012345678900"
+            "083936333835303734",                 // "96385074"
+            "090104",                             // location aisle 9, bay 1, shelf 4
+            "02",                                 // zone Frozen
+            "f403",                               // unit_price_cents 250
+            "00",                                 // not age_restricted
+            "0b534b552d4c414745522d36",           // sku "SKU-LAGER-6"
+            "0d4c616765722036783333306d6c",       // name "Lager 6x330ml"
+            "00",                                 // no barcodes
+            "0e0201",                             // location aisle 14, bay 2, shelf 1
+            "01",                                 // zone Chilled
+            "860e",                               // unit_price_cents 899
+            "01",                                 // age_restricted
         )
     };
 }
@@ -120,8 +164,25 @@ macro_rules! envelope_head {
             "03",                                 // order_seq 3
             "ac02",                               // log_seq 300
             "b388a4fbfc31",                       // time_ms 1_717_171_717_171
-            "01",                                 // schema 1
+            "02",                                 // schema 2
         )
+    };
+}
+
+/// `common::PREV_HASH`, the last field of every envelope: 32 raw bytes.
+macro_rules! prev_hash {
+    () => {
+        concat!(
+            "e0e1e2e3e4e5e6e7e8e9eaebecedeeef", // prev_hash 0xe0 …
+            "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff", // … 0xff
+        )
+    };
+}
+
+/// The same in JSON: 64 lowercase hex digits.
+macro_rules! prev_hash_json {
+    () => {
+        "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"
     };
 }
 
@@ -135,6 +196,7 @@ const ENVELOPES: &[(&str, &str)] = &[
             "03", // actor Cloud
             "00", // OrderCreated
             new_order!(),
+            prev_hash!(),
         ),
     ),
     (
@@ -144,6 +206,7 @@ const ENVELOPES: &[(&str, &str)] = &[
             "00077061796d656e74", // actor Service("payment")
             "01",                 // OrderProcessed
             "01",                 // payment PayAtPickup
+            prev_hash!(),
         ),
     ),
     (
@@ -154,7 +217,12 @@ const ENVELOPES: &[(&str, &str)] = &[
             "02",                               // ShipmentPrepared
             "02",                               // 2 lines
             "020b534b552d4d494c4b2d314cac02",   // 2, "SKU-MILK-1L", 300
+            "010203",                           // location aisle 1, bay 2, shelf 3
+            "01",                               // zone Chilled
             "010d534b552d4150504c452d314b4702", // 1, "SKU-APPLE-1KG", 2
+            "04820100",                         // location aisle 4, bay 130, shelf 0
+            "00",                               // zone Ambient
+            prev_hash!(),
         ),
     ),
     (
@@ -164,6 +232,7 @@ const ENVELOPES: &[(&str, &str)] = &[
             "040773746166662d37", // actor Staff("staff-7")
             "03",                 // ShipmentProcessed
             "0773746166662d37",   // picked_by "staff-7"
+            prev_hash!(),
         ),
     ),
     (
@@ -173,6 +242,9 @@ const ENVELOPES: &[(&str, &str)] = &[
             "02066465736b2d31", // actor Device("desk-1")
             "04",               // OrderFulfilled
             "0773746166662d39", // handed_over_by "staff-9"
+            "00",               // proof Code
+            "01",               // id_checked
+            prev_hash!(),
         ),
     ),
     (
@@ -181,6 +253,7 @@ const ENVELOPES: &[(&str, &str)] = &[
             envelope_head!(),
             "01", // actor Api
             "05", // OrderAccepted
+            prev_hash!(),
         ),
     ),
     (
@@ -191,6 +264,217 @@ const ENVELOPES: &[(&str, &str)] = &[
             "06",               // OrderRejected
             // reason "Store closes before the due time"
             "2053746f726520636c6f736573206265666f726520746865206475652074696d65",
+            prev_hash!(),
+        ),
+    ),
+    (
+        "pick_started",
+        concat!(
+            envelope_head!(),
+            "02087069636b65722d32", // actor Device("picker-2")
+            "07",                   // PickStarted
+            "01",                   // walk_id Some:
+            "0677616c6b2d33",       // "walk-3"
+            "02",                   // tote 2
+            "0773746166662d37",     // by "staff-7"
+            prev_hash!(),
+        ),
+    ),
+    (
+        "item_picked",
+        concat!(
+            envelope_head!(),
+            "02087069636b65722d32",         // actor Device("picker-2")
+            "08",                           // ItemPicked
+            "01",                           // line_no 1
+            "02",                           // quantity 2
+            "01",                           // barcode Some:
+            "0d34303036333831333333393331", // "4006381333931"
+            "0773746166662d37",             // by "staff-7"
+            prev_hash!(),
+        ),
+    ),
+    (
+        "item_shorted",
+        concat!(
+            envelope_head!(),
+            "02087069636b65722d32", // actor Device("picker-2")
+            "09",                   // ItemShorted
+            "02",                   // line_no 2
+            "00",                   // found 0
+            "0773746166662d37",     // by "staff-7"
+            prev_hash!(),
+        ),
+    ),
+    (
+        "item_substituted",
+        concat!(
+            envelope_head!(),
+            "02087069636b65722d32",           // actor Device("picker-2")
+            "0a",                             // ItemSubstituted
+            "02",                             // line_no 2
+            "0e534b552d4f41544d494c4b2d314c", // sku "SKU-OATMILK-1L"
+            "01",                             // quantity 1
+            "fa02",                           // unit_price_cents 189
+            "083936333835303734",             // barcode "96385074"
+            "0773746166662d37",               // by "staff-7"
+            prev_hash!(),
+        ),
+    ),
+    (
+        "order_staged",
+        concat!(
+            envelope_head!(),
+            "040773746166662d37", // actor Staff("staff-7")
+            "0b",                 // OrderStaged
+            "01",                 // slot kind ColdStorage
+            "024332",             // slot id "C2"
+            "0773746166662d37",   // by "staff-7"
+            prev_hash!(),
+        ),
+    ),
+    (
+        "ready_for_pickup",
+        concat!(
+            envelope_head!(),
+            "00067069636b7570", // actor Service("pickup")
+            "0c",               // ReadyForPickup
+            "064b3750325158",   // code "K7P2QX"
+            token!(),           // token
+            prev_hash!(),
+        ),
+    ),
+    (
+        "customer_arrived",
+        concat!(
+            envelope_head!(),
+            "02076b696f736b2d31",             // actor Device("kiosk-1")
+            "0d",                             // CustomerArrived
+            "02",                             // channel Curbside
+            "01",                             // note Some:
+            "0e62617920342c207265642076616e", // "bay 4, red van"
+            prev_hash!(),
+        ),
+    ),
+    (
+        "pickup_expired",
+        concat!(
+            envelope_head!(),
+            "000674696d657273", // actor Service("timers")
+            "0e",               // PickupExpired
+            prev_hash!(),
+        ),
+    ),
+    (
+        "order_cancelled",
+        concat!(
+            envelope_head!(),
+            "03",                                 // actor Cloud
+            "0f",                                 // OrderCancelled
+            "10637573746f6d65722072657175657374", // reason "customer request"
+            "03",                                 // stage AfterStaging
+            "0a68712d737570706f7274",             // by "hq-support"
+            prev_hash!(),
+        ),
+    ),
+    (
+        "cancel_rejected",
+        concat!(
+            envelope_head!(),
+            "03", // actor Cloud
+            "10", // CancelRejected
+            // reason "already handed over"
+            "13616c72656164792068616e646564206f766572",
+            prev_hash!(),
+        ),
+    ),
+    (
+        "restocked",
+        concat!(
+            envelope_head!(),
+            "00067069636b7570",               // actor Service("pickup")
+            "11",                             // Restocked
+            "02",                             // 2 items
+            "0d534b552d4150504c452d314b4702", // "SKU-APPLE-1KG", 2
+            "0b534b552d4d494c4b2d314cac02",   // "SKU-MILK-1L", 300
+            "0e7069636b75702065787069726564", // reason "pickup expired"
+            prev_hash!(),
+        ),
+    ),
+    (
+        "stock_adjusted",
+        concat!(
+            envelope_head!(),
+            "04056d67722d31",           // actor Staff("mgr-1")
+            "12",                       // StockAdjusted
+            "0b534b552d4d494c4b2d314c", // sku "SKU-MILK-1L"
+            "05",                       // delta -3 (zigzag 5)
+            "0764616d61676564",         // reason "damaged"
+            prev_hash!(),
+        ),
+    ),
+    (
+        "stock_counted",
+        concat!(
+            envelope_head!(),
+            "02087069636b65722d32",           // actor Device("picker-2")
+            "13",                             // StockCounted
+            "02",                             // 2 counts
+            "0d534b552d4150504c452d314b4700", // "SKU-APPLE-1KG", 0
+            "0b534b552d4d494c4b2d314c8001",   // "SKU-MILK-1L", 128
+            "0773746166662d37",               // by "staff-7"
+            prev_hash!(),
+        ),
+    ),
+    (
+        "catalog_imported",
+        concat!(
+            envelope_head!(),
+            "03", // actor Cloud
+            "14", // CatalogImported
+            catalog_items!(),
+            prev_hash!(),
+        ),
+    ),
+    (
+        "order_late",
+        concat!(
+            envelope_head!(),
+            "000674696d657273", // actor Service("timers")
+            "15",               // OrderLate
+            "b388a4fbfc31",     // due_at_ms 1_717_171_717_171
+            prev_hash!(),
+        ),
+    ),
+    (
+        "pickup_reminded",
+        concat!(
+            envelope_head!(),
+            "000674696d657273", // actor Service("timers")
+            "16",               // PickupReminded
+            "b3c2dbfefc31",     // expires_at_ms 1_717_178_917_171 (2 h later)
+            prev_hash!(),
+        ),
+    ),
+    (
+        "store_closed",
+        concat!(
+            envelope_head!(),
+            "04056d67722d31",       // actor Staff("mgr-1")
+            "17",                   // StoreClosed
+            "09706f77657220637574", // reason "power cut"
+            "056d67722d31",         // by "mgr-1"
+            prev_hash!(),
+        ),
+    ),
+    (
+        "store_opened",
+        concat!(
+            envelope_head!(),
+            "01",           // actor Api
+            "18",           // StoreOpened
+            "056d67722d31", // by "mgr-1"
+            prev_hash!(),
         ),
     ),
 ];
@@ -231,6 +515,18 @@ fn fixtures_cover_every_variant() {
             Command::CreateOrder { .. } => "create_order",
             Command::MarkPicked { .. } => "mark_picked",
             Command::HandOver { .. } => "hand_over",
+            Command::ConfirmPayment { .. } => "confirm_payment",
+            Command::StartPick { .. } => "start_pick",
+            Command::PickItem { .. } => "pick_item",
+            Command::ShortItem { .. } => "short_item",
+            Command::SubstituteItem { .. } => "substitute_item",
+            Command::Stage { .. } => "stage",
+            Command::CheckIn { .. } => "check_in",
+            Command::Cancel { .. } => "cancel",
+            Command::CountStock { .. } => "count_stock",
+            Command::AdjustStock { .. } => "adjust_stock",
+            Command::ImportCatalog { .. } => "import_catalog",
+            Command::SetStoreOpen { .. } => "set_store_open",
         }
     }
 
@@ -238,9 +534,10 @@ fn fixtures_cover_every_variant() {
     let kinds: BTreeSet<_> = events.iter().map(|(_, e, _)| e.kind().name()).collect();
     let all_kinds: BTreeSet<_> = EventKind::ALL.iter().map(|k| k.name()).collect();
     assert_eq!(kinds, all_kinds);
-    for (name, event, _) in &events {
-        assert_eq!(*name, event.kind().name());
-    }
+    // In declaration order, so the vectors below read as variant indices.
+    let names: Vec<_> = events.iter().map(|(name, _, _)| *name).collect();
+    let all_names: Vec<_> = EventKind::ALL.iter().map(|k| k.name()).collect();
+    assert_eq!(names, all_names);
 
     let actors: BTreeSet<_> = events.iter().map(|(_, _, a)| actor_name(a)).collect();
     assert_eq!(actors.len(), 5, "every actor appears: {actors:?}");
@@ -250,7 +547,7 @@ fn fixtures_cover_every_variant() {
         .iter()
         .map(|(_, c)| command_name(&c.command))
         .collect();
-    assert_eq!(names.len(), 3, "every command appears: {names:?}");
+    assert_eq!(names.len(), 15, "every command appears: {names:?}");
     for (name, command) in &commands {
         assert_eq!(*name, command_name(&command.command));
     }
@@ -260,6 +557,15 @@ fn fixtures_cover_every_variant() {
 fn format_version_is_the_first_byte() {
     assert_eq!(FORMAT_VERSION, 1);
     assert_eq!(codec::encode(&0u8), [FORMAT_VERSION, 0]);
+}
+
+#[test]
+fn schema_version() {
+    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(
+        common::envelope(Event::OrderAccepted, Actor::Api).schema,
+        SCHEMA_VERSION
+    );
 }
 
 #[test]
@@ -284,11 +590,119 @@ fn envelope_without_causation() {
         "03",                               // order_seq 3
         "ac02",                             // log_seq 300
         "b388a4fbfc31",                     // time_ms 1_717_171_717_171
-        "01",                               // schema 1
+        "02",                               // schema 2
         "01",                               // actor Api
         "05",                               // OrderAccepted
+        prev_hash!(),
     );
     check_postcard::<Envelope>(&[("no_causation", envelope, want)]);
+}
+
+/// The first entry of a log chains to the all-zero hash.
+#[test]
+fn chain_hash_of_the_first_entry() {
+    check_postcard::<ChainHash>(&[(
+        "zeros",
+        ChainHash::default(),
+        concat!(
+            "01",                               // FORMAT_VERSION
+            "00000000000000000000000000000000", // 32 zero bytes,
+            "00000000000000000000000000000000", // no length prefix
+        ),
+    )]);
+    check_json::<ChainHash>(&[
+        (
+            "zeros",
+            ChainHash::default(),
+            r#""0000000000000000000000000000000000000000000000000000000000000000""#,
+        ),
+        (
+            "pattern",
+            ChainHash(common::PREV_HASH),
+            concat!(r#"""#, prev_hash_json!(), r#"""#),
+        ),
+    ]);
+}
+
+/// The small enums, one case per variant in declaration order: postcard
+/// writes the index as one byte, JSON the snake_case name.
+#[test]
+fn unit_enums() {
+    // Each postcard vector is FORMAT_VERSION (01) then the variant index.
+    check_postcard(&[
+        ("prepaid", PaymentMode::Prepaid, "0100"),
+        ("pay_at_pickup", PaymentMode::PayAtPickup, "0101"),
+        ("pending", PaymentMode::Pending, "0102"),
+    ]);
+    check_json(&[
+        ("prepaid", PaymentMode::Prepaid, r#""prepaid""#),
+        (
+            "pay_at_pickup",
+            PaymentMode::PayAtPickup,
+            r#""pay_at_pickup""#,
+        ),
+        ("pending", PaymentMode::Pending, r#""pending""#),
+    ]);
+    check_postcard(&[
+        ("ambient", Zone::Ambient, "0100"),
+        ("chilled", Zone::Chilled, "0101"),
+        ("frozen", Zone::Frozen, "0102"),
+    ]);
+    check_json(&[
+        ("ambient", Zone::Ambient, r#""ambient""#),
+        ("chilled", Zone::Chilled, r#""chilled""#),
+        ("frozen", Zone::Frozen, r#""frozen""#),
+    ]);
+    check_postcard(&[
+        ("shelf", SlotKind::Shelf, "0100"),
+        ("cold_storage", SlotKind::ColdStorage, "0101"),
+        ("freezer", SlotKind::Freezer, "0102"),
+        ("locker", SlotKind::Locker, "0103"),
+    ]);
+    check_json(&[
+        ("shelf", SlotKind::Shelf, r#""shelf""#),
+        ("cold_storage", SlotKind::ColdStorage, r#""cold_storage""#),
+        ("freezer", SlotKind::Freezer, r#""freezer""#),
+        ("locker", SlotKind::Locker, r#""locker""#),
+    ]);
+    check_postcard(&[
+        ("desk", ArrivalChannel::Desk, "0100"),
+        ("kiosk", ArrivalChannel::Kiosk, "0101"),
+        ("curbside", ArrivalChannel::Curbside, "0102"),
+    ]);
+    check_json(&[
+        ("desk", ArrivalChannel::Desk, r#""desk""#),
+        ("kiosk", ArrivalChannel::Kiosk, r#""kiosk""#),
+        ("curbside", ArrivalChannel::Curbside, r#""curbside""#),
+    ]);
+    check_postcard(&[
+        ("code", PickupProof::Code, "0100"),
+        ("signed_token", PickupProof::SignedToken, "0101"),
+    ]);
+    check_json(&[
+        ("code", PickupProof::Code, r#""code""#),
+        (
+            "signed_token",
+            PickupProof::SignedToken,
+            r#""signed_token""#,
+        ),
+    ]);
+    check_postcard(&[
+        ("before_pick", CancelStage::BeforePick, "0100"),
+        ("during_pick", CancelStage::DuringPick, "0101"),
+        ("after_pick", CancelStage::AfterPick, "0102"),
+        ("after_staging", CancelStage::AfterStaging, "0103"),
+    ]);
+    check_json(&[
+        ("before_pick", CancelStage::BeforePick, r#""before_pick""#),
+        ("during_pick", CancelStage::DuringPick, r#""during_pick""#),
+        ("after_pick", CancelStage::AfterPick, r#""after_pick""#),
+        (
+            "after_staging",
+            CancelStage::AfterStaging,
+            r#""after_staging""#,
+        ),
+    ]);
 }
 
 #[test]
@@ -322,6 +736,149 @@ fn command_of_every_variant() {
                 "02",                         // HandOver
                 "0c4f52442d313030312e625f32", // order_id
                 "0773746166662d39",           // staff "staff-9"
+                "064b3750325158",             // code "K7P2QX"
+                "01",                         // id_checked
+            ),
+        ),
+        (
+            "confirm_payment",
+            concat!(
+                "01",
+                "08636d642d30303034",         // id "cmd-0004"
+                "03",                         // ConfirmPayment
+                "0c4f52442d313030312e625f32", // order_id
+            ),
+        ),
+        (
+            "start_pick",
+            concat!(
+                "01",
+                "08636d642d30303035",         // id "cmd-0005"
+                "04",                         // StartPick
+                "0c4f52442d313030312e625f32", // order_id
+                "0773746166662d37",           // staff "staff-7"
+                "01",                         // walk_id Some:
+                "0677616c6b2d33",             // "walk-3"
+                "02",                         // tote 2
+            ),
+        ),
+        (
+            "pick_item",
+            concat!(
+                "01",
+                "08636d642d30303036",           // id "cmd-0006"
+                "05",                           // PickItem
+                "0c4f52442d313030312e625f32",   // order_id
+                "01",                           // line_no 1
+                "0d34303036333831333333393331", // barcode "4006381333931"
+                "02",                           // quantity 2
+                "0773746166662d37",             // staff "staff-7"
+            ),
+        ),
+        (
+            "short_item",
+            concat!(
+                "01",
+                "08636d642d30303037",         // id "cmd-0007"
+                "06",                         // ShortItem
+                "0c4f52442d313030312e625f32", // order_id
+                "02",                         // line_no 2
+                "00",                         // found 0
+                "0773746166662d37",           // staff "staff-7"
+            ),
+        ),
+        (
+            "substitute_item",
+            concat!(
+                "01",
+                "08636d642d30303038",         // id "cmd-0008"
+                "07",                         // SubstituteItem
+                "0c4f52442d313030312e625f32", // order_id
+                "02",                         // line_no 2
+                "083936333835303734",         // barcode "96385074"
+                "01",                         // quantity 1
+                "0773746166662d37",           // staff "staff-7"
+            ),
+        ),
+        (
+            "stage",
+            concat!(
+                "01",
+                "08636d642d30303039",         // id "cmd-0009"
+                "08",                         // Stage
+                "0c4f52442d313030312e625f32", // order_id
+                "01",                         // slot kind ColdStorage
+                "024332",                     // slot id "C2"
+                "0773746166662d37",           // staff "staff-7"
+            ),
+        ),
+        (
+            "check_in",
+            concat!(
+                "01",
+                "08636d642d30303130",             // id "cmd-0010"
+                "09",                             // CheckIn
+                "0c4f52442d313030312e625f32",     // order_id
+                "02",                             // channel Curbside
+                "01",                             // note Some:
+                "0e62617920342c207265642076616e", // "bay 4, red van"
+            ),
+        ),
+        (
+            "cancel",
+            concat!(
+                "01",
+                "08636d642d30303131",                 // id "cmd-0011"
+                "0a",                                 // Cancel
+                "0c4f52442d313030312e625f32",         // order_id
+                "10637573746f6d65722072657175657374", // reason "customer request"
+                "0a68712d737570706f7274",             // by "hq-support"
+            ),
+        ),
+        (
+            "count_stock",
+            concat!(
+                "01",
+                "08636d642d30303132",             // id "cmd-0012"
+                "0b",                             // CountStock
+                "02",                             // 2 counts
+                "0d534b552d4150504c452d314b4700", // "SKU-APPLE-1KG", 0
+                "0b534b552d4d494c4b2d314c8001",   // "SKU-MILK-1L", 128
+                "0773746166662d37",               // staff "staff-7"
+            ),
+        ),
+        (
+            "adjust_stock",
+            concat!(
+                "01",
+                "08636d642d30303133",       // id "cmd-0013"
+                "0c",                       // AdjustStock
+                "0b534b552d4d494c4b2d314c", // sku "SKU-MILK-1L"
+                "05",                       // delta -3 (zigzag 5)
+                "0764616d61676564",         // reason "damaged"
+                "056d67722d31",             // staff "mgr-1"
+            ),
+        ),
+        (
+            "import_catalog",
+            concat!(
+                "01",
+                "08636d642d30303134", // id "cmd-0014"
+                "0d",                 // ImportCatalog
+                catalog_items!(),
+                "01",                           // 1 stock entry:
+                "0c534b552d504541532d314b4728", // "SKU-PEAS-1KG", 40
+            ),
+        ),
+        (
+            "set_store_open",
+            concat!(
+                "01",
+                "08636d642d30303135",   // id "cmd-0015"
+                "0e",                   // SetStoreOpen
+                "00",                   // open false
+                "09706f77657220637574", // reason "power cut"
+                "056d67722d31",         // staff "mgr-1"
             ),
         ),
     ];
@@ -344,6 +901,32 @@ fn command_reply() {
     check_postcard::<CommandReply>(&[("full", common::full_reply(), want)]);
 }
 
+/// `common::new_order()` in JSON.
+macro_rules! new_order_json {
+    () => {
+        concat!(
+            r#"{"customer_name":"Zoë Ng","lines":["#,
+            r#"{"sku":"SKU-APPLE-1KG","quantity":2,"unit_price_cents":349,"substitution_allowed":true},"#,
+            r#"{"sku":"SKU-MILK-1L","quantity":300,"unit_price_cents":-50,"substitution_allowed":false}],"#,
+            r#""due_at_ms":1717171717171,"payment":"prepaid","pickup_token":"SNP1.Y2xhaW0.c2ln"}"#,
+        )
+    };
+}
+
+/// `common::catalog_items()` in JSON.
+macro_rules! catalog_items_json {
+    () => {
+        concat!(
+            r#"[{"sku":"SKU-PEAS-1KG","name":"Frozen peas 1 kg","#,
+            r#""barcodes":["5012345678900","96385074"],"location":{"aisle":9,"bay":1,"shelf":4},"#,
+            r#""zone":"frozen","unit_price_cents":250,"age_restricted":false},"#,
+            r#"{"sku":"SKU-LAGER-6","name":"Lager 6x330ml","#,
+            r#""barcodes":[],"location":{"aisle":14,"bay":2,"shelf":1},"#,
+            r#""zone":"chilled","unit_price_cents":899,"age_restricted":true}]"#,
+        )
+    };
+}
+
 /// Devices speak JSON on `store/{store}/device/{device}/cmd` and `…/reply`.
 #[test]
 fn command_json_as_devices_send_it() {
@@ -351,11 +934,9 @@ fn command_json_as_devices_send_it() {
         (
             "create_order",
             concat!(
-                r#"{"id":"cmd-0001","command":{"create_order":{"order_id":"ORD-1001.b_2","order":{"#,
-                r#""customer_name":"Zoë Ng","lines":["#,
-                r#"{"sku":"SKU-APPLE-1KG","quantity":2,"unit_price_cents":349,"substitution_allowed":true},"#,
-                r#"{"sku":"SKU-MILK-1L","quantity":300,"unit_price_cents":-50,"substitution_allowed":false}],"#,
-                r#""due_at_ms":1717171717171,"payment":"prepaid"}}}}"#,
+                r#"{"id":"cmd-0001","command":{"create_order":{"order_id":"ORD-1001.b_2","order":"#,
+                new_order_json!(),
+                r#"}}}"#,
             ),
         ),
         (
@@ -364,10 +945,215 @@ fn command_json_as_devices_send_it() {
         ),
         (
             "hand_over",
-            r#"{"id":"cmd-0003","command":{"hand_over":{"order_id":"ORD-1001.b_2","staff":"staff-9"}}}"#,
+            concat!(
+                r#"{"id":"cmd-0003","command":{"hand_over":{"order_id":"ORD-1001.b_2","staff":"staff-9","#,
+                r#""code":"K7P2QX","id_checked":true}}}"#,
+            ),
+        ),
+        (
+            "confirm_payment",
+            r#"{"id":"cmd-0004","command":{"confirm_payment":{"order_id":"ORD-1001.b_2"}}}"#,
+        ),
+        (
+            "start_pick",
+            concat!(
+                r#"{"id":"cmd-0005","command":{"start_pick":{"order_id":"ORD-1001.b_2","staff":"staff-7","#,
+                r#""walk_id":"walk-3","tote":2}}}"#,
+            ),
+        ),
+        (
+            "pick_item",
+            concat!(
+                r#"{"id":"cmd-0006","command":{"pick_item":{"order_id":"ORD-1001.b_2","line_no":1,"#,
+                r#""barcode":"4006381333931","quantity":2,"staff":"staff-7"}}}"#,
+            ),
+        ),
+        (
+            "short_item",
+            concat!(
+                r#"{"id":"cmd-0007","command":{"short_item":{"order_id":"ORD-1001.b_2","line_no":2,"#,
+                r#""found":0,"staff":"staff-7"}}}"#,
+            ),
+        ),
+        (
+            "substitute_item",
+            concat!(
+                r#"{"id":"cmd-0008","command":{"substitute_item":{"order_id":"ORD-1001.b_2","line_no":2,"#,
+                r#""barcode":"96385074","quantity":1,"staff":"staff-7"}}}"#,
+            ),
+        ),
+        (
+            "stage",
+            concat!(
+                r#"{"id":"cmd-0009","command":{"stage":{"order_id":"ORD-1001.b_2","#,
+                r#""slot":{"kind":"cold_storage","id":"C2"},"staff":"staff-7"}}}"#,
+            ),
+        ),
+        (
+            "check_in",
+            concat!(
+                r#"{"id":"cmd-0010","command":{"check_in":{"order_id":"ORD-1001.b_2","#,
+                r#""channel":"curbside","note":"bay 4, red van"}}}"#,
+            ),
+        ),
+        (
+            "cancel",
+            concat!(
+                r#"{"id":"cmd-0011","command":{"cancel":{"order_id":"ORD-1001.b_2","#,
+                r#""reason":"customer request","by":"hq-support"}}}"#,
+            ),
+        ),
+        (
+            "count_stock",
+            concat!(
+                r#"{"id":"cmd-0012","command":{"count_stock":{"counts":["#,
+                r#"{"sku":"SKU-APPLE-1KG","quantity":0},{"sku":"SKU-MILK-1L","quantity":128}],"#,
+                r#""staff":"staff-7"}}}"#,
+            ),
+        ),
+        (
+            "adjust_stock",
+            concat!(
+                r#"{"id":"cmd-0013","command":{"adjust_stock":{"sku":"SKU-MILK-1L","delta":-3,"#,
+                r#""reason":"damaged","staff":"mgr-1"}}}"#,
+            ),
+        ),
+        (
+            "import_catalog",
+            concat!(
+                r#"{"id":"cmd-0014","command":{"import_catalog":{"items":"#,
+                catalog_items_json!(),
+                r#","stock":[{"sku":"SKU-PEAS-1KG","quantity":40}]}}}"#,
+            ),
+        ),
+        (
+            "set_store_open",
+            concat!(
+                r#"{"id":"cmd-0015","command":{"set_store_open":{"open":false,"#,
+                r#""reason":"power cut","staff":"mgr-1"}}}"#,
+            ),
         ),
     ];
     check_json::<CommandEnvelope>(&by_name(common::commands(), &want));
+}
+
+/// What a device may leave out: the fields with a default. (The node always
+/// writes every field, so these are decode-only.)
+#[test]
+fn command_json_defaults() {
+    let order_id = common::order_id;
+    let cases: Vec<(&str, &str, Command)> = vec![
+        (
+            "hand_over without id_checked",
+            r#"{"hand_over":{"order_id":"ORD-1001.b_2","staff":"staff-9","code":"K7P2QX"}}"#,
+            Command::HandOver {
+                order_id: order_id(),
+                staff: "staff-9".to_owned(),
+                code: "K7P2QX".to_owned(),
+                id_checked: false,
+            },
+        ),
+        (
+            "start_pick alone, tote 1",
+            r#"{"start_pick":{"order_id":"ORD-1001.b_2","staff":"staff-7"}}"#,
+            Command::StartPick {
+                order_id: order_id(),
+                staff: "staff-7".to_owned(),
+                walk_id: None,
+                tote: 1,
+            },
+        ),
+        (
+            "pick_item one unit per scan",
+            r#"{"pick_item":{"order_id":"ORD-1001.b_2","line_no":1,"barcode":"4006381333931","staff":"staff-7"}}"#,
+            Command::PickItem {
+                order_id: order_id(),
+                line_no: 1,
+                barcode: "4006381333931".to_owned(),
+                quantity: 1,
+                staff: "staff-7".to_owned(),
+            },
+        ),
+        (
+            "check_in without a note",
+            r#"{"check_in":{"order_id":"ORD-1001.b_2","channel":"desk"}}"#,
+            Command::CheckIn {
+                order_id: order_id(),
+                channel: ArrivalChannel::Desk,
+                note: None,
+            },
+        ),
+        (
+            "check_in with a null note",
+            r#"{"check_in":{"order_id":"ORD-1001.b_2","channel":"kiosk","note":null}}"#,
+            Command::CheckIn {
+                order_id: order_id(),
+                channel: ArrivalChannel::Kiosk,
+                note: None,
+            },
+        ),
+        (
+            "set_store_open without a reason",
+            r#"{"set_store_open":{"open":true,"staff":"mgr-1"}}"#,
+            Command::SetStoreOpen {
+                open: true,
+                reason: String::new(),
+                staff: "mgr-1".to_owned(),
+            },
+        ),
+        (
+            "import_catalog without stock or age_restricted",
+            concat!(
+                r#"{"import_catalog":{"items":[{"sku":"S-1","name":"Tea","barcodes":["96385074"],"#,
+                r#""location":{"aisle":1,"bay":1,"shelf":1},"zone":"ambient","unit_price_cents":99}]}}"#,
+            ),
+            Command::ImportCatalog {
+                items: vec![protocol::CatalogItem {
+                    sku: "S-1".to_owned(),
+                    name: "Tea".to_owned(),
+                    barcodes: vec!["96385074".to_owned()],
+                    location: protocol::Location {
+                        aisle: 1,
+                        bay: 1,
+                        shelf: 1,
+                    },
+                    zone: Zone::Ambient,
+                    unit_price_cents: 99,
+                    age_restricted: false,
+                }],
+                stock: Vec::new(),
+            },
+        ),
+        (
+            "create_order without due time, pickup token or substitution flag",
+            concat!(
+                r#"{"create_order":{"order_id":"ORD-1001.b_2","order":{"customer_name":"Ada","#,
+                r#""lines":[{"sku":"S-1","quantity":1,"unit_price_cents":99}],"payment":"pending"}}}"#,
+            ),
+            Command::CreateOrder {
+                order_id: order_id(),
+                order: NewOrder {
+                    customer_name: "Ada".to_owned(),
+                    lines: vec![OrderLine {
+                        sku: "S-1".to_owned(),
+                        quantity: 1,
+                        unit_price_cents: 99,
+                        substitution_allowed: false,
+                    }],
+                    due_at_ms: None,
+                    payment: PaymentMode::Pending,
+                    pickup_token: None,
+                },
+            },
+        ),
+    ];
+    for (name, json, want) in cases {
+        assert_eq!(
+            codec::from_json::<Command>(json.as_bytes()),
+            Ok(want),
+            "{name}"
+        );
+    }
 }
 
 #[test]
@@ -405,8 +1191,132 @@ fn command_reply_json_as_devices_receive_it() {
     ]);
 }
 
+/// Screens and the web view read events as JSON: unit variants as bare
+/// names, the others as one-key objects.
+#[test]
+fn event_json_of_every_variant() {
+    let want = [
+        (
+            "order_created",
+            concat!(r#"{"order_created":"#, new_order_json!(), "}"),
+        ),
+        (
+            "order_processed",
+            r#"{"order_processed":{"payment":"pay_at_pickup"}}"#,
+        ),
+        (
+            "shipment_prepared",
+            concat!(
+                r#"{"shipment_prepared":{"lines":["#,
+                r#"{"line_no":2,"sku":"SKU-MILK-1L","quantity":300,"#,
+                r#""location":{"aisle":1,"bay":2,"shelf":3},"zone":"chilled"},"#,
+                r#"{"line_no":1,"sku":"SKU-APPLE-1KG","quantity":2,"#,
+                r#""location":{"aisle":4,"bay":130,"shelf":0},"zone":"ambient"}]}}"#,
+            ),
+        ),
+        (
+            "shipment_processed",
+            r#"{"shipment_processed":{"picked_by":"staff-7"}}"#,
+        ),
+        (
+            "order_fulfilled",
+            r#"{"order_fulfilled":{"handed_over_by":"staff-9","proof":"code","id_checked":true}}"#,
+        ),
+        ("order_accepted", r#""order_accepted""#),
+        (
+            "order_rejected",
+            r#"{"order_rejected":{"reason":"Store closes before the due time"}}"#,
+        ),
+        (
+            "pick_started",
+            r#"{"pick_started":{"walk_id":"walk-3","tote":2,"by":"staff-7"}}"#,
+        ),
+        (
+            "item_picked",
+            r#"{"item_picked":{"line_no":1,"quantity":2,"barcode":"4006381333931","by":"staff-7"}}"#,
+        ),
+        (
+            "item_shorted",
+            r#"{"item_shorted":{"line_no":2,"found":0,"by":"staff-7"}}"#,
+        ),
+        (
+            "item_substituted",
+            concat!(
+                r#"{"item_substituted":{"line_no":2,"sku":"SKU-OATMILK-1L","quantity":1,"#,
+                r#""unit_price_cents":189,"barcode":"96385074","by":"staff-7"}}"#,
+            ),
+        ),
+        (
+            "order_staged",
+            r#"{"order_staged":{"slot":{"kind":"cold_storage","id":"C2"},"by":"staff-7"}}"#,
+        ),
+        (
+            "ready_for_pickup",
+            r#"{"ready_for_pickup":{"code":"K7P2QX","token":"SNP1.Y2xhaW0.c2ln"}}"#,
+        ),
+        (
+            "customer_arrived",
+            r#"{"customer_arrived":{"channel":"curbside","note":"bay 4, red van"}}"#,
+        ),
+        ("pickup_expired", r#""pickup_expired""#),
+        (
+            "order_cancelled",
+            r#"{"order_cancelled":{"reason":"customer request","stage":"after_staging","by":"hq-support"}}"#,
+        ),
+        (
+            "cancel_rejected",
+            r#"{"cancel_rejected":{"reason":"already handed over"}}"#,
+        ),
+        (
+            "restocked",
+            concat!(
+                r#"{"restocked":{"items":[{"sku":"SKU-APPLE-1KG","quantity":2},"#,
+                r#"{"sku":"SKU-MILK-1L","quantity":300}],"reason":"pickup expired"}}"#,
+            ),
+        ),
+        (
+            "stock_adjusted",
+            r#"{"stock_adjusted":{"sku":"SKU-MILK-1L","delta":-3,"reason":"damaged"}}"#,
+        ),
+        (
+            "stock_counted",
+            concat!(
+                r#"{"stock_counted":{"counts":[{"sku":"SKU-APPLE-1KG","quantity":0},"#,
+                r#"{"sku":"SKU-MILK-1L","quantity":128}],"by":"staff-7"}}"#,
+            ),
+        ),
+        (
+            "catalog_imported",
+            concat!(
+                r#"{"catalog_imported":{"items":"#,
+                catalog_items_json!(),
+                "}}"
+            ),
+        ),
+        (
+            "order_late",
+            r#"{"order_late":{"due_at_ms":1717171717171}}"#,
+        ),
+        (
+            "pickup_reminded",
+            r#"{"pickup_reminded":{"expires_at_ms":1717178917171}}"#,
+        ),
+        (
+            "store_closed",
+            r#"{"store_closed":{"reason":"power cut","by":"mgr-1"}}"#,
+        ),
+        ("store_opened", r#"{"store_opened":{"by":"mgr-1"}}"#),
+    ];
+    let events = common::events()
+        .into_iter()
+        .map(|(name, event, _)| (name, event))
+        .collect();
+    check_json::<Event>(&by_name(events, &want));
+}
+
 /// Screens and the web view read envelopes as JSON: the ids as strings, unit
-/// variants as bare names, the others as one-key objects.
+/// variants as bare names, the others as one-key objects, the chain hash as
+/// hex.
 #[test]
 fn envelope_json() {
     let envelope = |event, actor| {
@@ -421,8 +1331,11 @@ fn envelope_json() {
             concat!(
                 r#"{"event_id":"01J0N3PK2XDSZR14D2PF2DBSQQ","causation_id":null,"#,
                 r#""store_id":"store-042","order_id":"ORD-1001.b_2","order_seq":3,"#,
-                r#""log_seq":300,"time_ms":1717171717171,"schema":1,"#,
-                r#""actor":"api","event":"order_accepted"}"#,
+                r#""log_seq":300,"time_ms":1717171717171,"schema":2,"#,
+                r#""actor":"api","event":"order_accepted","#,
+                r#""prev_hash":""#,
+                prev_hash_json!(),
+                r#""}"#,
             ),
         ),
         (
@@ -436,9 +1349,54 @@ fn envelope_json() {
             concat!(
                 r#"{"event_id":"01J0N3PK2XDSZR14D2PF2DBSQQ","causation_id":"01J0N3P000000000000000001A","#,
                 r#""store_id":"store-042","order_id":"ORD-1001.b_2","order_seq":3,"#,
-                r#""log_seq":300,"time_ms":1717171717171,"schema":1,"#,
-                r#""actor":{"staff":"staff-7"},"event":{"shipment_processed":{"picked_by":"staff-7"}}}"#,
+                r#""log_seq":300,"time_ms":1717171717171,"schema":2,"#,
+                r#""actor":{"staff":"staff-7"},"event":{"shipment_processed":{"picked_by":"staff-7"}},"#,
+                r#""prev_hash":""#,
+                prev_hash_json!(),
+                r#""}"#,
+            ),
+        ),
+        (
+            "order_staged",
+            envelope(
+                Event::OrderStaged {
+                    slot: StagingSlot {
+                        kind: SlotKind::Locker,
+                        id: "12".to_owned(),
+                    },
+                    by: "staff-7".to_owned(),
+                },
+                Actor::Device("picker-2".to_owned()),
+            ),
+            concat!(
+                r#"{"event_id":"01J0N3PK2XDSZR14D2PF2DBSQQ","causation_id":null,"#,
+                r#""store_id":"store-042","order_id":"ORD-1001.b_2","order_seq":3,"#,
+                r#""log_seq":300,"time_ms":1717171717171,"schema":2,"#,
+                r#""actor":{"device":"picker-2"},"#,
+                r#""event":{"order_staged":{"slot":{"kind":"locker","id":"12"},"by":"staff-7"}},"#,
+                r#""prev_hash":""#,
+                prev_hash_json!(),
+                r#""}"#,
             ),
         ),
     ]);
+}
+
+/// `SkuQuantity` on its own, as the stock screens post it.
+#[test]
+fn sku_quantity() {
+    let value = SkuQuantity {
+        sku: "SKU-MILK-1L".to_owned(),
+        quantity: 300,
+    };
+    check_postcard(&[(
+        "milk",
+        value.clone(),
+        concat!(
+            "01",                       // FORMAT_VERSION
+            "0b534b552d4d494c4b2d314c", // sku "SKU-MILK-1L"
+            "ac02",                     // quantity 300
+        ),
+    )]);
+    check_json(&[("milk", value, r#"{"sku":"SKU-MILK-1L","quantity":300}"#)]);
 }

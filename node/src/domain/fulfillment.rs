@@ -1,13 +1,15 @@
-//! Fulfillment: turns a processed order into a pick task.
-use protocol::{Event, PickLine};
+//! Fulfillment: turns a processed order into a pick task in walking order.
+use protocol::{Event, Location, PickLine, Zone};
 
-use super::{Decision, Order, OrderState};
+use super::{Ctx, Decision, OrderState};
 
 /// Reaction to OrderProcessed: a pick task with one line per order line,
-/// in walking order. Until the catalog knows shelf locations, walking order
-/// is SKU order (SKUs of one department share a prefix).
-pub fn on_processed(order: Option<&Order>) -> Decision {
-    let Some(o) = order else { return Ok(vec![]) };
+/// sorted by shelf location (aisle, bay, shelf) so the picker walks the
+/// store once. Location and zone come from the catalog at this moment.
+pub fn on_processed(ctx: &Ctx) -> Decision {
+    let Some(o) = ctx.order else {
+        return Ok(vec![]);
+    };
     if o.state != OrderState::Processed {
         return Ok(vec![]);
     }
@@ -16,12 +18,86 @@ pub fn on_processed(order: Option<&Order>) -> Decision {
         .lines
         .iter()
         .enumerate()
-        .map(|(i, l)| PickLine {
-            line_no: i as u32 + 1,
-            sku: l.sku.clone(),
-            quantity: l.quantity,
+        .map(|(i, l)| {
+            let item = ctx.view.item(&l.sku);
+            PickLine {
+                line_no: i as u32 + 1,
+                sku: l.sku.clone(),
+                quantity: l.quantity,
+                // An SKU dropped from the catalog since acceptance goes last.
+                location: item.as_ref().map_or(
+                    Location {
+                        aisle: u16::MAX,
+                        bay: u16::MAX,
+                        shelf: u16::MAX,
+                    },
+                    |i| i.item.location,
+                ),
+                zone: item.map_or(Zone::Ambient, |i| i.item.zone),
+            }
         })
         .collect();
-    lines.sort_by(|a, b| a.sku.cmp(&b.sku).then(a.line_no.cmp(&b.line_no)));
+    lines.sort_by(|a, b| (a.location, &a.sku, a.line_no).cmp(&(b.location, &b.sku, b.line_no)));
     Ok(vec![Event::ShipmentPrepared { lines }])
+}
+
+/// The coldest zone among lines: where the order must be staged.
+pub fn coldest(lines: &[PickLine]) -> Zone {
+    lines.iter().map(|l| l.zone).max().unwrap_or(Zone::Ambient)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::order::tests::{content, fold};
+    use crate::domain::testing::Shelf;
+    use protocol::{OrderLine, PaymentMode};
+
+    #[test]
+    fn pick_lines_walk_the_store_in_location_order() {
+        let mut c = content();
+        c.lines = ["FROZEN-PEAS", "BREAD", "MILK-1L"]
+            .iter()
+            .map(|s| OrderLine {
+                sku: s.to_string(),
+                quantity: 1,
+                unit_price_cents: 1,
+                substitution_allowed: false,
+            })
+            .collect();
+        let o = fold(vec![
+            Event::OrderCreated(c),
+            Event::OrderAccepted,
+            Event::OrderProcessed {
+                payment: PaymentMode::Prepaid,
+            },
+        ])
+        .expect("o");
+        let shelf = Shelf::default()
+            .with("FROZEN-PEAS", "73513537", 9, Zone::Frozen, 5)
+            .with("BREAD", "4006381333931", 1, Zone::Ambient, 5)
+            .with("MILK-1L", "036000291452", 4, Zone::Chilled, 5);
+        let ctx = Ctx {
+            order: Some(&o),
+            view: &shelf,
+            now_ms: 0,
+        };
+        let Ok(events) = on_processed(&ctx) else {
+            panic!("decided")
+        };
+        let [Event::ShipmentPrepared { lines }] = events.as_slice() else {
+            panic!("{events:?}")
+        };
+        let walk: Vec<(&str, u32)> = lines.iter().map(|l| (l.sku.as_str(), l.line_no)).collect();
+        assert_eq!(walk, vec![("BREAD", 2), ("MILK-1L", 3), ("FROZEN-PEAS", 1)]);
+        assert_eq!(coldest(lines), Zone::Frozen);
+        // Not processed (yet, or any more): nothing to do.
+        let created = fold(vec![Event::OrderCreated(content())]).expect("o");
+        let ctx = Ctx {
+            order: Some(&created),
+            view: &shelf,
+            now_ms: 0,
+        };
+        assert_eq!(on_processed(&ctx), Ok(vec![]));
+    }
 }

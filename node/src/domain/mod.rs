@@ -1,14 +1,18 @@
 //! Business rules as pure functions: (state, command or event) → events or
-//! a typed rejection. No I/O, no tokio, no clock: callers pass time in.
+//! a typed rejection. No I/O, no tokio, no clock: callers pass time in
+//! ([`Ctx::now_ms`]) and the store's state as a read-only [`StoreView`].
 //!
-//! One module per service: `order` (intake), `fulfillment`, `warehouse`
-//! (picking), `pickup` (hand-over), `notification`.
+//! One module per service: `order` (intake), `inventory`, `fulfillment`,
+//! `warehouse` (picking), `pickup` (staging, check-in, hand-over, expiry),
+//! `notification`.
 pub mod fulfillment;
+pub mod inventory;
 pub mod notification;
 pub mod order;
 pub mod pickup;
 pub mod warehouse;
 
+pub use inventory::{Site, StockItem};
 pub use order::{Order, OrderState};
 
 use protocol::Event;
@@ -27,7 +31,114 @@ pub enum Rejection {
     Invalid { field: String, reason: String },
     #[error("order {0} already exists with different content")]
     ConflictingOrder(String),
+    #[error("SKU {0} is not in this store's catalog")]
+    UnknownSku(String),
+    #[error("barcode {0} is not in this store's catalog")]
+    UnknownBarcode(String),
+    #[error("wrong item: barcode {scanned} is {found}, line {line_no} wants {wanted}")]
+    WrongBarcode {
+        scanned: String,
+        found: String,
+        line_no: u32,
+        wanted: String,
+    },
+    #[error("order has no line {0}")]
+    UnknownLine(u32),
+    #[error("line {line_no} is already {state}")]
+    LineSettled { line_no: u32, state: &'static str },
+    #[error("line {line_no} needs {open} more, not {asked}")]
+    TooMany { line_no: u32, open: u32, asked: u32 },
+    #[error("the customer did not allow a substitute for line {0}")]
+    NoSubstitution(u32),
+    #[error("{0}")]
+    Staging(String),
+    #[error("{0}")]
+    Pickup(String),
 }
 
 /// What a decision produces: events to append, or nothing to do.
 pub type Decision = Result<Vec<Event>, Rejection>;
+
+/// What the store knows besides the order being decided: catalog, stock
+/// and settings. The writer supplies it from its projections; tests from
+/// plain maps.
+pub trait StoreView {
+    fn item(&self, sku: &str) -> Option<StockItem>;
+    /// The SKU a barcode belongs to.
+    fn sku_for_barcode(&self, barcode: &str) -> Option<String>;
+    fn site(&self) -> Site;
+}
+
+/// Everything a decision may read.
+pub struct Ctx<'a> {
+    /// The stream's order (`None` for a new order or the store stream).
+    pub order: Option<&'a Order>,
+    pub view: &'a dyn StoreView,
+    /// The time the decision's events will carry (unix ms).
+    pub now_ms: u64,
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A store view from plain values, for table-driven rule tests.
+    use std::collections::HashMap;
+
+    use protocol::{CatalogItem, Location, Zone};
+
+    use super::*;
+
+    #[derive(Default, Clone)]
+    pub struct Shelf {
+        pub items: HashMap<String, StockItem>,
+        pub site: Site,
+    }
+
+    impl Shelf {
+        /// SKU `sku` with barcode `barcode`, at aisle `aisle`, `on_hand` units.
+        pub fn with(
+            mut self,
+            sku: &str,
+            barcode: &str,
+            aisle: u16,
+            zone: Zone,
+            on_hand: i64,
+        ) -> Self {
+            self.items.insert(
+                sku.to_string(),
+                StockItem {
+                    item: CatalogItem {
+                        sku: sku.into(),
+                        name: format!("{sku} name"),
+                        barcodes: vec![barcode.into()],
+                        location: Location {
+                            aisle,
+                            bay: 1,
+                            shelf: 1,
+                        },
+                        zone,
+                        unit_price_cents: 250,
+                        age_restricted: false,
+                    },
+                    on_hand,
+                    reserved: 0,
+                },
+            );
+            self
+        }
+    }
+
+    impl StoreView for Shelf {
+        fn item(&self, sku: &str) -> Option<StockItem> {
+            self.items.get(sku).cloned()
+        }
+        fn sku_for_barcode(&self, barcode: &str) -> Option<String> {
+            self.items
+                .values()
+                .find(|i| i.item.barcodes.iter().any(|b| b == barcode))
+                .map(|i| i.item.sku.clone())
+        }
+        fn site(&self) -> Site {
+            self.site.clone()
+        }
+    }
+}

@@ -1,12 +1,17 @@
-//! Notification: what screens, lockers and the customer hear about an event.
-use protocol::{Envelope, Event};
+//! Notification: what screens, lockers, printers and the customer hear.
+//!
+//! Device notices are JSON on `store/{id}/notify/{channel}` (see
+//! docs/topics.md). Customer messages are derived from the log: the log is
+//! the cloud outbox, so a message is "queued" the moment its event is
+//! durable, and the sync agent forwards it.
+use protocol::{Envelope, Event, SlotKind};
 use serde::Serialize;
 
 /// A JSON message for the store's devices.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Notice {
-    /// Device channel (topic suffix): `orders` for every status change,
-    /// `pickup-screen` when an order is ready.
+    /// Device channel (topic suffix): `orders` (every order event),
+    /// `pickup-screen`, `locker`, `printer`, `stock`, `customer`.
     #[serde(skip)]
     pub channel: &'static str,
     pub order_id: String,
@@ -15,11 +20,18 @@ pub struct Notice {
     pub order_seq: u64,
     pub time_ms: u64,
     pub message: String,
+    /// What a device should do: `show`, `remove`, `open`, `print_label`,
+    /// `print_put_back`, `send`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<&'static str>,
+    /// Locker compartment or staging slot the action is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compartment: Option<String>,
 }
 
 /// The notices one event produces, in the order to publish them.
 pub fn notices(env: &Envelope) -> Vec<Notice> {
-    let notice = |channel, message: String| Notice {
+    let notice = |channel, message: String, action, compartment| Notice {
         channel,
         order_id: env.order_id.to_string(),
         event: env.event.kind().name(),
@@ -27,7 +39,13 @@ pub fn notices(env: &Envelope) -> Vec<Notice> {
         order_seq: env.order_seq,
         time_ms: env.time_ms,
         message,
+        action,
+        compartment,
     };
+    let id = &env.order_id;
+    if id.is_reserved() {
+        return vec![notice("stock", stock_words(&env.event), None, None)];
+    }
     let status = match &env.event {
         Event::OrderCreated(o) => format!("New order for {}", o.customer_name),
         Event::OrderAccepted => "Order accepted".to_string(),
@@ -37,15 +55,187 @@ pub fn notices(env: &Envelope) -> Vec<Notice> {
             1 => "Pick list ready (1 line)".to_string(),
             n => format!("Pick list ready ({n} lines)"),
         },
-        Event::ShipmentProcessed { .. } => "Ready for pickup".to_string(),
+        Event::PickStarted { by, tote, .. } => format!("{by} is picking (tote {tote})"),
+        Event::ItemPicked {
+            line_no, quantity, ..
+        } => format!("Line {line_no}: {quantity} picked"),
+        Event::ItemShorted { line_no, found, .. } => {
+            format!("Line {line_no}: short, {found} found")
+        }
+        Event::ItemSubstituted { line_no, sku, .. } => {
+            format!("Line {line_no}: substituted with {sku}")
+        }
+        Event::ShipmentProcessed { .. } => "Picked and packed: stage it".to_string(),
+        Event::OrderStaged { slot, .. } => format!("Staged at {}", slot.id),
+        Event::ReadyForPickup { .. } => "Ready for pickup".to_string(),
+        Event::CustomerArrived { channel, note } => match note {
+            Some(n) => format!("Customer arrived ({channel:?}: {n})"),
+            None => format!("Customer arrived ({channel:?})"),
+        },
         Event::OrderFulfilled { .. } => "Handed over".to_string(),
+        Event::PickupExpired => "Pickup expired".to_string(),
+        Event::OrderCancelled { reason, .. } => format!("Cancelled: {reason}"),
+        Event::CancelRejected { reason } => format!("Cancel refused: {reason}"),
+        Event::Restocked { items, .. } => format!("Put back {} item(s)", items.len()),
+        Event::OrderLate { .. } => "Late: past its promise time".to_string(),
+        Event::PickupReminded { .. } => "Customer reminded".to_string(),
+        other => other.kind().name().to_string(),
     };
-    let mut out = vec![notice("orders", status)];
-    if let Event::ShipmentProcessed { .. } = env.event {
-        out.push(notice(
+    let mut out = vec![notice("orders", status, None, None)];
+    match &env.event {
+        Event::ShipmentProcessed { .. } => out.push(notice(
+            "printer",
+            format!("Label for order {id}"),
+            Some("print_label"),
+            None,
+        )),
+        Event::OrderStaged { slot, .. } if slot.kind == SlotKind::Locker => out.push(notice(
+            "locker",
+            format!("Open compartment {} for order {id}", slot.id),
+            Some("open"),
+            Some(slot.id.clone()),
+        )),
+        Event::ReadyForPickup { .. } => out.push(notice(
             "pickup-screen",
-            format!("Order {} is ready", env.order_id),
-        ));
+            format!("Order {id} is ready"),
+            Some("show"),
+            None,
+        )),
+        Event::CustomerArrived { .. } => out.push(notice(
+            "pickup-screen",
+            format!("Customer for order {id} is here"),
+            Some("show"),
+            None,
+        )),
+        Event::OrderFulfilled { .. } | Event::PickupExpired | Event::OrderCancelled { .. } => out
+            .push(notice(
+                "pickup-screen",
+                format!("Order {id} is no longer waiting"),
+                Some("remove"),
+                None,
+            )),
+        Event::Restocked { items, reason } => out.push(notice(
+            "printer",
+            format!(
+                "Put back for order {id} ({reason}): {}",
+                items
+                    .iter()
+                    .map(|q| format!("{} × {}", q.quantity, q.sku))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Some("print_put_back"),
+            None,
+        )),
+        _ => {}
+    }
+    if let Some(text) = customer_message(&env.event) {
+        out.push(notice("customer", text, Some("send"), None));
     }
     out
+}
+
+/// The customer-facing message an event calls for (ready, reminder,
+/// expired, cancelled, rejected), if any.
+pub fn customer_message(event: &Event) -> Option<String> {
+    Some(match event {
+        Event::ReadyForPickup { code, .. } => {
+            format!("Your order is ready for pickup. Show code {code} or your QR code at the desk.")
+        }
+        Event::PickupReminded { .. } => {
+            "Reminder: your order is waiting for you and will be returned to the shelves soon."
+                .to_string()
+        }
+        Event::PickupExpired => {
+            "Your order was not collected in time and has been cancelled.".to_string()
+        }
+        Event::OrderCancelled { reason, .. } => format!("Your order was cancelled: {reason}"),
+        Event::OrderRejected { reason } => format!("We could not take your order: {reason}"),
+        _ => return None,
+    })
+}
+
+fn stock_words(event: &Event) -> String {
+    match event {
+        Event::CatalogImported { items } => format!("{} catalog item(s) imported", items.len()),
+        Event::StockCounted { counts, by } => format!("{} SKU(s) counted by {by}", counts.len()),
+        Event::StockAdjusted { sku, delta, reason } => format!("{sku} {delta:+}: {reason}"),
+        Event::StoreClosed { reason, .. } => format!("Store closed for orders: {reason}"),
+        Event::StoreOpened { .. } => "Store open for orders".to_string(),
+        other => other.kind().name().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::order::tests::env;
+    use protocol::StagingSlot;
+
+    #[test]
+    fn devices_hear_what_concerns_them() {
+        let rows: Vec<(Event, Vec<(&str, Option<&str>)>)> = vec![
+            (Event::OrderAccepted, vec![("orders", None)]),
+            (
+                Event::ShipmentProcessed {
+                    picked_by: "p".into(),
+                },
+                vec![("orders", None), ("printer", Some("print_label"))],
+            ),
+            (
+                Event::OrderStaged {
+                    slot: StagingSlot {
+                        kind: SlotKind::Locker,
+                        id: "12".into(),
+                    },
+                    by: "s".into(),
+                },
+                vec![("orders", None), ("locker", Some("open"))],
+            ),
+            (
+                Event::OrderStaged {
+                    slot: StagingSlot {
+                        kind: SlotKind::Shelf,
+                        id: "A1".into(),
+                    },
+                    by: "s".into(),
+                },
+                vec![("orders", None)],
+            ),
+            (
+                Event::ReadyForPickup {
+                    code: "K7P2QX".into(),
+                    token: "t".into(),
+                },
+                vec![
+                    ("orders", None),
+                    ("pickup-screen", Some("show")),
+                    ("customer", Some("send")),
+                ],
+            ),
+            (
+                Event::PickupExpired,
+                vec![
+                    ("orders", None),
+                    ("pickup-screen", Some("remove")),
+                    ("customer", Some("send")),
+                ],
+            ),
+        ];
+        for (event, want) in rows {
+            let got: Vec<(&str, Option<&str>)> = notices(&env(1, event.clone()))
+                .iter()
+                .map(|n| (n.channel, n.action))
+                .collect();
+            assert_eq!(got, want, "{event:?}");
+        }
+        let ready = notices(&env(
+            1,
+            Event::ReadyForPickup {
+                code: "K7P2QX".into(),
+                token: "t".into(),
+            },
+        ));
+        assert!(ready[2].message.contains("K7P2QX"));
+    }
 }

@@ -1,10 +1,14 @@
 //! The order service's rules and the order projection every service reads.
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 
-use protocol::{Envelope, Event, NewOrder, OrderId, PaymentMode, PickLine};
+use protocol::{
+    ArrivalChannel, CancelStage, Envelope, Event, NewOrder, OrderId, PaymentMode, PickLine,
+    PickupProof, SkuQuantity, StagingSlot,
+};
 use serde::{Deserialize, Serialize};
 
-use super::{Decision, Rejection};
+use super::{pickup, Ctx, Decision, Rejection};
 
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -12,7 +16,7 @@ use super::{Decision, Rejection};
 pub enum OrderState {
     /// Received, not yet checked.
     Created,
-    /// Checked and taken on, awaiting payment confirmation.
+    /// Checked and taken on (stock reserved), awaiting payment confirmation.
     Accepted,
     /// Refused by the store.
     Rejected,
@@ -20,21 +24,37 @@ pub enum OrderState {
     Processed,
     /// A pick task exists: ready to pick.
     Prepared,
-    /// Picked and packed, waiting for the customer.
+    /// Picked and packed, waiting to be staged.
     Picked,
     /// Handed over to the customer.
     Fulfilled,
+    // Appended with the BOPIS flow (the persisted status encodes the index).
+    /// A picker is working the pick task.
+    Picking,
+    /// On a staging slot (momentarily, before the pickup code is issued).
+    Staged,
+    /// Staged with a pickup code: the customer can collect.
+    Ready,
+    /// Cancelled (see `cancel` for when and why).
+    Cancelled,
+    /// Not collected in time; items went back to stock.
+    Expired,
 }
 
 impl OrderState {
-    pub const ALL: [OrderState; 7] = [
+    pub const ALL: [OrderState; 12] = [
         OrderState::Created,
         OrderState::Accepted,
         OrderState::Rejected,
         OrderState::Processed,
         OrderState::Prepared,
+        OrderState::Picking,
         OrderState::Picked,
+        OrderState::Staged,
+        OrderState::Ready,
         OrderState::Fulfilled,
+        OrderState::Cancelled,
+        OrderState::Expired,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,13 +64,29 @@ impl OrderState {
             OrderState::Rejected => "rejected",
             OrderState::Processed => "processed",
             OrderState::Prepared => "prepared",
+            OrderState::Picking => "picking",
             OrderState::Picked => "picked",
+            OrderState::Staged => "staged",
+            OrderState::Ready => "ready",
             OrderState::Fulfilled => "fulfilled",
+            OrderState::Cancelled => "cancelled",
+            OrderState::Expired => "expired",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// No further step of the flow can happen.
+    pub fn is_closed(self) -> bool {
+        matches!(
+            self,
+            OrderState::Rejected
+                | OrderState::Fulfilled
+                | OrderState::Cancelled
+                | OrderState::Expired
+        )
     }
 }
 
@@ -62,16 +98,88 @@ impl fmt::Display for OrderState {
             OrderState::Rejected => "rejected",
             OrderState::Processed => "paid, awaiting a pick task",
             OrderState::Prepared => "ready to pick",
-            OrderState::Picked => "picked and packed",
+            OrderState::Picking => "being picked",
+            OrderState::Picked => "picked and packed, not yet staged",
+            OrderState::Staged => "staged",
+            OrderState::Ready => "ready for pickup",
             OrderState::Fulfilled => "already handed over",
+            OrderState::Cancelled => "cancelled",
+            OrderState::Expired => "expired (not collected in time)",
         };
         f.write_str(words)
     }
 }
 
-/// The order projection: derived from the order's events by [`apply`].
+/// How far one pick line got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineState {
+    Open,
+    Picked,
+    Shorted,
+    Substituted,
+}
+
+impl LineState {
+    pub fn name(self) -> &'static str {
+        match self {
+            LineState::Open => "open",
+            LineState::Picked => "picked",
+            LineState::Shorted => "shorted",
+            LineState::Substituted => "substituted",
+        }
+    }
+}
+
+/// A substitute taken for a line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Order {
+pub struct Substitute {
+    pub sku: String,
+    pub quantity: u32,
+    pub unit_price_cents: i64,
+}
+
+/// Progress of one pick line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineProgress {
+    pub line_no: u32,
+    pub state: LineState,
+    /// Units of the line's own SKU taken from the shelf.
+    pub picked: u32,
+    pub substitute: Option<Substitute>,
+}
+
+/// A cancellation, as applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cancellation {
+    pub reason: String,
+    pub stage: CancelStage,
+    pub by: String,
+    /// The slot to clear (cancelled after staging).
+    pub unstage: Option<StagingSlot>,
+}
+
+/// A check-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Arrival {
+    pub channel: ArrivalChannel,
+    pub note: Option<String>,
+    pub at_ms: u64,
+}
+
+/// The hand-over, as proven.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandOver {
+    pub by: String,
+    pub proof: PickupProof,
+    pub id_checked: bool,
+    pub at_ms: u64,
+}
+
+/// The part of an order that changes with its events (the store rewrites
+/// it per event; the content is written once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderStatus {
     pub id: OrderId,
     pub state: OrderState,
     /// `order_seq` of the last applied event.
@@ -80,14 +188,121 @@ pub struct Order {
     pub created_log_seq: u64,
     pub created_ms: u64,
     pub updated_ms: u64,
-    pub content: NewOrder,
     pub pick_lines: Vec<PickLine>,
+    /// Per pick line (same order as `pick_lines`).
+    pub progress: Vec<LineProgress>,
     pub reject_reason: Option<String>,
+    pub picker: Option<String>,
+    pub walk_id: Option<String>,
+    pub tote: Option<u32>,
     pub picked_by: Option<String>,
-    pub handed_over_by: Option<String>,
+    pub slot: Option<StagingSlot>,
+    pub pickup_code: Option<String>,
+    pub pickup_token: Option<String>,
+    pub ready_ms: Option<u64>,
+    pub arrival: Option<Arrival>,
+    pub handed_over: Option<HandOver>,
+    pub cancel: Option<Cancellation>,
+    pub cancel_rejected: Option<String>,
+    /// Items to put back on the shelves (cancelled after picking, expired).
+    pub put_back: Vec<SkuQuantity>,
+    pub late: bool,
+    pub reminded: bool,
     /// `log_seq` of each of the order's events, in `order_seq` order: the
     /// order's timeline in the log.
     pub log_seqs: Vec<u64>,
+}
+
+/// The order projection: derived from the order's events by [`apply`].
+/// Reads like its status (`order.state`) through `Deref`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    #[serde(flatten)]
+    pub status: OrderStatus,
+    pub content: NewOrder,
+}
+
+impl Deref for Order {
+    type Target = OrderStatus;
+    fn deref(&self) -> &OrderStatus {
+        &self.status
+    }
+}
+
+impl DerefMut for Order {
+    fn deref_mut(&mut self) -> &mut OrderStatus {
+        &mut self.status
+    }
+}
+
+impl Order {
+    /// The pick line and its progress.
+    pub fn line(&self, line_no: u32) -> Option<(&PickLine, &LineProgress)> {
+        let i = self.pick_lines.iter().position(|l| l.line_no == line_no)?;
+        Some((&self.pick_lines[i], self.progress.get(i)?))
+    }
+
+    /// Units still reserved for each open line (quantity not yet taken).
+    pub fn outstanding(&self) -> Vec<SkuQuantity> {
+        if self.state == OrderState::Accepted || self.state == OrderState::Processed {
+            // No pick task yet: the whole content is reserved.
+            return self
+                .content
+                .lines
+                .iter()
+                .map(|l| SkuQuantity {
+                    sku: l.sku.clone(),
+                    quantity: l.quantity,
+                })
+                .collect();
+        }
+        self.pick_lines
+            .iter()
+            .zip(&self.progress)
+            .filter(|(_, p)| p.state == LineState::Open)
+            .map(|(l, p)| SkuQuantity {
+                sku: l.sku.clone(),
+                quantity: l.quantity - p.picked,
+            })
+            .filter(|q| q.quantity > 0)
+            .collect()
+    }
+
+    /// Everything taken from the shelves for this order so far.
+    pub fn taken(&self) -> Vec<SkuQuantity> {
+        let mut out = Vec::new();
+        for (l, p) in self.pick_lines.iter().zip(&self.progress) {
+            if p.picked > 0 {
+                out.push(SkuQuantity {
+                    sku: l.sku.clone(),
+                    quantity: p.picked,
+                });
+            }
+            if let Some(s) = &p.substitute {
+                out.push(SkuQuantity {
+                    sku: s.sku.clone(),
+                    quantity: s.quantity,
+                });
+            }
+        }
+        out
+    }
+
+    /// Every pick line is picked, shorted or substituted.
+    pub fn all_settled(&self) -> bool {
+        self.progress.iter().all(|p| p.state != LineState::Open)
+    }
+
+    /// Was the order's stock reserved (accepted and not yet released)?
+    pub fn holds_reservation(&self) -> bool {
+        matches!(
+            self.state,
+            OrderState::Accepted
+                | OrderState::Processed
+                | OrderState::Prepared
+                | OrderState::Picking
+        )
+    }
 }
 
 /// Fold one event into the projection. Events of an order arrive in
@@ -96,18 +311,34 @@ pub fn apply(order: Option<Order>, env: &Envelope) -> Option<Order> {
     let mut o = match (order, &env.event) {
         (None, Event::OrderCreated(content)) => {
             return Some(Order {
-                id: env.order_id.clone(),
-                state: OrderState::Created,
-                last_seq: env.order_seq,
-                created_log_seq: env.log_seq,
-                created_ms: env.time_ms,
-                updated_ms: env.time_ms,
+                status: OrderStatus {
+                    id: env.order_id.clone(),
+                    state: OrderState::Created,
+                    last_seq: env.order_seq,
+                    created_log_seq: env.log_seq,
+                    created_ms: env.time_ms,
+                    updated_ms: env.time_ms,
+                    pick_lines: Vec::new(),
+                    progress: Vec::new(),
+                    reject_reason: None,
+                    picker: None,
+                    walk_id: None,
+                    tote: None,
+                    picked_by: None,
+                    slot: None,
+                    pickup_code: None,
+                    pickup_token: None,
+                    ready_ms: None,
+                    arrival: None,
+                    handed_over: None,
+                    cancel: None,
+                    cancel_rejected: None,
+                    put_back: Vec::new(),
+                    late: false,
+                    reminded: false,
+                    log_seqs: vec![env.log_seq],
+                },
                 content: content.clone(),
-                pick_lines: Vec::new(),
-                reject_reason: None,
-                picked_by: None,
-                handed_over_by: None,
-                log_seqs: vec![env.log_seq],
             })
         }
         (None, _) => return None,
@@ -116,6 +347,9 @@ pub fn apply(order: Option<Order>, env: &Envelope) -> Option<Order> {
     o.last_seq = env.order_seq;
     o.log_seqs.push(env.log_seq);
     o.updated_ms = env.time_ms;
+    let line_mut = |o: &mut Order, line_no: u32| -> Option<usize> {
+        o.pick_lines.iter().position(|l| l.line_no == line_no)
+    };
     match &env.event {
         Event::OrderCreated(_) => {}
         Event::OrderAccepted => o.state = OrderState::Accepted,
@@ -127,15 +361,118 @@ pub fn apply(order: Option<Order>, env: &Envelope) -> Option<Order> {
         Event::ShipmentPrepared { lines } => {
             o.state = OrderState::Prepared;
             o.pick_lines = lines.clone();
+            o.progress = lines
+                .iter()
+                .map(|l| LineProgress {
+                    line_no: l.line_no,
+                    state: LineState::Open,
+                    picked: 0,
+                    substitute: None,
+                })
+                .collect();
+        }
+        Event::PickStarted { walk_id, tote, by } => {
+            o.state = OrderState::Picking;
+            o.walk_id = walk_id.clone();
+            o.tote = Some(*tote);
+            o.picker = Some(by.clone());
+        }
+        Event::ItemPicked {
+            line_no, quantity, ..
+        } => {
+            if let Some(i) = line_mut(&mut o, *line_no) {
+                let want = o.pick_lines[i].quantity;
+                let p = &mut o.progress[i];
+                p.picked += quantity;
+                if p.picked >= want {
+                    p.state = LineState::Picked;
+                }
+            }
+        }
+        Event::ItemShorted { line_no, found, .. } => {
+            if let Some(i) = line_mut(&mut o, *line_no) {
+                let p = &mut o.progress[i];
+                p.picked = *found;
+                p.state = LineState::Shorted;
+            }
+        }
+        Event::ItemSubstituted {
+            line_no,
+            sku,
+            quantity,
+            unit_price_cents,
+            ..
+        } => {
+            if let Some(i) = line_mut(&mut o, *line_no) {
+                let p = &mut o.progress[i];
+                p.state = LineState::Substituted;
+                p.substitute = Some(Substitute {
+                    sku: sku.clone(),
+                    quantity: *quantity,
+                    unit_price_cents: *unit_price_cents,
+                });
+            }
         }
         Event::ShipmentProcessed { picked_by } => {
             o.state = OrderState::Picked;
             o.picked_by = Some(picked_by.clone());
         }
-        Event::OrderFulfilled { handed_over_by } => {
-            o.state = OrderState::Fulfilled;
-            o.handed_over_by = Some(handed_over_by.clone());
+        Event::OrderStaged { slot, .. } => {
+            o.state = OrderState::Staged;
+            o.slot = Some(slot.clone());
         }
+        Event::ReadyForPickup { code, token } => {
+            o.state = OrderState::Ready;
+            o.pickup_code = Some(code.clone());
+            o.pickup_token = Some(token.clone());
+            o.ready_ms = Some(env.time_ms);
+        }
+        Event::CustomerArrived { channel, note } => {
+            o.arrival = Some(Arrival {
+                channel: *channel,
+                note: note.clone(),
+                at_ms: env.time_ms,
+            });
+        }
+        Event::OrderFulfilled {
+            handed_over_by,
+            proof,
+            id_checked,
+        } => {
+            o.state = OrderState::Fulfilled;
+            o.handed_over = Some(HandOver {
+                by: handed_over_by.clone(),
+                proof: *proof,
+                id_checked: *id_checked,
+                at_ms: env.time_ms,
+            });
+        }
+        Event::PickupExpired => {
+            o.state = OrderState::Expired;
+        }
+        Event::OrderCancelled { reason, stage, by } => {
+            let unstage = match stage {
+                CancelStage::AfterStaging => o.slot.clone(),
+                _ => None,
+            };
+            o.state = OrderState::Cancelled;
+            o.cancel = Some(Cancellation {
+                reason: reason.clone(),
+                stage: *stage,
+                by: by.clone(),
+                unstage,
+            });
+        }
+        Event::CancelRejected { reason } => o.cancel_rejected = Some(reason.clone()),
+        Event::Restocked { items, .. } => o.put_back = items.clone(),
+        Event::OrderLate { .. } => o.late = true,
+        Event::PickupReminded { .. } => o.reminded = true,
+        // Store-stream events never reach an order.
+        Event::StockAdjusted { .. }
+        | Event::StockCounted { .. }
+        | Event::CatalogImported { .. }
+        | Event::StoreClosed { .. }
+        | Event::StoreOpened { .. } => {}
     }
     Some(o)
 }
@@ -144,6 +481,22 @@ pub fn apply(order: Option<Order>, env: &Envelope) -> Option<Order> {
 pub const MAX_LINES: usize = 200;
 pub const MAX_QUANTITY: u32 = 999;
 pub const MAX_NAME_CHARS: usize = 100;
+
+/// Check an SKU's spelling (it ends up in keys and on labels).
+pub fn check_sku(field: String, sku: &str) -> Result<(), Rejection> {
+    if sku.is_empty()
+        || sku.len() > 64
+        || !sku
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(Rejection::Invalid {
+            field,
+            reason: "must be 1 to 64 letters, digits, '-', '_' or '.'".into(),
+        });
+    }
+    Ok(())
+}
 
 /// Check a new order's content; the first problem names its field.
 pub fn validate(content: &NewOrder) -> Result<(), Rejection> {
@@ -171,18 +524,7 @@ pub fn validate(content: &NewOrder) -> Result<(), Rejection> {
         ));
     }
     for (i, line) in content.lines.iter().enumerate() {
-        if line.sku.is_empty()
-            || line.sku.len() > 64
-            || !line
-                .sku
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
-            return Err(invalid(
-                format!("lines[{i}].sku"),
-                "must be 1 to 64 letters, digits, '-', '_' or '.'",
-            ));
-        }
+        check_sku(format!("lines[{i}].sku"), &line.sku)?;
         if line.quantity == 0 || line.quantity > MAX_QUANTITY {
             return Err(invalid(
                 format!("lines[{i}].quantity"),
@@ -196,12 +538,28 @@ pub fn validate(content: &NewOrder) -> Result<(), Rejection> {
             ));
         }
     }
+    if content
+        .pickup_token
+        .as_ref()
+        .is_some_and(|t| t.len() > 512 || !protocol::pickup::is_token(t))
+    {
+        return Err(invalid(
+            "pickup_token".into(),
+            "must be a pickup token (SNP1.…) of at most 512 characters",
+        ));
+    }
     Ok(())
 }
 
 /// Decide a CreateOrder. Creation is idempotent on the order id: the same
 /// content again is a no-op, different content is a conflict.
 pub fn decide_create(existing: Option<&Order>, id: &OrderId, content: &NewOrder) -> Decision {
+    if id.is_reserved() {
+        return Err(Rejection::Invalid {
+            field: "order_id".into(),
+            reason: "ids starting with '_' are reserved for the node".into(),
+        });
+    }
     validate(content)?;
     match existing {
         None => Ok(vec![Event::OrderCreated(content.clone())]),
@@ -210,31 +568,150 @@ pub fn decide_create(existing: Option<&Order>, id: &OrderId, content: &NewOrder)
     }
 }
 
-/// The order service's reaction to an OrderCreated: accept it and, for
-/// orders paid at the desk or already authorised, process it.
-pub fn on_created(order: Option<&Order>) -> Decision {
-    let Some(o) = order else { return Ok(vec![]) };
+/// The order service's reaction to an OrderCreated: accept it (reserving
+/// its stock) or reject it with a reason a manager understands; process it
+/// at once unless its payment is still pending.
+pub fn on_created(ctx: &Ctx, keys: &pickup::PickupKeys) -> Decision {
+    let Some(o) = ctx.order else {
+        return Ok(vec![]);
+    };
     if o.state != OrderState::Created {
         return Ok(vec![]); // already reacted (or cancelled since)
     }
+    let reject = |reason: String| Ok(vec![Event::OrderRejected { reason }]);
     if let Err(r) = validate(&o.content) {
-        return Ok(vec![Event::OrderRejected {
-            reason: r.to_string(),
-        }]);
+        return reject(r.to_string());
     }
-    let payment = o.content.payment;
-    // Foundation: prepaid orders arrive already authorised by the cloud
-    // order service, so both modes are processed on acceptance.
-    let processed = match payment {
-        PaymentMode::Prepaid | PaymentMode::PayAtPickup => Event::OrderProcessed { payment },
+    if let Some(reason) = ctx.view.site().closed {
+        return reject(format!("the store is closed for orders: {reason}"));
+    }
+    // Quantities per SKU (an order may name an SKU on several lines).
+    let mut wanted: Vec<(&str, i64)> = Vec::new();
+    for l in &o.content.lines {
+        match wanted.iter_mut().find(|(s, _)| *s == l.sku) {
+            Some((_, q)) => *q += i64::from(l.quantity),
+            None => wanted.push((&l.sku, i64::from(l.quantity))),
+        }
+    }
+    for (sku, qty) in wanted {
+        let Some(item) = ctx.view.item(sku) else {
+            return reject(format!("unknown SKU {sku}: not in this store's catalog"));
+        };
+        let available = item.available();
+        if available < qty {
+            return reject(format!(
+                "not enough stock for {} ({sku}): {} available, {qty} ordered",
+                item.item.name,
+                available.max(0)
+            ));
+        }
+    }
+    if let Some(token) = &o.content.pickup_token {
+        if let Err(e) = keys.check(token, &o.id) {
+            return reject(format!("the pickup code HQ issued is not valid: {e}"));
+        }
+    }
+    let mut events = vec![Event::OrderAccepted];
+    match o.content.payment {
+        PaymentMode::Prepaid | PaymentMode::PayAtPickup => events.push(Event::OrderProcessed {
+            payment: o.content.payment,
+        }),
+        PaymentMode::Pending => {}
+    }
+    Ok(events)
+}
+
+/// The cloud confirms a pending payment. Repeats are no-ops.
+pub fn decide_confirm_payment(order: Option<&Order>, id: &OrderId) -> Decision {
+    let o = order.ok_or_else(|| Rejection::UnknownOrder(id.to_string()))?;
+    match o.state {
+        OrderState::Accepted => Ok(vec![Event::OrderProcessed {
+            payment: PaymentMode::Prepaid,
+        }]),
+        OrderState::Created => Err(Rejection::WrongState {
+            action: "confirm its payment",
+            state: o.state,
+        }),
+        _ => Ok(vec![]),
+    }
+}
+
+/// Cancel an order: what happens depends on how far it got. Never
+/// last-writer-wins: after hand-over the cancel is answered with a
+/// CancelRejected event and changes nothing.
+pub fn decide_cancel(order: Option<&Order>, id: &OrderId, reason: &str, by: &str) -> Decision {
+    let o = order.ok_or_else(|| Rejection::UnknownOrder(id.to_string()))?;
+    super::warehouse::check_staff(by)?;
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(Rejection::Invalid {
+            field: "reason".into(),
+            reason: "must be 1 to 200 characters".into(),
+        });
+    }
+    let cancelled = |stage| Event::OrderCancelled {
+        reason: reason.to_string(),
+        stage,
+        by: by.to_string(),
     };
-    Ok(vec![Event::OrderAccepted, processed])
+    let put_back = |o: &Order, why: &str| {
+        let items = o.taken();
+        (!items.is_empty()).then(|| Event::Restocked {
+            items,
+            reason: why.to_string(),
+        })
+    };
+    let events = match o.state {
+        OrderState::Created
+        | OrderState::Accepted
+        | OrderState::Processed
+        | OrderState::Prepared => vec![cancelled(CancelStage::BeforePick)],
+        OrderState::Picking => std::iter::once(cancelled(CancelStage::DuringPick))
+            .chain(put_back(o, "cancelled during picking: put back"))
+            .collect(),
+        OrderState::Picked => std::iter::once(cancelled(CancelStage::AfterPick))
+            .chain(put_back(o, "cancelled after picking: put back"))
+            .collect(),
+        OrderState::Staged | OrderState::Ready => {
+            std::iter::once(cancelled(CancelStage::AfterStaging))
+                .chain(put_back(o, "cancelled after staging: unstage and put back"))
+                .collect()
+        }
+        // Said once; a repeat is answered from the order's record.
+        OrderState::Fulfilled if o.cancel_rejected.is_some() => vec![],
+        OrderState::Fulfilled => {
+            let when = o.handed_over.as_ref().map_or(0, |h| h.at_ms);
+            vec![Event::CancelRejected {
+                reason: format!(
+                    "the order was already handed over to the customer (at {when} ms); refund it through customer service"
+                ),
+            }]
+        }
+        OrderState::Rejected | OrderState::Cancelled | OrderState::Expired => vec![],
+    };
+    Ok(events)
+}
+
+/// Timer: an order past its promise time that is not ready yet is late.
+pub fn on_clock(o: &Order, now_ms: u64) -> Vec<Event> {
+    match o.content.due_at_ms {
+        Some(due)
+            if now_ms >= due
+                && !o.late
+                && !o.state.is_closed()
+                && !matches!(o.state, OrderState::Ready) =>
+        {
+            vec![Event::OrderLate { due_at_ms: due }]
+        }
+        _ => vec![],
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use protocol::{Actor, EventId, OrderLine, StoreId};
+    use crate::domain::testing::Shelf;
+    use protocol::{Actor, ChainHash, EventId, OrderLine, StoreId, Zone};
 
     pub(crate) fn content() -> NewOrder {
         NewOrder {
@@ -247,10 +724,11 @@ mod tests {
             }],
             due_at_ms: None,
             payment: PaymentMode::Prepaid,
+            pickup_token: None,
         }
     }
 
-    fn env(seq: u64, event: Event) -> Envelope {
+    pub(crate) fn env(seq: u64, event: Event) -> Envelope {
         Envelope {
             event_id: EventId::from_bytes([seq as u8; 16]),
             causation_id: None,
@@ -259,10 +737,27 @@ mod tests {
             order_seq: seq,
             log_seq: seq + 10,
             time_ms: 1000 + seq,
-            schema: 1,
+            schema: 2,
             actor: Actor::Api,
             event,
+            prev_hash: ChainHash::default(),
         }
+    }
+
+    /// Fold events into an order, numbering them.
+    pub(crate) fn fold(events: Vec<Event>) -> Option<Order> {
+        events
+            .into_iter()
+            .enumerate()
+            .fold(None, |o, (i, e)| apply(o, &env(i as u64 + 1, e)))
+    }
+
+    pub(crate) fn keys() -> pickup::PickupKeys {
+        pickup::PickupKeys::new(
+            StoreId::new("s").expect("valid"),
+            ed25519_dalek::SigningKey::from_bytes(&[1; 32]),
+            vec![],
+        )
     }
 
     #[test]
@@ -283,6 +778,11 @@ mod tests {
         for (existing, c, want) in rows {
             assert_eq!(decide_create(existing, &id, &c), want);
         }
+        let reserved = OrderId::new("_store").expect("valid");
+        assert!(matches!(
+            decide_create(None, &reserved, &content()),
+            Err(Rejection::Invalid { field, .. }) if field == "order_id"
+        ));
     }
 
     #[test]
@@ -302,6 +802,10 @@ mod tests {
                 Box::new(|c| c.lines[0].unit_price_cents = -1),
                 "lines[0].unit_price_cents",
             ),
+            (
+                Box::new(|c| c.pickup_token = Some("123456".into())),
+                "pickup_token",
+            ),
         ];
         for (mutate, field) in cases {
             let mut c = content();
@@ -314,44 +818,286 @@ mod tests {
     }
 
     #[test]
-    fn lifecycle_projection() {
-        let mut o = apply(None, &env(1, Event::OrderCreated(content())));
-        assert_eq!(on_created(o.as_ref()).expect("ok").len(), 2);
-        for (seq, ev, state) in [
-            (2, Event::OrderAccepted, OrderState::Accepted),
-            (
-                3,
-                Event::OrderProcessed {
-                    payment: PaymentMode::Prepaid,
-                },
-                OrderState::Processed,
-            ),
-            (
-                4,
-                Event::ShipmentPrepared { lines: vec![] },
-                OrderState::Prepared,
-            ),
-            (
-                5,
-                Event::ShipmentProcessed {
-                    picked_by: "p".into(),
-                },
-                OrderState::Picked,
-            ),
-            (
-                6,
-                Event::OrderFulfilled {
-                    handed_over_by: "d".into(),
-                },
-                OrderState::Fulfilled,
-            ),
-        ] {
-            o = apply(o, &env(seq, ev));
-            let cur = o.as_ref().expect("exists");
-            assert_eq!((cur.state, cur.last_seq), (state, seq));
+    fn acceptance_rules() {
+        let created = fold(vec![Event::OrderCreated(content())]).expect("order");
+        let stocked = Shelf::default().with("MILK-1L", "4006381333931", 3, Zone::Chilled, 5);
+        let mut closed = stocked.clone();
+        closed.site.closed = Some("stocktake".into());
+        let mut reserved = stocked.clone();
+        if let Some(i) = reserved.items.get_mut("MILK-1L") {
+            i.reserved = 4; // 1 left
         }
-        // Reacting again after the fact produces nothing.
-        assert_eq!(on_created(o.as_ref()), Ok(vec![]));
-        assert_eq!(apply(None, &env(2, Event::OrderAccepted)), None);
+        let pending = {
+            let mut c = content();
+            c.payment = PaymentMode::Pending;
+            fold(vec![Event::OrderCreated(c)]).expect("order")
+        };
+        let accepted_processed = Ok(vec![
+            Event::OrderAccepted,
+            Event::OrderProcessed {
+                payment: PaymentMode::Prepaid,
+            },
+        ]);
+        let rejected = |r: &str| {
+            Ok(vec![Event::OrderRejected {
+                reason: r.to_string(),
+            }])
+        };
+        let rows: Vec<(&str, &Order, Shelf, Decision)> = vec![
+            ("in stock", &created, stocked.clone(), accepted_processed),
+            (
+                "pending payment waits",
+                &pending,
+                stocked.clone(),
+                Ok(vec![Event::OrderAccepted]),
+            ),
+            (
+                "unknown sku",
+                &created,
+                Shelf::default(),
+                rejected("unknown SKU MILK-1L: not in this store's catalog"),
+            ),
+            (
+                "no stock",
+                &created,
+                reserved,
+                rejected("not enough stock for MILK-1L name (MILK-1L): 1 available, 2 ordered"),
+            ),
+            (
+                "store closed",
+                &created,
+                closed,
+                rejected("the store is closed for orders: stocktake"),
+            ),
+        ];
+        for (name, order, shelf, want) in rows {
+            let ctx = Ctx {
+                order: Some(order),
+                view: &shelf,
+                now_ms: 5,
+            };
+            assert_eq!(on_created(&ctx, &keys()), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn cancellation_rules_by_stage() {
+        use Event::*;
+        let created = OrderCreated(content());
+        let prepared = ShipmentPrepared {
+            lines: vec![PickLine {
+                line_no: 1,
+                sku: "MILK-1L".into(),
+                quantity: 2,
+                location: protocol::Location {
+                    aisle: 1,
+                    bay: 1,
+                    shelf: 1,
+                },
+                zone: Zone::Chilled,
+            }],
+        };
+        let processed = OrderProcessed {
+            payment: PaymentMode::Prepaid,
+        };
+        let start = PickStarted {
+            walk_id: None,
+            tote: 1,
+            by: "p".into(),
+        };
+        let one = ItemPicked {
+            line_no: 1,
+            quantity: 1,
+            barcode: None,
+            by: "p".into(),
+        };
+        let two = ItemPicked {
+            line_no: 1,
+            quantity: 1,
+            barcode: None,
+            by: "p".into(),
+        };
+        let packed = ShipmentProcessed {
+            picked_by: "p".into(),
+        };
+        let slot = protocol::StagingSlot {
+            kind: protocol::SlotKind::ColdStorage,
+            id: "C1".into(),
+        };
+        let staged = OrderStaged {
+            slot: slot.clone(),
+            by: "p".into(),
+        };
+        let ready = ReadyForPickup {
+            code: "ABC".into(),
+            token: "t".into(),
+        };
+        let done = OrderFulfilled {
+            handed_over_by: "d".into(),
+            proof: PickupProof::Code,
+            id_checked: false,
+        };
+        let back = |q| {
+            Some(Restocked {
+                items: vec![SkuQuantity {
+                    sku: "MILK-1L".into(),
+                    quantity: q,
+                }],
+                reason: String::new(),
+            })
+        };
+        // (history, stage expected or None for CancelRejected/no-op, restock)
+        type Row = (Vec<Event>, Option<CancelStage>, Option<Event>, bool);
+        let rows: Vec<Row> = vec![
+            (
+                vec![created.clone()],
+                Some(CancelStage::BeforePick),
+                None,
+                false,
+            ),
+            (
+                vec![
+                    created.clone(),
+                    OrderAccepted,
+                    processed.clone(),
+                    prepared.clone(),
+                ],
+                Some(CancelStage::BeforePick),
+                None,
+                false,
+            ),
+            (
+                vec![
+                    created.clone(),
+                    OrderAccepted,
+                    processed.clone(),
+                    prepared.clone(),
+                    start.clone(),
+                    one.clone(),
+                ],
+                Some(CancelStage::DuringPick),
+                back(1),
+                false,
+            ),
+            (
+                vec![
+                    created.clone(),
+                    OrderAccepted,
+                    processed.clone(),
+                    prepared.clone(),
+                    start.clone(),
+                    one.clone(),
+                    two.clone(),
+                    packed.clone(),
+                ],
+                Some(CancelStage::AfterPick),
+                back(2),
+                false,
+            ),
+            (
+                vec![
+                    created.clone(),
+                    OrderAccepted,
+                    processed.clone(),
+                    prepared.clone(),
+                    start.clone(),
+                    one.clone(),
+                    two.clone(),
+                    packed.clone(),
+                    staged.clone(),
+                    ready.clone(),
+                ],
+                Some(CancelStage::AfterStaging),
+                back(2),
+                false,
+            ),
+            (
+                vec![
+                    created.clone(),
+                    OrderAccepted,
+                    processed.clone(),
+                    prepared.clone(),
+                    start.clone(),
+                    one.clone(),
+                    two.clone(),
+                    packed.clone(),
+                    staged.clone(),
+                    ready.clone(),
+                    done.clone(),
+                ],
+                None,
+                None,
+                true,
+            ),
+        ];
+        let id = OrderId::new("o1").expect("valid");
+        for (i, (history, stage, restock, refused)) in rows.into_iter().enumerate() {
+            let o = fold(history).expect("order");
+            let got = decide_cancel(Some(&o), &id, "customer asked", "mgr").expect("decided");
+            if refused {
+                assert!(
+                    matches!(got.as_slice(), [CancelRejected { .. }]),
+                    "row {i}: {got:?}"
+                );
+                continue;
+            }
+            match (got.first(), stage) {
+                (Some(OrderCancelled { stage: s, .. }), Some(want)) => {
+                    assert_eq!(*s, want, "row {i}")
+                }
+                other => panic!("row {i}: {other:?}"),
+            }
+            let restocked = got.get(1).cloned().map(|e| match e {
+                Restocked { items, .. } => Restocked {
+                    items,
+                    reason: String::new(),
+                },
+                e => e,
+            });
+            assert_eq!(restocked, restock, "row {i}");
+            // Applying the cancellation: after staging, the slot is named
+            // for the unstage task.
+            let mut after = Some(o);
+            for (n, e) in got.into_iter().enumerate() {
+                after = apply(after, &env(100 + n as u64, e));
+            }
+            let after = after.expect("order");
+            assert_eq!(after.state, OrderState::Cancelled);
+            let unstage = after.cancel.as_ref().and_then(|c| c.unstage.clone());
+            assert_eq!(
+                unstage.is_some(),
+                stage == Some(CancelStage::AfterStaging),
+                "row {i}"
+            );
+        }
+        // A second cancel is a no-op; an unknown order is refused.
+        let cancelled = fold(vec![
+            created,
+            OrderCancelled {
+                reason: "x".into(),
+                stage: CancelStage::BeforePick,
+                by: "m".into(),
+            },
+        ])
+        .expect("o");
+        assert_eq!(
+            decide_cancel(Some(&cancelled), &id, "again", "m"),
+            Ok(vec![])
+        );
+        assert_eq!(
+            decide_cancel(None, &id, "x", "m"),
+            Err(Rejection::UnknownOrder("o1".into()))
+        );
+    }
+
+    #[test]
+    fn late_once_when_due_passes() {
+        let mut c = content();
+        c.due_at_ms = Some(100);
+        let o = fold(vec![Event::OrderCreated(c)]).expect("o");
+        assert_eq!(on_clock(&o, 99), vec![]);
+        assert_eq!(on_clock(&o, 100), vec![Event::OrderLate { due_at_ms: 100 }]);
+        let late = apply(Some(o), &env(2, Event::OrderLate { due_at_ms: 100 })).expect("o");
+        assert_eq!(on_clock(&late, 200), vec![]);
     }
 }

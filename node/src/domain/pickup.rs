@@ -1,91 +1,487 @@
-//! Pickup: the hand-over at the desk.
-use protocol::Event;
+//! Pickup: staging, the pickup code, check-in, hand-over, expiry.
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use protocol::pickup::{self as token, PickupClaim, TokenError};
+use protocol::{ArrivalChannel, Event, OrderId, PickupProof, SlotKind, StagingSlot, StoreId, Zone};
+use sha2::{Digest, Sha256};
 
+use super::fulfillment::coldest;
+use super::order::Order;
 use super::warehouse::check_staff;
-use super::{Decision, Order, OrderState, Rejection};
+use super::{Ctx, Decision, OrderState, Rejection};
 
-/// Staff hand the order to the customer. Only a picked order can be handed
-/// over; repeating a hand-over is a no-op.
-pub fn decide_hand_over(order: Option<&Order>, id: &str, staff: &str) -> Decision {
-    let o = order.ok_or_else(|| Rejection::UnknownOrder(id.to_string()))?;
+/// The keys pickup tokens are signed and checked with: the node's own
+/// (for orders taken locally) and the HQ keys it trusts.
+#[derive(Clone)]
+pub struct PickupKeys {
+    store_id: StoreId,
+    signing: SigningKey,
+    trusted: Vec<VerifyingKey>,
+}
+
+impl PickupKeys {
+    pub fn new(store_id: StoreId, signing: SigningKey, hq: Vec<VerifyingKey>) -> Self {
+        let mut trusted = hq;
+        trusted.push(signing.verifying_key());
+        PickupKeys {
+            store_id,
+            signing,
+            trusted,
+        }
+    }
+
+    pub fn public_key(&self) -> VerifyingKey {
+        self.signing.verifying_key()
+    }
+
+    /// Verify a token offline: a trusted signature, this store, this order.
+    pub fn check(&self, token_text: &str, order: &OrderId) -> Result<PickupClaim, TokenError> {
+        let claim = token::verify(token_text, &self.trusted)?;
+        if claim.store_id != self.store_id {
+            return Err(TokenError::OtherStore(claim.store_id.to_string()));
+        }
+        if claim.order_id != *order {
+            return Err(TokenError::OtherOrder(claim.order_id.to_string()));
+        }
+        Ok(claim)
+    }
+
+    /// A short code and signed token for an order taken locally. Pure: the
+    /// code is derived from the node's secret, the order and the time.
+    fn issue(&self, order: &OrderId, now_ms: u64) -> (String, String) {
+        let mut h = Sha256::new();
+        h.update(self.signing.to_bytes());
+        h.update(order.as_str().as_bytes());
+        h.update(now_ms.to_be_bytes());
+        let code = short_code(&h.finalize());
+        let claim = PickupClaim {
+            store_id: self.store_id.clone(),
+            order_id: order.clone(),
+            code: code.clone(),
+            issued_ms: now_ms,
+        };
+        let t = token::sign(&self.signing, &claim);
+        (code, t)
+    }
+}
+
+/// Six characters a person reads out without confusion (no 0/O, 1/I).
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+fn short_code(hash: &[u8]) -> String {
+    hash.iter()
+        .take(6)
+        .map(|b| CODE_ALPHABET[usize::from(*b) % CODE_ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Where an order of this temperature may wait.
+fn slot_fits(zone: Zone, kind: SlotKind) -> bool {
+    match zone {
+        Zone::Frozen => kind == SlotKind::Freezer,
+        Zone::Chilled => kind == SlotKind::ColdStorage,
+        Zone::Ambient => true,
+    }
+}
+
+/// The zone of what was actually taken (a substitute may differ).
+fn staged_zone(ctx: &Ctx, o: &Order) -> Zone {
+    let sub_zones = o
+        .progress
+        .iter()
+        .filter_map(|p| p.substitute.as_ref())
+        .filter_map(|s| ctx.view.item(&s.sku).map(|i| i.item.zone));
+    let lines: Vec<_> = o
+        .pick_lines
+        .iter()
+        .zip(&o.progress)
+        .filter(|(_, p)| p.picked > 0)
+        .map(|(l, _)| l.clone())
+        .collect();
+    sub_zones.fold(coldest(&lines), Zone::max)
+}
+
+/// Put the picked order on a staging slot; it becomes ready for pickup
+/// with its code. Chilled and frozen orders must go where they stay cold.
+pub fn decide_stage(ctx: &Ctx, keys: &PickupKeys, slot: &StagingSlot, staff: &str) -> Decision {
+    let o = ctx
+        .order
+        .ok_or_else(|| Rejection::UnknownOrder("(unknown)".into()))?;
+    check_staff(staff)?;
+    let id = slot.id.trim();
+    if id.is_empty() || id.chars().count() > 20 {
+        return Err(Rejection::Invalid {
+            field: "slot.id".into(),
+            reason: "must be 1 to 20 characters (shelf, cold room place or locker number)".into(),
+        });
+    }
+    match o.state {
+        OrderState::Picked => {}
+        OrderState::Staged | OrderState::Ready if o.slot.as_ref() == Some(slot) => {
+            return Ok(vec![])
+        }
+        OrderState::Staged | OrderState::Ready => {} // moved to another slot
+        state => {
+            return Err(Rejection::WrongState {
+                action: "stage it",
+                state,
+            })
+        }
+    }
+    let zone = staged_zone(ctx, o);
+    if !slot_fits(zone, slot.kind) {
+        let place = match zone {
+            Zone::Frozen => "the freezer",
+            Zone::Chilled => "cold storage",
+            Zone::Ambient => "any slot",
+        };
+        let what = match zone {
+            Zone::Frozen => "frozen",
+            _ => "chilled",
+        };
+        return Err(Rejection::Staging(format!(
+            "the order has {what} items: stage it in {place}"
+        )));
+    }
+    let (code, t) = match (&o.pickup_code, &o.pickup_token, &o.content.pickup_token) {
+        (Some(c), Some(t), _) => (c.clone(), t.clone()),
+        (_, _, Some(hq)) => {
+            let claim = token::peek(hq).map_err(|e| Rejection::Pickup(e.to_string()))?;
+            (claim.code, hq.clone())
+        }
+        _ => keys.issue(&o.id, ctx.now_ms),
+    };
+    Ok(vec![
+        Event::OrderStaged {
+            slot: StagingSlot {
+                kind: slot.kind,
+                id: id.to_string(),
+            },
+            by: staff.to_string(),
+        },
+        Event::ReadyForPickup { code, token: t },
+    ])
+}
+
+/// The customer checked in (desk, kiosk or curbside).
+pub fn decide_check_in(ctx: &Ctx, channel: ArrivalChannel, note: Option<&str>) -> Decision {
+    let o = ctx
+        .order
+        .ok_or_else(|| Rejection::UnknownOrder("(unknown)".into()))?;
+    if note.is_some_and(|n| n.chars().count() > 100) {
+        return Err(Rejection::Invalid {
+            field: "note".into(),
+            reason: "must be at most 100 characters".into(),
+        });
+    }
+    if o.state.is_closed() {
+        return Err(Rejection::WrongState {
+            action: "check in for it",
+            state: o.state,
+        });
+    }
+    if o.arrival
+        .as_ref()
+        .is_some_and(|a| a.channel == channel && a.note.as_deref() == note)
+    {
+        return Ok(vec![]);
+    }
+    Ok(vec![Event::CustomerArrived {
+        channel,
+        note: note.map(str::to_string),
+    }])
+}
+
+/// Hand the order over, with proof: the short code or a verified token;
+/// an ID check for age-restricted items. A repeat is a no-op.
+pub fn decide_hand_over(
+    ctx: &Ctx,
+    keys: &PickupKeys,
+    staff: &str,
+    code: &str,
+    id_checked: bool,
+) -> Decision {
+    let o = ctx
+        .order
+        .ok_or_else(|| Rejection::UnknownOrder("(unknown)".into()))?;
     check_staff(staff)?;
     match o.state {
-        OrderState::Picked => Ok(vec![Event::OrderFulfilled {
-            handed_over_by: staff.to_string(),
-        }]),
-        OrderState::Fulfilled => Ok(vec![]),
-        state => Err(Rejection::WrongState {
-            action: "hand it over",
-            state,
-        }),
+        OrderState::Ready => {}
+        OrderState::Fulfilled => return Ok(vec![]),
+        state => {
+            return Err(Rejection::WrongState {
+                action: "hand it over",
+                state,
+            })
+        }
     }
+    let code = code.trim();
+    let proof = if token::is_token(code) {
+        keys.check(code, &o.id)
+            .map_err(|e| Rejection::Pickup(e.to_string()))?;
+        PickupProof::SignedToken
+    } else if o
+        .pickup_code
+        .as_deref()
+        .is_some_and(|c| c.eq_ignore_ascii_case(code))
+    {
+        PickupProof::Code
+    } else {
+        return Err(Rejection::Pickup(
+            "pickup code does not match this order".into(),
+        ));
+    };
+    let restricted = o
+        .taken()
+        .iter()
+        .any(|q| ctx.view.item(&q.sku).is_some_and(|i| i.item.age_restricted));
+    if restricted && !id_checked {
+        return Err(Rejection::Pickup(
+            "the order has age-restricted items: check the customer's ID, then confirm id_checked"
+                .into(),
+        ));
+    }
+    Ok(vec![Event::OrderFulfilled {
+        handed_over_by: staff.to_string(),
+        proof,
+        id_checked,
+    }])
+}
+
+/// Pickup timers: a reminder `remind_before_ms` before expiry, then expiry
+/// `expiry_ms` after the order became ready (its items go back to stock).
+pub fn on_clock(o: &Order, now_ms: u64, expiry_ms: u64, remind_before_ms: u64) -> Vec<Event> {
+    let (OrderState::Ready, Some(ready)) = (o.state, o.ready_ms) else {
+        return vec![];
+    };
+    let expires = ready.saturating_add(expiry_ms);
+    if now_ms >= expires {
+        let mut out = vec![Event::PickupExpired];
+        let items = o.taken();
+        if !items.is_empty() {
+            out.push(Event::Restocked {
+                items,
+                reason: "pickup expired: take it off the staging slot and put it back".into(),
+            });
+        }
+        return out;
+    }
+    if !o.reminded && now_ms >= expires.saturating_sub(remind_before_ms) {
+        return vec![Event::PickupReminded {
+            expires_at_ms: expires,
+        }];
+    }
+    vec![]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::warehouse::decide_mark_picked;
-    use protocol::{NewOrder, OrderId, PaymentMode};
+    use crate::domain::order::apply;
+    use crate::domain::order::tests::{content, env, fold, keys};
+    use crate::domain::testing::Shelf;
+    use protocol::{Location, PaymentMode, PickLine};
 
-    fn order(state: OrderState) -> Order {
-        Order {
-            id: OrderId::new("o").expect("valid"),
-            state,
-            last_seq: 1,
-            created_log_seq: 1,
-            created_ms: 0,
-            updated_ms: 0,
-            content: NewOrder {
-                customer_name: "A".into(),
-                lines: vec![],
-                due_at_ms: None,
+    fn picked(zone: Zone) -> Order {
+        fold(vec![
+            Event::OrderCreated(content()),
+            Event::OrderAccepted,
+            Event::OrderProcessed {
                 payment: PaymentMode::Prepaid,
             },
-            pick_lines: vec![],
-            reject_reason: None,
-            picked_by: None,
-            handed_over_by: None,
-            log_seqs: vec![1],
+            Event::ShipmentPrepared {
+                lines: vec![PickLine {
+                    line_no: 1,
+                    sku: "MILK-1L".into(),
+                    quantity: 2,
+                    location: Location {
+                        aisle: 1,
+                        bay: 1,
+                        shelf: 1,
+                    },
+                    zone,
+                }],
+            },
+            Event::ItemPicked {
+                line_no: 1,
+                quantity: 2,
+                barcode: None,
+                by: "p".into(),
+            },
+            Event::ShipmentProcessed {
+                picked_by: "p".into(),
+            },
+        ])
+        .expect("o")
+    }
+
+    fn slot(kind: SlotKind) -> StagingSlot {
+        StagingSlot {
+            kind,
+            id: "7".into(),
+        }
+    }
+
+    fn ready(o: Order, shelf: &Shelf, kind: SlotKind) -> Order {
+        let ctx = Ctx {
+            order: Some(&o),
+            view: shelf,
+            now_ms: 5_000,
+        };
+        let events = decide_stage(&ctx, &keys(), &slot(kind), "sam").expect("staged");
+        events
+            .into_iter()
+            .enumerate()
+            .fold(Some(o), |o, (i, e)| apply(o, &env(50 + i as u64, e)))
+            .expect("o")
+    }
+
+    #[test]
+    fn staging_follows_the_temperature() {
+        let shelf = Shelf::default();
+        // (zone of the items, slot, allowed)
+        let rows = [
+            (Zone::Ambient, SlotKind::Shelf, true),
+            (Zone::Ambient, SlotKind::Locker, true),
+            (Zone::Chilled, SlotKind::Shelf, false),
+            (Zone::Chilled, SlotKind::Locker, false),
+            (Zone::Chilled, SlotKind::ColdStorage, true),
+            (Zone::Frozen, SlotKind::ColdStorage, false),
+            (Zone::Frozen, SlotKind::Freezer, true),
+        ];
+        for (zone, kind, ok) in rows {
+            let o = picked(zone);
+            let ctx = Ctx {
+                order: Some(&o),
+                view: &shelf,
+                now_ms: 1,
+            };
+            let got = decide_stage(&ctx, &keys(), &slot(kind), "sam");
+            assert_eq!(got.is_ok(), ok, "{zone:?} on {kind:?}: {got:?}");
+        }
+        // Not picked yet: refused.
+        let o = fold(vec![Event::OrderCreated(content())]).expect("o");
+        let ctx = Ctx {
+            order: Some(&o),
+            view: &shelf,
+            now_ms: 1,
+        };
+        assert!(matches!(
+            decide_stage(&ctx, &keys(), &slot(SlotKind::Shelf), "sam"),
+            Err(Rejection::WrongState { .. })
+        ));
+    }
+
+    #[test]
+    fn hand_over_needs_the_code_or_a_valid_token() {
+        let shelf = Shelf::default();
+        let o = ready(picked(Zone::Ambient), &shelf, SlotKind::Shelf);
+        assert_eq!(o.state, OrderState::Ready);
+        let code = o.pickup_code.clone().expect("code");
+        let tok = o.pickup_token.clone().expect("token");
+        assert_eq!(code.len(), 6);
+        let foreign = token::sign(
+            &ed25519_dalek::SigningKey::from_bytes(&[1; 32]),
+            &PickupClaim {
+                store_id: StoreId::new("elsewhere").expect("valid"),
+                order_id: o.id.clone(),
+                code: "AAAAAA".into(),
+                issued_ms: 1,
+            },
+        );
+        // Someone edits the claim (here: the code) and keeps the signature.
+        let tampered = {
+            let mut claim = token::peek(&tok).expect("readable");
+            claim.code = "AAAAAA".into();
+            let forged = token::sign(&ed25519_dalek::SigningKey::from_bytes(&[9; 32]), &claim);
+            let mut parts: Vec<&str> = forged.split('.').collect();
+            parts[2] = tok.rsplit('.').next().expect("signature");
+            parts.join(".")
+        };
+        let ctx = Ctx {
+            order: Some(&o),
+            view: &shelf,
+            now_ms: 9,
+        };
+        let rows: Vec<(&str, String, Result<PickupProof, &str>)> = vec![
+            ("short code", code.to_lowercase(), Ok(PickupProof::Code)),
+            ("signed token", tok.clone(), Ok(PickupProof::SignedToken)),
+            (
+                "wrong code",
+                "ZZZZZZ".into(),
+                Err("pickup code does not match this order"),
+            ),
+            (
+                "tampered token",
+                tampered,
+                Err(
+                    "pickup code signature does not verify (tampered, or signed by an unknown key)",
+                ),
+            ),
+            (
+                "other store's token",
+                foreign,
+                Err("pickup code is for store elsewhere, not this one"),
+            ),
+        ];
+        for (name, given, want) in rows {
+            let got = decide_hand_over(&ctx, &keys(), "dee", &given, false);
+            match (got, want) {
+                (Ok(events), Ok(proof)) => assert!(
+                    matches!(events.as_slice(), [Event::OrderFulfilled { proof: p, .. }] if *p == proof),
+                    "{name}: {events:?}"
+                ),
+                (Err(r), Err(msg)) => assert_eq!(r.to_string(), msg, "{name}"),
+                (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+            }
         }
     }
 
     #[test]
-    fn staff_actions_by_state() {
-        use OrderState::*;
-        // (state, mark picked gives events?, hand over gives events?, Err = rejected)
-        // Ok(n): accepted with n events; Err(()): rejected.
-        type Outcome = Result<usize, ()>;
-        let rows: &[(OrderState, Outcome, Outcome)] = &[
-            (Created, Err(()), Err(())),
-            (Accepted, Err(()), Err(())),
-            (Rejected, Err(()), Err(())),
-            (Processed, Err(()), Err(())),
-            (Prepared, Ok(1), Err(())),
-            (Picked, Ok(0), Ok(1)),
-            (Fulfilled, Ok(0), Ok(0)),
-        ];
-        for (state, picked, handed) in rows {
-            let o = order(*state);
-            let got = decide_mark_picked(Some(&o), "o", "ann")
-                .map(|e| e.len())
-                .map_err(|_| ());
-            assert_eq!(got, *picked, "mark picked in {state:?}");
-            let got = decide_hand_over(Some(&o), "o", "bob")
-                .map(|e| e.len())
-                .map_err(|_| ());
-            assert_eq!(got, *handed, "hand over in {state:?}");
+    fn age_restricted_needs_an_id_check() {
+        let mut shelf = Shelf::default().with("MILK-1L", "73513537", 1, Zone::Ambient, 5);
+        if let Some(i) = shelf.items.get_mut("MILK-1L") {
+            i.item.age_restricted = true;
         }
-        assert_eq!(
-            decide_hand_over(None, "zz", "bob"),
-            Err(Rejection::UnknownOrder("zz".into()))
-        );
+        let o = ready(picked(Zone::Ambient), &shelf, SlotKind::Shelf);
+        let code = o.pickup_code.clone().expect("code");
+        let ctx = Ctx {
+            order: Some(&o),
+            view: &shelf,
+            now_ms: 9,
+        };
         assert!(matches!(
-            decide_mark_picked(Some(&order(Prepared)), "o", " "),
-            Err(Rejection::Invalid { .. })
+            decide_hand_over(&ctx, &keys(), "dee", &code, false),
+            Err(Rejection::Pickup(_))
         ));
-        let msg = decide_hand_over(Some(&order(Prepared)), "o", "bob")
-            .expect_err("not picked")
-            .to_string();
-        assert_eq!(msg, "cannot hand it over: the order is ready to pick");
+        assert!(decide_hand_over(&ctx, &keys(), "dee", &code, true).is_ok());
+    }
+
+    #[test]
+    fn reminder_then_expiry_with_restock() {
+        let shelf = Shelf::default();
+        let o = ready(picked(Zone::Ambient), &shelf, SlotKind::Shelf);
+        let ready_at = o.ready_ms.expect("ready");
+        let (expiry, remind) = (1_000, 300);
+        assert_eq!(on_clock(&o, ready_at + 600, expiry, remind), vec![]);
+        assert_eq!(
+            on_clock(&o, ready_at + 700, expiry, remind),
+            vec![Event::PickupReminded {
+                expires_at_ms: ready_at + 1_000
+            }]
+        );
+        let expired = on_clock(&o, ready_at + 1_000, expiry, remind);
+        assert!(
+            matches!(expired.as_slice(), [Event::PickupExpired, Event::Restocked { items, .. }] if items[0].quantity == 2)
+        );
+        // A fulfilled order never expires.
+        let ctx = Ctx {
+            order: Some(&o),
+            view: &shelf,
+            now_ms: 9,
+        };
+        let code = o.pickup_code.clone().expect("code");
+        let done = decide_hand_over(&ctx, &keys(), "dee", &code, false).expect("ok");
+        let o = apply(Some(o), &env(80, done[0].clone())).expect("o");
+        assert_eq!(on_clock(&o, u64::MAX, expiry, remind), vec![]);
     }
 }

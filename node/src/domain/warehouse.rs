@@ -1,26 +1,12 @@
-//! Warehouse (picking): staff work the pick task.
-use protocol::Event;
+//! Warehouse (picking): staff work the pick task, alone or in a batch walk.
+//!
+//! Each scan, short or substitute settles (part of) a line; the step that
+//! settles the last line also closes the task: ShipmentProcessed, or, if
+//! nothing at all could be taken, the order is cancelled.
+use protocol::{CancelStage, Event};
 
-use super::{Decision, Order, OrderState, Rejection};
-
-/// Staff report the order picked and packed.
-///
-/// Repeating it for an order already picked (or handed over) is a no-op, so
-/// a retried request applies once.
-pub fn decide_mark_picked(order: Option<&Order>, id: &str, staff: &str) -> Decision {
-    let o = order.ok_or_else(|| Rejection::UnknownOrder(id.to_string()))?;
-    check_staff(staff)?;
-    match o.state {
-        OrderState::Prepared => Ok(vec![Event::ShipmentProcessed {
-            picked_by: staff.to_string(),
-        }]),
-        OrderState::Picked | OrderState::Fulfilled => Ok(vec![]),
-        state => Err(Rejection::WrongState {
-            action: "mark it picked",
-            state,
-        }),
-    }
-}
+use super::order::{LineState, Order};
+use super::{Ctx, Decision, OrderState, Rejection};
 
 pub(crate) fn check_staff(staff: &str) -> Result<(), Rejection> {
     let s = staff.trim();
@@ -31,4 +17,435 @@ pub(crate) fn check_staff(staff: &str) -> Result<(), Rejection> {
         });
     }
     Ok(())
+}
+
+fn order<'a>(ctx: &Ctx<'a>) -> Result<&'a Order, Rejection> {
+    ctx.order
+        .ok_or_else(|| Rejection::UnknownOrder("(unknown)".into()))
+}
+
+/// The events that put the order into picking, if it is not yet.
+fn start_if_needed(o: &Order, staff: &str, action: &'static str) -> Result<Vec<Event>, Rejection> {
+    match o.state {
+        OrderState::Prepared => Ok(vec![Event::PickStarted {
+            walk_id: None,
+            tote: 1,
+            by: staff.to_string(),
+        }]),
+        OrderState::Picking => Ok(vec![]),
+        state => Err(Rejection::WrongState { action, state }),
+    }
+}
+
+/// An open line, or why not.
+fn open_line(o: &Order, line_no: u32) -> Result<(&protocol::PickLine, u32), Rejection> {
+    let (line, p) = o.line(line_no).ok_or(Rejection::UnknownLine(line_no))?;
+    if p.state != LineState::Open {
+        return Err(Rejection::LineSettled {
+            line_no,
+            state: p.state.name(),
+        });
+    }
+    Ok((line, p.picked))
+}
+
+/// After settling `line_no` (taking `taken_now` more units of anything):
+/// close the task if it was the last open line.
+fn close_if_last(o: &Order, line_no: u32, taken_now: u32, staff: &str) -> Vec<Event> {
+    let others_settled = o
+        .pick_lines
+        .iter()
+        .zip(&o.progress)
+        .all(|(l, p)| l.line_no == line_no || p.state != LineState::Open);
+    if !others_settled {
+        return vec![];
+    }
+    let taken_before: u32 = o.taken().iter().map(|q| q.quantity).sum();
+    if taken_before + taken_now == 0 {
+        return vec![Event::OrderCancelled {
+            reason: "none of the items could be picked".into(),
+            stage: CancelStage::DuringPick,
+            by: staff.to_string(),
+        }];
+    }
+    vec![Event::ShipmentProcessed {
+        picked_by: staff.to_string(),
+    }]
+}
+
+/// Display name of an SKU for messages: "Milk 1L (MILK-1L)".
+fn label(ctx: &Ctx, sku: &str) -> String {
+    match ctx.view.item(sku) {
+        Some(i) => format!("{} ({sku})", i.item.name),
+        None => sku.to_string(),
+    }
+}
+
+/// A picker takes the order into tote `tote` of walk `walk_id`.
+pub fn decide_start_pick(ctx: &Ctx, walk_id: Option<&str>, tote: u32, staff: &str) -> Decision {
+    let o = order(ctx)?;
+    check_staff(staff)?;
+    if tote == 0 || tote > 99 {
+        return Err(Rejection::Invalid {
+            field: "tote".into(),
+            reason: "must be between 1 and 99".into(),
+        });
+    }
+    if let Some(w) = walk_id {
+        if w.is_empty() || w.len() > 40 || !w.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(Rejection::Invalid {
+                field: "walk_id".into(),
+                reason: "must be 1 to 40 letters, digits or '-'".into(),
+            });
+        }
+    }
+    let start = Event::PickStarted {
+        walk_id: walk_id.map(str::to_string),
+        tote,
+        by: staff.to_string(),
+    };
+    match o.state {
+        OrderState::Prepared => Ok(vec![start]),
+        OrderState::Picking
+            if o.walk_id.as_deref() == walk_id
+                && o.tote == Some(tote)
+                && o.picker.as_deref() == Some(staff) =>
+        {
+            Ok(vec![])
+        }
+        // Handing the task to another picker (or walk) is allowed.
+        OrderState::Picking => Ok(vec![start]),
+        state => Err(Rejection::WrongState {
+            action: "start picking it",
+            state,
+        }),
+    }
+}
+
+/// A scan of `quantity` units for a line. The barcode must be the line's
+/// item; a wrong one is refused with what it is.
+pub fn decide_pick_item(
+    ctx: &Ctx,
+    line_no: u32,
+    barcode: &str,
+    quantity: u32,
+    staff: &str,
+) -> Decision {
+    let o = order(ctx)?;
+    check_staff(staff)?;
+    let mut events = start_if_needed(o, staff, "pick it")?;
+    let (line, picked) = open_line(o, line_no)?;
+    let sku = ctx
+        .view
+        .sku_for_barcode(barcode.trim())
+        .ok_or_else(|| Rejection::UnknownBarcode(barcode.trim().to_string()))?;
+    if sku != line.sku {
+        return Err(Rejection::WrongBarcode {
+            scanned: barcode.trim().to_string(),
+            found: label(ctx, &sku),
+            line_no,
+            wanted: label(ctx, &line.sku),
+        });
+    }
+    let open = line.quantity - picked;
+    if quantity == 0 || quantity > open {
+        return Err(Rejection::TooMany {
+            line_no,
+            open,
+            asked: quantity,
+        });
+    }
+    events.push(Event::ItemPicked {
+        line_no,
+        quantity,
+        barcode: Some(barcode.trim().to_string()),
+        by: staff.to_string(),
+    });
+    if quantity == open {
+        events.extend(close_if_last(o, line_no, quantity, staff));
+    }
+    Ok(events)
+}
+
+/// The shelf had only `found` units for the line (counting any already
+/// scanned). The line is settled, and on-hand is corrected so availability
+/// stays true: the shelf is empty now.
+pub fn decide_short(ctx: &Ctx, line_no: u32, found: u32, staff: &str) -> Decision {
+    let o = order(ctx)?;
+    check_staff(staff)?;
+    let mut events = start_if_needed(o, staff, "short a line")?;
+    let (line, picked) = open_line(o, line_no)?;
+    if found < picked || found >= line.quantity {
+        return Err(Rejection::Invalid {
+            field: "found".into(),
+            reason: format!(
+                "must be between {picked} (already picked) and {} (one less than ordered)",
+                line.quantity - 1
+            ),
+        });
+    }
+    let taken_now = found - picked;
+    events.push(Event::ItemShorted {
+        line_no,
+        found,
+        by: staff.to_string(),
+    });
+    let left = ctx.view.item(&line.sku).map_or(0, |i| i.on_hand) - i64::from(taken_now);
+    if left > 0 {
+        events.push(Event::StockAdjusted {
+            sku: line.sku.clone(),
+            delta: -left,
+            reason: format!(
+                "short pick on order {} line {line_no}: shelf empty (by {staff})",
+                o.id
+            ),
+        });
+    }
+    events.extend(close_if_last(o, line_no, taken_now, staff));
+    Ok(events)
+}
+
+/// Settle a line with another item, if the customer allowed it. Charged at
+/// the substitute's shelf price.
+pub fn decide_substitute(
+    ctx: &Ctx,
+    line_no: u32,
+    barcode: &str,
+    quantity: u32,
+    staff: &str,
+) -> Decision {
+    let o = order(ctx)?;
+    check_staff(staff)?;
+    let mut events = start_if_needed(o, staff, "substitute a line")?;
+    let (line, picked) = open_line(o, line_no)?;
+    let allowed = o
+        .content
+        .lines
+        .get(line_no as usize - 1)
+        .is_some_and(|l| l.substitution_allowed);
+    if !allowed {
+        return Err(Rejection::NoSubstitution(line_no));
+    }
+    let sku = ctx
+        .view
+        .sku_for_barcode(barcode.trim())
+        .ok_or_else(|| Rejection::UnknownBarcode(barcode.trim().to_string()))?;
+    if sku == line.sku {
+        return Err(Rejection::Invalid {
+            field: "barcode".into(),
+            reason: format!(
+                "{} is the ordered item: scan it as a pick",
+                label(ctx, &sku)
+            ),
+        });
+    }
+    if quantity == 0 || quantity > super::order::MAX_QUANTITY {
+        return Err(Rejection::Invalid {
+            field: "quantity".into(),
+            reason: "must be between 1 and 999".into(),
+        });
+    }
+    let price = ctx.view.item(&sku).map_or(0, |i| i.item.unit_price_cents);
+    events.push(Event::ItemSubstituted {
+        line_no,
+        sku,
+        quantity,
+        unit_price_cents: price,
+        barcode: barcode.trim().to_string(),
+        by: staff.to_string(),
+    });
+    events.extend(close_if_last(o, line_no, quantity + picked, staff));
+    Ok(events)
+}
+
+/// Staff confirm the whole order picked without scanning: every open line
+/// in full. Repeating it for an order already picked (or further) is a
+/// no-op, so a retried request applies once.
+pub fn decide_mark_picked(ctx: &Ctx, staff: &str) -> Decision {
+    let o = order(ctx)?;
+    check_staff(staff)?;
+    if matches!(
+        o.state,
+        OrderState::Picked | OrderState::Staged | OrderState::Ready | OrderState::Fulfilled
+    ) {
+        return Ok(vec![]);
+    }
+    let mut events = start_if_needed(o, staff, "mark it picked")?;
+    for (l, p) in o.pick_lines.iter().zip(&o.progress) {
+        if p.state == LineState::Open && l.quantity > p.picked {
+            events.push(Event::ItemPicked {
+                line_no: l.line_no,
+                quantity: l.quantity - p.picked,
+                barcode: None,
+                by: staff.to_string(),
+            });
+        }
+    }
+    events.push(Event::ShipmentProcessed {
+        picked_by: staff.to_string(),
+    });
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::order::apply;
+    use crate::domain::order::tests::{content, env, fold};
+    use crate::domain::testing::Shelf;
+    use protocol::{OrderLine, PaymentMode, Zone};
+
+    const MILK: &str = "4006381333931";
+    const OAT: &str = "73513537";
+    const BREAD: &str = "036000291452";
+
+    fn shelf() -> Shelf {
+        Shelf::default()
+            .with("MILK-1L", MILK, 2, Zone::Chilled, 10)
+            .with("OAT-1L", OAT, 2, Zone::Chilled, 10)
+            .with("BREAD", BREAD, 1, Zone::Ambient, 10)
+    }
+
+    /// An order with milk ×2 (substitutes allowed) and bread ×1 (not),
+    /// ready to pick.
+    fn prepared() -> Order {
+        let mut c = content();
+        c.lines.push(OrderLine {
+            sku: "BREAD".into(),
+            quantity: 1,
+            unit_price_cents: 300,
+            substitution_allowed: false,
+        });
+        let shelf = shelf();
+        let o = fold(vec![
+            Event::OrderCreated(c),
+            Event::OrderAccepted,
+            Event::OrderProcessed {
+                payment: PaymentMode::Prepaid,
+            },
+        ])
+        .expect("o");
+        let ctx = Ctx {
+            order: Some(&o),
+            view: &shelf,
+            now_ms: 0,
+        };
+        let events = crate::domain::fulfillment::on_processed(&ctx).expect("prepared");
+        events
+            .into_iter()
+            .enumerate()
+            .fold(Some(o), |o, (i, e)| apply(o, &env(10 + i as u64, e)))
+            .expect("o")
+    }
+
+    fn run(o: &Order, f: impl FnOnce(&Ctx) -> Decision) -> Decision {
+        let shelf = shelf();
+        f(&Ctx {
+            order: Some(o),
+            view: &shelf,
+            now_ms: 0,
+        })
+    }
+
+    fn kinds(d: &Decision) -> Result<Vec<&'static str>, String> {
+        d.as_ref()
+            .map(|e| e.iter().map(|e| e.kind().name()).collect())
+            .map_err(|r| r.to_string())
+    }
+
+    #[test]
+    fn picking_rules() {
+        let o = prepared();
+        // Walking order: bread (aisle 1) is line 2, milk (aisle 2) is line 1.
+        assert_eq!(
+            o.pick_lines.iter().map(|l| l.line_no).collect::<Vec<_>>(),
+            vec![2, 1]
+        );
+        type Row = (
+            &'static str,
+            Box<dyn Fn(&Ctx) -> Decision>,
+            Result<Vec<&'static str>, String>,
+        );
+        let rows: Vec<Row> = vec![
+            ("scan the right item (starts the task)", Box::new(|c| decide_pick_item(c, 1, MILK, 1, "ann")), Ok(vec!["pick_started", "item_picked"])),
+            ("wrong barcode refused with what it is", Box::new(|c| decide_pick_item(c, 1, OAT, 1, "ann")),
+                Err("wrong item: barcode 73513537 is OAT-1L name (OAT-1L), line 1 wants MILK-1L name (MILK-1L)".into())),
+            ("unknown barcode", Box::new(|c| decide_pick_item(c, 1, "12345670", 1, "ann")), Err("barcode 12345670 is not in this store's catalog".into())),
+            ("too many", Box::new(|c| decide_pick_item(c, 1, MILK, 3, "ann")), Err("line 1 needs 2 more, not 3".into())),
+            ("unknown line", Box::new(|c| decide_pick_item(c, 9, MILK, 1, "ann")), Err("order has no line 9".into())),
+            ("short with the shelf count corrected", Box::new(|c| decide_short(c, 1, 1, "ann")), Ok(vec!["pick_started", "item_shorted", "stock_adjusted"])),
+            ("short found must be below ordered", Box::new(|c| decide_short(c, 1, 2, "ann")), Err("found: must be between 0 (already picked) and 1 (one less than ordered)".into())),
+            ("substitute allowed", Box::new(|c| decide_substitute(c, 1, OAT, 2, "ann")), Ok(vec!["pick_started", "item_substituted"])),
+            ("substitute not allowed", Box::new(|c| decide_substitute(c, 2, MILK, 1, "ann")), Err("the customer did not allow a substitute for line 2".into())),
+            ("substitute with the same item", Box::new(|c| decide_substitute(c, 1, MILK, 1, "ann")), Err("barcode: MILK-1L name (MILK-1L) is the ordered item: scan it as a pick".into())),
+            ("mark all picked", Box::new(|c| decide_mark_picked(c, "ann")), Ok(vec!["pick_started", "item_picked", "item_picked", "shipment_processed"])),
+            ("start a batch walk", Box::new(|c| decide_start_pick(c, Some("W-1"), 2, "ann")), Ok(vec!["pick_started"])),
+            ("tote out of range", Box::new(|c| decide_start_pick(c, None, 0, "ann")), Err("tote: must be between 1 and 99".into())),
+        ];
+        for (name, f, want) in rows {
+            assert_eq!(kinds(&run(&o, f)), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_last_settled_line_closes_the_task() {
+        let mut o = prepared();
+        let mut seq = 20;
+        let mut step = |o: &mut Order, d: Decision| {
+            for e in d.expect("decided") {
+                seq += 1;
+                *o = apply(Some(o.clone()), &env(seq, e)).expect("o");
+            }
+        };
+        let d = run(&o, |c| decide_pick_item(c, 2, BREAD, 1, "ann"));
+        step(&mut o, d);
+        assert_eq!(o.state, OrderState::Picking);
+        // A settled line cannot be picked again.
+        assert_eq!(
+            kinds(&run(&o, |c| decide_pick_item(c, 2, BREAD, 1, "ann"))),
+            Err("line 2 is already picked".into())
+        );
+        let d = run(&o, |c| decide_pick_item(c, 1, MILK, 1, "ann"));
+        step(&mut o, d);
+        assert_eq!(o.state, OrderState::Picking);
+        // Substituting the rest of the milk line (1 picked + oat) closes it.
+        let last = run(&o, |c| decide_substitute(c, 1, OAT, 1, "ann"));
+        assert_eq!(
+            kinds(&last),
+            Ok(vec!["item_substituted", "shipment_processed"])
+        );
+        step(&mut o, last);
+        assert_eq!(o.state, OrderState::Picked);
+        let taken: Vec<(String, u32)> =
+            o.taken().into_iter().map(|q| (q.sku, q.quantity)).collect();
+        assert_eq!(
+            taken,
+            vec![
+                ("BREAD".into(), 1),
+                ("MILK-1L".into(), 1),
+                ("OAT-1L".into(), 1)
+            ]
+        );
+        // Repeats after the fact are no-ops or refusals, never a second pick.
+        assert_eq!(run(&o, |c| decide_mark_picked(c, "ann")), Ok(vec![]));
+        assert!(run(&o, |c| decide_pick_item(c, 1, MILK, 1, "ann")).is_err());
+    }
+
+    #[test]
+    fn nothing_found_cancels_the_order() {
+        let mut o = prepared();
+        let mut seq = 20;
+        for d in [run(&o, |c| decide_short(c, 2, 0, "ann"))] {
+            for e in d.expect("ok") {
+                seq += 1;
+                o = apply(Some(o), &env(seq, e)).expect("o");
+            }
+        }
+        let d = run(&o, |c| decide_short(c, 1, 0, "ann"));
+        assert_eq!(
+            kinds(&d),
+            Ok(vec!["item_shorted", "stock_adjusted", "order_cancelled"])
+        );
+    }
 }

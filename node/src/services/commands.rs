@@ -1,13 +1,21 @@
 //! Commands from any door (HTTP, device topics, cloud topic) become the same
 //! write requests, decided by the same domain functions.
+use std::sync::Arc;
+
 use protocol::{codec, Actor, Command, CommandReply, ReplyStatus};
 
-use crate::domain;
+use crate::domain::{self, pickup::PickupKeys, Order, OrderState};
 use crate::store::writer::Decide;
 use crate::store::{Dedup, WriteRequest, Written};
 
 /// Most characters in a command id.
 pub const MAX_COMMAND_ID: usize = 64;
+
+/// What the rules need besides state: the pickup keys.
+#[derive(Clone)]
+pub struct Rules {
+    pub keys: Arc<PickupKeys>,
+}
 
 /// Check a sender's command id.
 pub fn check_id(id: &str) -> Result<(), String> {
@@ -21,24 +29,126 @@ pub fn check_id(id: &str) -> Result<(), String> {
 }
 
 /// The decision a command needs.
-pub fn decide(command: Command) -> Decide {
+pub fn decide(command: Command, rules: &Rules) -> Decide {
+    use domain::{inventory, order, pickup, warehouse};
+    let keys = rules.keys.clone();
     match command {
         Command::CreateOrder { order_id, order } => {
-            Box::new(move |o| domain::order::decide_create(o, &order_id, &order))
+            Box::new(move |c| order::decide_create(c.order, &order_id, &order))
         }
-        Command::MarkPicked { order_id, staff } => {
-            Box::new(move |o| domain::warehouse::decide_mark_picked(o, order_id.as_str(), &staff))
+        Command::ConfirmPayment { order_id } => {
+            Box::new(move |c| order::decide_confirm_payment(c.order, &order_id))
         }
-        Command::HandOver { order_id, staff } => {
-            Box::new(move |o| domain::pickup::decide_hand_over(o, order_id.as_str(), &staff))
+        Command::Cancel {
+            order_id,
+            reason,
+            by,
+        } => Box::new(move |c| order::decide_cancel(c.order, &order_id, &reason, &by)),
+        Command::StartPick {
+            order_id,
+            staff,
+            walk_id,
+            tote,
+        } => Box::new(move |c| {
+            known(c, &order_id)?;
+            warehouse::decide_start_pick(c, walk_id.as_deref(), tote, &staff)
+        }),
+        Command::PickItem {
+            order_id,
+            line_no,
+            barcode,
+            quantity,
+            staff,
+        } => Box::new(move |c| {
+            known(c, &order_id)?;
+            warehouse::decide_pick_item(c, line_no, &barcode, quantity, &staff)
+        }),
+        Command::ShortItem {
+            order_id,
+            line_no,
+            found,
+            staff,
+        } => Box::new(move |c| {
+            known(c, &order_id)?;
+            warehouse::decide_short(c, line_no, found, &staff)
+        }),
+        Command::SubstituteItem {
+            order_id,
+            line_no,
+            barcode,
+            quantity,
+            staff,
+        } => Box::new(move |c| {
+            known(c, &order_id)?;
+            warehouse::decide_substitute(c, line_no, &barcode, quantity, &staff)
+        }),
+        Command::MarkPicked { order_id, staff } => Box::new(move |c| {
+            known(c, &order_id)?;
+            warehouse::decide_mark_picked(c, &staff)
+        }),
+        Command::Stage {
+            order_id,
+            slot,
+            staff,
+        } => Box::new(move |c| {
+            known(c, &order_id)?;
+            pickup::decide_stage(c, &keys, &slot, &staff)
+        }),
+        Command::CheckIn {
+            order_id,
+            channel,
+            note,
+        } => Box::new(move |c| {
+            known(c, &order_id)?;
+            pickup::decide_check_in(c, channel, note.as_deref())
+        }),
+        Command::HandOver {
+            order_id,
+            staff,
+            code,
+            id_checked,
+        } => Box::new(move |c| {
+            known(c, &order_id)?;
+            pickup::decide_hand_over(c, &keys, &staff, &code, id_checked)
+        }),
+        Command::CountStock { counts, staff } => {
+            Box::new(move |c| inventory::decide_count(c, &counts, &staff))
         }
+        Command::AdjustStock {
+            sku,
+            delta,
+            reason,
+            staff,
+        } => Box::new(move |c| inventory::decide_adjust(c, &sku, delta, &reason, &staff)),
+        Command::ImportCatalog { items, stock } => {
+            Box::new(move |c| inventory::decide_import(c, &items, &stock))
+        }
+        Command::SetStoreOpen {
+            open,
+            reason,
+            staff,
+        } => Box::new(move |c| inventory::decide_set_open(c, open, &reason, &staff)),
+    }
+}
+
+/// An order command needs its order.
+fn known(c: &domain::Ctx, id: &protocol::OrderId) -> Result<(), domain::Rejection> {
+    match c.order {
+        Some(_) => Ok(()),
+        None => Err(domain::Rejection::UnknownOrder(id.to_string())),
     }
 }
 
 /// A command with an id from a device or the cloud: applied once per id.
-pub fn request(scope: String, id: String, command: Command, actor: Actor) -> WriteRequest {
+pub fn request(
+    scope: String,
+    id: String,
+    command: Command,
+    actor: Actor,
+    rules: &Rules,
+) -> WriteRequest {
     WriteRequest {
-        order_id: command.order_id().clone(),
+        order_id: command.stream(),
         actor,
         causation: None,
         dedup: Dedup::Inbox {
@@ -46,14 +156,54 @@ pub fn request(scope: String, id: String, command: Command, actor: Actor) -> Wri
             id,
             fingerprint: codec::encode(&command),
         },
-        decide: decide(command),
+        decide: decide(command, rules),
+    }
+}
+
+/// Who did it, for the audit trail: the staff member a command names, else
+/// the door it came through.
+pub fn actor(command: &Command, door: Actor) -> Actor {
+    match command {
+        Command::MarkPicked { staff, .. }
+        | Command::HandOver { staff, .. }
+        | Command::StartPick { staff, .. }
+        | Command::PickItem { staff, .. }
+        | Command::ShortItem { staff, .. }
+        | Command::SubstituteItem { staff, .. }
+        | Command::Stage { staff, .. }
+        | Command::CountStock { staff, .. }
+        | Command::AdjustStock { staff, .. }
+        | Command::SetStoreOpen { staff, .. } => match door {
+            // A device acting for a staff member stays the device: its
+            // login is what the node can vouch for.
+            Actor::Device(d) => Actor::Device(d),
+            _ => Actor::Staff(staff.clone()),
+        },
+        Command::Cancel { by, .. } if matches!(door, Actor::Api) => Actor::Staff(by.clone()),
+        _ => door,
+    }
+}
+
+/// A cancel that came too late is a refusal with its recorded reason, even
+/// though it was recorded (as CancelRejected).
+pub fn cancel_refused(command: &Command, order: Option<&Order>) -> Option<String> {
+    match (command, order) {
+        (Command::Cancel { .. }, Some(o)) if o.state == OrderState::Fulfilled => Some(
+            o.cancel_rejected
+                .clone()
+                .unwrap_or_else(|| "the order was already handed over".into()),
+        ),
+        _ => None,
     }
 }
 
 /// The reply a sender gets for a durable outcome.
-pub fn reply(id: &str, written: Written) -> CommandReply {
+pub fn reply(id: &str, command: &Command, written: Written) -> CommandReply {
     let (status, reason, log_seqs) = match written {
-        Written::Applied { log_seqs, .. } => (ReplyStatus::Accepted, None, log_seqs),
+        Written::Applied { log_seqs, order } => match cancel_refused(command, order.as_ref()) {
+            Some(reason) => (ReplyStatus::Rejected, Some(reason), log_seqs),
+            None => (ReplyStatus::Accepted, None, log_seqs),
+        },
         Written::Rejected(r) => (ReplyStatus::Rejected, Some(r.to_string()), vec![]),
         Written::Repeat(r) => return r,
         Written::IdReused => (

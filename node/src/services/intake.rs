@@ -44,6 +44,7 @@ pub struct Intake {
     writer: WriterHandle,
     metrics: Arc<Metrics>,
     link: Arc<Mutex<Link>>,
+    rules: commands::Rules,
     /// Dead-letter allowance per topic, so one misbehaving client cannot
     /// keep writing to the SD card.
     letters: Arc<std::sync::Mutex<std::collections::HashMap<String, Allowance>>>,
@@ -62,8 +63,15 @@ const DEAD_LETTERS_PER_S: f64 = 10.0;
 const MAX_TRACKED: usize = 4096;
 
 impl Intake {
-    pub fn new(store: Store, writer: WriterHandle, metrics: Arc<Metrics>, link: Link) -> Self {
+    pub fn new(
+        store: Store,
+        writer: WriterHandle,
+        metrics: Arc<Metrics>,
+        link: Link,
+        rules: commands::Rules,
+    ) -> Self {
         Intake {
+            rules,
             store,
             writer,
             metrics,
@@ -172,14 +180,22 @@ impl Intake {
                 return Ok(Handled::ReplyNow(to, reply));
             }
         };
-        let actor = match &to {
+        let door = match &to {
             ReplyTo::Device(d) => Actor::Device(d.clone()),
             ReplyTo::Cloud => Actor::Cloud,
         };
+        let actor = commands::actor(&cmd.command, door);
         let id = cmd.id.clone();
+        let command = cmd.command.clone();
         let pending = self
             .writer
-            .submit(commands::request(source, cmd.id, cmd.command, actor))
+            .submit(commands::request(
+                source,
+                cmd.id,
+                cmd.command,
+                actor,
+                &self.rules,
+            ))
             .await?;
         let replies = replies.clone();
         let metrics = self.metrics.clone();
@@ -188,7 +204,7 @@ impl Intake {
             // command id keeps the retry from applying twice.
             let done = match pending.await {
                 Ok(Ok(written)) => {
-                    let reply = commands::reply(&id, written);
+                    let reply = commands::reply(&id, &command, written);
                     metrics.command(metric_source, outcome_name(reply.status));
                     Some((to, reply))
                 }

@@ -1,18 +1,21 @@
 //! The node's services: each its own supervised task, talking only through
 //! the broker, keeping a durable checkpoint in the store.
 //!
-//! - `order` (intake rules): OrderCreated → OrderAccepted, OrderProcessed
+//! - `order` (intake rules): OrderCreated → OrderAccepted (stock reserved)
+//!   or OrderRejected; OrderProcessed unless payment is pending
 //! - `fulfillment`: OrderProcessed → ShipmentPrepared (the pick task)
 //! - `notification`: every event → JSON notices on device topics
+//! - `timers`: late orders, pickup reminders and expiry, from durable state
 //! - `intake`: device and cloud commands in, replies out after the flush;
 //!   also the guard that dead-letters forged events
 //!
-//! Staff actions (warehouse: picked; pickup: handed over) arrive through
-//! the HTTP API and the command topics as commands decided by
-//! `domain::warehouse` and `domain::pickup`.
+//! Staff and device actions (picking, staging, check-in, hand-over,
+//! cancellation, stock) arrive through the HTTP API and the command topics
+//! as commands decided by `domain::*` (see `commands`).
 pub mod commands;
 pub mod consumer;
 pub mod intake;
+pub mod timers;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -66,8 +69,11 @@ pub async fn supervise<F, Fut>(
     }
 }
 
-/// The order service: accepts new orders and settles payment.
-pub struct OrderService;
+/// The order service: accepts (reserving stock) or rejects new orders and
+/// settles payment.
+pub struct OrderService {
+    pub keys: Arc<domain::pickup::PickupKeys>,
+}
 
 impl Reactor for OrderService {
     fn name(&self) -> &'static str {
@@ -76,7 +82,10 @@ impl Reactor for OrderService {
     fn react(&self, env: &Envelope) -> Reaction {
         match env.event {
             Event::OrderCreated(_) => {
-                Reaction::Write(Box::new(domain::order::on_created) as Decide)
+                let keys = self.keys.clone();
+                Reaction::Write(
+                    Box::new(move |c: &domain::Ctx| domain::order::on_created(c, &keys)) as Decide,
+                )
             }
             _ => Reaction::None,
         }

@@ -15,6 +15,10 @@
 //! | `x`    | scope, 0, command id        | [`InboxEntry`]                 |
 //! | `d`    | dead-letter seq (u64 BE)    | [`DeadLetter`] (JSON)          |
 //! | `v`    | device name                 | [`DeviceCredential`]           |
+//! | `i`    | SKU                         | [`StockItem`] (catalog + stock) |
+//! | `g`    | —                           | [`Site`] (store settings)      |
+//! | `s`    | node stream id (`_store`)   | last `order_seq` (u64 BE)      |
+//! | `m`    | `store_id`, `chain`         | owner store; [`ChainHead`]     |
 pub mod writer;
 
 use std::path::Path;
@@ -26,7 +30,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::domain::{Order, OrderState};
+use crate::domain::order::OrderStatus;
+use crate::domain::{Order, OrderState, Site, StockItem};
 
 pub use writer::{Dedup, WriteRequest, Writer, WriterHandle, Written};
 
@@ -55,60 +60,6 @@ pub enum StoreError {
     },
     #[error("device {0} already exists")]
     DeviceExists(String),
-}
-
-/// The part of an order's projection that changes, rewritten on every
-/// event. The content (customer, lines) never changes after OrderCreated:
-/// it is written once under its own key, which keeps the bytes written per
-/// event small (SD cards wear out).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct OrderStatus {
-    id: OrderId,
-    state: OrderState,
-    last_seq: u64,
-    created_log_seq: u64,
-    created_ms: u64,
-    updated_ms: u64,
-    pick_lines: Vec<protocol::PickLine>,
-    reject_reason: Option<String>,
-    picked_by: Option<String>,
-    handed_over_by: Option<String>,
-    log_seqs: Vec<u64>,
-}
-
-impl OrderStatus {
-    pub(crate) fn of(o: &Order) -> Self {
-        OrderStatus {
-            id: o.id.clone(),
-            state: o.state,
-            last_seq: o.last_seq,
-            created_log_seq: o.created_log_seq,
-            created_ms: o.created_ms,
-            updated_ms: o.updated_ms,
-            pick_lines: o.pick_lines.clone(),
-            reject_reason: o.reject_reason.clone(),
-            picked_by: o.picked_by.clone(),
-            handed_over_by: o.handed_over_by.clone(),
-            log_seqs: o.log_seqs.clone(),
-        }
-    }
-
-    fn with_content(self, content: protocol::NewOrder) -> Order {
-        Order {
-            id: self.id,
-            state: self.state,
-            last_seq: self.last_seq,
-            created_log_seq: self.created_log_seq,
-            created_ms: self.created_ms,
-            updated_ms: self.updated_ms,
-            content,
-            pick_lines: self.pick_lines,
-            reject_reason: self.reject_reason,
-            picked_by: self.picked_by,
-            handed_over_by: self.handed_over_by,
-            log_seqs: self.log_seqs,
-        }
-    }
 }
 
 /// A command id already applied, with the answer it got.
@@ -143,6 +94,45 @@ pub struct DeviceCredential {
     pub created_ms: u64,
 }
 
+/// The newest log entry's hash: anchors the hash chain's end, so removing
+/// or editing the last entries shows too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainHead {
+    pub seq: u64,
+    pub hash: [u8; 32],
+}
+
+/// SHA-256 of an encoded log entry: the next entry's `prev_hash`.
+pub fn chain_hash(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Catalog, stock and settings, kept in memory (a store has thousands of
+/// SKUs, not millions) and persisted per SKU under `i`.
+#[derive(Debug, Default)]
+pub(crate) struct Stock {
+    items: std::collections::HashMap<String, StockItem>,
+    /// Barcode → SKU.
+    barcodes: std::collections::HashMap<String, String>,
+    site: Site,
+    /// Short pickup code → order, for orders ready for pickup.
+    codes: std::collections::HashMap<String, OrderId>,
+}
+
+impl Stock {
+    fn put(&mut self, item: StockItem) {
+        if let Some(old) = self.items.get(&item.item.sku) {
+            for b in &old.item.barcodes {
+                self.barcodes.remove(b);
+            }
+        }
+        for b in &item.item.barcodes {
+            self.barcodes.insert(b.clone(), item.item.sku.clone());
+        }
+        self.items.insert(item.item.sku.clone(), item);
+    }
+}
+
 /// Cheap to clone handle on the node's database.
 #[derive(Clone)]
 pub struct Store {
@@ -155,6 +145,7 @@ pub struct Store {
     /// open and kept in memory: in sled it would cost two keys per state
     /// change, and sled's cost is per key.
     states: Arc<std::sync::RwLock<std::collections::BTreeSet<(OrderState, OrderId)>>>,
+    stock: Arc<std::sync::RwLock<Stock>>,
     /// The directory sled was opened on.
     dir: Arc<Path>,
 }
@@ -185,6 +176,18 @@ pub(crate) fn checkpoint_key(consumer: &str) -> Vec<u8> {
 }
 pub(crate) fn inbox_key(scope: &str, id: &str) -> Vec<u8> {
     key(b'x', &[scope.as_bytes(), id.as_bytes()])
+}
+pub(crate) fn item_key(sku: &str) -> Vec<u8> {
+    key(b'i', &[sku.as_bytes()])
+}
+pub(crate) fn site_key() -> Vec<u8> {
+    key(b'g', &[])
+}
+pub(crate) fn stream_key(id: &OrderId) -> Vec<u8> {
+    key(b's', &[id.as_str().as_bytes()])
+}
+pub(crate) fn chain_key() -> Vec<u8> {
+    key(b'm', &[b"chain"])
 }
 fn device_key(name: &str) -> Vec<u8> {
     key(b'v', &[name.as_bytes()])
@@ -261,13 +264,31 @@ impl Store {
             None => 0,
         };
         let mut states = std::collections::BTreeSet::new();
+        let mut stock = Stock::default();
         for kv in tree.scan_prefix([b'o']) {
             let (_, v) = kv?;
             let status: OrderStatus = codec::decode(&v).map_err(|e| StoreError::Corrupt {
                 key: "order status".into(),
                 reason: e.to_string(),
             })?;
+            if let (OrderState::Ready, Some(code)) = (status.state, &status.pickup_code) {
+                stock.codes.insert(code.clone(), status.id.clone());
+            }
             states.insert((status.state, status.id));
+        }
+        for kv in tree.scan_prefix([b'i']) {
+            let (k, v) = kv?;
+            let item: StockItem = codec::decode(&v).map_err(|e| StoreError::Corrupt {
+                key: format!("stock {}", String::from_utf8_lossy(&k[1..])),
+                reason: e.to_string(),
+            })?;
+            stock.put(item);
+        }
+        if let Some(v) = tree.get(site_key())? {
+            stock.site = codec::decode(&v).map_err(|e| StoreError::Corrupt {
+                key: "site".into(),
+                reason: e.to_string(),
+            })?;
         }
         Ok(Store {
             db,
@@ -276,6 +297,7 @@ impl Store {
             dead_seq: Arc::new(AtomicU64::new(dead)),
             store_id,
             states: Arc::new(std::sync::RwLock::new(states)),
+            stock: Arc::new(std::sync::RwLock::new(stock)),
             dir: Arc::from(dir),
         })
     }
@@ -335,7 +357,7 @@ impl Store {
                 reason: "missing".into(),
             })?;
         let content = codec::decode(&content).map_err(|e| corrupt("content", e))?;
-        Ok(Some(status.with_content(content)))
+        Ok(Some(Order { status, content }))
     }
 
     /// The order's events in `order_seq` order.
@@ -416,15 +438,91 @@ impl Store {
         counts
     }
 
-    /// Record durable state changes in the by-state index.
-    pub(crate) fn move_states(&self, moves: &[(OrderId, Option<OrderState>, OrderState)]) {
+    /// Record durable state changes in the by-state index (and the
+    /// pickup-code index: codes of orders ready for pickup).
+    pub(crate) fn move_states(&self, moves: &[StateMove]) {
         if let Ok(mut states) = self.states.write() {
-            for (id, before, after) in moves {
-                if let Some(b) = before {
-                    states.remove(&(*b, id.clone()));
+            for m in moves {
+                if let Some(b) = m.before {
+                    states.remove(&(b, m.id.clone()));
                 }
-                states.insert((*after, id.clone()));
+                states.insert((m.after, m.id.clone()));
             }
+        }
+        if let Ok(mut stock) = self.stock.write() {
+            for m in moves {
+                if let Some(code) = &m.code {
+                    if m.after == OrderState::Ready {
+                        stock.codes.insert(code.clone(), m.id.clone());
+                    } else if m.before == Some(OrderState::Ready) {
+                        stock.codes.remove(code);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Publish durable stock and settings changes to readers.
+    pub(crate) fn update_stock(&self, items: Vec<StockItem>, site: Option<Site>) {
+        if let Ok(mut stock) = self.stock.write() {
+            for i in items {
+                stock.put(i);
+            }
+            if let Some(site) = site {
+                stock.site = site;
+            }
+        }
+    }
+
+    /// One SKU's catalog entry and stock.
+    pub fn item(&self, sku: &str) -> Option<StockItem> {
+        self.stock.read().ok()?.items.get(sku).cloned()
+    }
+
+    pub fn sku_for_barcode(&self, barcode: &str) -> Option<String> {
+        self.stock.read().ok()?.barcodes.get(barcode).cloned()
+    }
+
+    pub fn site(&self) -> Site {
+        self.stock
+            .read()
+            .map(|s| s.site.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every SKU, sorted by walking order (location, then SKU).
+    pub fn stock_items(&self) -> Vec<StockItem> {
+        let mut out: Vec<StockItem> = self
+            .stock
+            .read()
+            .map(|s| s.items.values().cloned().collect())
+            .unwrap_or_default();
+        out.sort_by(|a, b| (a.item.location, &a.item.sku).cmp(&(b.item.location, &b.item.sku)));
+        out
+    }
+
+    /// The order ready for pickup under a short code (case-insensitive).
+    pub fn order_by_code(&self, code: &str) -> Option<OrderId> {
+        let code = code.trim().to_ascii_uppercase();
+        self.stock.read().ok()?.codes.get(&code).cloned()
+    }
+
+    /// The last `order_seq` of one of the node's own streams.
+    pub fn stream_seq(&self, id: &OrderId) -> Result<u64, StoreError> {
+        match self.tree.get(stream_key(id))? {
+            Some(v) => be_u64(&v, "stream seq"),
+            None => Ok(0),
+        }
+    }
+
+    /// Where the hash chain ends (seq 0 for an empty log).
+    pub fn chain_head(&self) -> Result<ChainHead, StoreError> {
+        match self.tree.get(chain_key())? {
+            Some(v) => codec::decode(&v).map_err(|e| StoreError::Corrupt {
+                key: "chain head".into(),
+                reason: e.to_string(),
+            }),
+            None => Ok(ChainHead::default()),
         }
     }
 
@@ -615,6 +713,16 @@ fn password_hash(salt: &[u8; 16], password: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// A durable change of an order's state (for the in-memory indexes).
+#[derive(Debug, Clone)]
+pub(crate) struct StateMove {
+    pub id: OrderId,
+    pub before: Option<OrderState>,
+    pub after: OrderState,
+    /// The pickup code, for orders entering or leaving `Ready`.
+    pub code: Option<String>,
+}
+
 /// What `verify` found wrong; empty when the store is consistent.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
@@ -625,15 +733,21 @@ pub struct VerifyReport {
 
 impl Store {
     /// Check the store against its own log: the log is gapless from 1 to
-    /// the head, every order's events are numbered without gaps, and every
-    /// projection (including the order's timeline of log positions) and state-index entry equals what
-    /// replaying the log gives (the log is the truth; projections are
-    /// derived). Read-only.
+    /// the head; it is an unbroken hash chain (each entry names the hash
+    /// of the one before, and the chain head names the last), so an edited
+    /// or removed entry shows; every order's events are numbered without
+    /// gaps; and every projection (orders with their timelines, the
+    /// by-state index, stock, settings) equals what replaying the log
+    /// gives (the log is the truth; projections are derived). Read-only.
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
-        use std::collections::BTreeMap;
+        use std::collections::{BTreeMap, HashMap};
         let mut report = VerifyReport::default();
         let mut replayed: BTreeMap<OrderId, Order> = BTreeMap::new();
+        let mut streams: HashMap<OrderId, u64> = HashMap::new();
+        let mut items: HashMap<String, StockItem> = HashMap::new();
+        let mut site = Site::default();
         let mut expected_seq = 1;
+        let mut prev_hash = [0u8; 32];
         for kv in self.tree.scan_prefix([b'l']) {
             let (k, v) = kv?;
             let seq = be_u64(&k[1..], "log key")?;
@@ -644,6 +758,12 @@ impl Store {
             }
             expected_seq = seq + 1;
             let env = decode_env(seq, &v)?;
+            if env.prev_hash.0 != prev_hash {
+                report.problems.push(format!(
+                    "hash chain broken at log {seq}: the entry before it was changed or removed"
+                ));
+            }
+            prev_hash = chain_hash(&v);
             if env.log_seq != seq {
                 report.problems.push(format!(
                     "log {seq} holds an event claiming log_seq {}",
@@ -651,21 +771,40 @@ impl Store {
                 ));
             }
             let before = replayed.remove(&env.order_id);
-            let want_seq = before.as_ref().map_or(1, |o| o.last_seq + 1);
+            let want_seq = match &before {
+                Some(o) => o.last_seq + 1,
+                None => streams.get(&env.order_id).map_or(1, |s| s + 1),
+            };
             if env.order_seq != want_seq {
                 report.problems.push(format!(
-                    "order {}: event at log {seq} has order_seq {}, expected {want_seq}",
+                    "stream {}: event at log {seq} has order_seq {}, expected {want_seq}",
                     env.order_id, env.order_seq
                 ));
             }
-            match crate::domain::order::apply(before, &env) {
-                Some(o) => {
-                    replayed.insert(env.order_id.clone(), o);
+            for e in crate::domain::inventory::effects(before.as_ref(), &env.event) {
+                match crate::domain::inventory::effect_sku(&e) {
+                    Some(sku) => {
+                        let sku = sku.to_string();
+                        let cur = items.remove(&sku);
+                        if let Some(i) = crate::domain::inventory::apply_to_item(cur, &e) {
+                            items.insert(sku, i);
+                        }
+                    }
+                    None => site = crate::domain::inventory::apply_to_site(site, &e),
                 }
-                None => report.problems.push(format!(
-                    "log {seq}: event for unknown order {}",
-                    env.order_id
-                )),
+            }
+            if env.order_id.is_reserved() {
+                streams.insert(env.order_id.clone(), env.order_seq);
+            } else {
+                match crate::domain::order::apply(before, &env) {
+                    Some(o) => {
+                        replayed.insert(env.order_id.clone(), o);
+                    }
+                    None => report.problems.push(format!(
+                        "log {seq}: event for unknown order {}",
+                        env.order_id
+                    )),
+                }
             }
             report.events += 1;
         }
@@ -674,6 +813,13 @@ impl Store {
                 "head is {} but the log holds {}",
                 self.head(),
                 report.events
+            ));
+        }
+        let anchor = self.chain_head()?;
+        if report.events > 0 && (anchor.seq != report.events || anchor.hash != prev_hash) {
+            report.problems.push(format!(
+                "hash chain head names log {} but the log ends at {} with another hash: entries were changed or removed at the end",
+                anchor.seq, report.events
             ));
         }
         for (id, want) in &replayed {
@@ -688,6 +834,41 @@ impl Store {
                 )),
                 None => report.problems.push(format!("order {id}: in the log but has no projection")),
             }
+        }
+        for (id, seq) in &streams {
+            if self.stream_seq(id)? != *seq {
+                report.problems.push(format!(
+                    "stream {id}: stored sequence differs from the log's {seq}"
+                ));
+            }
+        }
+        let mut stored_items: HashMap<String, StockItem> = HashMap::new();
+        for kv in self.tree.scan_prefix([b'i']) {
+            let (_, v) = kv?;
+            let item: StockItem = codec::decode(&v).map_err(|e| StoreError::Corrupt {
+                key: "stock".into(),
+                reason: e.to_string(),
+            })?;
+            stored_items.insert(item.item.sku.clone(), item);
+        }
+        if stored_items != items {
+            let mut skus: Vec<&String> = items
+                .keys()
+                .chain(stored_items.keys())
+                .filter(|k| items.get(*k) != stored_items.get(*k))
+                .collect();
+            skus.sort();
+            skus.dedup();
+            report.problems.push(format!(
+                "stock of {} SKU(s) differs from the log's (first: {})",
+                skus.len(),
+                skus.first().map_or("", |s| s.as_str())
+            ));
+        }
+        if self.site() != site {
+            report
+                .problems
+                .push("store settings differ from the log's".into());
         }
         let want: std::collections::BTreeSet<(OrderState, OrderId)> =
             replayed.values().map(|o| (o.state, o.id.clone())).collect();
@@ -729,6 +910,7 @@ mod tests {
             }],
             due_at_ms: None,
             payment: PaymentMode::Prepaid,
+            pickup_token: None,
         }
     }
 
@@ -741,7 +923,7 @@ mod tests {
             actor: Actor::Api,
             causation: None,
             dedup,
-            decide: Box::new(move |o| domain::order::decide_create(o, &decide_id, &c)),
+            decide: Box::new(move |x| domain::order::decide_create(x.order, &decide_id, &c)),
         }
     }
 
@@ -955,7 +1137,7 @@ mod tests {
         o.state = OrderState::Fulfilled;
         store
             .tree()
-            .insert(order_key(&id), codec::encode(&OrderStatus::of(&o)))
+            .insert(order_key(&id), codec::encode(&o.status))
             .expect("tamper");
         let report = store.verify().expect("verify");
         assert_eq!(report.problems.len(), 1, "{:?}", report.problems);

@@ -16,22 +16,24 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use protocol::{
-    codec, topic, Actor, CommandReply, Envelope, Event, EventId, OrderId, ReplyStatus,
+    codec, topic, Actor, ChainHash, CommandReply, Envelope, Event, EventId, OrderId, ReplyStatus,
     SCHEMA_VERSION,
 };
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    checkpoint_key, content_key, inbox_key, log_key, now_ms, order_key, InboxEntry, OrderStatus,
-    Store, StoreError,
+    chain_hash, chain_key, checkpoint_key, content_key, inbox_key, item_key, log_key, now_ms,
+    order_key, site_key, stream_key, ChainHead, InboxEntry, StateMove, Store, StoreError,
 };
 use crate::config::Durability;
-use crate::domain::{self, Decision, Order, OrderState, Rejection};
+use crate::domain::inventory::{self, Effect};
+use crate::domain::{self, Ctx, Decision, Order, Rejection, Site, StockItem, StoreView};
 use crate::metrics::Metrics;
 
-/// Decides what a request appends, given the order's current projection.
-/// Runs inside the writer, so no other write can interleave.
-pub type Decide = Box<dyn FnOnce(Option<&Order>) -> Decision + Send>;
+/// Decides what a request appends, given the stream's order (if any), the
+/// store's stock and settings, and the time. Runs inside the writer, so no
+/// other write can interleave between what it reads and what it appends.
+pub type Decide = Box<dyn FnOnce(&Ctx) -> Decision + Send>;
 
 /// How a request is kept from applying twice.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +155,8 @@ pub struct Writer<S: EventSink> {
     sync_file: Option<File>,
     metrics: Arc<Metrics>,
     linger: std::time::Duration,
+    /// Hash of the newest log entry: the next entry's `prev_hash`.
+    last_hash: [u8; 32],
 }
 
 impl<S: EventSink> Writer<S> {
@@ -174,7 +178,12 @@ impl<S: EventSink> Writer<S> {
             Durability::Flush => None,
         };
         let (tx, rx) = mpsc::channel(max_batch * 4);
+        let last_hash = match store.log_bytes(store.head())? {
+            Some(bytes) => chain_hash(&bytes),
+            None => [0; 32],
+        };
         let writer = Writer {
+            last_hash,
             store,
             rx,
             sink,
@@ -213,7 +222,7 @@ impl<S: EventSink> Writer<S> {
             // measured on this disk), so one batch per group commit cuts
             // both bytes written and CPU. Requests in the group see each
             // other's effects through the overlay.
-            let mut group = Group::new(self.store.head());
+            let mut group = Group::new(self.store.head(), self.last_hash);
             let mut replies = Vec::with_capacity(batch.len());
             let mut published = Vec::new();
             let mut close = None;
@@ -245,6 +254,8 @@ impl<S: EventSink> Writer<S> {
             let started = Instant::now();
             let head = group.head;
             let group_moves = std::mem::take(&mut group.moves);
+            let (touched, site) = group.finish(self.last_hash);
+            let new_hash = group.last_hash;
             let committed = match failed {
                 Some(e) => Err(e),
                 None => self
@@ -266,7 +277,9 @@ impl<S: EventSink> Writer<S> {
             }
             // Durable: readers may see it, the broker may hear of it, the
             // senders may be told.
+            self.last_hash = new_hash;
             self.store.move_states(&group_moves);
+            self.store.update_stock(touched, site);
             self.store.advance_head(head);
             for (env, bytes) in published {
                 self.metrics.event_appended(env.event.kind().name());
@@ -360,18 +373,29 @@ impl<S: EventSink> Writer<S> {
             Dedup::None => {}
         }
 
+        let node_stream = req.order_id.is_reserved();
         let current = match group.orders.get(&req.order_id) {
             Some(o) => o.clone(),
+            None if node_stream => None,
             None => store.order(&req.order_id)?,
         };
+        let now = now_ms();
+        let decision = {
+            let view = GroupView { store, group };
+            let ctx = Ctx {
+                order: current.as_ref(),
+                view: &view,
+                now_ms: now,
+            };
+            (req.decide)(&ctx)
+        };
         // Only an OrderCreated may start an order's stream.
-        let decision =
-            (req.decide)(current.as_ref()).and_then(|events| match (&current, events.first()) {
-                (None, Some(e)) if !matches!(e, Event::OrderCreated(_)) => {
-                    Err(Rejection::UnknownOrder(req.order_id.to_string()))
-                }
-                _ => Ok(events),
-            });
+        let decision = decision.and_then(|events| match (&current, events.first()) {
+            (None, Some(e)) if !node_stream && !matches!(e, Event::OrderCreated(_)) => {
+                Err(Rejection::UnknownOrder(req.order_id.to_string()))
+            }
+            _ => Ok(events),
+        });
         let events = match decision {
             Ok(events) => events,
             Err(rejection) => {
@@ -389,11 +413,17 @@ impl<S: EventSink> Writer<S> {
         };
 
         let mut order = current.clone();
-        let first_seq = current.as_ref().map_or(0, |o| o.last_seq) + 1;
+        let last_seq = match &current {
+            Some(o) => o.last_seq,
+            None if node_stream => match group.streams.get(&req.order_id) {
+                Some(seq) => *seq,
+                None => store.stream_seq(&req.order_id)?,
+            },
+            None => 0,
+        };
         let mut envs = Vec::with_capacity(events.len());
         let mut log_seqs = Vec::with_capacity(events.len());
-        let time_ms = now_ms();
-        for (order_seq, event) in (first_seq..).zip(events) {
+        for (order_seq, event) in (last_seq + 1..).zip(events) {
             group.head += 1;
             let env = Envelope {
                 event_id: EventId::generate(),
@@ -402,14 +432,23 @@ impl<S: EventSink> Writer<S> {
                 order_id: req.order_id.clone(),
                 order_seq,
                 log_seq: group.head,
-                time_ms,
+                time_ms: now,
                 schema: SCHEMA_VERSION,
                 actor: req.actor.clone(),
                 event,
+                prev_hash: ChainHash(group.last_hash),
             };
             let bytes = codec::encode(&env);
+            group.last_hash = chain_hash(&bytes);
             group.batch.insert(log_key(group.head), bytes.as_slice());
-            order = domain::order::apply(order, &env);
+            for effect in inventory::effects(order.as_ref(), &env.event) {
+                group.apply_effect(store, &effect)?;
+            }
+            if node_stream {
+                group.streams.insert(req.order_id.clone(), order_seq);
+            } else {
+                order = domain::order::apply(order, &env);
+            }
             log_seqs.push(group.head);
             envs.push((env, bytes));
         }
@@ -417,7 +456,7 @@ impl<S: EventSink> Writer<S> {
             if let Some(o) = &order {
                 group
                     .batch
-                    .insert(order_key(&o.id), codec::encode(&OrderStatus::of(o)));
+                    .insert(order_key(&o.id), codec::encode(&o.status));
                 if current.is_none() {
                     group
                         .batch
@@ -425,13 +464,61 @@ impl<S: EventSink> Writer<S> {
                 }
                 let before = current.as_ref().map(|c| c.state);
                 if before != Some(o.state) {
-                    group.moves.push((o.id.clone(), before, o.state));
+                    let code = o
+                        .pickup_code
+                        .clone()
+                        .or_else(|| current.as_ref().and_then(|c| c.pickup_code.clone()));
+                    group.moves.push(StateMove {
+                        id: o.id.clone(),
+                        before,
+                        after: o.state,
+                        code,
+                    });
                 }
             }
-            group.orders.insert(req.order_id.clone(), order.clone());
+            if !node_stream {
+                group.orders.insert(req.order_id.clone(), order.clone());
+            }
         }
         group.record(&req.dedup, ReplyStatus::Accepted, None, log_seqs.clone());
         Ok((Written::Applied { log_seqs, order }, envs))
+    }
+}
+
+/// What a decision sees: the store as of the start of the group plus the
+/// group's own changes so far.
+struct GroupView<'a> {
+    store: &'a Store,
+    group: &'a Group,
+}
+
+impl StoreView for GroupView<'_> {
+    fn item(&self, sku: &str) -> Option<StockItem> {
+        match self.group.items.get(sku) {
+            Some(i) => i.clone(),
+            None => self.store.item(sku),
+        }
+    }
+    fn sku_for_barcode(&self, barcode: &str) -> Option<String> {
+        let in_group = self
+            .group
+            .items
+            .values()
+            .flatten()
+            .find(|i| i.item.barcodes.iter().any(|b| b == barcode));
+        match in_group {
+            Some(i) => Some(i.item.sku.clone()),
+            None => self
+                .store
+                .sku_for_barcode(barcode)
+                .filter(|sku| !self.group.items.contains_key(sku)),
+        }
+    }
+    fn site(&self) -> Site {
+        match &self.group.site {
+            Some(s) => s.clone(),
+            None => self.store.site(),
+        }
     }
 }
 
@@ -440,23 +527,78 @@ impl<S: EventSink> Writer<S> {
 struct Group {
     batch: sled::Batch,
     head: u64,
+    last_hash: [u8; 32],
     orders: HashMap<OrderId, Option<Order>>,
     checkpoints: HashMap<&'static str, u64>,
     inbox: HashMap<(String, String), InboxEntry>,
-    /// State changes, applied to the in-memory by-state index once durable.
-    moves: Vec<(OrderId, Option<OrderState>, OrderState)>,
+    /// State changes, applied to the in-memory indexes once durable.
+    moves: Vec<StateMove>,
+    /// SKUs changed by the group (`None`: not in the catalog).
+    items: HashMap<String, Option<StockItem>>,
+    site: Option<Site>,
+    /// Node streams' last `order_seq`.
+    streams: HashMap<OrderId, u64>,
 }
 
 impl Group {
-    fn new(head: u64) -> Self {
+    fn new(head: u64, last_hash: [u8; 32]) -> Self {
         Group {
             batch: sled::Batch::default(),
             head,
+            last_hash,
             orders: HashMap::new(),
             checkpoints: HashMap::new(),
             inbox: HashMap::new(),
             moves: Vec::new(),
+            items: HashMap::new(),
+            site: None,
+            streams: HashMap::new(),
         }
+    }
+
+    fn apply_effect(&mut self, store: &Store, effect: &Effect) -> Result<(), StoreError> {
+        match inventory::effect_sku(effect) {
+            Some(sku) => {
+                let current = match self.items.remove(sku) {
+                    Some(i) => i,
+                    None => store.item(sku),
+                };
+                self.items
+                    .insert(sku.to_string(), inventory::apply_to_item(current, effect));
+            }
+            None => {
+                let site = self.site.take().unwrap_or_else(|| store.site());
+                self.site = Some(inventory::apply_to_site(site, effect));
+            }
+        }
+        Ok(())
+    }
+
+    /// Put the group's stock, settings, stream positions and chain head in
+    /// its batch (one key per SKU touched, however many events touched it).
+    /// Returns what readers should see once the batch is durable.
+    fn finish(&mut self, hash_before: [u8; 32]) -> (Vec<StockItem>, Option<Site>) {
+        let mut touched = Vec::with_capacity(self.items.len());
+        for (sku, item) in self.items.drain() {
+            if let Some(item) = item {
+                self.batch.insert(item_key(&sku), codec::encode(&item));
+                touched.push(item);
+            }
+        }
+        if let Some(site) = &self.site {
+            self.batch.insert(site_key(), codec::encode(site));
+        }
+        for (id, seq) in &self.streams {
+            self.batch.insert(stream_key(id), &seq.to_be_bytes());
+        }
+        if self.last_hash != hash_before {
+            let head = ChainHead {
+                seq: self.head,
+                hash: self.last_hash,
+            };
+            self.batch.insert(chain_key(), codec::encode(&head));
+        }
+        (touched, self.site.clone())
     }
 
     fn set_checkpoint(&mut self, consumer: &'static str, seq: u64) {

@@ -4,7 +4,10 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::Json;
-use protocol::{Actor, Command, Envelope, NewOrder, OrderId, OrderLine, PaymentMode};
+use protocol::{
+    Actor, ArrivalChannel, Command, Envelope, NewOrder, OrderId, OrderLine, PaymentMode,
+    SkuQuantity, StagingSlot,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -125,6 +128,8 @@ pub struct CreateOrderBody {
     due_at_ms: Option<u64>,
     #[serde(default = "prepaid")]
     payment: PaymentMode,
+    #[serde(default)]
+    pickup_token: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -146,9 +151,10 @@ pub async fn create_order(
             lines: body.lines,
             due_at_ms: body.due_at_ms,
             payment: body.payment,
+            pickup_token: body.pickup_token,
         },
     };
-    let order = applied(s.writer.write(request(command)).await?, &s)?;
+    let order = applied(s.writer.write(request(command, &s)).await?, &s)?;
     let Some(order) = order else {
         return Err(AppError::Internal("order missing after create".into()));
     };
@@ -165,13 +171,13 @@ pub async fn create_order(
 /// An API command: the same decision as from any other door. No command
 /// id: creation is idempotent on the order id and staff actions on the
 /// order's state.
-fn request(command: Command) -> WriteRequest {
+fn request(command: Command, s: &AppState) -> WriteRequest {
     WriteRequest {
-        order_id: command.order_id().clone(),
-        actor: Actor::Api,
+        order_id: command.stream(),
+        actor: commands::actor(&command, Actor::Api),
         causation: None,
         dedup: Dedup::None,
-        decide: commands::decide(command),
+        decide: commands::decide(command, &s.rules),
     }
 }
 
@@ -282,15 +288,15 @@ pub struct StaffBody {
     staff: String,
 }
 
-/// `POST /api/v1/orders/{id}/picked`
+/// `POST /api/v1/orders/{id}/picked`: every open line picked in full.
 pub async fn mark_picked(
     State(s): State<AppState>,
     Path(raw): Path<String>,
     JsonBody(body): JsonBody<StaffBody>,
 ) -> Result<Json<Value>, AppError> {
     let order_id = order_id(&raw)?;
-    staff_action(
-        s,
+    act(
+        &s,
         Command::MarkPicked {
             order_id,
             staff: body.staff,
@@ -299,37 +305,551 @@ pub async fn mark_picked(
     .await
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandOverBody {
+    staff: String,
+    /// The short pickup code or the scanned QR token.
+    code: String,
+    #[serde(default)]
+    id_checked: bool,
+}
+
 /// `POST /api/v1/orders/{id}/handed-over`
 pub async fn hand_over(
     State(s): State<AppState>,
     Path(raw): Path<String>,
-    JsonBody(body): JsonBody<StaffBody>,
+    JsonBody(body): JsonBody<HandOverBody>,
 ) -> Result<Json<Value>, AppError> {
     let order_id = order_id(&raw)?;
-    staff_action(
-        s,
+    act(
+        &s,
         Command::HandOver {
             order_id,
+            staff: body.staff,
+            code: body.code,
+            id_checked: body.id_checked,
+        },
+    )
+    .await
+}
+
+/// `POST /api/v1/orders/{id}/confirm-payment` (normally the cloud's).
+pub async fn confirm_payment(
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let order_id = order_id(&raw)?;
+    act(&s, Command::ConfirmPayment { order_id }).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartPickBody {
+    staff: String,
+    #[serde(default)]
+    tote: Option<u32>,
+}
+
+/// `POST /api/v1/orders/{id}/start-pick`
+pub async fn start_pick(
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody<StartPickBody>,
+) -> Result<Json<Value>, AppError> {
+    let order_id = order_id(&raw)?;
+    act(
+        &s,
+        Command::StartPick {
+            order_id,
+            staff: body.staff,
+            walk_id: None,
+            tote: body.tote.unwrap_or(1),
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanBody {
+    barcode: String,
+    #[serde(default)]
+    quantity: Option<u32>,
+    staff: String,
+}
+
+/// `POST /api/v1/orders/{id}/lines/{line_no}/pick`: a scan.
+pub async fn pick_item(
+    State(s): State<AppState>,
+    Path((raw, line_no)): Path<(String, u32)>,
+    JsonBody(body): JsonBody<ScanBody>,
+) -> Result<Json<Value>, AppError> {
+    let order_id = order_id(&raw)?;
+    act(
+        &s,
+        Command::PickItem {
+            order_id,
+            line_no,
+            barcode: body.barcode,
+            quantity: body.quantity.unwrap_or(1),
             staff: body.staff,
         },
     )
     .await
 }
 
-async fn staff_action(s: AppState, command: Command) -> Result<Json<Value>, AppError> {
-    let id = command.order_id().clone();
-    let written = s.writer.write(request(command)).await?;
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShortBody {
+    found: u32,
+    staff: String,
+}
+
+/// `POST /api/v1/orders/{id}/lines/{line_no}/short`
+pub async fn short_item(
+    State(s): State<AppState>,
+    Path((raw, line_no)): Path<(String, u32)>,
+    JsonBody(body): JsonBody<ShortBody>,
+) -> Result<Json<Value>, AppError> {
+    let order_id = order_id(&raw)?;
+    act(
+        &s,
+        Command::ShortItem {
+            order_id,
+            line_no,
+            found: body.found,
+            staff: body.staff,
+        },
+    )
+    .await
+}
+
+/// `POST /api/v1/orders/{id}/lines/{line_no}/substitute`
+pub async fn substitute_item(
+    State(s): State<AppState>,
+    Path((raw, line_no)): Path<(String, u32)>,
+    JsonBody(body): JsonBody<ScanBody>,
+) -> Result<Json<Value>, AppError> {
+    let order_id = order_id(&raw)?;
+    act(
+        &s,
+        Command::SubstituteItem {
+            order_id,
+            line_no,
+            barcode: body.barcode,
+            quantity: body.quantity.unwrap_or(1),
+            staff: body.staff,
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageBody {
+    slot: StagingSlot,
+    staff: String,
+}
+
+/// `POST /api/v1/orders/{id}/stage`
+pub async fn stage(
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody<StageBody>,
+) -> Result<Json<Value>, AppError> {
+    let order_id = order_id(&raw)?;
+    act(
+        &s,
+        Command::Stage {
+            order_id,
+            slot: body.slot,
+            staff: body.staff,
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckInBody {
+    channel: ArrivalChannel,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// `POST /api/v1/orders/{id}/check-in`
+pub async fn check_in(
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody<CheckInBody>,
+) -> Result<Json<Value>, AppError> {
+    let order_id = order_id(&raw)?;
+    act(
+        &s,
+        Command::CheckIn {
+            order_id,
+            channel: body.channel,
+            note: body.note,
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelBody {
+    reason: String,
+    by: String,
+}
+
+/// `POST /api/v1/orders/{id}/cancel`: 409 `cancel_rejected` after hand-over.
+pub async fn cancel(
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody<CancelBody>,
+) -> Result<Json<Value>, AppError> {
+    let order_id = order_id(&raw)?;
+    act(
+        &s,
+        Command::Cancel {
+            order_id,
+            reason: body.reason,
+            by: body.by,
+        },
+    )
+    .await
+}
+
+/// `GET /api/v1/pickup/{code}`: the order ready for pickup under a short
+/// code, or the order a QR token names (its signature checked).
+pub async fn find_by_code(
+    State(s): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Json<OrderView>, AppError> {
+    let id = if protocol::pickup::is_token(&code) {
+        let claim = protocol::pickup::peek(&code)
+            .map_err(|e| AppError::Rejected(crate::domain::Rejection::Pickup(e.to_string())))?;
+        s.rules
+            .keys
+            .check(&code, &claim.order_id)
+            .map_err(|e| AppError::Rejected(crate::domain::Rejection::Pickup(e.to_string())))?;
+        claim.order_id
+    } else {
+        s.store.order_by_code(&code).ok_or_else(|| {
+            AppError::NotFound(format!(
+                "no order is ready for pickup under code {}",
+                code.trim()
+            ))
+        })?
+    };
+    get_order(State(s), Path(id.to_string())).await
+}
+
+/// A staff or device action through the API: decided like every other
+/// door's; answered after it is durable.
+async fn act(s: &AppState, command: Command) -> Result<Json<Value>, AppError> {
+    let id = command.stream();
+    let refused_check = command.clone();
+    let written = s.writer.write(request(command, s)).await?;
     let log_seqs = match &written {
         Written::Applied { log_seqs, .. } => log_seqs.clone(),
         _ => vec![],
     };
-    let order = applied(written, &s)?;
+    let order = applied(written, s)?;
+    if let Some(reason) = commands::cancel_refused(&refused_check, order.as_ref()) {
+        s.metrics.command("api", "rejected");
+        return Err(AppError::CancelRejected(reason));
+    }
     s.metrics.command("api", "accepted");
     Ok(Json(json!({
         "order_id": id.as_str(),
-        "state": order.map(|o| o.state),
+        "state": order.as_ref().map(|o| o.state),
         "log_seqs": log_seqs,
     })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalkBody {
+    order_ids: Vec<OrderId>,
+    staff: String,
+}
+
+/// `POST /api/v1/pick-walks`: one walk through the store for several
+/// orders, each into its own tote (1, 2, 3 … in the order given). Each
+/// order is started on its own; the answer says which joined the walk.
+pub async fn start_walk(
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody<WalkBody>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    if body.order_ids.is_empty() || body.order_ids.len() > 20 {
+        return Err(AppError::InvalidBody {
+            field: "order_ids".into(),
+            reason: "a walk takes 1 to 20 orders".into(),
+        });
+    }
+    let walk_id = format!("W-{}", protocol::EventId::generate());
+    let mut joined = Vec::new();
+    let mut refused = Vec::new();
+    for (i, order_id) in body.order_ids.into_iter().enumerate() {
+        let command = Command::StartPick {
+            order_id: order_id.clone(),
+            staff: body.staff.clone(),
+            walk_id: Some(walk_id.clone()),
+            tote: i as u32 + 1,
+        };
+        match applied(s.writer.write(request(command, &s)).await?, &s) {
+            Ok(_) => joined.push(order_id),
+            Err(AppError::Rejected(r)) => {
+                refused.push(json!({ "order_id": order_id, "reason": r.to_string() }))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if joined.is_empty() {
+        return Err(AppError::Conflict(format!(
+            "no order could join the walk: {}",
+            refused
+                .iter()
+                .filter_map(|r| r["reason"].as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )));
+    }
+    let mut view = walk_view(&s, &walk_id, &joined)?;
+    view["refused"] = json!(refused);
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// `GET /api/v1/pick-walks/{walk_id}`
+pub async fn get_walk(
+    State(s): State<AppState>,
+    Path(walk_id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let mut members = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s
+            .store
+            .orders_in_state(OrderState::Picking, after.as_ref(), 500)?;
+        let full = page.len() == 500;
+        after = page.last().map(|o| o.id.clone());
+        members.extend(
+            page.into_iter()
+                .filter(|o| o.walk_id.as_deref() == Some(walk_id.as_str()))
+                .map(|o| o.id.clone()),
+        );
+        if !full {
+            break;
+        }
+    }
+    if members.is_empty() {
+        return Err(AppError::NotFound(format!(
+            "no order is being picked in walk {walk_id}"
+        )));
+    }
+    Ok(Json(walk_view(&s, &walk_id, &members)?))
+}
+
+/// The walk's stops in walking order: each shelf location once, with what
+/// to put in which tote.
+fn walk_view(s: &AppState, walk_id: &str, ids: &[OrderId]) -> Result<Value, AppError> {
+    let mut stops: Vec<(protocol::Location, String, Vec<Value>)> = Vec::new();
+    let mut totes = Vec::new();
+    for id in ids {
+        let Some(o) = s.store.order(id)? else {
+            continue;
+        };
+        totes.push(json!({ "order_id": o.id, "tote": o.tote, "state": o.state, "customer_name": o.content.customer_name }));
+        for (l, p) in o.pick_lines.iter().zip(&o.progress) {
+            let entry = json!({
+                "order_id": o.id, "tote": o.tote, "line_no": l.line_no,
+                "quantity": l.quantity, "picked": p.picked, "state": p.state,
+            });
+            match stops
+                .iter_mut()
+                .find(|(loc, sku, _)| *loc == l.location && *sku == l.sku)
+            {
+                Some((_, _, items)) => items.push(entry),
+                None => stops.push((l.location, l.sku.clone(), vec![entry])),
+            }
+        }
+    }
+    stops.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let stops: Vec<Value> = stops
+        .into_iter()
+        .map(|(location, sku, items)| {
+            let item = s.store.item(&sku);
+            json!({
+                "location": location,
+                "sku": sku,
+                "name": item.as_ref().map(|i| i.item.name.clone()),
+                "barcodes": item.as_ref().map(|i| i.item.barcodes.clone()),
+                "zone": item.as_ref().map(|i| i.item.zone),
+                "items": items,
+            })
+        })
+        .collect();
+    Ok(json!({ "walk_id": walk_id, "totes": totes, "stops": stops }))
+}
+
+/// `GET /api/v1/stock`: every SKU in walking order with on-hand, reserved
+/// and available.
+pub async fn list_stock(State(s): State<AppState>) -> Result<Json<Value>, AppError> {
+    let items: Vec<Value> = s.store.stock_items().iter().map(stock_json).collect();
+    Ok(Json(json!({ "items": items, "site": s.store.site() })))
+}
+
+/// `GET /api/v1/stock/{sku}`
+pub async fn get_stock(
+    State(s): State<AppState>,
+    Path(sku): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let item = s
+        .store
+        .item(&sku)
+        .ok_or_else(|| AppError::NotFound(format!("SKU {sku} is not in this store's catalog")))?;
+    Ok(Json(stock_json(&item)))
+}
+
+fn stock_json(i: &crate::domain::StockItem) -> Value {
+    json!({
+        "item": i.item, "on_hand": i.on_hand, "reserved": i.reserved,
+        "available": i.available(),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountBody {
+    counts: Vec<SkuQuantity>,
+    staff: String,
+}
+
+/// `POST /api/v1/stock/count`: a cycle count (on-hand becomes the count).
+pub async fn count_stock(
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody<CountBody>,
+) -> Result<Json<Value>, AppError> {
+    act(
+        &s,
+        Command::CountStock {
+            counts: body.counts,
+            staff: body.staff,
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustBody {
+    sku: String,
+    delta: i64,
+    reason: String,
+    staff: String,
+}
+
+/// `POST /api/v1/stock/adjust`
+pub async fn adjust_stock(
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody<AdjustBody>,
+) -> Result<Json<Value>, AppError> {
+    act(
+        &s,
+        Command::AdjustStock {
+            sku: body.sku,
+            delta: body.delta,
+            reason: body.reason,
+            staff: body.staff,
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /api/v1/catalog/import` with a CSV (`Content-Type: text/csv`) or
+/// JSON body: the good rows are imported in one atomic write; the answer
+/// lists the bad rows with row number, field and reason. `?dry_run=true`
+/// only checks. 422 if no row is usable.
+pub async fn import_catalog(
+    State(s): State<AppState>,
+    q: Result<Query<ImportQuery>, QueryRejection>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let dry_run = q.map(|Query(q)| q.dry_run).unwrap_or(false);
+    let text = std::str::from_utf8(&body).map_err(|_| AppError::InvalidBody {
+        field: "(body)".into(),
+        reason: "not UTF-8 text".into(),
+    })?;
+    let csv = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/csv"));
+    let parsed = if csv {
+        crate::import::parse_csv(text)
+    } else {
+        crate::import::parse_json(text)
+    }
+    .map_err(|e| AppError::InvalidBody {
+        field: "(body)".into(),
+        reason: e.to_string(),
+    })?;
+    let report = json!({
+        "imported": if dry_run { 0 } else { parsed.items.len() },
+        "valid": parsed.items.len(),
+        "stock_counts": parsed.stock.len(),
+        "errors": parsed.errors,
+        "dry_run": dry_run,
+    });
+    if parsed.items.is_empty() {
+        return Err(AppError::Import(report));
+    }
+    if !dry_run {
+        let _ = act(
+            &s,
+            Command::ImportCatalog {
+                items: parsed.items,
+                stock: parsed.stock,
+            },
+        )
+        .await?;
+    }
+    Ok(Json(report))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenBody {
+    open: bool,
+    #[serde(default)]
+    reason: String,
+    staff: String,
+}
+
+/// `POST /api/v1/store/open`: stop or resume taking orders.
+pub async fn set_open(
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody<OpenBody>,
+) -> Result<Json<Value>, AppError> {
+    let _ = act(
+        &s,
+        Command::SetStoreOpen {
+            open: body.open,
+            reason: body.reason,
+            staff: body.staff,
+        },
+    )
+    .await?;
+    Ok(Json(json!({ "site": s.store.site() })))
 }
 
 #[derive(Debug, Deserialize)]

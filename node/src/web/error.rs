@@ -24,6 +24,11 @@ pub enum AppError {
     Rejected(#[from] Rejection),
     #[error("{0}")]
     Conflict(String),
+    #[error("cancel refused: {0}")]
+    CancelRejected(String),
+    /// An import with no usable row; the body is the per-row report.
+    #[error("no row of the import can be used")]
+    Import(serde_json::Value),
     #[error("the node is shutting down or its disk failed; retry")]
     Unavailable,
     #[error("internal error: {0}")]
@@ -59,6 +64,35 @@ impl AppError {
             AppError::Rejected(Rejection::ConflictingOrder(_)) => {
                 (StatusCode::CONFLICT, "conflicting_order")
             }
+            AppError::Rejected(Rejection::UnknownSku(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "unknown_sku")
+            }
+            AppError::Rejected(Rejection::UnknownBarcode(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "unknown_barcode")
+            }
+            AppError::Rejected(Rejection::WrongBarcode { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "wrong_barcode")
+            }
+            AppError::Rejected(Rejection::UnknownLine(_)) => {
+                (StatusCode::NOT_FOUND, "unknown_line")
+            }
+            AppError::Rejected(Rejection::LineSettled { .. }) => {
+                (StatusCode::CONFLICT, "line_settled")
+            }
+            AppError::Rejected(Rejection::TooMany { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "too_many")
+            }
+            AppError::Rejected(Rejection::NoSubstitution(_)) => {
+                (StatusCode::CONFLICT, "no_substitution")
+            }
+            AppError::Rejected(Rejection::Staging(_)) => {
+                (StatusCode::CONFLICT, "wrong_staging_slot")
+            }
+            AppError::Rejected(Rejection::Pickup(_)) => {
+                (StatusCode::FORBIDDEN, "pickup_code_refused")
+            }
+            AppError::CancelRejected(_) => (StatusCode::CONFLICT, "cancel_rejected"),
+            AppError::Import(_) => (StatusCode::UNPROCESSABLE_ENTITY, "import_refused"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -80,6 +114,9 @@ impl IntoResponse for AppError {
         let mut body = json!({ "error": code, "message": self.to_string() });
         if let Some(f) = field {
             body["field"] = json!(f);
+        }
+        if let AppError::Import(report) = &self {
+            body["report"] = report.clone();
         }
         let mut resp = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {

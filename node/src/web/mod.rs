@@ -28,6 +28,7 @@ pub struct AppState {
     pub token: Arc<str>,
     pub started: Instant,
     pub max_body_bytes: usize,
+    pub rules: crate::services::commands::Rules,
 }
 
 /// The node's HTTP application.
@@ -37,6 +38,26 @@ pub fn app(state: AppState) -> Router {
         .route("/orders/{id}", get(api::get_order))
         .route("/orders/{id}/picked", post(api::mark_picked))
         .route("/orders/{id}/handed-over", post(api::hand_over))
+        .route("/orders/{id}/confirm-payment", post(api::confirm_payment))
+        .route("/orders/{id}/start-pick", post(api::start_pick))
+        .route("/orders/{id}/lines/{line_no}/pick", post(api::pick_item))
+        .route("/orders/{id}/lines/{line_no}/short", post(api::short_item))
+        .route(
+            "/orders/{id}/lines/{line_no}/substitute",
+            post(api::substitute_item),
+        )
+        .route("/orders/{id}/stage", post(api::stage))
+        .route("/orders/{id}/check-in", post(api::check_in))
+        .route("/orders/{id}/cancel", post(api::cancel))
+        .route("/pickup/{code}", get(api::find_by_code))
+        .route("/pick-walks", post(api::start_walk))
+        .route("/pick-walks/{walk_id}", get(api::get_walk))
+        .route("/stock", get(api::list_stock))
+        .route("/stock/{sku}", get(api::get_stock))
+        .route("/stock/count", post(api::count_stock))
+        .route("/stock/adjust", post(api::adjust_stock))
+        .route("/catalog/import", post(api::import_catalog))
+        .route("/store/open", post(api::set_open))
         .route("/devices", post(api::add_device).get(api::list_devices))
         .route("/dead-letters", get(api::dead_letters))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
@@ -115,6 +136,25 @@ fn route_label(path: &str) -> &'static str {
         "/api/v1/orders/{id}" => "/api/v1/orders/{id}",
         "/api/v1/orders/{id}/picked" => "/api/v1/orders/{id}/picked",
         "/api/v1/orders/{id}/handed-over" => "/api/v1/orders/{id}/handed-over",
+        "/api/v1/orders/{id}/confirm-payment" => "/api/v1/orders/{id}/confirm-payment",
+        "/api/v1/orders/{id}/start-pick" => "/api/v1/orders/{id}/start-pick",
+        "/api/v1/orders/{id}/lines/{line_no}/pick" => "/api/v1/orders/{id}/lines/{line_no}/pick",
+        "/api/v1/orders/{id}/lines/{line_no}/short" => "/api/v1/orders/{id}/lines/{line_no}/short",
+        "/api/v1/orders/{id}/lines/{line_no}/substitute" => {
+            "/api/v1/orders/{id}/lines/{line_no}/substitute"
+        }
+        "/api/v1/orders/{id}/stage" => "/api/v1/orders/{id}/stage",
+        "/api/v1/orders/{id}/check-in" => "/api/v1/orders/{id}/check-in",
+        "/api/v1/orders/{id}/cancel" => "/api/v1/orders/{id}/cancel",
+        "/api/v1/pickup/{code}" => "/api/v1/pickup/{code}",
+        "/api/v1/pick-walks" => "/api/v1/pick-walks",
+        "/api/v1/pick-walks/{walk_id}" => "/api/v1/pick-walks/{walk_id}",
+        "/api/v1/stock" => "/api/v1/stock",
+        "/api/v1/stock/{sku}" => "/api/v1/stock/{sku}",
+        "/api/v1/stock/count" => "/api/v1/stock/count",
+        "/api/v1/stock/adjust" => "/api/v1/stock/adjust",
+        "/api/v1/catalog/import" => "/api/v1/catalog/import",
+        "/api/v1/store/open" => "/api/v1/store/open",
         "/api/v1/devices" => "/api/v1/devices",
         "/api/v1/dead-letters" => "/api/v1/dead-letters",
         _ => "other",

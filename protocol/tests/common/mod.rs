@@ -3,8 +3,10 @@
 #![allow(dead_code)] // each test crate uses a different part
 
 use protocol::{
-    Actor, Command, CommandEnvelope, CommandReply, Envelope, Event, EventId, NewOrder, OrderId,
-    OrderLine, PaymentMode, PickLine, ReplyStatus, StoreId,
+    Actor, ArrivalChannel, CancelStage, CatalogItem, ChainHash, Command, CommandEnvelope,
+    CommandReply, Envelope, Event, EventId, Location, NewOrder, OrderId, OrderLine, PaymentMode,
+    PickLine, PickupProof, ReplyStatus, SkuQuantity, SlotKind, StagingSlot, StoreId, Zone,
+    SCHEMA_VERSION,
 };
 
 /// The event id of every golden envelope.
@@ -15,6 +17,20 @@ pub const EVENT_ID: [u8; 16] = [
 pub const CAUSATION_ID: [u8; 16] = [
     0x01, 0x90, 0x2a, 0x3b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a,
 ];
+/// The previous-entry hash of every golden envelope: 0xe0, 0xe1 … 0xff, so
+/// byte order shows and the hex has both digits and letters.
+pub const PREV_HASH: [u8; 32] = {
+    let mut h = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        h[i] = 0xe0 + i as u8;
+        i += 1;
+    }
+    h
+};
+/// A pickup token as text: the wire types carry it opaquely (its shape is
+/// `pickup`'s business and pinned in `tests/pickup.rs`).
+pub const TOKEN: &str = "SNP1.Y2xhaW0.c2ln";
 
 pub fn store_id() -> StoreId {
     StoreId::new("store-042").expect("fixture store id is valid")
@@ -44,6 +60,58 @@ pub fn new_order() -> NewOrder {
         ],
         due_at_ms: Some(1_717_171_717_171),
         payment: PaymentMode::Prepaid,
+        pickup_token: Some(TOKEN.to_owned()),
+    }
+}
+
+fn s(text: &str) -> String {
+    text.to_owned()
+}
+
+fn sku_quantity(sku: &str, quantity: u32) -> SkuQuantity {
+    SkuQuantity {
+        sku: s(sku),
+        quantity,
+    }
+}
+
+/// Two catalog items: frozen with two barcodes, and an age-restricted
+/// chilled one without any.
+pub fn catalog_items() -> Vec<CatalogItem> {
+    vec![
+        CatalogItem {
+            sku: s("SKU-PEAS-1KG"),
+            name: s("Frozen peas 1 kg"),
+            barcodes: vec![s("5012345678900"), s("96385074")],
+            location: Location {
+                aisle: 9,
+                bay: 1,
+                shelf: 4,
+            },
+            zone: Zone::Frozen,
+            unit_price_cents: 250,
+            age_restricted: false,
+        },
+        CatalogItem {
+            sku: s("SKU-LAGER-6"),
+            name: s("Lager 6x330ml"),
+            barcodes: Vec::new(),
+            location: Location {
+                aisle: 14,
+                bay: 2,
+                shelf: 1,
+            },
+            zone: Zone::Chilled,
+            unit_price_cents: 899,
+            age_restricted: true,
+        },
+    ]
+}
+
+pub fn cold_slot() -> StagingSlot {
+    StagingSlot {
+        kind: SlotKind::ColdStorage,
+        id: s("C2"),
     }
 }
 
@@ -71,11 +139,23 @@ pub fn events() -> Vec<(&'static str, Event, Actor)> {
                         line_no: 2,
                         sku: "SKU-MILK-1L".to_owned(),
                         quantity: 300,
+                        location: Location {
+                            aisle: 1,
+                            bay: 2,
+                            shelf: 3,
+                        },
+                        zone: Zone::Chilled,
                     },
                     PickLine {
                         line_no: 1,
                         sku: "SKU-APPLE-1KG".to_owned(),
                         quantity: 2,
+                        location: Location {
+                            aisle: 4,
+                            bay: 130,
+                            shelf: 0,
+                        },
+                        zone: Zone::Ambient,
                     },
                 ],
             },
@@ -92,6 +172,8 @@ pub fn events() -> Vec<(&'static str, Event, Actor)> {
             "order_fulfilled",
             Event::OrderFulfilled {
                 handed_over_by: "staff-9".to_owned(),
+                proof: PickupProof::Code,
+                id_checked: true,
             },
             Actor::Device("desk-1".to_owned()),
         ),
@@ -102,6 +184,156 @@ pub fn events() -> Vec<(&'static str, Event, Actor)> {
                 reason: "Store closes before the due time".to_owned(),
             },
             Actor::Service("intake".to_owned()),
+        ),
+        (
+            "pick_started",
+            Event::PickStarted {
+                walk_id: Some(s("walk-3")),
+                tote: 2,
+                by: s("staff-7"),
+            },
+            Actor::Device(s("picker-2")),
+        ),
+        (
+            "item_picked",
+            Event::ItemPicked {
+                line_no: 1,
+                quantity: 2,
+                barcode: Some(s("4006381333931")),
+                by: s("staff-7"),
+            },
+            Actor::Device(s("picker-2")),
+        ),
+        (
+            "item_shorted",
+            Event::ItemShorted {
+                line_no: 2,
+                found: 0,
+                by: s("staff-7"),
+            },
+            Actor::Device(s("picker-2")),
+        ),
+        (
+            "item_substituted",
+            Event::ItemSubstituted {
+                line_no: 2,
+                sku: s("SKU-OATMILK-1L"),
+                quantity: 1,
+                unit_price_cents: 189,
+                barcode: s("96385074"),
+                by: s("staff-7"),
+            },
+            Actor::Device(s("picker-2")),
+        ),
+        (
+            "order_staged",
+            Event::OrderStaged {
+                slot: cold_slot(),
+                by: s("staff-7"),
+            },
+            Actor::Staff(s("staff-7")),
+        ),
+        (
+            "ready_for_pickup",
+            Event::ReadyForPickup {
+                code: s("K7P2QX"),
+                token: s(TOKEN),
+            },
+            Actor::Service(s("pickup")),
+        ),
+        (
+            "customer_arrived",
+            Event::CustomerArrived {
+                channel: ArrivalChannel::Curbside,
+                note: Some(s("bay 4, red van")),
+            },
+            Actor::Device(s("kiosk-1")),
+        ),
+        (
+            "pickup_expired",
+            Event::PickupExpired,
+            Actor::Service(s("timers")),
+        ),
+        (
+            "order_cancelled",
+            Event::OrderCancelled {
+                reason: s("customer request"),
+                stage: CancelStage::AfterStaging,
+                by: s("hq-support"),
+            },
+            Actor::Cloud,
+        ),
+        (
+            "cancel_rejected",
+            Event::CancelRejected {
+                reason: s("already handed over"),
+            },
+            Actor::Cloud,
+        ),
+        (
+            "restocked",
+            Event::Restocked {
+                items: vec![
+                    sku_quantity("SKU-APPLE-1KG", 2),
+                    sku_quantity("SKU-MILK-1L", 300),
+                ],
+                reason: s("pickup expired"),
+            },
+            Actor::Service(s("pickup")),
+        ),
+        (
+            "stock_adjusted",
+            Event::StockAdjusted {
+                sku: s("SKU-MILK-1L"),
+                delta: -3,
+                reason: s("damaged"),
+            },
+            Actor::Staff(s("mgr-1")),
+        ),
+        (
+            "stock_counted",
+            Event::StockCounted {
+                counts: vec![
+                    sku_quantity("SKU-APPLE-1KG", 0),
+                    sku_quantity("SKU-MILK-1L", 128),
+                ],
+                by: s("staff-7"),
+            },
+            Actor::Device(s("picker-2")),
+        ),
+        (
+            "catalog_imported",
+            Event::CatalogImported {
+                items: catalog_items(),
+            },
+            Actor::Cloud,
+        ),
+        (
+            "order_late",
+            Event::OrderLate {
+                due_at_ms: 1_717_171_717_171,
+            },
+            Actor::Service(s("timers")),
+        ),
+        (
+            "pickup_reminded",
+            Event::PickupReminded {
+                expires_at_ms: 1_717_178_917_171,
+            },
+            Actor::Service(s("timers")),
+        ),
+        (
+            "store_closed",
+            Event::StoreClosed {
+                reason: s("power cut"),
+                by: s("mgr-1"),
+            },
+            Actor::Staff(s("mgr-1")),
+        ),
+        (
+            "store_opened",
+            Event::StoreOpened { by: s("mgr-1") },
+            Actor::Api,
         ),
     ]
 }
@@ -116,9 +348,10 @@ pub fn envelope(event: Event, actor: Actor) -> Envelope {
         order_seq: 3,
         log_seq: 300,
         time_ms: 1_717_171_717_171,
-        schema: 1,
+        schema: SCHEMA_VERSION,
         actor,
         event,
+        prev_hash: ChainHash(PREV_HASH),
     }
 }
 
@@ -152,6 +385,146 @@ pub fn commands() -> Vec<(&'static str, CommandEnvelope)> {
                 command: Command::HandOver {
                     order_id: order_id(),
                     staff: "staff-9".to_owned(),
+                    code: s("K7P2QX"),
+                    id_checked: true,
+                },
+            },
+        ),
+        (
+            "confirm_payment",
+            CommandEnvelope {
+                id: s("cmd-0004"),
+                command: Command::ConfirmPayment {
+                    order_id: order_id(),
+                },
+            },
+        ),
+        (
+            "start_pick",
+            CommandEnvelope {
+                id: s("cmd-0005"),
+                command: Command::StartPick {
+                    order_id: order_id(),
+                    staff: s("staff-7"),
+                    walk_id: Some(s("walk-3")),
+                    tote: 2,
+                },
+            },
+        ),
+        (
+            "pick_item",
+            CommandEnvelope {
+                id: s("cmd-0006"),
+                command: Command::PickItem {
+                    order_id: order_id(),
+                    line_no: 1,
+                    barcode: s("4006381333931"),
+                    quantity: 2,
+                    staff: s("staff-7"),
+                },
+            },
+        ),
+        (
+            "short_item",
+            CommandEnvelope {
+                id: s("cmd-0007"),
+                command: Command::ShortItem {
+                    order_id: order_id(),
+                    line_no: 2,
+                    found: 0,
+                    staff: s("staff-7"),
+                },
+            },
+        ),
+        (
+            "substitute_item",
+            CommandEnvelope {
+                id: s("cmd-0008"),
+                command: Command::SubstituteItem {
+                    order_id: order_id(),
+                    line_no: 2,
+                    barcode: s("96385074"),
+                    quantity: 1,
+                    staff: s("staff-7"),
+                },
+            },
+        ),
+        (
+            "stage",
+            CommandEnvelope {
+                id: s("cmd-0009"),
+                command: Command::Stage {
+                    order_id: order_id(),
+                    slot: cold_slot(),
+                    staff: s("staff-7"),
+                },
+            },
+        ),
+        (
+            "check_in",
+            CommandEnvelope {
+                id: s("cmd-0010"),
+                command: Command::CheckIn {
+                    order_id: order_id(),
+                    channel: ArrivalChannel::Curbside,
+                    note: Some(s("bay 4, red van")),
+                },
+            },
+        ),
+        (
+            "cancel",
+            CommandEnvelope {
+                id: s("cmd-0011"),
+                command: Command::Cancel {
+                    order_id: order_id(),
+                    reason: s("customer request"),
+                    by: s("hq-support"),
+                },
+            },
+        ),
+        (
+            "count_stock",
+            CommandEnvelope {
+                id: s("cmd-0012"),
+                command: Command::CountStock {
+                    counts: vec![
+                        sku_quantity("SKU-APPLE-1KG", 0),
+                        sku_quantity("SKU-MILK-1L", 128),
+                    ],
+                    staff: s("staff-7"),
+                },
+            },
+        ),
+        (
+            "adjust_stock",
+            CommandEnvelope {
+                id: s("cmd-0013"),
+                command: Command::AdjustStock {
+                    sku: s("SKU-MILK-1L"),
+                    delta: -3,
+                    reason: s("damaged"),
+                    staff: s("mgr-1"),
+                },
+            },
+        ),
+        (
+            "import_catalog",
+            CommandEnvelope {
+                id: s("cmd-0014"),
+                command: Command::ImportCatalog {
+                    items: catalog_items(),
+                    stock: vec![sku_quantity("SKU-PEAS-1KG", 40)],
+                },
+            },
+        ),
+        (
+            "set_store_open",
+            CommandEnvelope {
+                id: s("cmd-0015"),
+                command: Command::SetStoreOpen {
+                    open: false,
+                    reason: s("power cut"),
+                    staff: s("mgr-1"),
                 },
             },
         ),

@@ -1,0 +1,241 @@
+//! `storenode demo`: a realistic store without a cloud.
+//!
+//! Seeds a catalog (about 300 SKUs across 12 aisles, with valid EAN-13
+//! barcodes, chilled and frozen departments, age-restricted drinks) and
+//! stock once, then keeps a trickle of orders coming and has two demo
+//! pickers work some of them — picks, a short now and then, substitutes,
+//! staging — so every screen and topic has something to show. Everything
+//! goes through the same commands and writer as real traffic.
+use std::time::Duration;
+
+use protocol::{
+    CatalogItem, Command, Location, NewOrder, OrderId, OrderLine, PaymentMode, SkuQuantity,
+    SlotKind, StagingSlot, Zone,
+};
+use rand::Rng;
+
+use crate::domain::OrderState;
+use crate::services::commands::{self, Rules};
+use crate::shutdown::Shutdown;
+use crate::store::{Dedup, Store, WriteRequest, WriterHandle};
+
+/// Departments: (aisle, name prefix, zone, price range in cents, age-restricted).
+const DEPARTMENTS: &[(u16, &str, Zone, (i64, i64), bool)] = &[
+    (1, "Bakery", Zone::Ambient, (89, 449), false),
+    (2, "Fruit & veg", Zone::Ambient, (49, 399), false),
+    (3, "Dairy", Zone::Chilled, (59, 599), false),
+    (4, "Meat & fish", Zone::Chilled, (199, 1899), false),
+    (5, "Pantry", Zone::Ambient, (79, 699), false),
+    (6, "Breakfast", Zone::Ambient, (149, 599), false),
+    (7, "Snacks", Zone::Ambient, (99, 399), false),
+    (8, "Drinks", Zone::Ambient, (69, 299), false),
+    (9, "Beer & wine", Zone::Ambient, (149, 2499), true),
+    (10, "Household", Zone::Ambient, (129, 1299), false),
+    (11, "Frozen", Zone::Frozen, (199, 899), false),
+    (12, "Ice cream", Zone::Frozen, (249, 799), false),
+];
+
+const CUSTOMERS: &[&str] = &[
+    "Ada Lovelace",
+    "Grace Hopper",
+    "Alan Turing",
+    "Katherine Johnson",
+    "Edsger Dijkstra",
+    "Barbara Liskov",
+    "Ken Thompson",
+    "Frances Allen",
+    "Donald Knuth",
+    "Radia Perlman",
+];
+
+/// An EAN-13 with its check digit, from a 12-digit body.
+pub fn ean13(body: u64) -> String {
+    let digits = format!("{:012}", body % 1_000_000_000_000);
+    let sum: u32 = digits
+        .chars()
+        .rev()
+        .filter_map(|c| c.to_digit(10))
+        .enumerate()
+        .map(|(i, d)| if i % 2 == 0 { d * 3 } else { d })
+        .sum();
+    format!("{digits}{}", (10 - sum % 10) % 10)
+}
+
+/// The demo catalog: 25 SKUs per department.
+pub fn catalog() -> Vec<CatalogItem> {
+    let mut out = Vec::new();
+    for (d, (aisle, dept, zone, (lo, hi), age)) in DEPARTMENTS.iter().enumerate() {
+        for n in 0..25u16 {
+            let sku = format!("D{:02}-{:03}", aisle, n + 1);
+            out.push(CatalogItem {
+                name: format!("{dept} item {}", n + 1),
+                barcodes: vec![ean13(400_000_000_000 + (d as u64) * 1000 + u64::from(n))],
+                location: Location {
+                    aisle: *aisle,
+                    bay: 1 + n / 5,
+                    shelf: 1 + n % 5,
+                },
+                zone: *zone,
+                unit_price_cents: lo + (hi - lo) * i64::from(n) / 25,
+                age_restricted: *age,
+                sku,
+            });
+        }
+    }
+    out
+}
+
+/// Seed the catalog (once) and run the trickle until shutdown.
+pub async fn run(writer: WriterHandle, store: Store, rules: Rules, mut shutdown: Shutdown) {
+    if store.stock_items().is_empty() {
+        let items = catalog();
+        let stock = items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| SkuQuantity {
+                sku: it.sku.clone(),
+                // A few SKUs are nearly out, so shorts and rejections happen.
+                quantity: if i % 17 == 0 { 1 } else { 20 + (i as u32 % 30) },
+            })
+            .collect();
+        let n = items.len();
+        match send(&writer, &rules, Command::ImportCatalog { items, stock }).await {
+            Ok(()) => tracing::info!(skus = n, "demo catalog seeded"),
+            Err(e) => tracing::warn!(error = %e, "demo catalog not seeded"),
+        }
+    }
+    let skus: Vec<String> = catalog().into_iter().map(|i| i.sku).collect();
+    let mut tick = tokio::time::interval(Duration::from_secs(4));
+    let mut n: u64 = store.head();
+    loop {
+        tokio::select! {
+            _ = shutdown.fired() => return,
+            _ = tick.tick() => {}
+        }
+        n += 1;
+        let order = {
+            let mut rng = rand::thread_rng();
+            let lines = (0..rng.gen_range(1..=6))
+                .map(|_| OrderLine {
+                    sku: skus[rng.gen_range(0..skus.len())].clone(),
+                    quantity: rng.gen_range(1..=3),
+                    unit_price_cents: rng.gen_range(99..=999),
+                    substitution_allowed: rng.gen_bool(0.6),
+                })
+                .collect();
+            NewOrder {
+                customer_name: CUSTOMERS[rng.gen_range(0..CUSTOMERS.len())].to_string(),
+                lines,
+                due_at_ms: Some(crate::store::now_ms() + rng.gen_range(15..=90) * 60_000),
+                payment: if rng.gen_bool(0.3) {
+                    PaymentMode::PayAtPickup
+                } else {
+                    PaymentMode::Prepaid
+                },
+                pickup_token: None,
+            }
+        };
+        let Ok(order_id) = OrderId::new(format!("DEMO-{n:05}")) else {
+            continue;
+        };
+        let _ = send(&writer, &rules, Command::CreateOrder { order_id, order }).await;
+        // Work one ready-to-pick order of every two ticks.
+        if n % 2 == 0 {
+            work_one(&writer, &store, &rules).await;
+        }
+    }
+}
+
+/// A demo picker works the oldest order that is ready to pick.
+async fn work_one(writer: &WriterHandle, store: &Store, rules: &Rules) {
+    let Ok(orders) = store.orders_in_state(OrderState::Prepared, None, 1) else {
+        return;
+    };
+    let Some(o) = orders.into_iter().next() else {
+        return;
+    };
+    let staff = "demo-picker".to_string();
+    for line in &o.pick_lines {
+        let Some(item) = store.item(&line.sku) else {
+            continue;
+        };
+        let roll: u32 = rand::thread_rng().gen_range(0..10);
+        let command = if roll == 0 {
+            Command::ShortItem {
+                order_id: o.id.clone(),
+                line_no: line.line_no,
+                found: 0,
+                staff: staff.clone(),
+            }
+        } else {
+            Command::PickItem {
+                order_id: o.id.clone(),
+                line_no: line.line_no,
+                barcode: item.item.barcodes[0].clone(),
+                quantity: line.quantity,
+                staff: staff.clone(),
+            }
+        };
+        let _ = send(writer, rules, command).await;
+    }
+    let zone = o
+        .pick_lines
+        .iter()
+        .map(|l| l.zone)
+        .max()
+        .unwrap_or(Zone::Ambient);
+    let kind = match zone {
+        Zone::Frozen => SlotKind::Freezer,
+        Zone::Chilled => SlotKind::ColdStorage,
+        Zone::Ambient => SlotKind::Shelf,
+    };
+    let slot = StagingSlot {
+        kind,
+        id: format!("{}", 1 + o.created_log_seq % 20),
+    };
+    let _ = send(
+        writer,
+        rules,
+        Command::Stage {
+            order_id: o.id.clone(),
+            slot,
+            staff,
+        },
+    )
+    .await;
+}
+
+async fn send(writer: &WriterHandle, rules: &Rules, command: Command) -> Result<(), String> {
+    let req = WriteRequest {
+        order_id: command.stream(),
+        actor: commands::actor(&command, protocol::Actor::Staff("demo".into())),
+        causation: None,
+        dedup: Dedup::None,
+        decide: commands::decide(command, rules),
+    };
+    match writer.write(req).await {
+        Ok(crate::store::Written::Rejected(r)) => Err(r.to_string()),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::inventory::{check_item, valid_gtin};
+
+    #[test]
+    fn demo_catalog_is_valid_and_unique() {
+        let items = catalog();
+        assert_eq!(items.len(), 300);
+        for i in &items {
+            check_item(i).expect("valid item");
+            assert!(valid_gtin(&i.barcodes[0]));
+        }
+        let mut codes: Vec<&String> = items.iter().flat_map(|i| &i.barcodes).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), 300);
+    }
+}

@@ -1,0 +1,77 @@
+//! Timers: late orders, pickup reminders and expiry.
+//!
+//! Driven from durable state, not from sleeps: every tick the service looks
+//! at the open orders (the in-memory by-state index) and asks the domain
+//! what is due at this moment. A decision that is due is written like any
+//! other; the events themselves (OrderLate, PickupReminded, PickupExpired)
+//! mark it done, so a restart, however long, fires what fell due while the
+//! node was down, once.
+use std::time::Duration;
+
+use protocol::Actor;
+
+use super::ServiceError;
+use crate::domain::{self, OrderState};
+use crate::shutdown::Shutdown;
+use crate::store::{Dedup, Store, WriteRequest, WriterHandle};
+
+pub const NAME: &str = "timers";
+const TICK: Duration = Duration::from_secs(1);
+/// Most orders looked at per state and tick (bounded work per second).
+const SCAN_LIMIT: usize = 2_000;
+
+#[derive(Clone)]
+pub struct Timers {
+    pub store: Store,
+    pub writer: WriterHandle,
+    pub expiry_ms: u64,
+    pub remind_ms: u64,
+}
+
+impl Timers {
+    pub async fn run(self, mut shutdown: Shutdown) -> Result<(), ServiceError> {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.fired() => return Ok(()),
+                _ = tick.tick() => self.fire_due().await?,
+            }
+        }
+    }
+
+    /// Write every decision that is due now.
+    async fn fire_due(&self) -> Result<(), ServiceError> {
+        let now = crate::store::now_ms();
+        let (expiry, remind) = (self.expiry_ms, self.remind_ms);
+        for state in OrderState::ALL.into_iter().filter(|s| !s.is_closed()) {
+            let orders = self.store.orders_in_state(state, None, SCAN_LIMIT)?;
+            for o in orders {
+                let due = !domain::order::on_clock(&o, now).is_empty()
+                    || !domain::pickup::on_clock(&o, now, expiry, remind).is_empty();
+                if !due {
+                    continue;
+                }
+                // Decided again inside the writer on the current state, so
+                // a staff action that won the race is respected.
+                let req = WriteRequest {
+                    order_id: o.id.clone(),
+                    actor: Actor::Service(NAME.into()),
+                    causation: None,
+                    dedup: Dedup::None,
+                    decide: Box::new(move |c| {
+                        let Some(o) = c.order else { return Ok(vec![]) };
+                        let mut events = domain::order::on_clock(o, c.now_ms);
+                        events.extend(domain::pickup::on_clock(o, c.now_ms, expiry, remind));
+                        Ok(events)
+                    }),
+                };
+                if let Err(e) = self.writer.write(req).await {
+                    tracing::warn!(order = %o.id, error = %e, "timer write failed; retrying next tick");
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+}
