@@ -64,6 +64,53 @@ pub struct Opts {
     pub store_id: Option<String>,
     pub extra_args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Start with an empty catalog (by default a node whose catalog is
+    /// empty gets [`test_catalog`] with plenty of stock).
+    pub no_catalog: bool,
+}
+
+/// The SKUs [`order_body`] uses: SKU-000 … SKU-099, plus "S".
+pub fn test_skus() -> Vec<String> {
+    let mut v: Vec<String> = (0..100).map(|i| format!("SKU-{i:03}")).collect();
+    v.push("S".into());
+    v
+}
+
+/// A valid EAN-13 for a 12-digit body.
+pub fn ean13(body: u64) -> String {
+    let digits = format!("{:012}", body % 1_000_000_000_000);
+    let sum: u32 = digits
+        .chars()
+        .rev()
+        .filter_map(|c| c.to_digit(10))
+        .enumerate()
+        .map(|(i, d)| if i % 2 == 0 { d * 3 } else { d })
+        .sum();
+    format!("{digits}{}", (10 - sum % 10) % 10)
+}
+
+/// The barcode [`test_catalog`] gives the `i`-th of [`test_skus`].
+pub fn test_barcode(i: usize) -> String {
+    ean13(200_000_000_000 + i as u64)
+}
+
+/// A catalog import body (JSON rows) for [`test_skus`]: ambient, aisle =
+/// SKU number / 10, `on_hand` units each.
+pub fn test_catalog(on_hand: u32) -> Value {
+    let rows: Vec<Value> = test_skus()
+        .iter()
+        .enumerate()
+        .map(|(i, sku)| {
+            serde_json::json!({
+                "sku": sku, "name": format!("Test item {sku}"),
+                "barcodes": [test_barcode(i)],
+                "aisle": 1 + i / 10, "bay": 1 + i % 10, "shelf": 1,
+                "zone": "ambient", "unit_price_cents": 100 + i,
+                "on_hand": on_hand,
+            })
+        })
+        .collect();
+    Value::Array(rows)
 }
 
 impl Node {
@@ -135,6 +182,17 @@ impl Node {
         node.token = std::fs::read_to_string(data_dir.join("api-token"))
             .map(|t| t.trim().to_string())
             .unwrap_or_default();
+        if !opts.no_catalog && opts.extra_args.iter().all(|a| a != "--api-token") {
+            let (_, stock) = node.get("/api/v1/stock").await?;
+            if stock["items"].as_array().is_some_and(|a| a.is_empty()) {
+                let (status, body) = node
+                    .post("/api/v1/catalog/import", &test_catalog(1_000_000))
+                    .await?;
+                if status != 200 {
+                    bail!("seeding the test catalog failed: {status} {body}");
+                }
+            }
+        }
         Ok(node)
     }
 
@@ -293,6 +351,33 @@ impl Node {
     }
 
     /// The order's state name from the API, if the order exists.
+    /// Pick (every line, no scans) and stage on the shelf a prepared
+    /// order; returns its short pickup code.
+    pub async fn make_ready(&self, id: &str) -> Result<String> {
+        self.wait_state(id, "prepared", 20).await?;
+        let (status, v) = self
+            .post(
+                &format!("/api/v1/orders/{id}/picked"),
+                &serde_json::json!({ "staff": "ann" }),
+            )
+            .await?;
+        if status != 200 {
+            bail!("picked {id}: {status} {v}");
+        }
+        let stage = serde_json::json!({ "staff": "ann", "slot": { "kind": "shelf", "id": "A1" } });
+        let (status, v) = self
+            .post(&format!("/api/v1/orders/{id}/stage"), &stage)
+            .await?;
+        if status != 200 {
+            bail!("stage {id}: {status} {v}");
+        }
+        let (_, v) = self.get(&format!("/api/v1/orders/{id}")).await?;
+        v["order"]["pickup_code"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("{id} has no pickup code: {v}"))
+    }
+
     pub async fn order_state(&self, id: &str) -> Result<Option<String>> {
         let (status, v) = self.get(&format!("/api/v1/orders/{id}")).await?;
         Ok(match status {

@@ -61,28 +61,51 @@ async fn http_create_is_idempotent_on_order_id() {
     assert_eq!(v["error"], "conflicting_order");
 
     node.wait_state("IDEM-1", "prepared", 10).await.unwrap();
-    // Staff retries: the second "picked" and "handed over" are no-ops.
-    for path in ["picked", "picked", "handed-over", "handed-over"] {
+    // Staff retries: the second "picked", "staged" and "handed over" are
+    // no-ops.
+    let staff = json!({ "staff": "ann" });
+    let stage = json!({ "staff": "ann", "slot": { "kind": "shelf", "id": "A1" } });
+    for (path, body) in [
+        ("picked", &staff),
+        ("picked", &staff),
+        ("stage", &stage),
+        ("stage", &stage),
+    ] {
         let (status, v) = node
-            .post(
-                &format!("/api/v1/orders/IDEM-1/{path}"),
-                &json!({ "staff": "ann" }),
-            )
+            .post(&format!("/api/v1/orders/IDEM-1/{path}"), body)
             .await
             .unwrap();
         assert_eq!(status, 200, "{path}: {v}");
     }
-    assert_eq!(
-        kinds(&node, "IDEM-1").await,
-        [
-            EventKind::OrderCreated,
-            EventKind::OrderAccepted,
-            EventKind::OrderProcessed,
-            EventKind::ShipmentPrepared,
-            EventKind::ShipmentProcessed,
-            EventKind::OrderFulfilled
-        ]
-    );
+    let code = node.get("/api/v1/orders/IDEM-1").await.unwrap().1["order"]["pickup_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for _ in 0..2 {
+        let (status, v) = node
+            .post(
+                "/api/v1/orders/IDEM-1/handed-over",
+                &json!({ "staff": "ann", "code": code }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "handed-over: {v}");
+    }
+    let mut want = vec![
+        EventKind::OrderCreated,
+        EventKind::OrderAccepted,
+        EventKind::OrderProcessed,
+        EventKind::ShipmentPrepared,
+        EventKind::PickStarted,
+    ];
+    want.extend([EventKind::ItemPicked; 2]);
+    want.extend([
+        EventKind::ShipmentProcessed,
+        EventKind::OrderStaged,
+        EventKind::ReadyForPickup,
+        EventKind::OrderFulfilled,
+    ]);
+    assert_eq!(kinds(&node, "IDEM-1").await, want);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

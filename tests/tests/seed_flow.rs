@@ -84,16 +84,38 @@ async fn seed_flow_over_api_and_broker() {
         (200, Some("picked")),
         "{body}"
     );
+    // Picked in one go: the task starts, each of the 3 lines is picked,
+    // the shipment is processed.
+    for _ in 0..5 {
+        seen.push(next_event(&mut watch).await);
+    }
+    let (status, body) = node
+        .post(
+            "/api/v1/orders/SEED-1/stage",
+            &json!({ "staff": "ann", "slot": { "kind": "shelf", "id": "A1" } }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("ready")),
+        "{body}"
+    );
+    seen.push(next_event(&mut watch).await);
     seen.push(next_event(&mut watch).await);
     let ready = screen.recv(10).await.unwrap();
     let ready: serde_json::Value = serde_json::from_slice(&ready.payload).unwrap();
     assert_eq!(ready["order_id"], "SEED-1");
-    assert_eq!(ready["event"], "shipment_processed");
+    assert_eq!(ready["event"], "ready_for_pickup");
+    let code = match &seen.last().unwrap().event {
+        protocol::Event::ReadyForPickup { code, .. } => code.clone(),
+        other => panic!("expected ReadyForPickup, got {other:?}"),
+    };
 
     let (status, body) = node
         .post(
             "/api/v1/orders/SEED-1/handed-over",
-            &json!({ "staff": "bob" }),
+            &json!({ "staff": "bob", "code": code }),
         )
         .await
         .unwrap();
@@ -114,7 +136,13 @@ async fn seed_flow_over_api_and_broker() {
             EventKind::OrderAccepted,
             EventKind::OrderProcessed,
             EventKind::ShipmentPrepared,
+            EventKind::PickStarted,
+            EventKind::ItemPicked,
+            EventKind::ItemPicked,
+            EventKind::ItemPicked,
             EventKind::ShipmentProcessed,
+            EventKind::OrderStaged,
+            EventKind::ReadyForPickup,
             EventKind::OrderFulfilled
         ]
     );
@@ -156,7 +184,8 @@ async fn seed_flow_over_api_and_broker() {
         node.metric("storenode_events_appended_total", "")
             .await
             .unwrap(),
-        6.0
+        14.0,
+        "12 for the order, 2 for the test catalog's import"
     );
 }
 
@@ -220,7 +249,7 @@ async fn seed_flow_from_cloud_and_device_commands() {
     );
 
     // A rule refusal is a reply with the reason, not silence.
-    let early = json!({ "id": "scan-78", "command": { "hand_over": { "order_id": "NOPE", "staff": "ann" } } });
+    let early = json!({ "id": "scan-78", "command": { "hand_over": { "order_id": "NOPE", "staff": "ann", "code": "ABCDEF" } } });
     scanner
         .publish(
             &topic::device_command(&store(), "scanner-1"),
@@ -261,7 +290,8 @@ async fn sigterm_drains_and_restart_keeps_everything() {
         let (_, v) = node.get(&format!("/api/v1/orders/{id}")).await.unwrap();
         assert_eq!(v["events"].as_array().unwrap().len(), 4, "{v}");
     }
-    assert_eq!(node.head().await.unwrap(), 80);
+    // 20 orders × 4 events, and the test catalog's 2.
+    assert_eq!(node.head().await.unwrap(), 82);
 }
 
 /// SIGTERM under load: the node stops taking work, answers what it took,

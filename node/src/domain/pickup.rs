@@ -265,7 +265,9 @@ pub fn on_clock(o: &Order, now_ms: u64, expiry_ms: u64, remind_before_ms: u64) -
         }
         return out;
     }
-    if !o.reminded && now_ms >= expires.saturating_sub(remind_before_ms) {
+    // A reminder only makes sense with time left to act on it.
+    let remind = remind_before_ms > 0 && remind_before_ms < expiry_ms;
+    if remind && !o.reminded && now_ms >= expires.saturating_sub(remind_before_ms) {
         return vec![Event::PickupReminded {
             expires_at_ms: expires,
         }];
