@@ -91,6 +91,7 @@ fn content() -> NewOrder {
         ],
         due_at_ms: Some(1_767_225_600_000),
         payment: PaymentMode::Prepaid,
+        pickup_token: None,
     }
 }
 
@@ -108,7 +109,7 @@ fn create(n: u64) -> WriteRequest {
         actor: Actor::Api,
         causation: None,
         dedup: Dedup::None,
-        decide: Box::new(move |o| domain::order::decide_create(o, &decide_id, &c)),
+        decide: Box::new(move |x| domain::order::decide_create(x.order, &decide_id, &c)),
     }
 }
 

@@ -19,20 +19,45 @@ use crate::services::commands::{self, Rules};
 use crate::shutdown::Shutdown;
 use crate::store::{Dedup, Store, WriteRequest, WriterHandle};
 
-/// Departments: (aisle, name prefix, zone, price range in cents, age-restricted).
-const DEPARTMENTS: &[(u16, &str, Zone, (i64, i64), bool)] = &[
-    (1, "Bakery", Zone::Ambient, (89, 449), false),
-    (2, "Fruit & veg", Zone::Ambient, (49, 399), false),
-    (3, "Dairy", Zone::Chilled, (59, 599), false),
-    (4, "Meat & fish", Zone::Chilled, (199, 1899), false),
-    (5, "Pantry", Zone::Ambient, (79, 699), false),
-    (6, "Breakfast", Zone::Ambient, (149, 599), false),
-    (7, "Snacks", Zone::Ambient, (99, 399), false),
-    (8, "Drinks", Zone::Ambient, (69, 299), false),
-    (9, "Beer & wine", Zone::Ambient, (149, 2499), true),
-    (10, "Household", Zone::Ambient, (129, 1299), false),
-    (11, "Frozen", Zone::Frozen, (199, 899), false),
-    (12, "Ice cream", Zone::Frozen, (249, 799), false),
+/// A department: one aisle of the demo store.
+struct Department {
+    aisle: u16,
+    name: &'static str,
+    zone: Zone,
+    /// Price range in cents.
+    prices: (i64, i64),
+    age_restricted: bool,
+}
+
+const fn dept(
+    aisle: u16,
+    name: &'static str,
+    zone: Zone,
+    prices: (i64, i64),
+    age_restricted: bool,
+) -> Department {
+    Department {
+        aisle,
+        name,
+        zone,
+        prices,
+        age_restricted,
+    }
+}
+
+const DEPARTMENTS: &[Department] = &[
+    dept(1, "Bakery", Zone::Ambient, (89, 449), false),
+    dept(2, "Fruit & veg", Zone::Ambient, (49, 399), false),
+    dept(3, "Dairy", Zone::Chilled, (59, 599), false),
+    dept(4, "Meat & fish", Zone::Chilled, (199, 1899), false),
+    dept(5, "Pantry", Zone::Ambient, (79, 699), false),
+    dept(6, "Breakfast", Zone::Ambient, (149, 599), false),
+    dept(7, "Snacks", Zone::Ambient, (99, 399), false),
+    dept(8, "Drinks", Zone::Ambient, (69, 299), false),
+    dept(9, "Beer & wine", Zone::Ambient, (149, 2499), true),
+    dept(10, "Household", Zone::Ambient, (129, 1299), false),
+    dept(11, "Frozen", Zone::Frozen, (199, 899), false),
+    dept(12, "Ice cream", Zone::Frozen, (249, 799), false),
 ];
 
 const CUSTOMERS: &[&str] = &[
@@ -64,20 +89,21 @@ pub fn ean13(body: u64) -> String {
 /// The demo catalog: 25 SKUs per department.
 pub fn catalog() -> Vec<CatalogItem> {
     let mut out = Vec::new();
-    for (d, (aisle, dept, zone, (lo, hi), age)) in DEPARTMENTS.iter().enumerate() {
+    for (d, dep) in DEPARTMENTS.iter().enumerate() {
+        let (lo, hi) = dep.prices;
         for n in 0..25u16 {
-            let sku = format!("D{:02}-{:03}", aisle, n + 1);
+            let sku = format!("D{:02}-{:03}", dep.aisle, n + 1);
             out.push(CatalogItem {
-                name: format!("{dept} item {}", n + 1),
+                name: format!("{} item {}", dep.name, n + 1),
                 barcodes: vec![ean13(400_000_000_000 + (d as u64) * 1000 + u64::from(n))],
                 location: Location {
-                    aisle: *aisle,
+                    aisle: dep.aisle,
                     bay: 1 + n / 5,
                     shelf: 1 + n % 5,
                 },
-                zone: *zone,
+                zone: dep.zone,
                 unit_price_cents: lo + (hi - lo) * i64::from(n) / 25,
-                age_restricted: *age,
+                age_restricted: dep.age_restricted,
                 sku,
             });
         }

@@ -174,7 +174,8 @@ mod tests {
 
     #[test]
     fn devices_hear_what_concerns_them() {
-        let rows: Vec<(Event, Vec<(&str, Option<&str>)>)> = vec![
+        type Row = (Event, Vec<(&'static str, Option<&'static str>)>);
+        let rows: Vec<Row> = vec![
             (Event::OrderAccepted, vec![("orders", None)]),
             (
                 Event::ShipmentProcessed {

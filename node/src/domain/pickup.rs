@@ -333,7 +333,7 @@ mod tests {
         events
             .into_iter()
             .enumerate()
-            .fold(Some(o), |o, (i, e)| apply(o, &env(50 + i as u64, e)))
+            .try_fold(o, |o, (i, e)| apply(Some(o), &env(50 + i as u64, e)))
             .expect("o")
     }
 

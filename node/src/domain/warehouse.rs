@@ -335,7 +335,7 @@ mod tests {
         events
             .into_iter()
             .enumerate()
-            .fold(Some(o), |o, (i, e)| apply(o, &env(10 + i as u64, e)))
+            .try_fold(o, |o, (i, e)| apply(Some(o), &env(10 + i as u64, e)))
             .expect("o")
     }
 
