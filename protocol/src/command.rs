@@ -113,6 +113,16 @@ pub enum Command {
         reason: String,
         staff: String,
     },
+    /// A kiosk or desk check-in by the customer's short pickup code or QR
+    /// token (the node finds the order).
+    CheckInByCode {
+        code: String,
+        channel: ArrivalChannel,
+        #[serde(default)]
+        note: Option<String>,
+    },
+    /// A locker reports a compartment door opened or closed.
+    ReportLockerDoor { compartment: String, open: bool },
 }
 
 fn one() -> u32 {
@@ -138,7 +148,11 @@ impl Command {
             Command::CountStock { .. }
             | Command::AdjustStock { .. }
             | Command::ImportCatalog { .. }
-            | Command::SetStoreOpen { .. } => OrderId::store_stream(),
+            | Command::SetStoreOpen { .. }
+            | Command::ReportLockerDoor { .. } => OrderId::store_stream(),
+            // Resolved to its order by the node before deciding; unresolved
+            // it names no order and is refused as unknown.
+            Command::CheckInByCode { .. } => OrderId::store_stream(),
         }
     }
 }

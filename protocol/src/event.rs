@@ -257,6 +257,8 @@ pub enum Event {
     StoreClosed { reason: String, by: String },
     /// The store takes orders again.
     StoreOpened { by: String },
+    /// A locker reported a compartment's door opened or closed.
+    LockerDoorReported { compartment: String, open: bool },
 }
 
 /// The kind of an event without its data: names topics and metrics.
@@ -287,10 +289,11 @@ pub enum EventKind {
     PickupReminded,
     StoreClosed,
     StoreOpened,
+    LockerDoorReported,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 25] = [
+    pub const ALL: [EventKind; 26] = [
         EventKind::OrderCreated,
         EventKind::OrderProcessed,
         EventKind::ShipmentPrepared,
@@ -316,6 +319,7 @@ impl EventKind {
         EventKind::PickupReminded,
         EventKind::StoreClosed,
         EventKind::StoreOpened,
+        EventKind::LockerDoorReported,
     ];
 
     /// The snake_case name used in topics, JSON and metrics.
@@ -346,6 +350,7 @@ impl EventKind {
             EventKind::PickupReminded => "pickup_reminded",
             EventKind::StoreClosed => "store_closed",
             EventKind::StoreOpened => "store_opened",
+            EventKind::LockerDoorReported => "locker_door_reported",
         }
     }
 
@@ -382,6 +387,7 @@ impl Event {
             Event::PickupReminded { .. } => EventKind::PickupReminded,
             Event::StoreClosed { .. } => EventKind::StoreClosed,
             Event::StoreOpened { .. } => EventKind::StoreOpened,
+            Event::LockerDoorReported { .. } => EventKind::LockerDoorReported,
         }
     }
 }

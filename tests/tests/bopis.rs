@@ -920,28 +920,68 @@ async fn devices_check_in_and_cannot_forge_node_events() {
         .subscribe(&topic::device_reply(&store(), "kiosk-1"))
         .await
         .unwrap();
-    kiosk
-        .subscribe(&format!("store/{}/notify/pickup-screen", store()))
+    // Notices on their own connection: `device()` skips what is not its reply.
+    let pw = node.add_device("screen").await.unwrap();
+    let mut screen = node.mqtt("screen", &pw).await.unwrap();
+    screen
+        .subscribe(&format!("store/{}/notify/#", store()))
         .await
         .unwrap();
     create(&node, &order("K-1", &[(10, 1, false)])).await;
-    node.make_ready("K-1").await.unwrap();
+    let code = node.make_ready("K-1").await.unwrap();
 
+    // The customer types a wrong code, then the right one, at the kiosk.
     let r = device(
         &mut kiosk,
         "kiosk-1",
-        json!({ "id": "ci-1", "command": { "check_in": { "order_id": "K-1", "channel": "curbside", "note": "bay 3, red car" } } }),
+        json!({ "id": "ci-0", "command": { "check_in_by_code": { "code": "ZZZZZZ", "channel": "kiosk" } } }),
+    )
+    .await;
+    assert_eq!(r["status"], "rejected", "{r}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no order is ready for pickup under code ZZZZZZ"),
+        "{r}"
+    );
+    let r = device(
+        &mut kiosk,
+        "kiosk-1",
+        json!({ "id": "ci-1", "command": { "check_in_by_code": { "code": code.to_lowercase(), "channel": "curbside", "note": "bay 3, red car" } } }),
     )
     .await;
     assert_eq!(r["status"], "accepted", "{r}");
-    let here = notice(&mut kiosk, "pickup-screen", "customer_arrived").await;
+    let here = notice(&mut screen, "pickup-screen", "customer_arrived").await;
     assert_eq!(here["order_id"], "K-1");
     let v = get_order(&node, "K-1").await;
     assert_eq!(v["order"]["arrival"]["channel"], "curbside");
     assert_eq!(v["order"]["arrival"]["note"], "bay 3, red car");
 
+    // A locker reports its doors; the report is in the log (audit) and on
+    // the locker channel.
+    let pw = node.add_device("locker-1").await.unwrap();
+    let mut locker = node.mqtt("locker-1", &pw).await.unwrap();
+    locker
+        .subscribe(&topic::device_reply(&store(), "locker-1"))
+        .await
+        .unwrap();
+    let r = device(
+        &mut locker,
+        "locker-1",
+        json!({ "id": "door-1", "command": { "report_locker_door": { "compartment": "12", "open": true } } }),
+    )
+    .await;
+    assert_eq!(r["status"], "accepted", "{r}");
+    let door = notice(&mut screen, "locker", "locker_door_reported").await;
+    assert_eq!(
+        (door["action"].as_str(), door["compartment"].as_str()),
+        (Some("door_open"), Some("12"))
+    );
+
     // The same device forging the node's own BOPIS events: dead-lettered,
     // counted, nothing changes.
+    let v = get_order(&node, "K-1").await;
     let head = node.head().await.unwrap();
     let forged_before = node
         .metric("storenode_forged_events_total", "")

@@ -43,6 +43,19 @@ pub fn notices(env: &Envelope) -> Vec<Notice> {
         compartment,
     };
     let id = &env.order_id;
+    if let Event::LockerDoorReported { compartment, open } = &env.event {
+        let (action, words) = if *open {
+            ("door_open", "open")
+        } else {
+            ("door_closed", "closed")
+        };
+        return vec![notice(
+            "locker",
+            format!("Compartment {compartment} door {words}"),
+            Some(action),
+            Some(compartment.clone()),
+        )];
+    }
     if id.is_reserved() {
         return vec![notice("stock", stock_words(&env.event), None, None)];
     }

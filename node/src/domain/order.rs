@@ -472,7 +472,8 @@ pub fn apply(order: Option<Order>, env: &Envelope) -> Option<Order> {
         | Event::StockCounted { .. }
         | Event::CatalogImported { .. }
         | Event::StoreClosed { .. }
-        | Event::StoreOpened { .. } => {}
+        | Event::StoreOpened { .. }
+        | Event::LockerDoorReported { .. } => {}
     }
     Some(o)
 }

@@ -247,6 +247,22 @@ pub fn decide_hand_over(
     }])
 }
 
+/// A locker's report of a compartment door (kept for the audit trail:
+/// who opened what, when).
+pub fn decide_locker_door(_ctx: &Ctx, compartment: &str, open: bool) -> Decision {
+    let c = compartment.trim();
+    if c.is_empty() || c.chars().count() > 20 {
+        return Err(Rejection::Invalid {
+            field: "compartment".into(),
+            reason: "must be 1 to 20 characters".into(),
+        });
+    }
+    Ok(vec![Event::LockerDoorReported {
+        compartment: c.to_string(),
+        open,
+    }])
+}
+
 /// Pickup timers: a reminder `remind_before_ms` before expiry, then expiry
 /// `expiry_ms` after the order became ready (its items go back to stock).
 pub fn on_clock(o: &Order, now_ms: u64, expiry_ms: u64, remind_before_ms: u64) -> Vec<Event> {

@@ -6,7 +6,7 @@ use protocol::{codec, Actor, Command, CommandReply, ReplyStatus};
 
 use crate::domain::{self, pickup::PickupKeys, Order, OrderState};
 use crate::store::writer::Decide;
-use crate::store::{Dedup, WriteRequest, Written};
+use crate::store::{Dedup, Store, WriteRequest, Written};
 
 /// Most characters in a command id.
 pub const MAX_COMMAND_ID: usize = 64;
@@ -128,6 +128,50 @@ pub fn decide(command: Command, rules: &Rules) -> Decide {
             reason,
             staff,
         } => Box::new(move |c| inventory::decide_set_open(c, open, &reason, &staff)),
+        // Reaches a decision only when `resolve` found no order for it.
+        Command::CheckInByCode { code, .. } => Box::new(move |_| {
+            Err(domain::Rejection::Pickup(format!(
+                "no order is ready for pickup under code {}",
+                code.trim()
+            )))
+        }),
+        Command::ReportLockerDoor { compartment, open } => {
+            Box::new(move |c| pickup::decide_locker_door(c, &compartment, open))
+        }
+    }
+}
+
+/// Find the order a command names indirectly: a check-in by short code or
+/// QR token becomes a check-in for that order (a token's signature is
+/// checked first). Other commands are returned as they are.
+pub fn resolve(command: Command, store: &Store, rules: &Rules) -> Command {
+    let Command::CheckInByCode {
+        code,
+        channel,
+        note,
+    } = command
+    else {
+        return command;
+    };
+    let found = if protocol::pickup::is_token(&code) {
+        protocol::pickup::peek(&code)
+            .ok()
+            .filter(|claim| rules.keys.check(&code, &claim.order_id).is_ok())
+            .map(|claim| claim.order_id)
+    } else {
+        store.order_by_code(&code)
+    };
+    match found {
+        Some(order_id) => Command::CheckIn {
+            order_id,
+            channel,
+            note,
+        },
+        None => Command::CheckInByCode {
+            code,
+            channel,
+            note,
+        },
     }
 }
 
@@ -146,7 +190,11 @@ pub fn request(
     command: Command,
     actor: Actor,
     rules: &Rules,
+    store: &Store,
 ) -> WriteRequest {
+    // The fingerprint is of the command as sent, so a retry matches.
+    let fingerprint = codec::encode(&command);
+    let command = resolve(command, store, rules);
     WriteRequest {
         order_id: command.stream(),
         actor,
@@ -154,7 +202,7 @@ pub fn request(
         dedup: Dedup::Inbox {
             scope,
             id,
-            fingerprint: codec::encode(&command),
+            fingerprint,
         },
         decide: decide(command, rules),
     }

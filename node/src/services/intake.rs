@@ -195,6 +195,7 @@ impl Intake {
                 cmd.command,
                 actor,
                 &self.rules,
+                &self.store,
             ))
             .await?;
         let replies = replies.clone();

@@ -172,6 +172,7 @@ pub async fn create_order(
 /// id: creation is idempotent on the order id and staff actions on the
 /// order's state.
 fn request(command: Command, s: &AppState) -> WriteRequest {
+    let command = commands::resolve(command, &s.store, &s.rules);
     WriteRequest {
         order_id: command.stream(),
         actor: commands::actor(&command, Actor::Api),
@@ -516,6 +517,24 @@ pub async fn cancel(
             order_id,
             reason: body.reason,
             by: body.by,
+        },
+    )
+    .await
+}
+
+/// `POST /api/v1/pickup/{code}/check-in`: the customer checked in with
+/// their short code or QR token.
+pub async fn check_in_by_code(
+    State(s): State<AppState>,
+    Path(code): Path<String>,
+    JsonBody(body): JsonBody<CheckInBody>,
+) -> Result<Json<Value>, AppError> {
+    act(
+        &s,
+        Command::CheckInByCode {
+            code,
+            channel: body.channel,
+            note: body.note,
         },
     )
     .await

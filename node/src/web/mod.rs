@@ -50,6 +50,7 @@ pub fn app(state: AppState) -> Router {
         .route("/orders/{id}/check-in", post(api::check_in))
         .route("/orders/{id}/cancel", post(api::cancel))
         .route("/pickup/{code}", get(api::find_by_code))
+        .route("/pickup/{code}/check-in", post(api::check_in_by_code))
         .route("/pick-walks", post(api::start_walk))
         .route("/pick-walks/{walk_id}", get(api::get_walk))
         .route("/stock", get(api::list_stock))
@@ -147,6 +148,7 @@ fn route_label(path: &str) -> &'static str {
         "/api/v1/orders/{id}/check-in" => "/api/v1/orders/{id}/check-in",
         "/api/v1/orders/{id}/cancel" => "/api/v1/orders/{id}/cancel",
         "/api/v1/pickup/{code}" => "/api/v1/pickup/{code}",
+        "/api/v1/pickup/{code}/check-in" => "/api/v1/pickup/{code}/check-in",
         "/api/v1/pick-walks" => "/api/v1/pick-walks",
         "/api/v1/pick-walks/{walk_id}" => "/api/v1/pick-walks/{walk_id}",
         "/api/v1/stock" => "/api/v1/stock",
