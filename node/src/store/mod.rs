@@ -1027,6 +1027,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn verify_detects_an_edited_or_removed_log_entry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, h, t, _) = start(dir.path());
+        for i in 0..3 {
+            let w = h.write(create(&format!("o{i}"), Dedup::None)).await;
+            assert!(matches!(w, Ok(Written::Applied { .. })));
+        }
+        h.close().await;
+        t.join().expect("join").expect("writer ok");
+        assert_eq!(store.verify().expect("verify").problems, Vec::<String>::new());
+        let chain = store.chain_head().expect("chain");
+        assert_eq!(chain.seq, 3);
+
+        // Someone edits entry 2 (a different customer), keeping its place.
+        let original = store.log_bytes(2).expect("read").expect("entry 2");
+        let mut env = store.event(2).expect("read").expect("entry 2");
+        if let Event::OrderCreated(c) = &mut env.event {
+            c.customer_name = "Mallory".into();
+        }
+        store.tree().insert(log_key(2), codec::encode(&env)).expect("tamper");
+        let problems = store.verify().expect("verify").problems;
+        assert!(
+            problems.iter().any(|p| p.contains("hash chain broken at log 3")),
+            "{problems:?}"
+        );
+        store.tree().insert(log_key(2), original).expect("restore");
+        assert_eq!(store.verify().expect("verify").problems, Vec::<String>::new());
+
+        // Someone edits the newest entry: only the chain head can tell.
+        let mut env = store.event(3).expect("read").expect("entry 3");
+        env.actor = Actor::Staff("mallory".into());
+        store.tree().insert(log_key(3), codec::encode(&env)).expect("tamper");
+        let problems = store.verify().expect("verify").problems;
+        assert!(
+            problems.iter().any(|p| p.contains("hash chain head")),
+            "{problems:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn only_a_create_starts_an_order_and_a_refused_reaction_moves_on() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (store, h, t, _) = start(dir.path());
