@@ -113,8 +113,8 @@ pub enum Command {
         reason: String,
         staff: String,
     },
-    /// A kiosk or desk check-in by the customer's short pickup code or QR
-    /// token (the node finds the order).
+    /// A check-in (desk, kiosk or curbside) by the customer's short pickup
+    /// code or QR token (the node finds the order).
     CheckInByCode {
         code: String,
         channel: ArrivalChannel,
@@ -131,7 +131,9 @@ fn one() -> u32 {
 
 impl Command {
     /// The stream the command writes to: its order, or the store's own
-    /// stream ([`OrderId::store_stream`]) for stock and settings.
+    /// stream ([`OrderId::store_stream`]) for stock, settings and locker
+    /// reports. A check-in by code names no order until the node resolves
+    /// the code.
     pub fn stream(&self) -> OrderId {
         match self {
             Command::CreateOrder { order_id, .. }

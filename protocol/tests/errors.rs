@@ -124,6 +124,24 @@ fn binary_errors() {
     }
 }
 
+/// A command variant index one past the last (a newer sender's command) is
+/// refused, not misread as another command.
+#[test]
+fn unknown_command_index_is_refused() {
+    let commands = common::commands();
+    let (_, last) = commands.last().unwrap();
+    let mut bytes = codec::encode(last);
+    // 0 version | 1 id len | 2..10 id "cmd-0017" | 10 variant index
+    assert_eq!(bytes[1], 8, "the layout above is out of date");
+    assert_eq!(usize::from(bytes[10]), commands.len() - 1);
+    assert!(codec::decode::<CommandEnvelope>(&bytes).is_ok());
+    bytes[10] = commands.len() as u8;
+    match codec::decode::<CommandEnvelope>(&bytes) {
+        Err(DecodeError::Postcard(message)) if !message.is_empty() => {}
+        other => panic!("got {other:?}"),
+    }
+}
+
 #[test]
 fn error_messages_name_the_problem() {
     let cases = [
@@ -458,6 +476,54 @@ fn bopis_command_json_errors() {
             line: 1,
             column: 68,
             message: "missing field `open`",
+        },
+        JsonCase {
+            name: "check_in_by_code names no order",
+            json: concat!(
+                r#"{"id":"cmd-1","command":{"check_in_by_code":{"order_id":"A-1","#,
+                r#""code":"K7P2QX","channel":"kiosk"}}}"#,
+            ),
+            line: 1,
+            column: 55,
+            message: "unknown field `order_id`, expected one of `code`, `channel`, `note`",
+        },
+        JsonCase {
+            name: "check_in_by_code without a code",
+            json: r#"{"id":"cmd-1","command":{"check_in_by_code":{"channel":"desk"}}}"#,
+            line: 1,
+            column: 62,
+            message: "missing field `code`",
+        },
+        JsonCase {
+            name: "check_in_by_code by an unknown channel",
+            json: r#"{"id":"cmd-1","command":{"check_in_by_code":{"code":"K7P2QX","channel":"app"}}}"#,
+            line: 1,
+            column: 76,
+            message: "unknown variant `app`, expected one of `desk`, `kiosk`, `curbside`",
+        },
+        JsonCase {
+            name: "report_locker_door without open",
+            json: r#"{"id":"cmd-1","command":{"report_locker_door":{"compartment":"12"}}}"#,
+            line: 1,
+            column: 66,
+            message: "missing field `open`",
+        },
+        JsonCase {
+            name: "report_locker_door with open as a string",
+            json: r#"{"id":"cmd-1","command":{"report_locker_door":{"compartment":"12","open":"yes"}}}"#,
+            line: 1,
+            column: 78,
+            message: "invalid type: string \"yes\", expected a boolean",
+        },
+        JsonCase {
+            name: "report_locker_door naming an order",
+            json: concat!(
+                r#"{"id":"cmd-1","command":{"report_locker_door":{"compartment":"12","open":true,"#,
+                r#""order_id":"A-1"}}}"#,
+            ),
+            line: 1,
+            column: 88,
+            message: "unknown field `order_id`, expected `compartment` or `open`",
         },
         JsonCase {
             name: "aisle beyond u16",

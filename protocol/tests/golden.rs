@@ -477,6 +477,17 @@ const ENVELOPES: &[(&str, &str)] = &[
             prev_hash!(),
         ),
     ),
+    (
+        "locker_door_reported",
+        concat!(
+            envelope_head!(),
+            "02086c6f636b65722d31", // actor Device("locker-1")
+            "19",                   // LockerDoorReported
+            "023132",               // compartment "12"
+            "00",                   // open false
+            prev_hash!(),
+        ),
+    ),
 ];
 
 /// Pairs fixtures with their expected encodings by name; both lists must
@@ -527,6 +538,8 @@ fn fixtures_cover_every_variant() {
             Command::AdjustStock { .. } => "adjust_stock",
             Command::ImportCatalog { .. } => "import_catalog",
             Command::SetStoreOpen { .. } => "set_store_open",
+            Command::CheckInByCode { .. } => "check_in_by_code",
+            Command::ReportLockerDoor { .. } => "report_locker_door",
         }
     }
 
@@ -547,7 +560,7 @@ fn fixtures_cover_every_variant() {
         .iter()
         .map(|(_, c)| command_name(&c.command))
         .collect();
-    assert_eq!(names.len(), 15, "every command appears: {names:?}");
+    assert_eq!(names.len(), 17, "every command appears: {names:?}");
     for (name, command) in &commands {
         assert_eq!(*name, command_name(&command.command));
     }
@@ -881,6 +894,28 @@ fn command_of_every_variant() {
                 "056d67722d31",         // staff "mgr-1"
             ),
         ),
+        (
+            "check_in_by_code",
+            concat!(
+                "01",
+                "08636d642d30303136",     // id "cmd-0016"
+                "0f",                     // CheckInByCode
+                token!(),                 // code: the QR token
+                "01",                     // channel Kiosk
+                "01",                     // note Some:
+                "0a656e7472616e63652042", // "entrance B"
+            ),
+        ),
+        (
+            "report_locker_door",
+            concat!(
+                "01",
+                "08636d642d30303137", // id "cmd-0017"
+                "10",                 // ReportLockerDoor
+                "023132",             // compartment "12"
+                "01",                 // open true
+            ),
+        ),
     ];
     check_postcard::<CommandEnvelope>(&by_name(common::commands(), &want));
 }
@@ -1033,6 +1068,17 @@ fn command_json_as_devices_send_it() {
                 r#""reason":"power cut","staff":"mgr-1"}}}"#,
             ),
         ),
+        (
+            "check_in_by_code",
+            concat!(
+                r#"{"id":"cmd-0016","command":{"check_in_by_code":{"code":"SNP1.Y2xhaW0.c2ln","#,
+                r#""channel":"kiosk","note":"entrance B"}}}"#,
+            ),
+        ),
+        (
+            "report_locker_door",
+            r#"{"id":"cmd-0017","command":{"report_locker_door":{"compartment":"12","open":true}}}"#,
+        ),
     ];
     check_json::<CommandEnvelope>(&by_name(common::commands(), &want));
 }
@@ -1088,6 +1134,24 @@ fn command_json_defaults() {
             r#"{"check_in":{"order_id":"ORD-1001.b_2","channel":"kiosk","note":null}}"#,
             Command::CheckIn {
                 order_id: order_id(),
+                channel: ArrivalChannel::Kiosk,
+                note: None,
+            },
+        ),
+        (
+            "check_in_by_code without a note",
+            r#"{"check_in_by_code":{"code":"K7P2QX","channel":"desk"}}"#,
+            Command::CheckInByCode {
+                code: "K7P2QX".to_owned(),
+                channel: ArrivalChannel::Desk,
+                note: None,
+            },
+        ),
+        (
+            "check_in_by_code with a null note",
+            r#"{"check_in_by_code":{"code":"K7P2QX","channel":"kiosk","note":null}}"#,
+            Command::CheckInByCode {
+                code: "K7P2QX".to_owned(),
                 channel: ArrivalChannel::Kiosk,
                 note: None,
             },
@@ -1306,6 +1370,10 @@ fn event_json_of_every_variant() {
             r#"{"store_closed":{"reason":"power cut","by":"mgr-1"}}"#,
         ),
         ("store_opened", r#"{"store_opened":{"by":"mgr-1"}}"#),
+        (
+            "locker_door_reported",
+            r#"{"locker_door_reported":{"compartment":"12","open":false}}"#,
+        ),
     ];
     let events = common::events()
         .into_iter()

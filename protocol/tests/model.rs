@@ -19,8 +19,9 @@ fn the_store_stream_is_reserved() {
     assert!(OrderId::new("_anything").unwrap().is_reserved());
 }
 
-/// Order commands write to their order's stream, stock and settings to the
-/// store's own.
+/// Order commands write to their order's stream; stock, settings, locker
+/// reports and check-ins by code (which name no order until the node looks
+/// the code up) to the store's own.
 #[test]
 fn every_command_names_its_stream() {
     for (name, envelope) in common::commands() {
@@ -28,7 +29,9 @@ fn every_command_names_its_stream() {
             Command::CountStock { .. }
             | Command::AdjustStock { .. }
             | Command::ImportCatalog { .. }
-            | Command::SetStoreOpen { .. } => OrderId::store_stream(),
+            | Command::SetStoreOpen { .. }
+            | Command::CheckInByCode { .. }
+            | Command::ReportLockerDoor { .. } => OrderId::store_stream(),
             _ => common::order_id(),
         };
         assert_eq!(envelope.command.stream(), want, "{name}");
@@ -49,7 +52,7 @@ fn a_reserved_order_id_is_representable() {
 
 #[test]
 fn event_kind_names() {
-    assert_eq!(EventKind::ALL.len(), 25);
+    assert_eq!(EventKind::ALL.len(), 26);
     let names: BTreeSet<_> = EventKind::ALL.iter().map(|k| k.name()).collect();
     assert_eq!(names.len(), EventKind::ALL.len(), "names are unique");
     for kind in EventKind::ALL {

@@ -146,7 +146,9 @@ fn malformed_tokens() {
 #[test]
 fn tokens_and_short_codes_are_told_apart() {
     assert!(pickup::is_token(TOKEN));
-    for code in ["K7P2QX", "", "SNP1", "snp1.x.y"] {
+    // As `verify` does, with what a scanner adds around it.
+    assert!(pickup::is_token(&format!(" {TOKEN}\r\n")));
+    for code in ["K7P2QX", "", "SNP1", "snp1.x.y", " K7P2QX\n", "SNP1 .x.y"] {
         assert!(!pickup::is_token(code), "{code}");
     }
 }

@@ -335,6 +335,14 @@ pub fn events() -> Vec<(&'static str, Event, Actor)> {
             Event::StoreOpened { by: s("mgr-1") },
             Actor::Api,
         ),
+        (
+            "locker_door_reported",
+            Event::LockerDoorReported {
+                compartment: s("12"),
+                open: false,
+            },
+            Actor::Device(s("locker-1")),
+        ),
     ]
 }
 
@@ -525,6 +533,28 @@ pub fn commands() -> Vec<(&'static str, CommandEnvelope)> {
                     open: false,
                     reason: s("power cut"),
                     staff: s("mgr-1"),
+                },
+            },
+        ),
+        (
+            "check_in_by_code",
+            CommandEnvelope {
+                id: s("cmd-0016"),
+                // A scanned QR token; a typed short code is carried the same.
+                command: Command::CheckInByCode {
+                    code: s(TOKEN),
+                    channel: ArrivalChannel::Kiosk,
+                    note: Some(s("entrance B")),
+                },
+            },
+        ),
+        (
+            "report_locker_door",
+            CommandEnvelope {
+                id: s("cmd-0017"),
+                command: Command::ReportLockerDoor {
+                    compartment: s("12"),
+                    open: true,
                 },
             },
         ),
