@@ -66,9 +66,20 @@ impl Timers {
                         Ok(events)
                     }),
                 };
-                if let Err(e) = self.writer.write(req).await {
-                    tracing::warn!(order = %o.id, error = %e, "timer write failed; retrying next tick");
-                    return Ok(());
+                match self.writer.write(req).await {
+                    Ok(crate::store::Written::Applied { log_seqs, order }) if !log_seqs.is_empty() => {
+                        tracing::info!(
+                            order = %o.id,
+                            state = order.as_ref().map_or("", |o| o.state.name()),
+                            events = log_seqs.len(),
+                            "timer fired"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(order = %o.id, error = %e, "timer write failed; retrying next tick");
+                        return Ok(());
+                    }
                 }
             }
         }
