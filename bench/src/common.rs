@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
-use storenode_tests::{Node, Opts};
+use storenode_tests::{test_catalog, Node, Opts};
 use tempfile::TempDir;
 
 /// Describe the machine the figures come from.
@@ -58,22 +58,61 @@ pub fn release_binary() -> Result<PathBuf> {
     Ok(target.join("release").join("storenode"))
 }
 
+/// Units of each catalog SKU the bench stocks. Orders reserve stock when
+/// accepted and take it at hand-over; the busiest SKU of
+/// `order_body(_, 3)` goes 3 units per order, so the harness's own
+/// 1,000,000 would run out after ~333k orders (a long run, or a large
+/// `footprint --orders`) and later orders would be rejected.
+pub const STOCK_PER_SKU: u32 = 1_000_000_000;
+
+/// Events one order appends up to its pick list, all written by the
+/// services' reactions after the create: OrderCreated, then OrderAccepted
+/// and OrderProcessed (one reaction, prepaid), then ShipmentPrepared.
+pub const EVENTS_TO_PICK_LIST: u64 = 4;
+
+/// Events of one whole lifecycle of an order with `lines` lines, all in
+/// stock and picked in full: up to the pick list (4), picked (PickStarted,
+/// one ItemPicked per line, ShipmentProcessed), staged (OrderStaged,
+/// ReadyForPickup), handed over (OrderFulfilled).
+pub fn lifecycle_events(lines: u64) -> u64 {
+    EVENTS_TO_PICK_LIST + (1 + lines + 1) + 2 + 1
+}
+
 /// Start the node under test on a fresh data directory (kept until the
-/// returned `TempDir` drops).
+/// returned `TempDir` drops), with the bench's catalog.
 pub async fn start_node(durability: &str) -> Result<(TempDir, Node)> {
     let dir = tempfile::tempdir()?;
     let node = Node::start_with(dir.path(), opts(durability)).await?;
+    seed_catalog(&node).await?;
     Ok((dir, node))
 }
 
+/// The node options of every bench run. The catalog is left to
+/// [`seed_catalog`] (more stock than the harness's), so a restart on the
+/// same data directory with these options imports nothing.
 pub fn opts(durability: &str) -> Opts {
     Opts {
         env: vec![
             ("STORENODE_STORAGE_DURABILITY".into(), durability.into()),
             ("STORENODE_LOG_LEVEL".into(), "warn".into()),
         ],
+        no_catalog: true,
         ..Opts::default()
     }
+}
+
+/// Import the harness's test catalog (the SKUs `order_body` uses) with
+/// [`STOCK_PER_SKU`] units each. Two events (one CatalogImported, one
+/// StockCounted) on the log before the first order: figures that need a
+/// baseline take the log head after this.
+pub async fn seed_catalog(node: &Node) -> Result<()> {
+    let (status, body) = node
+        .post("/api/v1/catalog/import", &test_catalog(STOCK_PER_SKU))
+        .await?;
+    if status != 200 {
+        bail!("importing the bench catalog failed: {status} {body}");
+    }
+    Ok(())
 }
 
 /// Resident set size of a process in MiB, from /proc.

@@ -64,6 +64,8 @@ pub async fn create(clients: usize, seconds: u64, lines: usize, durability: &str
     measuring.store(false, Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
     let commits = node.metric("storenode_group_commits_total", "").await? - before;
+    // Every event appended in the window: the creates and the services'
+    // reactions to them (common::EVENTS_TO_PICK_LIST per order in all).
     let events = node.head().await? - head_before;
     stop.store(true, Ordering::Relaxed);
     for t in tasks {

@@ -1,8 +1,20 @@
 //! Scenarios on the whole order flow:
-//! - lifecycle: closed-loop clients each take one order through every step
-//!   that exists (create → accept → process → prepare → picked → handed
-//!   over), waiting for the pick list (ShipmentPrepared, seen on the
-//!   broker) before picking;
+//! - lifecycle: closed-loop clients each take one order (3 lines) through
+//!   the whole BOPIS flow and time it from the create to the hand-over's
+//!   durable 200 (see [`FLOW`]):
+//!   1. `POST /orders` (201); the services react: OrderAccepted and
+//!      OrderProcessed (stock reserved, prepaid), then ShipmentPrepared
+//!      (the pick list), which the client waits for on the broker;
+//!   2. `POST /orders/{id}/picked`: PickStarted, one ItemPicked per line,
+//!      ShipmentProcessed (state "picked");
+//!   3. `POST /orders/{id}/stage` on a shelf: OrderStaged, ReadyForPickup
+//!      (state "ready"); the stage reply (`order_id`, `state`, `log_seqs`)
+//!      carries no pickup code, so the client reads it back with
+//!      `GET /orders/{id}` (`order.pickup_code`), standing in for the
+//!      customer who shows it: one read more in the measured time;
+//!   4. `POST /orders/{id}/handed-over` with that code: OrderFulfilled.
+//!
+//!   That is 12 events per order ([`common::lifecycle_events`]);
 //! - order → pick list at a fixed offered load (open loop: the latency of
 //!   each order counts from when it was *due* to be sent, so a stall is not
 //!   hidden by clients that stopped sending, i.e. no coordinated omission).
@@ -54,26 +66,38 @@ fn hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds")
 }
 
+/// What one lifecycle is, for the JSON.
+pub const FLOW: &str = "create → accepted/processed/prepared (reactions) → picked \
+(PickStarted + ItemPicked per line + ShipmentProcessed) → staged (OrderStaged + \
+ReadyForPickup; code read back with GET) → handed over (OrderFulfilled, with the code)";
+
+/// Lines per lifecycle order.
+const LINES: usize = 3;
+
 /// Closed-loop full lifecycle. Also samples the node's RSS and disk writes.
 pub async fn lifecycle(node: &Node, clients: usize, seconds: u64) -> Result<Value> {
     let (waiters, watcher) = watch_pick_lists(node).await?;
     let done = Arc::new(Mutex::new(hist()));
     let errors = Arc::new(AtomicU64::new(0));
+    let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let stop = Arc::new(AtomicBool::new(false));
     let measuring = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let (done, errors, stop, measuring, waiters) = (
+        let (done, errors, first_error, stop, measuring, waiters) = (
             done.clone(),
             errors.clone(),
+            first_error.clone(),
             stop.clone(),
             measuring.clone(),
             waiters.clone(),
         );
-        let base = format!("http://{}", node.http);
-        let token = node.token.clone();
+        let client = Client {
+            http: reqwest::Client::new(),
+            base: format!("http://{}/api/v1/orders", node.http),
+            token: node.token.clone(),
+        };
         tasks.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
             let mut local = hist();
             let mut k = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -84,39 +108,23 @@ pub async fn lifecycle(node: &Node, clients: usize, seconds: u64) -> Result<Valu
                     m.insert(id.clone(), tx);
                 }
                 let t0 = Instant::now();
-                let ok = step(
-                    &http,
-                    &token,
-                    &format!("{base}/api/v1/orders"),
-                    &order_body(&id, 3),
-                    201,
-                )
-                .await
-                    && tokio::time::timeout(Duration::from_secs(10), rx)
-                        .await
-                        .is_ok()
-                    && step(
-                        &http,
-                        &token,
-                        &format!("{base}/api/v1/orders/{id}/picked"),
-                        &json!({"staff": "bench"}),
-                        200,
-                    )
-                    .await
-                    && step(
-                        &http,
-                        &token,
-                        &format!("{base}/api/v1/orders/{id}/handed-over"),
-                        &json!({"staff": "bench"}),
-                        200,
-                    )
-                    .await;
+                let outcome = client.one_order(&id, rx).await;
                 if measuring.load(Ordering::Relaxed) {
-                    if ok {
-                        let _ = local.record((t0.elapsed().as_micros() as u64).max(1));
-                    } else {
-                        errors.fetch_add(1, Ordering::Relaxed);
+                    match outcome {
+                        Ok(()) => {
+                            let _ = local.record((t0.elapsed().as_micros() as u64).max(1));
+                        }
+                        Err(e) => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                            if let Ok(mut f) = first_error.lock() {
+                                f.get_or_insert(format!("{id}: {e}"));
+                            }
+                        }
                     }
+                }
+                // An order that failed before its pick list leaves a waiter.
+                if let Ok(mut m) = waiters.lock() {
+                    m.remove(&id);
                 }
             }
             if let Ok(mut h) = done.lock() {
@@ -155,12 +163,20 @@ pub async fn lifecycle(node: &Node, clients: usize, seconds: u64) -> Result<Valu
     let events = (head1 - head0).max(1) as f64;
     let h = done.lock().map_err(|_| anyhow!("histogram lock"))?;
     let ms = |q: f64| common::r3(h.value_at_quantile(q) as f64 / 1000.0);
+    let first_error = first_error.lock().ok().and_then(|f| f.clone());
     Ok(json!({
+        "lifecycle_flow": FLOW,
+        "lifecycle_lines_per_order": LINES,
+        "lifecycle_events_per_order": common::lifecycle_events(LINES as u64),
+        // Events appended in the window per order finished in it: the
+        // expected figure above, give or take the orders in flight.
+        "lifecycle_events_per_order_measured": common::r3(events / (h.len().max(1) as f64)),
         "lifecycle_orders_per_s": (h.len() as f64 / elapsed).round(),
         "lifecycle_p50_ms": ms(0.5),
         "lifecycle_p99_ms": ms(0.99),
         "lifecycle_p999_ms": ms(0.999),
         "lifecycle_errors": errors.load(Ordering::Relaxed),
+        "lifecycle_first_error": first_error,
         "lifecycle_clients": clients,
         "append_ack_events_per_s": (events / elapsed).round(),
         "group_commits_per_s": ((commits1 - commits0) / elapsed).round(),
@@ -171,6 +187,86 @@ pub async fn lifecycle(node: &Node, clients: usize, seconds: u64) -> Result<Valu
     }))
 }
 
+/// One closed-loop client of the lifecycle scenario.
+struct Client {
+    http: reqwest::Client,
+    /// `http://…/api/v1/orders`
+    base: String,
+    token: String,
+}
+
+impl Client {
+    /// Take order `id` through the whole flow; `pick_list` fires when its
+    /// ShipmentPrepared is on the broker. The error names the failed step.
+    async fn one_order(&self, id: &str, pick_list: oneshot::Receiver<Instant>) -> Result<()> {
+        let base = &self.base;
+        self.post(base, &order_body(id, LINES), 201).await?;
+        tokio::time::timeout(Duration::from_secs(10), pick_list)
+            .await
+            .map_err(|_| anyhow!("no pick list (ShipmentPrepared) within 10 s"))?
+            .map_err(|_| anyhow!("pick list watcher gone"))?;
+        self.post(
+            &format!("{base}/{id}/picked"),
+            &json!({"staff": "bench"}),
+            200,
+        )
+        .await?;
+        self.post(
+            &format!("{base}/{id}/stage"),
+            &json!({"staff": "bench", "slot": {"kind": "shelf", "id": "A1"}}),
+            200,
+        )
+        .await?;
+        let code = self.pickup_code(id).await?;
+        self.post(
+            &format!("{base}/{id}/handed-over"),
+            &json!({"staff": "bench", "code": code}),
+            200,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn post(&self, url: &str, body: &Value, want: u16) -> Result<()> {
+        let r = self
+            .http
+            .post(url)
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| anyhow!("POST {url}: {e}"))?;
+        let status = r.status().as_u16();
+        if status != want {
+            let text = r.text().await.unwrap_or_default();
+            return Err(anyhow!("POST {url}: {status} {text}"));
+        }
+        Ok(())
+    }
+
+    /// The short pickup code of a staged order (`order.pickup_code`).
+    async fn pickup_code(&self, id: &str) -> Result<String> {
+        let url = format!("{}/{id}", self.base);
+        let r = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| anyhow!("GET {url}: {e}"))?;
+        let status = r.status().as_u16();
+        if status != 200 {
+            return Err(anyhow!("GET {url}: {status}"));
+        }
+        let v: Value = r.json().await.map_err(|e| anyhow!("GET {url}: {e}"))?;
+        v["order"]["pickup_code"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("GET {url}: no order.pickup_code"))
+    }
+}
+
+/// POST a JSON body; whether the status is `want`.
 async fn step(http: &reqwest::Client, token: &str, url: &str, body: &Value, want: u16) -> bool {
     match http.post(url).bearer_auth(token).json(body).send().await {
         Ok(r) => r.status().as_u16() == want,

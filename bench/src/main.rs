@@ -52,8 +52,10 @@ enum Scenario {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
-    /// The whole order flow from closed-loop clients (orders/s, latency),
-    /// with RSS and disk bytes per event sampled under that load.
+    /// The whole BOPIS order flow from closed-loop clients (orders/s,
+    /// latency): create → accepted/processed/prepared (reactions) → picked
+    /// → staged (pickup code read back) → handed over with the code; with
+    /// RSS and disk bytes per event sampled under that load.
     Lifecycle {
         #[arg(long, default_value_t = 32)]
         clients: usize,
@@ -67,7 +69,8 @@ enum Scenario {
         #[arg(long, default_value_t = 15)]
         seconds: u64,
     },
-    /// Binary size, idle RSS, cold start with a full store.
+    /// Binary size, idle RSS, cold start with a full store (`orders`
+    /// orders, each at its pick list).
     Footprint {
         #[arg(long, default_value_t = 100_000)]
         orders: u64,
