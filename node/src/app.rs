@@ -88,6 +88,7 @@ fn api_token(config: &Config) -> Result<(String, Option<PathBuf>), StartError> {
         &config.data_dir.join("api-token"),
         |t| t.len() >= 16,
         || hex::encode(rand::random::<[u8; 24]>()),
+        true,
     )
 }
 
@@ -95,10 +96,13 @@ fn api_token(config: &Config) -> Result<(String, Option<PathBuf>), StartError> {
 /// 0600 in the data dir, made on first start) plus the trusted HQ keys.
 pub fn pickup_keys(config: &Config) -> Result<crate::domain::pickup::PickupKeys, StartError> {
     let path = config.data_dir.join("pickup-key");
+    // A damaged key is not replaced: a new key would void every QR code
+    // this node has issued. The operator restores it (or deletes it).
     let (seed, _) = read_or_create_secret(
         &path,
         |t| hex::decode(t).is_ok_and(|b| b.len() == 32),
         || hex::encode(rand::random::<[u8; 32]>()),
+        false,
     )?;
     let seed: [u8; 32] = hex::decode(&seed)
         .ok()
@@ -115,11 +119,13 @@ pub fn pickup_keys(config: &Config) -> Result<crate::domain::pickup::PickupKeys,
 }
 
 /// Read a secret from `path`, or make one (0600, synced) if it is missing
-/// or not `valid`. Returns the path too when it was just made.
+/// (or, with `replace_invalid`, not `valid`). Returns the path too when it
+/// was just made.
 fn read_or_create_secret(
     path: &Path,
     valid: impl Fn(&str) -> bool,
     make: impl Fn() -> String,
+    replace_invalid: bool,
 ) -> Result<(String, Option<PathBuf>), StartError> {
     let dir_err = |e: std::io::Error| StartError::DataDir {
         path: path.to_path_buf(),
@@ -127,7 +133,13 @@ fn read_or_create_secret(
     };
     match std::fs::read_to_string(path) {
         Ok(t) if valid(t.trim()) => return Ok((t.trim().to_string(), None)),
-        Ok(_) => {}
+        Ok(_) if replace_invalid => {}
+        Ok(_) => {
+            return Err(StartError::DataDir {
+                path: path.to_path_buf(),
+                reason: "is not a valid key; restore it from a backup (or delete it to make a new one, which voids the QR codes this node issued)".into(),
+            })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(dir_err(e)),
     }

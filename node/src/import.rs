@@ -35,8 +35,48 @@ pub struct RowError {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Parsed {
     pub items: Vec<CatalogItem>,
+    /// The file row of each item.
+    pub rows: Vec<usize>,
     pub stock: Vec<SkuQuantity>,
     pub errors: Vec<RowError>,
+}
+
+impl Parsed {
+    /// Move to the report the rows whose barcodes already belong to another
+    /// SKU in the store's catalog (`owner` of a barcode), so the rest can
+    /// still be imported.
+    pub fn drop_clashes(&mut self, owner: impl Fn(&str) -> Option<String>) {
+        let mut keep = vec![true; self.items.len()];
+        for (i, item) in self.items.iter().enumerate() {
+            let clash = item.barcodes.iter().find_map(|b| {
+                owner(b)
+                    .filter(|sku| *sku != item.sku)
+                    .map(|sku| format!("barcode {b} already belongs to SKU {sku} in the catalog"))
+            });
+            if let Some(reason) = clash {
+                keep[i] = false;
+                self.errors.push(RowError {
+                    row: self.rows[i],
+                    sku: Some(item.sku.clone()),
+                    field: "barcodes".into(),
+                    reason,
+                });
+            }
+        }
+        let dropped: Vec<String> = self
+            .items
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| !**k)
+            .map(|(i, _)| i.sku.clone())
+            .collect();
+        let mut k = keep.iter();
+        self.items.retain(|_| *k.next().unwrap_or(&true));
+        let mut k = keep.iter();
+        self.rows.retain(|_| *k.next().unwrap_or(&true));
+        self.stock.retain(|q| !dropped.contains(&q.sku));
+        self.errors.sort_by_key(|e| e.row);
+    }
 }
 
 /// Why a whole file was refused.
@@ -306,6 +346,7 @@ fn accept(out: &mut Parsed, row: usize, item: CatalogItem, on_hand: Option<u32>)
         });
     }
     out.items.push(item);
+    out.rows.push(row);
 }
 
 #[cfg(test)]
@@ -351,6 +392,18 @@ AISLE,Thing,12345670,x,1,1,ambient,100,,5
         assert_eq!(
             parse_csv("sku,name\nA,B\n"),
             Err(ImportError::MissingColumn("barcodes"))
+        );
+        // A barcode the catalog already gives another SKU: that row moves to
+        // the report with its file row, and its stock count goes with it.
+        let mut p = parse_csv(text).expect("readable");
+        p.drop_clashes(|b| (b == "4006381333931").then(|| "OTHER".to_string()));
+        let skus: Vec<&str> = p.items.iter().map(|i| i.sku.as_str()).collect();
+        assert_eq!(skus, vec!["BEER-6"]);
+        assert_eq!(p.rows, vec![2]);
+        assert!(p.stock.is_empty());
+        assert_eq!(
+            (p.errors[0].row, p.errors[0].field.as_str()),
+            (1, "barcodes")
         );
     }
 

@@ -271,7 +271,11 @@ fn import(config: &config::Config, file: &std::path::Path, dry_run: bool) -> Exi
         return ExitCode::FAILURE;
     }
     if dry_run {
-        return ExitCode::SUCCESS;
+        return if parsed.errors.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(3)
+        };
     }
     let command = protocol::Command::ImportCatalog {
         items: parsed.items,

@@ -499,6 +499,26 @@ async fn cancel_at_each_stage() {
 
     // Every reservation is released; only C-5's two units left the store.
     assert_eq!(stock(&node, 60).await, (STOCK - 2, 0));
+
+    // From a device (or the cloud), a retry of the refused cancel gets the
+    // same refusal, not an "accepted".
+    let pw = node.add_device("desk-1").await.unwrap();
+    let mut desk = node.mqtt("desk-1", &pw).await.unwrap();
+    desk.subscribe(&topic::device_reply(&store(), "desk-1"))
+        .await
+        .unwrap();
+    let late = json!({ "id": "cx-9", "command": { "cancel": { "order_id": "C-5", "reason": "changed mind", "by": "desk" } } });
+    for _ in 0..2 {
+        let r = device(&mut desk, "desk-1", late.clone()).await;
+        assert_eq!(r["status"], "rejected", "{r}");
+        assert!(
+            r["reason"]
+                .as_str()
+                .unwrap()
+                .contains("already handed over"),
+            "{r}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -859,6 +879,44 @@ BEER-6,Lager 6-pack,73513537,9,1,2,ambient,899,true,12
     let e: Value = resp.json().await.unwrap();
     assert_eq!(e["report"]["errors"][0]["field"], "zone", "{e}");
     assert_eq!(node.head().await.unwrap(), head);
+    // A row whose barcode the catalog already gives another SKU is reported
+    // (with its file row); the others are imported.
+    let resp = node
+        .request(reqwest::Method::POST, "/api/v1/catalog/import")
+        .header("content-type", "text/csv")
+        .body("sku,name,barcodes,aisle,bay,shelf,zone,unit_price_cents\nOAT-1L,Oat drink,4006381333931,4,2,2,chilled,189\nEGGS-6,Eggs,10036000291459,4,3,1,chilled,249\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let report: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (
+            report["imported"].as_u64(),
+            report["errors"][0]["row"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    assert!(
+        report["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("MILK-1L"),
+        "{report}"
+    );
+    let resp = node
+        .request(reqwest::Method::POST, "/api/v1/catalog/import?dry_run=yes")
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        400,
+        "a malformed dry_run must not import for real"
+    );
 
     // The CLI imports into a stopped node's data directory.
     assert!(node.terminate().await.unwrap().success());
@@ -1021,6 +1079,104 @@ async fn devices_check_in_and_cannot_forge_node_events() {
     assert_eq!(
         node.order_state("K-1").await.unwrap().as_deref(),
         Some("ready")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resent_http_actions_with_an_idempotency_key_apply_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Node::start(dir.path()).await.unwrap();
+    create(&node, &order("I-1", &[(44, 3, false)])).await;
+    node.wait_state("I-1", "prepared", 10).await.unwrap();
+    let scan = json!({ "barcode": barcode(44), "staff": "ann" });
+    let send = |key: &'static str, body: Value| {
+        let node = &node;
+        async move {
+            let resp = node
+                .request(reqwest::Method::POST, "/api/v1/orders/I-1/lines/1/pick")
+                .header("Idempotency-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, first) = send("scan-0001", scan.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    // The Wi-Fi dropped the answer; the handheld resends the same scan.
+    let (status, again) = send("scan-0001", scan.clone()).await;
+    assert_eq!(
+        (status, again["repeat"].as_bool()),
+        (200, Some(true)),
+        "{again}"
+    );
+    assert_eq!(again["log_seqs"], first["log_seqs"]);
+    let v = get_order(&node, "I-1").await;
+    assert_eq!(v["order"]["progress"][0]["picked"], 1, "one scan, one unit");
+    // The same key for another request is refused.
+    let (status, e) = send(
+        "scan-0001",
+        json!({ "barcode": barcode(44), "quantity": 2, "staff": "ann" }),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (409, Some("conflict")),
+        "{e}"
+    );
+    // A new key is a new scan.
+    let (status, _) = send("scan-0002", scan.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        get_order(&node, "I-1").await["order"]["progress"][0]["picked"],
+        2
+    );
+
+    // Check-in by code over the API names the order; an unknown code is 404.
+    node.post("/api/v1/orders/I-1/picked", &json!({ "staff": "ann" }))
+        .await
+        .unwrap();
+    let stage = json!({ "staff": "ann", "slot": { "kind": "shelf", "id": "A1" } });
+    node.post("/api/v1/orders/I-1/stage", &stage).await.unwrap();
+    let code = get_order(&node, "I-1").await["order"]["pickup_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, v) = node
+        .post(
+            &format!("/api/v1/pickup/{code}/check-in"),
+            &json!({ "channel": "desk" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!((status, v["order_id"].as_str()), (200, Some("I-1")), "{v}");
+    let (status, e) = node
+        .post(
+            "/api/v1/pickup/ZZZZZZ/check-in",
+            &json!({ "channel": "desk" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (404, Some("unknown_pickup_code")),
+        "{e}"
+    );
+
+    // A damaged pickup key is not silently replaced (that would void every
+    // QR code issued): the node refuses to start and says what to do.
+    assert!(node.terminate().await.unwrap().success());
+    std::fs::write(dir.path().join("pickup-key"), "not a key").unwrap();
+    let err = Node::start(dir.path())
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("pickup-key") && err.contains("restore it from a backup"),
+        "{err}"
     );
 }
 

@@ -54,6 +54,11 @@ pub enum Rejection {
     Staging(String),
     #[error("{0}")]
     Pickup(String),
+    #[error("no order is ready for pickup under code {0}")]
+    UnknownCode(String),
+    /// A cancel after hand-over, already recorded (CancelRejected) once.
+    #[error("cancel refused: {0}")]
+    CancelRefused(String),
 }
 
 /// What a decision produces: events to append, or nothing to do.

@@ -21,7 +21,7 @@ pub struct Notice {
     pub time_ms: u64,
     pub message: String,
     /// What a device should do: `show`, `remove`, `open`, `print_label`,
-    /// `print_put_back`, `send`.
+    /// `print_put_back`, `send`, `door_open`, `door_closed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<&'static str>,
     /// Locker compartment or staging slot the action is about.
@@ -81,10 +81,18 @@ pub fn notices(env: &Envelope) -> Vec<Notice> {
         Event::ShipmentProcessed { .. } => "Picked and packed: stage it".to_string(),
         Event::OrderStaged { slot, .. } => format!("Staged at {}", slot.id),
         Event::ReadyForPickup { .. } => "Ready for pickup".to_string(),
-        Event::CustomerArrived { channel, note } => match note {
-            Some(n) => format!("Customer arrived ({channel:?}: {n})"),
-            None => format!("Customer arrived ({channel:?})"),
-        },
+        Event::CustomerArrived { channel, note } => {
+            let how = match channel {
+                protocol::ArrivalChannel::Desk => "desk",
+                protocol::ArrivalChannel::Kiosk => "kiosk",
+                protocol::ArrivalChannel::Curbside => "curbside",
+            };
+            match note {
+                Some(n) => format!("Customer arrived ({how}: {n})"),
+                None => format!("Customer arrived ({how})"),
+            }
+        }
+        Event::StockAdjusted { sku, .. } => format!("Shelf count of {sku} corrected"),
         Event::OrderFulfilled { .. } => "Handed over".to_string(),
         Event::PickupExpired => "Pickup expired".to_string(),
         Event::OrderCancelled { reason, .. } => format!("Cancelled: {reason}"),
@@ -141,6 +149,11 @@ pub fn notices(env: &Envelope) -> Vec<Notice> {
             None,
         )),
         _ => {}
+    }
+    // A short pick's shelf correction is on the order's stream; stock
+    // screens hear of it like of any other stock change.
+    if let Event::StockAdjusted { .. } = &env.event {
+        out.push(notice("stock", stock_words(&env.event), None, None));
     }
     if let Some(text) = customer_message(&env.event) {
         out.push(notice("customer", text, Some("send"), None));

@@ -425,7 +425,9 @@ pub fn apply(order: Option<Order>, env: &Envelope) -> Option<Order> {
             o.state = OrderState::Ready;
             o.pickup_code = Some(code.clone());
             o.pickup_token = Some(token.clone());
-            o.ready_ms = Some(env.time_ms);
+            // Moving an order to another slot does not restart its
+            // pickup window: the customer was told when it first was ready.
+            o.ready_ms = o.ready_ms.or(Some(env.time_ms));
         }
         Event::CustomerArrived { channel, note } => {
             o.arrival = Some(Arrival {
@@ -642,7 +644,10 @@ pub fn decide_confirm_payment(order: Option<&Order>, id: &OrderId) -> Decision {
 /// CancelRejected event and changes nothing.
 pub fn decide_cancel(order: Option<&Order>, id: &OrderId, reason: &str, by: &str) -> Decision {
     let o = order.ok_or_else(|| Rejection::UnknownOrder(id.to_string()))?;
-    super::warehouse::check_staff(by)?;
+    super::warehouse::check_staff(by).map_err(|_| Rejection::Invalid {
+        field: "by".into(),
+        reason: "must be 1 to 64 characters".into(),
+    })?;
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 200 {
         return Err(Rejection::Invalid {
@@ -678,8 +683,12 @@ pub fn decide_cancel(order: Option<&Order>, id: &OrderId, reason: &str, by: &str
                 .chain(put_back(o, "cancelled after staging: unstage and put back"))
                 .collect()
         }
-        // Said once; a repeat is answered from the order's record.
-        OrderState::Fulfilled if o.cancel_rejected.is_some() => vec![],
+        // Recorded once; a repeat is refused with the recorded reason.
+        OrderState::Fulfilled if o.cancel_rejected.is_some() => {
+            return Err(Rejection::CancelRefused(
+                o.cancel_rejected.clone().unwrap_or_default(),
+            ))
+        }
         OrderState::Fulfilled => {
             let when = o.handed_over.as_ref().map_or(0, |h| h.at_ms);
             vec![Event::CancelRejected {
@@ -1040,6 +1049,12 @@ pub(crate) mod tests {
                     matches!(got.as_slice(), [CancelRejected { .. }]),
                     "row {i}: {got:?}"
                 );
+                // Recorded once: a repeat is refused with the same reason.
+                let said = apply(Some(o), &env(100, got[0].clone())).expect("order");
+                assert!(matches!(
+                    decide_cancel(Some(&said), &id, "again", "mgr"),
+                    Err(Rejection::CancelRefused(r)) if r.contains("already handed over")
+                ));
                 continue;
             }
             match (got.first(), stage) {

@@ -129,12 +129,9 @@ pub fn decide(command: Command, rules: &Rules) -> Decide {
             staff,
         } => Box::new(move |c| inventory::decide_set_open(c, open, &reason, &staff)),
         // Reaches a decision only when `resolve` found no order for it.
-        Command::CheckInByCode { code, .. } => Box::new(move |_| {
-            Err(domain::Rejection::Pickup(format!(
-                "no order is ready for pickup under code {}",
-                code.trim()
-            )))
-        }),
+        Command::CheckInByCode { code, .. } => {
+            Box::new(move |_| Err(domain::Rejection::UnknownCode(code.trim().to_string())))
+        }
         Command::ReportLockerDoor { compartment, open } => {
             Box::new(move |c| pickup::decide_locker_door(c, &compartment, open))
         }

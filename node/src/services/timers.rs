@@ -67,7 +67,9 @@ impl Timers {
                     }),
                 };
                 match self.writer.write(req).await {
-                    Ok(crate::store::Written::Applied { log_seqs, order }) if !log_seqs.is_empty() => {
+                    Ok(crate::store::Written::Applied { log_seqs, order })
+                        if !log_seqs.is_empty() =>
+                    {
                         tracing::info!(
                             order = %o.id,
                             state = order.as_ref().map_or("", |o| o.state.name()),

@@ -272,7 +272,9 @@ impl Store {
                 reason: e.to_string(),
             })?;
             if let (OrderState::Ready, Some(code)) = (status.state, &status.pickup_code) {
-                stock.codes.insert(code.clone(), status.id.clone());
+                stock
+                    .codes
+                    .insert(code.to_ascii_uppercase(), status.id.clone());
             }
             states.insert((status.state, status.id));
         }
@@ -451,11 +453,16 @@ impl Store {
         }
         if let Ok(mut stock) = self.stock.write() {
             for m in moves {
+                // Codes are matched case-insensitively (HQ may issue
+                // lower case); an entry is removed only by its own order.
                 if let Some(code) = &m.code {
+                    let code = code.to_ascii_uppercase();
                     if m.after == OrderState::Ready {
-                        stock.codes.insert(code.clone(), m.id.clone());
-                    } else if m.before == Some(OrderState::Ready) {
-                        stock.codes.remove(code);
+                        stock.codes.insert(code, m.id.clone());
+                    } else if m.before == Some(OrderState::Ready)
+                        && stock.codes.get(&code) == Some(&m.id)
+                    {
+                        stock.codes.remove(&code);
                     }
                 }
             }
@@ -1036,7 +1043,10 @@ mod tests {
         }
         h.close().await;
         t.join().expect("join").expect("writer ok");
-        assert_eq!(store.verify().expect("verify").problems, Vec::<String>::new());
+        assert_eq!(
+            store.verify().expect("verify").problems,
+            Vec::<String>::new()
+        );
         let chain = store.chain_head().expect("chain");
         assert_eq!(chain.seq, 3);
 
@@ -1046,19 +1056,30 @@ mod tests {
         if let Event::OrderCreated(c) = &mut env.event {
             c.customer_name = "Mallory".into();
         }
-        store.tree().insert(log_key(2), codec::encode(&env)).expect("tamper");
+        store
+            .tree()
+            .insert(log_key(2), codec::encode(&env))
+            .expect("tamper");
         let problems = store.verify().expect("verify").problems;
         assert!(
-            problems.iter().any(|p| p.contains("hash chain broken at log 3")),
+            problems
+                .iter()
+                .any(|p| p.contains("hash chain broken at log 3")),
             "{problems:?}"
         );
         store.tree().insert(log_key(2), original).expect("restore");
-        assert_eq!(store.verify().expect("verify").problems, Vec::<String>::new());
+        assert_eq!(
+            store.verify().expect("verify").problems,
+            Vec::<String>::new()
+        );
 
         // Someone edits the newest entry: only the chain head can tell.
         let mut env = store.event(3).expect("read").expect("entry 3");
         env.actor = Actor::Staff("mallory".into());
-        store.tree().insert(log_key(3), codec::encode(&env)).expect("tamper");
+        store
+            .tree()
+            .insert(log_key(3), codec::encode(&env))
+            .expect("tamper");
         let problems = store.verify().expect("verify").problems;
         assert!(
             problems.iter().any(|p| p.contains("hash chain head")),

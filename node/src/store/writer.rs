@@ -482,7 +482,24 @@ impl<S: EventSink> Writer<S> {
                 group.orders.insert(req.order_id.clone(), order.clone());
             }
         }
-        group.record(&req.dedup, ReplyStatus::Accepted, None, log_seqs.clone());
+        // A refusal the rules record as an event (a cancel after
+        // hand-over) is still a refusal: a retry of the command id gets
+        // `rejected` with the reason, like the first answer.
+        match envs.as_slice() {
+            [(
+                Envelope {
+                    event: Event::CancelRejected { reason },
+                    ..
+                },
+                _,
+            )] => group.record(
+                &req.dedup,
+                ReplyStatus::Rejected,
+                Some(reason.clone()),
+                log_seqs.clone(),
+            ),
+            _ => group.record(&req.dedup, ReplyStatus::Accepted, None, log_seqs.clone()),
+        }
         Ok((Written::Applied { log_seqs, order }, envs))
     }
 }

@@ -292,12 +292,14 @@ pub struct StaffBody {
 /// `POST /api/v1/orders/{id}/picked`: every open line picked in full.
 pub async fn mark_picked(
     State(s): State<AppState>,
+    key: IdemKey,
     Path(raw): Path<String>,
     JsonBody(body): JsonBody<StaffBody>,
 ) -> Result<Json<Value>, AppError> {
     let order_id = order_id(&raw)?;
     act(
         &s,
+        key,
         Command::MarkPicked {
             order_id,
             staff: body.staff,
@@ -319,12 +321,14 @@ pub struct HandOverBody {
 /// `POST /api/v1/orders/{id}/handed-over`
 pub async fn hand_over(
     State(s): State<AppState>,
+    key: IdemKey,
     Path(raw): Path<String>,
     JsonBody(body): JsonBody<HandOverBody>,
 ) -> Result<Json<Value>, AppError> {
     let order_id = order_id(&raw)?;
     act(
         &s,
+        key,
         Command::HandOver {
             order_id,
             staff: body.staff,
@@ -338,10 +342,11 @@ pub async fn hand_over(
 /// `POST /api/v1/orders/{id}/confirm-payment` (normally the cloud's).
 pub async fn confirm_payment(
     State(s): State<AppState>,
+    key: IdemKey,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     let order_id = order_id(&raw)?;
-    act(&s, Command::ConfirmPayment { order_id }).await
+    act(&s, key, Command::ConfirmPayment { order_id }).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -355,12 +360,14 @@ pub struct StartPickBody {
 /// `POST /api/v1/orders/{id}/start-pick`
 pub async fn start_pick(
     State(s): State<AppState>,
+    key: IdemKey,
     Path(raw): Path<String>,
     JsonBody(body): JsonBody<StartPickBody>,
 ) -> Result<Json<Value>, AppError> {
     let order_id = order_id(&raw)?;
     act(
         &s,
+        key,
         Command::StartPick {
             order_id,
             staff: body.staff,
@@ -383,12 +390,14 @@ pub struct ScanBody {
 /// `POST /api/v1/orders/{id}/lines/{line_no}/pick`: a scan.
 pub async fn pick_item(
     State(s): State<AppState>,
+    key: IdemKey,
     Path((raw, line_no)): Path<(String, u32)>,
     JsonBody(body): JsonBody<ScanBody>,
 ) -> Result<Json<Value>, AppError> {
     let order_id = order_id(&raw)?;
     act(
         &s,
+        key,
         Command::PickItem {
             order_id,
             line_no,
@@ -410,12 +419,14 @@ pub struct ShortBody {
 /// `POST /api/v1/orders/{id}/lines/{line_no}/short`
 pub async fn short_item(
     State(s): State<AppState>,
+    key: IdemKey,
     Path((raw, line_no)): Path<(String, u32)>,
     JsonBody(body): JsonBody<ShortBody>,
 ) -> Result<Json<Value>, AppError> {
     let order_id = order_id(&raw)?;
     act(
         &s,
+        key,
         Command::ShortItem {
             order_id,
             line_no,
@@ -429,12 +440,14 @@ pub async fn short_item(
 /// `POST /api/v1/orders/{id}/lines/{line_no}/substitute`
 pub async fn substitute_item(
     State(s): State<AppState>,
+    key: IdemKey,
     Path((raw, line_no)): Path<(String, u32)>,
     JsonBody(body): JsonBody<ScanBody>,
 ) -> Result<Json<Value>, AppError> {
     let order_id = order_id(&raw)?;
     act(
         &s,
+        key,
         Command::SubstituteItem {
             order_id,
             line_no,
@@ -456,12 +469,14 @@ pub struct StageBody {
 /// `POST /api/v1/orders/{id}/stage`
 pub async fn stage(
     State(s): State<AppState>,
+    key: IdemKey,
     Path(raw): Path<String>,
     JsonBody(body): JsonBody<StageBody>,
 ) -> Result<Json<Value>, AppError> {
     let order_id = order_id(&raw)?;
     act(
         &s,
+        key,
         Command::Stage {
             order_id,
             slot: body.slot,
@@ -482,12 +497,14 @@ pub struct CheckInBody {
 /// `POST /api/v1/orders/{id}/check-in`
 pub async fn check_in(
     State(s): State<AppState>,
+    key: IdemKey,
     Path(raw): Path<String>,
     JsonBody(body): JsonBody<CheckInBody>,
 ) -> Result<Json<Value>, AppError> {
     let order_id = order_id(&raw)?;
     act(
         &s,
+        key,
         Command::CheckIn {
             order_id,
             channel: body.channel,
@@ -507,12 +524,14 @@ pub struct CancelBody {
 /// `POST /api/v1/orders/{id}/cancel`: 409 `cancel_rejected` after hand-over.
 pub async fn cancel(
     State(s): State<AppState>,
+    key: IdemKey,
     Path(raw): Path<String>,
     JsonBody(body): JsonBody<CancelBody>,
 ) -> Result<Json<Value>, AppError> {
     let order_id = order_id(&raw)?;
     act(
         &s,
+        key,
         Command::Cancel {
             order_id,
             reason: body.reason,
@@ -526,11 +545,13 @@ pub async fn cancel(
 /// their short code or QR token.
 pub async fn check_in_by_code(
     State(s): State<AppState>,
+    key: IdemKey,
     Path(code): Path<String>,
     JsonBody(body): JsonBody<CheckInBody>,
 ) -> Result<Json<Value>, AppError> {
     act(
         &s,
+        key,
         Command::CheckInByCode {
             code,
             channel: body.channel,
@@ -565,12 +586,72 @@ pub async fn find_by_code(
     get_order(State(s), Path(id.to_string())).await
 }
 
+/// The optional `Idempotency-Key` header: a client that may resend a
+/// request (a scan over a flaky store Wi-Fi) names it, and a resend gets
+/// the first answer instead of acting twice. Remembered like device
+/// command ids (`storage.inbox_retention_days`).
+pub struct IdemKey(pub Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdemKey {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, AppError> {
+        match parts.headers.get("idempotency-key") {
+            None => Ok(IdemKey(None)),
+            Some(v) => v
+                .to_str()
+                .map(|k| IdemKey(Some(k.to_string())))
+                .map_err(|_| AppError::InvalidBody {
+                    field: "Idempotency-Key".into(),
+                    reason: "must be printable ASCII".into(),
+                }),
+        }
+    }
+}
+
 /// A staff or device action through the API: decided like every other
 /// door's; answered after it is durable.
-async fn act(s: &AppState, command: Command) -> Result<Json<Value>, AppError> {
+async fn act(s: &AppState, key: IdemKey, command: Command) -> Result<Json<Value>, AppError> {
+    let command = commands::resolve(command, &s.store, &s.rules);
     let id = command.stream();
     let refused_check = command.clone();
-    let written = s.writer.write(request(command, s)).await?;
+    let mut req = request(command, s);
+    if let Some(key) = key.0 {
+        commands::check_id(&key).map_err(|reason| AppError::InvalidBody {
+            field: "Idempotency-Key".into(),
+            reason,
+        })?;
+        req.dedup = Dedup::Inbox {
+            scope: "api".into(),
+            id: key,
+            fingerprint: protocol::codec::encode(&refused_check),
+        };
+    }
+    let written = s.writer.write(req).await?;
+    let written = match written {
+        // A retry with the same key: the first answer, not a second action.
+        Written::Repeat(reply) => {
+            return match reply.status {
+                protocol::ReplyStatus::Accepted => {
+                    let state = s.store.order(&id)?.map(|o| o.state);
+                    Ok(Json(json!({
+                        "order_id": id.as_str(), "state": state,
+                        "log_seqs": reply.log_seqs, "repeat": true,
+                    })))
+                }
+                _ => Err(AppError::Refused(reply.reason.unwrap_or_default())),
+            };
+        }
+        Written::IdReused => {
+            return Err(AppError::Conflict(
+                "this Idempotency-Key was already used for a different request".into(),
+            ))
+        }
+        other => other,
+    };
     let log_seqs = match &written {
         Written::Applied { log_seqs, .. } => log_seqs.clone(),
         _ => vec![],
@@ -749,10 +830,12 @@ pub struct CountBody {
 /// `POST /api/v1/stock/count`: a cycle count (on-hand becomes the count).
 pub async fn count_stock(
     State(s): State<AppState>,
+    key: IdemKey,
     JsonBody(body): JsonBody<CountBody>,
 ) -> Result<Json<Value>, AppError> {
     act(
         &s,
+        key,
         Command::CountStock {
             counts: body.counts,
             staff: body.staff,
@@ -773,10 +856,12 @@ pub struct AdjustBody {
 /// `POST /api/v1/stock/adjust`
 pub async fn adjust_stock(
     State(s): State<AppState>,
+    key: IdemKey,
     JsonBody(body): JsonBody<AdjustBody>,
 ) -> Result<Json<Value>, AppError> {
     act(
         &s,
+        key,
         Command::AdjustStock {
             sku: body.sku,
             delta: body.delta,
@@ -786,6 +871,9 @@ pub async fn adjust_stock(
     )
     .await
 }
+
+/// Largest catalog import body (50,000 rows fit).
+pub const IMPORT_MAX_BYTES: usize = 16 << 20;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -802,9 +890,24 @@ pub async fn import_catalog(
     State(s): State<AppState>,
     q: Result<Query<ImportQuery>, QueryRejection>,
     headers: axum::http::HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, AppError> {
-    let dry_run = q.map(|Query(q)| q.dry_run).unwrap_or(false);
+    let dry_run = q
+        .map_err(|_| AppError::InvalidBody {
+            field: "dry_run".into(),
+            reason: "must be true or false".into(),
+        })?
+        .0
+        .dry_run;
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::TooLarge {
+                limit: IMPORT_MAX_BYTES,
+            }
+        } else {
+            AppError::BadRequest(e.body_text())
+        }
+    })?;
     let text = std::str::from_utf8(&body).map_err(|_| AppError::InvalidBody {
         field: "(body)".into(),
         reason: "not UTF-8 text".into(),
@@ -822,6 +925,8 @@ pub async fn import_catalog(
         field: "(body)".into(),
         reason: e.to_string(),
     })?;
+    let mut parsed = parsed;
+    parsed.drop_clashes(|b| s.store.sku_for_barcode(b));
     let report = json!({
         "imported": if dry_run { 0 } else { parsed.items.len() },
         "valid": parsed.items.len(),
@@ -835,6 +940,7 @@ pub async fn import_catalog(
     if !dry_run {
         let _ = act(
             &s,
+            IdemKey(None),
             Command::ImportCatalog {
                 items: parsed.items,
                 stock: parsed.stock,
@@ -857,10 +963,12 @@ pub struct OpenBody {
 /// `POST /api/v1/store/open`: stop or resume taking orders.
 pub async fn set_open(
     State(s): State<AppState>,
+    key: IdemKey,
     JsonBody(body): JsonBody<OpenBody>,
 ) -> Result<Json<Value>, AppError> {
     let _ = act(
         &s,
+        key,
         Command::SetStoreOpen {
             open: body.open,
             reason: body.reason,

@@ -26,6 +26,10 @@ pub enum AppError {
     Conflict(String),
     #[error("cancel refused: {0}")]
     CancelRejected(String),
+    /// A repeated request (same Idempotency-Key) that was refused the
+    /// first time; the reason is the first answer's.
+    #[error("{0}")]
+    Refused(String),
     /// An import with no usable row; the body is the per-row report.
     #[error("no row of the import can be used")]
     Import(serde_json::Value),
@@ -91,7 +95,13 @@ impl AppError {
             AppError::Rejected(Rejection::Pickup(_)) => {
                 (StatusCode::FORBIDDEN, "pickup_code_refused")
             }
-            AppError::CancelRejected(_) => (StatusCode::CONFLICT, "cancel_rejected"),
+            AppError::Rejected(Rejection::UnknownCode(_)) => {
+                (StatusCode::NOT_FOUND, "unknown_pickup_code")
+            }
+            AppError::CancelRejected(_) | AppError::Rejected(Rejection::CancelRefused(_)) => {
+                (StatusCode::CONFLICT, "cancel_rejected")
+            }
+            AppError::Refused(_) => (StatusCode::CONFLICT, "rejected"),
             AppError::Import(_) => (StatusCode::UNPROCESSABLE_ENTITY, "import_refused"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

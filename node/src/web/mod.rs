@@ -57,7 +57,10 @@ pub fn app(state: AppState) -> Router {
         .route("/stock/{sku}", get(api::get_stock))
         .route("/stock/count", post(api::count_stock))
         .route("/stock/adjust", post(api::adjust_stock))
-        .route("/catalog/import", post(api::import_catalog))
+        .route(
+            "/catalog/import",
+            post(api::import_catalog).layer(DefaultBodyLimit::max(api::IMPORT_MAX_BYTES)),
+        )
         .route("/store/open", post(api::set_open))
         .route("/devices", post(api::add_device).get(api::list_devices))
         .route("/dead-letters", get(api::dead_letters))
