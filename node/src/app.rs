@@ -342,6 +342,7 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
             writer: handle.clone(),
             expiry_ms: config.pickup_expiry_s * 1000,
             remind_ms: config.pickup_reminder_s * 1000,
+            payment_timeout_ms: config.payment_timeout_s * 1000,
         };
         let sd = shutdown.clone();
         tasks.push(tokio::spawn(services::supervise(

@@ -95,6 +95,8 @@ pub struct Config {
     pub pickup_reminder_s: u64,
     /// HQ public keys whose pickup tokens this node accepts.
     pub pickup_hq_keys: Vec<ed25519_dalek::VerifyingKey>,
+    /// How long an order may wait for its payment to be confirmed.
+    pub payment_timeout_s: u64,
 }
 
 struct KeySpec {
@@ -179,6 +181,11 @@ const KEYS: &[KeySpec] = &[
         key: "pickup.hq_keys",
         default: Some(""),
         help: "comma-separated HQ public keys (base64url Ed25519) trusted for pickup tokens",
+    },
+    KeySpec {
+        key: "payment.timeout_s",
+        default: Some("86400"),
+        help: "seconds a `pending` order waits for the cloud to confirm payment before it is cancelled (1 day)",
     },
     KeySpec {
         key: "log.level",
@@ -365,7 +372,15 @@ impl Layers {
                     })
                     .collect()
             })?,
+            payment_timeout_s: self.parse("payment.timeout_s", |v| number(v, 60, 90 * 86_400))?
+                as u64,
         };
+        if config.pickup_reminder_s >= config.pickup_expiry_s && config.pickup_reminder_s > 0 {
+            return Err(self.invalid(
+                "pickup.reminder_s",
+                "must be less than pickup.expiry_s (or 0 for no reminder)",
+            ));
+        }
         Ok(config)
     }
 

@@ -143,6 +143,7 @@ pub fn parse_csv(text: &str) -> Result<Parsed, ImportError> {
     }
     let (age_col, stock_col) = (col("age_restricted"), col("on_hand"));
     let mut out = Parsed::default();
+    let mut seen = Seen::default();
     let mut rows = 0;
     for (i, record) in reader.records().enumerate() {
         let row = i + 1;
@@ -252,7 +253,7 @@ pub fn parse_csv(text: &str) -> Result<Parsed, ImportError> {
             unit_price_cents: price,
             age_restricted: age,
         };
-        accept(&mut out, row, item, on_hand);
+        accept(&mut out, &mut seen, row, item, on_hand);
     }
     Ok(out)
 }
@@ -268,6 +269,7 @@ pub fn parse_json(text: &str) -> Result<Parsed, ImportError> {
         return Err(ImportError::TooManyRows(rows.len()));
     }
     let mut out = Parsed::default();
+    let mut seen = Seen::default();
     for (i, value) in rows.into_iter().enumerate() {
         let row = i + 1;
         let sku = value
@@ -300,34 +302,39 @@ pub fn parse_json(text: &str) -> Result<Parsed, ImportError> {
             unit_price_cents: r.unit_price_cents,
             age_restricted: r.age_restricted,
         };
-        accept(&mut out, row, item, r.on_hand);
+        accept(&mut out, &mut seen, row, item, r.on_hand);
     }
     Ok(out)
 }
 
+/// SKUs and barcodes of the rows kept so far (hash lookups: an import of
+/// 50,000 rows must not compare every row with every earlier one).
+#[derive(Default)]
+struct Seen {
+    skus: std::collections::HashSet<String>,
+    barcodes: std::collections::HashMap<String, String>,
+}
+
 /// Keep a row if it is valid and does not clash with an earlier row.
-fn accept(out: &mut Parsed, row: usize, item: CatalogItem, on_hand: Option<u32>) {
+fn accept(out: &mut Parsed, seen: &mut Seen, row: usize, item: CatalogItem, on_hand: Option<u32>) {
     let problem = check_item(&item).err().map(|r| match r {
         Rejection::Invalid { field, reason } => (field, reason),
         r => ("(row)".to_string(), r.to_string()),
     });
     let clash = || {
-        if out.items.iter().any(|i| i.sku == item.sku) {
+        if seen.skus.contains(&item.sku) {
             return Some((
                 "sku".to_string(),
                 format!("SKU {} appears on an earlier row", item.sku),
             ));
         }
-        out.items.iter().find_map(|i| {
-            item.barcodes
-                .iter()
-                .find(|b| i.barcodes.contains(b))
-                .map(|b| {
-                    (
-                        "barcodes".to_string(),
-                        format!("barcode {b} is already SKU {}'s", i.sku),
-                    )
-                })
+        item.barcodes.iter().find_map(|b| {
+            seen.barcodes.get(b).map(|sku| {
+                (
+                    "barcodes".to_string(),
+                    format!("barcode {b} is already SKU {sku}'s"),
+                )
+            })
         })
     };
     if let Some((field, reason)) = problem.or_else(clash) {
@@ -344,6 +351,10 @@ fn accept(out: &mut Parsed, row: usize, item: CatalogItem, on_hand: Option<u32>)
             sku: item.sku.clone(),
             quantity: n,
         });
+    }
+    seen.skus.insert(item.sku.clone());
+    for b in &item.barcodes {
+        seen.barcodes.insert(b.clone(), item.sku.clone());
     }
     out.items.push(item);
     out.rows.push(row);

@@ -500,25 +500,110 @@ async fn cancel_at_each_stage() {
     // Every reservation is released; only C-5's two units left the store.
     assert_eq!(stock(&node, 60).await, (STOCK - 2, 0));
 
-    // From a device (or the cloud), a retry of the refused cancel gets the
-    // same refusal, not an "accepted".
-    let pw = node.add_device("desk-1").await.unwrap();
-    let mut desk = node.mqtt("desk-1", &pw).await.unwrap();
-    desk.subscribe(&topic::device_reply(&store(), "desk-1"))
+    // From the cloud (HQ's order service), a retry of the refused cancel
+    // gets the same refusal, not an "accepted".
+    let pw = node.add_device("cloud-link").await.unwrap();
+    let mut cloud = node.mqtt("cloud-link", &pw).await.unwrap();
+    cloud
+        .subscribe(&topic::cloud_reply(&store()))
         .await
         .unwrap();
-    let late = json!({ "id": "cx-9", "command": { "cancel": { "order_id": "C-5", "reason": "changed mind", "by": "desk" } } });
+    let late = protocol::CommandEnvelope {
+        id: "hq-cx-9".into(),
+        command: protocol::Command::Cancel {
+            order_id: OrderId::new("C-5").unwrap(),
+            reason: "customer called HQ".into(),
+            by: "hq".into(),
+        },
+    };
     for _ in 0..2 {
-        let r = device(&mut desk, "desk-1", late.clone()).await;
-        assert_eq!(r["status"], "rejected", "{r}");
-        assert!(
-            r["reason"]
-                .as_str()
-                .unwrap()
-                .contains("already handed over"),
-            "{r}"
-        );
+        cloud
+            .publish(&topic::cloud_command(&store()), codec::encode(&late))
+            .await
+            .unwrap();
+        let p = cloud
+            .recv_on(&topic::cloud_reply(&store()), 10)
+            .await
+            .unwrap();
+        let r: protocol::CommandReply = codec::decode(&p.payload).unwrap();
+        assert_eq!(r.status, protocol::ReplyStatus::Rejected, "{r:?}");
+        assert!(r.reason.unwrap().contains("already handed over"));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_door_sends_only_its_own_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path()).await.unwrap();
+    let pw = node.add_device("printer-1").await.unwrap();
+    let mut printer = node.mqtt("printer-1", &pw).await.unwrap();
+    printer
+        .subscribe(&topic::device_reply(&store(), "printer-1"))
+        .await
+        .unwrap();
+    create(&node, &order("D-1", &[(7, 1, false)])).await;
+    let code = node.make_ready("D-1").await.unwrap();
+    let head = node.head().await.unwrap();
+    // A device login cannot cancel, confirm payments, touch stock or close
+    // the store; it cannot hand over an order waiting at the desk, even
+    // with the right code (codes travel on the broker).
+    let refused = [
+        json!({ "cancel": { "order_id": "D-1", "reason": "x", "by": "p" } }),
+        json!({ "confirm_payment": { "order_id": "D-1" } }),
+        json!({ "adjust_stock": { "sku": "SKU-007", "delta": -5, "reason": "x", "staff": "p" } }),
+        json!({ "set_store_open": { "open": false, "reason": "x", "staff": "p" } }),
+        json!({ "hand_over": { "order_id": "D-1", "staff": "p", "code": code } }),
+    ];
+    for (i, command) in refused.into_iter().enumerate() {
+        let r = device(
+            &mut printer,
+            "printer-1",
+            json!({ "id": format!("p-{i}"), "command": command }),
+        )
+        .await;
+        assert_eq!(r["status"], "rejected", "{command}: {r}");
+    }
+    assert_eq!(node.head().await.unwrap(), head, "nothing written");
+    assert_eq!(
+        node.order_state("D-1").await.unwrap().as_deref(),
+        Some("ready")
+    );
+
+    // A locker hands over what waits in it, with the customer's code.
+    create(&node, &order("D-2", &[(8, 1, false)])).await;
+    node.wait_state("D-2", "prepared", 10).await.unwrap();
+    node.post("/api/v1/orders/D-2/picked", &json!({ "staff": "ann" }))
+        .await
+        .unwrap();
+    let (status, _) = node
+        .post(
+            "/api/v1/orders/D-2/stage",
+            &json!({ "staff": "ann", "slot": { "kind": "locker", "id": "12" } }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let code2 = get_order(&node, "D-2").await["order"]["pickup_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pw = node.add_device("locker-1").await.unwrap();
+    let mut locker = node.mqtt("locker-1", &pw).await.unwrap();
+    locker
+        .subscribe(&topic::device_reply(&store(), "locker-1"))
+        .await
+        .unwrap();
+    let wrong = device(&mut locker, "locker-1", json!({ "id": "l-1", "command": { "hand_over": { "order_id": "D-2", "staff": "locker-1", "code": "ZZZZZZ" } } })).await;
+    assert_eq!(wrong["status"], "rejected", "{wrong}");
+    let r = device(&mut locker, "locker-1", json!({ "id": "l-2", "command": { "hand_over": { "order_id": "D-2", "staff": "locker-1", "code": code2 } } })).await;
+    assert_eq!(r["status"], "accepted", "{r}");
+    let v = get_order(&node, "D-2").await;
+    assert_eq!(v["order"]["state"], "fulfilled");
+    let last = v["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        last["actor"]["device"], "locker-1",
+        "the audit names the locker: {last}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -581,6 +581,13 @@ pub fn on_created(ctx: &Ctx, keys: &pickup::PickupKeys) -> Decision {
     if o.state != OrderState::Created {
         return Ok(vec![]); // already reacted (or cancelled since)
     }
+    accept(ctx, o, keys, false)
+}
+
+/// Accept (reserving stock) or reject a new order; process it at once if
+/// it is paid at the desk, authorised at checkout, or `paid` (the cloud's
+/// confirmation came before the order service had reacted).
+fn accept(ctx: &Ctx, o: &Order, keys: &pickup::PickupKeys, paid: bool) -> Decision {
     let reject = |reason: String| Ok(vec![Event::OrderRejected { reason }]);
     if let Err(r) = validate(&o.content) {
         return reject(r.to_string());
@@ -610,8 +617,15 @@ pub fn on_created(ctx: &Ctx, keys: &pickup::PickupKeys) -> Decision {
         }
     }
     if let Some(token) = &o.content.pickup_token {
-        if let Err(e) = keys.check(token, &o.id) {
-            return reject(format!("the pickup code HQ issued is not valid: {e}"));
+        match keys.check(token, &o.id) {
+            Err(e) => return reject(format!("the pickup code HQ issued is not valid: {e}")),
+            Ok(claim) if !pickup::valid_code(&claim.code) => {
+                return reject(format!(
+                    "the pickup code HQ issued ({:?}) is not 4 to 12 letters and digits",
+                    claim.code
+                ))
+            }
+            Ok(_) => {}
         }
     }
     let mut events = vec![Event::OrderAccepted];
@@ -619,23 +633,51 @@ pub fn on_created(ctx: &Ctx, keys: &pickup::PickupKeys) -> Decision {
         PaymentMode::Prepaid | PaymentMode::PayAtPickup => events.push(Event::OrderProcessed {
             payment: o.content.payment,
         }),
+        PaymentMode::Pending if paid => events.push(Event::OrderProcessed {
+            payment: PaymentMode::Prepaid,
+        }),
         PaymentMode::Pending => {}
     }
     Ok(events)
 }
 
-/// The cloud confirms a pending payment. Repeats are no-ops.
-pub fn decide_confirm_payment(order: Option<&Order>, id: &OrderId) -> Decision {
-    let o = order.ok_or_else(|| Rejection::UnknownOrder(id.to_string()))?;
+/// The cloud confirms a pending payment. If it arrives before the order
+/// service has looked at the order, the order is checked and accepted (or
+/// rejected) right here, already paid; the order service then has nothing
+/// left to do. Repeats are no-ops; a closed order cannot be paid.
+pub fn decide_confirm_payment(ctx: &Ctx, keys: &pickup::PickupKeys) -> Decision {
+    let o = ctx
+        .order
+        .ok_or_else(|| Rejection::UnknownOrder("(unknown)".into()))?;
     match o.state {
+        OrderState::Created => accept(ctx, o, keys, true),
         OrderState::Accepted => Ok(vec![Event::OrderProcessed {
             payment: PaymentMode::Prepaid,
         }]),
-        OrderState::Created => Err(Rejection::WrongState {
-            action: "confirm its payment",
-            state: o.state,
-        }),
+        OrderState::Rejected | OrderState::Cancelled | OrderState::Expired => {
+            Err(Rejection::WrongState {
+                action: "confirm its payment",
+                state: o.state,
+            })
+        }
         _ => Ok(vec![]),
+    }
+}
+
+/// Timer: a pending payment not confirmed within `payment_timeout_ms` of
+/// the order's creation cancels the order and releases its stock.
+pub fn payment_overdue(o: &Order, now_ms: u64, payment_timeout_ms: u64) -> Vec<Event> {
+    let overdue = o.state == OrderState::Accepted
+        && o.content.payment == PaymentMode::Pending
+        && now_ms >= o.created_ms.saturating_add(payment_timeout_ms);
+    if overdue {
+        vec![Event::OrderCancelled {
+            reason: "payment was not confirmed in time".into(),
+            stage: CancelStage::BeforePick,
+            by: "timers".into(),
+        }]
+    } else {
+        vec![]
     }
 }
 
@@ -1104,6 +1146,60 @@ pub(crate) mod tests {
             decide_cancel(None, &id, "x", "m"),
             Err(Rejection::UnknownOrder("o1".into()))
         );
+    }
+
+    #[test]
+    fn payment_confirmed_before_or_after_acceptance_or_never() {
+        let shelf = Shelf::default().with("MILK-1L", "4006381333931", 3, Zone::Chilled, 5);
+        let mut c = content();
+        c.payment = PaymentMode::Pending;
+        let created = fold(vec![Event::OrderCreated(c.clone())]).expect("o");
+        let ctx = |o| Ctx {
+            order: Some(o),
+            view: &shelf,
+            now_ms: 1,
+        };
+        // Early: accepted and processed at once; the order service then
+        // finds nothing to do.
+        let early = decide_confirm_payment(&ctx(&created), &keys()).expect("ok");
+        assert_eq!(
+            early,
+            vec![
+                Event::OrderAccepted,
+                Event::OrderProcessed {
+                    payment: PaymentMode::Prepaid
+                }
+            ]
+        );
+        let accepted = fold(vec![Event::OrderCreated(c.clone()), Event::OrderAccepted]).expect("o");
+        assert_eq!(
+            decide_confirm_payment(&ctx(&accepted), &keys()),
+            Ok(vec![Event::OrderProcessed {
+                payment: PaymentMode::Prepaid
+            }])
+        );
+        let cancelled = fold(vec![
+            Event::OrderCreated(c.clone()),
+            Event::OrderCancelled {
+                reason: "x".into(),
+                stage: CancelStage::BeforePick,
+                by: "m".into(),
+            },
+        ])
+        .expect("o");
+        assert!(matches!(
+            decide_confirm_payment(&ctx(&cancelled), &keys()),
+            Err(Rejection::WrongState { .. })
+        ));
+        // Never: cancelled after the timeout, only while still unpaid.
+        let t0 = accepted.created_ms;
+        assert_eq!(payment_overdue(&accepted, t0 + 99, 100), vec![]);
+        assert!(matches!(
+            payment_overdue(&accepted, t0 + 100, 100).as_slice(),
+            [Event::OrderCancelled { .. }]
+        ));
+        let prepaid = fold(vec![Event::OrderCreated(content()), Event::OrderAccepted]).expect("o");
+        assert_eq!(payment_overdue(&prepaid, u64::MAX, 100), vec![]);
     }
 
     #[test]

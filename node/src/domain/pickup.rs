@@ -64,6 +64,12 @@ impl PickupKeys {
     }
 }
 
+/// Whether an HQ-issued short code is usable: 4 to 12 ASCII letters and
+/// digits (matched in any letter case).
+pub fn valid_code(code: &str) -> bool {
+    (4..=12).contains(&code.len()) && code.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
 /// Six characters a person reads out without confusion (no 0/O, 1/I).
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
@@ -204,16 +210,17 @@ pub fn decide_hand_over(
         .order
         .ok_or_else(|| Rejection::UnknownOrder("(unknown)".into()))?;
     check_staff(staff)?;
-    match o.state {
-        OrderState::Ready => {}
-        OrderState::Fulfilled => return Ok(vec![]),
+    let done = match o.state {
+        OrderState::Ready => false,
+        // A repeat is a no-op, but only with a code that fits the order.
+        OrderState::Fulfilled => true,
         state => {
             return Err(Rejection::WrongState {
                 action: "hand it over",
                 state,
             })
         }
-    }
+    };
     let code = code.trim();
     let proof = if token::is_token(code) {
         keys.check(code, &o.id)
@@ -230,6 +237,9 @@ pub fn decide_hand_over(
             "pickup code does not match this order".into(),
         ));
     };
+    if done {
+        return Ok(vec![]);
+    }
     let restricted = o
         .taken()
         .iter()
@@ -263,13 +273,22 @@ pub fn decide_locker_door(_ctx: &Ctx, compartment: &str, open: bool) -> Decision
     }])
 }
 
+/// How long a checked-in customer's order is kept past its expiry.
+pub const ARRIVAL_GRACE_MS: u64 = 2 * 60 * 60 * 1000;
+
 /// Pickup timers: a reminder `remind_before_ms` before expiry, then expiry
 /// `expiry_ms` after the order became ready (its items go back to stock).
 pub fn on_clock(o: &Order, now_ms: u64, expiry_ms: u64, remind_before_ms: u64) -> Vec<Event> {
     let (OrderState::Ready, Some(ready)) = (o.state, o.ready_ms) else {
         return vec![];
     };
-    let expires = ready.saturating_add(expiry_ms);
+    // A customer who has checked in is on the way to the desk: the order
+    // waits at least ARRIVAL_GRACE_MS after the check-in.
+    let arrived = o
+        .arrival
+        .as_ref()
+        .map_or(0, |a| a.at_ms.saturating_add(ARRIVAL_GRACE_MS));
+    let expires = ready.saturating_add(expiry_ms).max(arrived);
     if now_ms >= expires {
         let mut out = vec![Event::PickupExpired];
         let items = o.taken();
@@ -491,6 +510,21 @@ mod tests {
         assert!(
             matches!(expired.as_slice(), [Event::PickupExpired, Event::Restocked { items, .. }] if items[0].quantity == 2)
         );
+        // A customer who checked in just before expiry is not turned away.
+        let mut here = o.clone();
+        here.arrival = Some(crate::domain::order::Arrival {
+            channel: ArrivalChannel::Kiosk,
+            note: None,
+            at_ms: ready_at + 990,
+        });
+        assert!(!matches!(
+            on_clock(&here, ready_at + 1_000, expiry, remind).first(),
+            Some(Event::PickupExpired)
+        ));
+        assert!(matches!(
+            on_clock(&here, ready_at + 990 + ARRIVAL_GRACE_MS, expiry, remind).first(),
+            Some(Event::PickupExpired)
+        ));
         // A fulfilled order never expires.
         let ctx = Ctx {
             order: Some(&o),
@@ -501,5 +535,17 @@ mod tests {
         let done = decide_hand_over(&ctx, &keys(), "dee", &code, false).expect("ok");
         let o = apply(Some(o), &env(80, done[0].clone())).expect("o");
         assert_eq!(on_clock(&o, u64::MAX, expiry, remind), vec![]);
+        // Handing over again is a no-op with the right code, refused with a
+        // wrong one.
+        let ctx = Ctx {
+            order: Some(&o),
+            view: &shelf,
+            now_ms: 9,
+        };
+        assert_eq!(
+            decide_hand_over(&ctx, &keys(), "dee", &code, false),
+            Ok(vec![])
+        );
+        assert!(decide_hand_over(&ctx, &keys(), "dee", "ZZZZZZ", false).is_err());
     }
 }

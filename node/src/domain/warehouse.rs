@@ -240,10 +240,13 @@ pub fn decide_substitute(
             ),
         });
     }
-    if quantity == 0 || quantity > super::order::MAX_QUANTITY {
-        return Err(Rejection::Invalid {
-            field: "quantity".into(),
-            reason: "must be between 1 and 999".into(),
+    // No more than the line still needs: the customer is charged for it.
+    let open = line.quantity - picked;
+    if quantity == 0 || quantity > open {
+        return Err(Rejection::TooMany {
+            line_no,
+            open,
+            asked: quantity,
         });
     }
     let price = ctx.view.item(&sku).map_or(0, |i| i.item.unit_price_cents);
@@ -377,6 +380,7 @@ mod tests {
             ("short with the shelf count corrected", Box::new(|c| decide_short(c, 1, 1, "ann")), Ok(vec!["pick_started", "item_shorted", "stock_adjusted"])),
             ("short found must be below ordered", Box::new(|c| decide_short(c, 1, 2, "ann")), Err("found: must be between 0 (already picked) and 1 (one less than ordered)".into())),
             ("substitute allowed", Box::new(|c| decide_substitute(c, 1, OAT, 2, "ann")), Ok(vec!["pick_started", "item_substituted"])),
+            ("substitute no more than the line needs", Box::new(|c| decide_substitute(c, 1, OAT, 3, "ann")), Err("line 1 needs 2 more, not 3".into())),
             ("substitute not allowed", Box::new(|c| decide_substitute(c, 2, MILK, 1, "ann")), Err("the customer did not allow a substitute for line 2".into())),
             ("substitute with the same item", Box::new(|c| decide_substitute(c, 1, MILK, 1, "ann")), Err("barcode: MILK-1L name (MILK-1L) is the ordered item: scan it as a pick".into())),
             ("mark all picked", Box::new(|c| decide_mark_picked(c, "ann")), Ok(vec!["pick_started", "item_picked", "item_picked", "shipment_processed"])),

@@ -36,9 +36,10 @@ pub fn decide(command: Command, rules: &Rules) -> Decide {
         Command::CreateOrder { order_id, order } => {
             Box::new(move |c| order::decide_create(c.order, &order_id, &order))
         }
-        Command::ConfirmPayment { order_id } => {
-            Box::new(move |c| order::decide_confirm_payment(c.order, &order_id))
-        }
+        Command::ConfirmPayment { order_id } => Box::new(move |c| {
+            known(c, &order_id)?;
+            order::decide_confirm_payment(c, &keys)
+        }),
         Command::Cancel {
             order_id,
             reason,
@@ -192,8 +193,34 @@ pub fn request(
     // The fingerprint is of the command as sent, so a retry matches.
     let fingerprint = codec::encode(&command);
     let command = resolve(command, store, rules);
+    let locker_only =
+        matches!(actor, Actor::Device(_)) && matches!(command, Command::HandOver { .. });
+    let stream = command.stream();
+    let inner = decide(command, rules);
+    let decide: Decide = if locker_only {
+        // A device hands over only what waits in a locker (the locker
+        // checks the customer's code); everything else goes over the desk.
+        Box::new(move |c| {
+            let in_locker = c.order.is_none_or(|o| {
+                o.state != OrderState::Ready
+                    || o.slot
+                        .as_ref()
+                        .is_some_and(|s| s.kind == protocol::SlotKind::Locker)
+            });
+            if in_locker {
+                inner(c)
+            } else {
+                Err(domain::Rejection::Pickup(
+                    "a device may hand over only orders waiting in a locker; hand it over at the desk"
+                        .into(),
+                ))
+            }
+        })
+    } else {
+        inner
+    };
     WriteRequest {
-        order_id: command.stream(),
+        order_id: stream,
         actor,
         causation: None,
         dedup: Dedup::Inbox {
@@ -201,7 +228,7 @@ pub fn request(
             id,
             fingerprint,
         },
-        decide: decide(command, rules),
+        decide,
     }
 }
 
@@ -209,6 +236,10 @@ pub fn request(
 /// the door it came through.
 pub fn actor(command: &Command, door: Actor) -> Actor {
     match command {
+        // Only the staff API records the staff member a command names
+        // (until staff logins exist it is the caller's claim, made with the
+        // store's API token). A device or the cloud stays itself: its login
+        // is what the node can vouch for; the name is in the event.
         Command::MarkPicked { staff, .. }
         | Command::HandOver { staff, .. }
         | Command::StartPick { staff, .. }
@@ -218,15 +249,70 @@ pub fn actor(command: &Command, door: Actor) -> Actor {
         | Command::Stage { staff, .. }
         | Command::CountStock { staff, .. }
         | Command::AdjustStock { staff, .. }
-        | Command::SetStoreOpen { staff, .. } => match door {
-            // A device acting for a staff member stays the device: its
-            // login is what the node can vouch for.
-            Actor::Device(d) => Actor::Device(d),
-            _ => Actor::Staff(staff.clone()),
-        },
-        Command::Cancel { by, .. } if matches!(door, Actor::Api) => Actor::Staff(by.clone()),
+        | Command::SetStoreOpen { staff, .. }
+        | Command::Cancel { by: staff, .. }
+            if matches!(door, Actor::Api) =>
+        {
+            Actor::Staff(staff.clone())
+        }
         _ => door,
     }
+}
+
+/// Which commands each door may send. The store broker cannot tell devices
+/// apart per topic (rumqttd has no ACLs), so the rules themselves limit
+/// what a device login can do: shop-floor devices pick, stage, check in
+/// and report doors, and hand over only what sits in a locker; the cloud
+/// creates, confirms, cancels and manages stock, but does not pick or hand
+/// over. The staff API may do everything.
+pub fn allowed(command: &Command, door: &Actor) -> Result<(), String> {
+    let device_may = matches!(
+        command,
+        Command::CreateOrder { .. }
+            | Command::StartPick { .. }
+            | Command::PickItem { .. }
+            | Command::ShortItem { .. }
+            | Command::SubstituteItem { .. }
+            | Command::MarkPicked { .. }
+            | Command::Stage { .. }
+            | Command::CheckIn { .. }
+            | Command::CheckInByCode { .. }
+            | Command::HandOver { .. }
+            | Command::ReportLockerDoor { .. }
+    );
+    let cloud_may = matches!(
+        command,
+        Command::CreateOrder { .. }
+            | Command::ConfirmPayment { .. }
+            | Command::Cancel { .. }
+            | Command::CheckIn { .. }
+            | Command::CheckInByCode { .. }
+            | Command::CountStock { .. }
+            | Command::AdjustStock { .. }
+            | Command::ImportCatalog { .. }
+            | Command::SetStoreOpen { .. }
+    );
+    let (ok, who) = match door {
+        Actor::Device(_) => (device_may, "a device"),
+        Actor::Cloud => (cloud_may, "the cloud"),
+        _ => (true, ""),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{who} may not send {}: it is a staff action (use the staff API)",
+            command_name(command)
+        ))
+    }
+}
+
+/// The command's name as in JSON.
+pub fn command_name(command: &Command) -> String {
+    serde_json::to_value(command)
+        .ok()
+        .and_then(|v| v.as_object().and_then(|o| o.keys().next().cloned()))
+        .unwrap_or_else(|| "this command".into())
 }
 
 /// A cancel that came too late is a refusal with its recorded reason, even

@@ -184,6 +184,16 @@ impl Intake {
             ReplyTo::Device(d) => Actor::Device(d.clone()),
             ReplyTo::Cloud => Actor::Cloud,
         };
+        if let Err(reason) = commands::allowed(&cmd.command, &door) {
+            self.metrics.command(metric_source, "rejected");
+            let reply = CommandReply {
+                id: cmd.id,
+                status: ReplyStatus::Rejected,
+                reason: Some(reason),
+                log_seqs: vec![],
+            };
+            return Ok(Handled::ReplyNow(to, reply));
+        }
         let actor = commands::actor(&cmd.command, door);
         let id = cmd.id.clone();
         let command = cmd.command.clone();

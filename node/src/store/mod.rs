@@ -123,7 +123,11 @@ impl Stock {
     fn put(&mut self, item: StockItem) {
         if let Some(old) = self.items.get(&item.item.sku) {
             for b in &old.item.barcodes {
-                self.barcodes.remove(b);
+                // Only if it still names this SKU: a barcode may have moved
+                // to another SKU in the same group.
+                if self.barcodes.get(b) == Some(&item.item.sku) {
+                    self.barcodes.remove(b);
+                }
             }
         }
         for b in &item.item.barcodes {
@@ -395,31 +399,39 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Order>, StoreError> {
         use std::ops::Bound;
-        let ids: Vec<OrderId> = {
-            let states = self.states.read().map_err(|_| StoreError::Closed)?;
-            let start = match after {
-                Some(a) => Bound::Excluded((state, a.clone())),
-                // "-" is the smallest valid order id.
-                None => match OrderId::new("-") {
-                    Ok(min) => Bound::Included((state, min)),
-                    Err(_) => Bound::Unbounded,
-                },
+        let mut out = Vec::with_capacity(limit.min(1024));
+        let mut cursor = after.cloned();
+        while out.len() < limit {
+            let ids: Vec<OrderId> = {
+                let states = self.states.read().map_err(|_| StoreError::Closed)?;
+                let start = match &cursor {
+                    Some(a) => Bound::Excluded((state, a.clone())),
+                    // "-" is the smallest valid order id.
+                    None => match OrderId::new("-") {
+                        Ok(min) => Bound::Included((state, min)),
+                        Err(_) => Bound::Unbounded,
+                    },
+                };
+                states
+                    .range((start, Bound::Unbounded))
+                    .take_while(|(s, _)| *s == state)
+                    .take(limit - out.len())
+                    .map(|(_, id)| id.clone())
+                    .collect()
             };
-            states
-                .range((start, Bound::Unbounded))
-                .take_while(|(s, _)| *s == state)
-                .take(limit)
-                .map(|(_, id)| id.clone())
-                .collect()
-        };
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            // The status may already be past `state` (its group is being
-            // flushed): list only what is in the state asked for.
-            match self.order(&id)? {
-                Some(o) if o.state == state => out.push(o),
-                _ => {}
+            let Some(last) = ids.last().cloned() else {
+                break;
+            };
+            for id in ids {
+                // The status may already be past `state` (its group is
+                // being flushed): list only what is in the state asked
+                // for, and keep reading so a page is not cut short.
+                match self.order(&id)? {
+                    Some(o) if o.state == state => out.push(o),
+                    _ => {}
+                }
             }
+            cursor = Some(last);
         }
         Ok(out)
     }
@@ -823,7 +835,8 @@ impl Store {
             ));
         }
         let anchor = self.chain_head()?;
-        if report.events > 0 && (anchor.seq != report.events || anchor.hash != prev_hash) {
+        let cut = report.events == 0 && anchor.seq > 0;
+        if cut || (report.events > 0 && (anchor.seq != report.events || anchor.hash != prev_hash)) {
             report.problems.push(format!(
                 "hash chain head names log {} but the log ends at {} with another hash: entries were changed or removed at the end",
                 anchor.seq, report.events
@@ -1085,6 +1098,18 @@ mod tests {
             problems.iter().any(|p| p.contains("hash chain head")),
             "{problems:?}"
         );
+        // And the node will not chain new events onto it (which would
+        // bless the edit): the writer refuses to start.
+        let refused = Writer::new(
+            store.clone(),
+            dir.path(),
+            Collect(Default::default()),
+            Durability::Fdatasync,
+            64,
+            std::time::Duration::ZERO,
+            std::sync::Arc::new(crate::metrics::Metrics::new()),
+        );
+        assert!(matches!(refused, Err(StoreError::Corrupt { .. })));
     }
 
     #[tokio::test]

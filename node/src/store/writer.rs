@@ -184,6 +184,27 @@ impl<S: EventSink> Writer<S> {
             Some(bytes) => chain_hash(&bytes),
             None => [0; 32],
         };
+        // Chaining onto a log whose end was edited or cut would bless the
+        // change: the recorded chain head must name the log's last entry.
+        let anchor = store.chain_head()?;
+        let expected = ChainHead {
+            seq: store.head(),
+            hash: if store.head() == 0 {
+                [0; 32]
+            } else {
+                last_hash
+            },
+        };
+        if anchor != expected && !(anchor.seq == 0 && store.head() == 0) {
+            return Err(StoreError::Corrupt {
+                key: "log".into(),
+                reason: format!(
+                    "the hash chain head names log {} but the log ends at {} with another hash: entries were changed or removed (run `storenode verify`; restore the data directory from a backup)",
+                    anchor.seq,
+                    store.head()
+                ),
+            });
+        }
         let writer = Writer {
             last_hash,
             store,

@@ -615,6 +615,9 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdemKey {
 /// A staff or device action through the API: decided like every other
 /// door's; answered after it is durable.
 async fn act(s: &AppState, key: IdemKey, command: Command) -> Result<Json<Value>, AppError> {
+    // A resend is recognised by the request as sent (before a pickup code
+    // is looked up), like a device's retry.
+    let fingerprint = protocol::codec::encode(&command);
     let command = commands::resolve(command, &s.store, &s.rules);
     let id = command.stream();
     let refused_check = command.clone();
@@ -627,7 +630,7 @@ async fn act(s: &AppState, key: IdemKey, command: Command) -> Result<Json<Value>
         req.dedup = Dedup::Inbox {
             scope: "api".into(),
             id: key,
-            fingerprint: protocol::codec::encode(&refused_check),
+            fingerprint,
         };
     }
     let written = s.writer.write(req).await?;
@@ -908,25 +911,31 @@ pub async fn import_catalog(
             AppError::BadRequest(e.body_text())
         }
     })?;
-    let text = std::str::from_utf8(&body).map_err(|_| AppError::InvalidBody {
-        field: "(body)".into(),
-        reason: "not UTF-8 text".into(),
-    })?;
     let csv = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/csv"));
-    let parsed = if csv {
-        crate::import::parse_csv(text)
-    } else {
-        crate::import::parse_json(text)
-    }
-    .map_err(|e| AppError::InvalidBody {
-        field: "(body)".into(),
-        reason: e.to_string(),
-    })?;
-    let mut parsed = parsed;
-    parsed.drop_clashes(|b| s.store.sku_for_barcode(b));
+    // Parsing tens of thousands of rows is CPU work: off the async workers.
+    let store = s.store.clone();
+    let parsed = tokio::task::spawn_blocking(move || {
+        let text = std::str::from_utf8(&body).map_err(|_| AppError::InvalidBody {
+            field: "(body)".into(),
+            reason: "not UTF-8 text".into(),
+        })?;
+        let mut parsed = if csv {
+            crate::import::parse_csv(text)
+        } else {
+            crate::import::parse_json(text)
+        }
+        .map_err(|e| AppError::InvalidBody {
+            field: "(body)".into(),
+            reason: e.to_string(),
+        })?;
+        parsed.drop_clashes(|b| store.sku_for_barcode(b));
+        Ok::<_, AppError>(parsed)
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))??;
     let report = json!({
         "imported": if dry_run { 0 } else { parsed.items.len() },
         "valid": parsed.items.len(),
