@@ -76,14 +76,7 @@ const CUSTOMERS: &[&str] = &[
 /// An EAN-13 with its check digit, from a 12-digit body.
 pub fn ean13(body: u64) -> String {
     let digits = format!("{:012}", body % 1_000_000_000_000);
-    let sum: u32 = digits
-        .chars()
-        .rev()
-        .filter_map(|c| c.to_digit(10))
-        .enumerate()
-        .map(|(i, d)| if i % 2 == 0 { d * 3 } else { d })
-        .sum();
-    format!("{digits}{}", (10 - sum % 10) % 10)
+    protocol::gtin::with_check_digit(&digits).unwrap_or(digits)
 }
 
 /// The demo catalog: 25 SKUs per department.

@@ -13,6 +13,7 @@ pub mod codec;
 pub mod command;
 pub mod envelope;
 pub mod event;
+pub mod gtin;
 pub mod ids;
 pub mod pickup;
 pub mod topic;

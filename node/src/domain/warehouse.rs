@@ -73,6 +73,13 @@ fn close_if_last(o: &Order, line_no: u32, taken_now: u32, staff: &str) -> Vec<Ev
     }]
 }
 
+/// The SKU a scanned barcode belongs to.
+fn scanned_sku(ctx: &Ctx, barcode: &str) -> Result<String, Rejection> {
+    ctx.view
+        .sku_for_barcode(barcode.trim())
+        .ok_or_else(|| Rejection::UnknownBarcode(barcode.trim().to_string()))
+}
+
 /// Display name of an SKU for messages: "Milk 1L (MILK-1L)".
 fn label(ctx: &Ctx, sku: &str) -> String {
     match ctx.view.item(sku) {
@@ -136,10 +143,7 @@ pub fn decide_pick_item(
     check_staff(staff)?;
     let mut events = start_if_needed(o, staff, "pick it")?;
     let (line, picked) = open_line(o, line_no)?;
-    let sku = ctx
-        .view
-        .sku_for_barcode(barcode.trim())
-        .ok_or_else(|| Rejection::UnknownBarcode(barcode.trim().to_string()))?;
+    let sku = scanned_sku(ctx, barcode)?;
     if sku != line.sku {
         return Err(Rejection::WrongBarcode {
             scanned: barcode.trim().to_string(),
@@ -227,10 +231,7 @@ pub fn decide_substitute(
     if !allowed {
         return Err(Rejection::NoSubstitution(line_no));
     }
-    let sku = ctx
-        .view
-        .sku_for_barcode(barcode.trim())
-        .ok_or_else(|| Rejection::UnknownBarcode(barcode.trim().to_string()))?;
+    let sku = scanned_sku(ctx, barcode)?;
     if sku == line.sku {
         return Err(Rejection::Invalid {
             field: "barcode".into(),
