@@ -26,6 +26,8 @@ pub struct Metrics {
     pub log_head: Gauge,
     pub orders: Family<Labels, Gauge>,
     pub db_bytes: Gauge,
+    pub orders_late: Gauge,
+    pub skus_out_of_stock: Gauge,
     pub http_requests: Family<Labels, Counter>,
     pub mqtt_auth_failures: Counter,
     pub broker_publish_deferred: Counter,
@@ -54,6 +56,8 @@ impl Metrics {
             log_head: Gauge::default(),
             orders: Family::default(),
             db_bytes: Gauge::default(),
+            orders_late: Gauge::default(),
+            skus_out_of_stock: Gauge::default(),
             http_requests: Family::default(),
             mqtt_auth_failures: Counter::default(),
             broker_publish_deferred: Counter::default(),
@@ -123,6 +127,16 @@ impl Metrics {
                 "db_bytes",
                 "Bytes the database occupies on disk (read at scrape time)",
                 m.db_bytes.clone(),
+            );
+            r.register(
+                "orders_late",
+                "Open orders past their promise time (read at scrape time)",
+                m.orders_late.clone(),
+            );
+            r.register(
+                "skus_out_of_stock",
+                "Catalog SKUs with nothing available to promise (read at scrape time)",
+                m.skus_out_of_stock.clone(),
             );
             r.register(
                 "http_requests",

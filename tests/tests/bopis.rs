@@ -210,6 +210,13 @@ async fn a_full_order_with_a_short_and_a_substitution() {
     // Stock: the short emptied SKU-031's shelf; the substitute took SKU-021;
     // no reservation is left behind.
     assert_eq!(stock(&node, 31).await, (0, 0));
+    assert_eq!(
+        node.metric("storenode_skus_out_of_stock", "")
+            .await
+            .unwrap(),
+        1.0,
+        "SKU-031's shelf is empty"
+    );
     assert_eq!(stock(&node, 12).await, (STOCK - 1, 0));
     assert_eq!(stock(&node, 20).await, (STOCK, 0));
     assert_eq!(stock(&node, 21).await, (STOCK - 2, 0));
@@ -611,8 +618,8 @@ async fn expiry_restocks_even_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let opts = || Opts {
         env: vec![
-            ("STORENODE_PICKUP_EXPIRY_S".into(), "4".into()),
-            ("STORENODE_PICKUP_REMINDER_S".into(), "3".into()),
+            ("STORENODE_PICKUP_EXPIRY_S".into(), "6".into()),
+            ("STORENODE_PICKUP_REMINDER_S".into(), "5".into()),
         ],
         ..Opts::default()
     };
@@ -628,7 +635,7 @@ async fn expiry_restocks_even_across_a_restart() {
     .unwrap();
     // Down while the expiry falls due.
     assert!(node.terminate().await.unwrap().success());
-    tokio::time::sleep(Duration::from_millis(4500)).await;
+    tokio::time::sleep(Duration::from_millis(6500)).await;
     let node = Node::start_with(dir.path(), opts()).await.unwrap();
     node.wait_state("EXP-1", "expired", 10).await.unwrap();
     let v = get_order(&node, "EXP-1").await;
@@ -819,6 +826,11 @@ async fn intake_rules_stock_closed_store_and_late_orders() {
         "lines": [{ "sku": "NOPE-1", "quantity": 1, "unit_price_cents": 1 }] }),
     )
     .await;
+    // (Decided by the order service as it reacts: let it decide these two
+    // before the store closes.)
+    for id in ["R-2", "R-3"] {
+        node.wait_state(id, "rejected", 10).await.unwrap();
+    }
     let (status, _) = node
         .post(
             "/api/v1/store/open",
@@ -869,11 +881,17 @@ async fn intake_rules_stock_closed_store_and_late_orders() {
     let mut late = order("L-1", &[(3, 1, false)]);
     late["due_at_ms"] = json!(1);
     create(&node, &late).await;
+    let late_before = node.metric("storenode_orders_late", "").await.unwrap();
     node.wait_for("late flag", 10, || async {
         Ok(get_order(&node, "L-1").await["order"]["late"] == true)
     })
     .await
     .unwrap();
+    // The manager's dashboard figure: late orders, in metrics.
+    assert_eq!(
+        node.metric("storenode_orders_late", "").await.unwrap(),
+        late_before + 1.0
+    );
 
     // Unknown SKUs and bad counts are refused and change nothing.
     let head = node.head().await.unwrap();

@@ -93,6 +93,21 @@ async fn metrics(State(s): State<AppState>) -> Response {
         s.metrics.orders(state.name(), n);
     }
     s.metrics.db_bytes.set(s.store.size_on_disk() as i64);
+    let late = crate::domain::OrderState::ALL
+        .into_iter()
+        .filter(|st| !st.is_closed())
+        .filter_map(|st| s.store.orders_in_state(st, None, usize::MAX).ok())
+        .flatten()
+        .filter(|o| o.late && o.state != crate::domain::OrderState::Ready)
+        .count();
+    s.metrics.orders_late.set(late as i64);
+    let out = s
+        .store
+        .stock_items()
+        .iter()
+        .filter(|i| i.available() <= 0)
+        .count();
+    s.metrics.skus_out_of_stock.set(out as i64);
     (
         [(
             header::CONTENT_TYPE,
