@@ -656,6 +656,29 @@ async fn expiry_restocks_even_across_a_restart() {
         (STOCK, 0),
         "the items are back in stock"
     );
+    // The customer messages queued for the cloud, read with a cursor.
+    let mut kinds_sent = Vec::new();
+    let mut after = 0;
+    loop {
+        let (status, v) = node
+            .get(&format!(
+                "/api/v1/outbox/customer-messages?after={after}&limit=2"
+            ))
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{v}");
+        let page = v["messages"].as_array().unwrap().clone();
+        for m in &page {
+            assert_eq!(m["order_id"], "EXP-1");
+            kinds_sent.push(m["kind"].as_str().unwrap().to_string());
+        }
+        let next = v["next_after"].as_u64().unwrap();
+        if page.is_empty() || next == after {
+            break;
+        }
+        after = next;
+    }
+    assert_eq!(kinds_sent, vec!["ready", "reminder", "expired"]);
     // Timers never fire twice.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(kinds(&get_order(&node, "EXP-1").await).len(), k.len());
@@ -887,11 +910,21 @@ async fn intake_rules_stock_closed_store_and_late_orders() {
     })
     .await
     .unwrap();
-    // The manager's dashboard figure: late orders, in metrics.
+    // The manager's dashboard figure: late orders, in metrics and on the
+    // store summary.
     assert_eq!(
         node.metric("storenode_orders_late", "").await.unwrap(),
         late_before + 1.0
     );
+    let (_, summary) = node.get("/api/v1/store").await.unwrap();
+    let late_ids: Vec<&str> = summary["late"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["order_id"].as_str())
+        .collect();
+    assert_eq!(late_ids, vec!["L-1"], "{summary}");
+    assert_eq!(summary["orders"]["rejected"], 3, "{summary}");
 
     // Unknown SKUs and bad counts are refused and change nothing.
     let head = node.head().await.unwrap();

@@ -1026,6 +1026,50 @@ pub async fn list_devices(State(s): State<AppState>) -> Result<Json<Value>, AppE
     Ok(Json(json!({ "devices": s.store.devices()? })))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxQuery {
+    #[serde(default)]
+    after: u64,
+    limit: Option<usize>,
+}
+
+/// Most log entries one outbox read looks at (bounded work per call).
+const OUTBOX_SCAN: usize = 20_000;
+
+/// `GET /api/v1/outbox/customer-messages?after=…&limit=…`: the customer
+/// messages (ready, reminder, expired, cancelled, rejected) in log order
+/// after the log position `after`; `next_after` is the cursor for the next
+/// read (it moves past events that are not messages too).
+pub async fn customer_outbox(
+    State(s): State<AppState>,
+    q: Result<Query<OutboxQuery>, QueryRejection>,
+) -> Result<Json<Value>, AppError> {
+    let Query(q) = q.map_err(|e| AppError::InvalidBody {
+        field: "(query)".into(),
+        reason: e.body_text(),
+    })?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let store = s.store.clone();
+    let (messages, next) = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        let mut next = q.after;
+        for env in store.events_from(q.after.saturating_add(1), OUTBOX_SCAN)? {
+            next = env.log_seq;
+            if let Some(m) = crate::domain::notification::customer_message(&env) {
+                out.push(m);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok::<_, AppError>((out, next))
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))??;
+    Ok(Json(json!({ "messages": messages, "next_after": next })))
+}
+
 pub async fn dead_letters(State(s): State<AppState>) -> Result<Json<Value>, AppError> {
     Ok(Json(json!({ "dead_letters": s.store.dead_letters(100)? })))
 }

@@ -62,6 +62,8 @@ pub fn app(state: AppState) -> Router {
             post(api::import_catalog).layer(DefaultBodyLimit::max(api::IMPORT_MAX_BYTES)),
         )
         .route("/store/open", post(api::set_open))
+        .route("/outbox/customer-messages", get(api::customer_outbox))
+        .route("/store", get(store_summary))
         .route("/devices", post(api::add_device).get(api::list_devices))
         .route("/dead-letters", get(api::dead_letters))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
@@ -93,21 +95,9 @@ async fn metrics(State(s): State<AppState>) -> Response {
         s.metrics.orders(state.name(), n);
     }
     s.metrics.db_bytes.set(s.store.size_on_disk() as i64);
-    let late = crate::domain::OrderState::ALL
-        .into_iter()
-        .filter(|st| !st.is_closed())
-        .filter_map(|st| s.store.orders_in_state(st, None, usize::MAX).ok())
-        .flatten()
-        .filter(|o| o.late && o.state != crate::domain::OrderState::Ready)
-        .count();
-    s.metrics.orders_late.set(late as i64);
-    let out = s
-        .store
-        .stock_items()
-        .iter()
-        .filter(|i| i.available() <= 0)
-        .count();
-    s.metrics.skus_out_of_stock.set(out as i64);
+    let d = Dashboard::of(&s.store);
+    s.metrics.orders_late.set(d.late.len() as i64);
+    s.metrics.skus_out_of_stock.set(d.out_of_stock.len() as i64);
     (
         [(
             header::CONTENT_TYPE,
@@ -116,6 +106,64 @@ async fn metrics(State(s): State<AppState>) -> Response {
         s.metrics.render(),
     )
         .into_response()
+}
+
+/// What a store manager looks at: late orders and empty shelves.
+struct Dashboard {
+    /// Open orders past their promise time and not yet ready.
+    late: Vec<crate::domain::Order>,
+    /// SKUs with nothing available to promise.
+    out_of_stock: Vec<crate::domain::StockItem>,
+}
+
+impl Dashboard {
+    fn of(store: &Store) -> Self {
+        use crate::domain::OrderState;
+        let late = OrderState::ALL
+            .into_iter()
+            .filter(|st| !st.is_closed() && *st != OrderState::Ready)
+            .filter_map(|st| store.orders_in_state(st, None, usize::MAX).ok())
+            .flatten()
+            .filter(|o| o.late)
+            .collect();
+        let out_of_stock = store
+            .stock_items()
+            .into_iter()
+            .filter(|i| i.available() <= 0)
+            .collect();
+        Dashboard { late, out_of_stock }
+    }
+}
+
+/// `GET /api/v1/store`: the store at a glance — open or closed, orders by
+/// state, the late orders (with their promise time), the empty shelves.
+async fn store_summary(State(s): State<AppState>) -> Json<serde_json::Value> {
+    let d = Dashboard::of(&s.store);
+    let states: serde_json::Map<String, serde_json::Value> = s
+        .store
+        .state_counts()
+        .into_iter()
+        .map(|(st, n)| (st.name().to_string(), json!(n)))
+        .collect();
+    let late: Vec<serde_json::Value> = d
+        .late
+        .iter()
+        .map(|o| json!({ "order_id": o.id, "state": o.state, "due_at_ms": o.content.due_at_ms, "customer_name": o.content.customer_name }))
+        .collect();
+    let empty: Vec<serde_json::Value> = d
+        .out_of_stock
+        .iter()
+        .map(|i| json!({ "sku": i.item.sku, "name": i.item.name, "on_hand": i.on_hand, "reserved": i.reserved }))
+        .collect();
+    Json(json!({
+        "store_id": s.store.store_id().as_str(),
+        "site": s.store.site(),
+        "orders": states,
+        "late": late,
+        "out_of_stock": empty,
+        "log_head": s.store.head(),
+        "cloud_link": "not built (the sync agent is a later issue): everything stays in the store",
+    }))
 }
 
 async fn require_token(
@@ -175,6 +223,8 @@ fn route_label(path: &str) -> &'static str {
         "/api/v1/stock/adjust" => "/api/v1/stock/adjust",
         "/api/v1/catalog/import" => "/api/v1/catalog/import",
         "/api/v1/store/open" => "/api/v1/store/open",
+        "/api/v1/store" => "/api/v1/store",
+        "/api/v1/outbox/customer-messages" => "/api/v1/outbox/customer-messages",
         "/api/v1/devices" => "/api/v1/devices",
         "/api/v1/dead-letters" => "/api/v1/dead-letters",
         _ => "other",
