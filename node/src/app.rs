@@ -95,6 +95,7 @@ fn api_token(config: &Config) -> Result<(String, Option<PathBuf>), StartError> {
 /// The node's pickup-token keys: its own signing key (a 32-byte seed kept
 /// 0600 in the data dir, made on first start) plus the trusted HQ keys.
 pub fn pickup_keys(config: &Config) -> Result<crate::domain::pickup::PickupKeys, StartError> {
+    prepare_data_dir(&config.data_dir)?;
     let path = config.data_dir.join("pickup-key");
     // A damaged key is not replaced: a new key would void every QR code
     // this node has issued. The operator restores it (or deletes it).

@@ -195,7 +195,7 @@ impl<S: EventSink> Writer<S> {
                 last_hash
             },
         };
-        if anchor != expected && !(anchor.seq == 0 && store.head() == 0) {
+        if anchor != expected {
             return Err(StoreError::Corrupt {
                 key: "log".into(),
                 reason: format!(
