@@ -237,6 +237,15 @@ async fn a_full_order_with_a_short_and_a_substitution() {
         .as_str()
         .unwrap()
         .to_string();
+    // The desk also finds it by the customer's name.
+    let (status, by_name) = node.get("/api/v1/orders?q=grace%20hop").await.unwrap();
+    assert_eq!(status, 200, "{by_name}");
+    assert_eq!(by_name["orders"][0]["id"], "FULL-1", "{by_name}");
+    let (status, none) = node.get("/api/v1/orders?q=nobody").await.unwrap();
+    assert_eq!(
+        (status, none["orders"].as_array().map(|a| a.len())),
+        (200, Some(0))
+    );
     let (status, found) = node
         .get(&format!("/api/v1/pickup/{}", code.to_lowercase()))
         .await

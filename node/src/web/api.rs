@@ -227,6 +227,9 @@ pub struct ListQuery {
     limit: Option<usize>,
     /// Paging cursor: the last order id of the previous page (with `state`).
     after: Option<OrderId>,
+    /// Pickup-desk search: part of the customer's name or of the order id
+    /// (any letter case). Orders waiting for pickup come first.
+    q: Option<String>,
 }
 
 /// `GET /api/v1/orders?state=…&limit=…`
@@ -247,6 +250,43 @@ pub async fn list_orders(
         AppError::InvalidBody { field, reason }
     })?;
     let limit = q.limit.unwrap_or(500).min(5000);
+    if let Some(text) = q.q.as_deref() {
+        let text = text.trim().to_lowercase();
+        if text.is_empty() || text.chars().count() > 100 || q.after.is_some() {
+            return Err(AppError::InvalidBody {
+                field: "q".into(),
+                reason: "search with 1 to 100 characters, without `after`".into(),
+            });
+        }
+        // Ready orders first: the desk is usually looking for one of them.
+        let mut states = vec![OrderState::Ready];
+        states.extend(
+            OrderState::ALL
+                .into_iter()
+                .filter(|s| *s != OrderState::Ready),
+        );
+        if let Some(name) = q.state.as_deref() {
+            let only = OrderState::from_name(name).ok_or_else(|| AppError::InvalidBody {
+                field: "state".into(),
+                reason: format!("unknown state {name:?}"),
+            })?;
+            states.retain(|s| *s == only);
+        }
+        let mut found = Vec::new();
+        for st in states {
+            for o in s.store.orders_in_state(st, None, usize::MAX)? {
+                let hit = o.content.customer_name.to_lowercase().contains(&text)
+                    || o.id.as_str().to_lowercase().contains(&text);
+                if hit {
+                    found.push(o);
+                    if found.len() == limit {
+                        return Ok(Json(json!({ "orders": found, "next_after": null })));
+                    }
+                }
+            }
+        }
+        return Ok(Json(json!({ "orders": found, "next_after": null })));
+    }
     let states = match q.state.as_deref() {
         None => OrderState::ALL.to_vec(),
         Some(name) => vec![
