@@ -192,7 +192,7 @@ pub fn offline_command(
         keys: Arc::new(pickup_keys(config)?),
     };
     let (writer, handle) = Writer::new(
-        store,
+        store.clone(),
         &config.data_dir.join("db"),
         Nobody,
         config.durability,
@@ -204,15 +204,9 @@ pub fn offline_command(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| StartError::Writer(e.to_string()))?;
-    let actor = services::commands::actor(&command, protocol::Actor::Api);
+    let req = services::commands::prepare(command, protocol::Actor::Api, None, &rules, &store)
+        .map_err(StartError::Writer)?;
     let written = runtime.block_on(async {
-        let req = crate::store::WriteRequest {
-            order_id: command.stream(),
-            actor,
-            causation: None,
-            dedup: crate::store::Dedup::None,
-            decide: services::commands::decide(command, &rules),
-        };
         let out = handle.write(req).await;
         handle.close().await;
         out

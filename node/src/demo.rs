@@ -17,7 +17,7 @@ use rand::Rng;
 use crate::domain::OrderState;
 use crate::services::commands::{self, Rules};
 use crate::shutdown::Shutdown;
-use crate::store::{Dedup, Store, WriteRequest, WriterHandle};
+use crate::store::{Store, WriterHandle};
 
 /// A department: one aisle of the demo store.
 struct Department {
@@ -118,7 +118,14 @@ pub async fn run(writer: WriterHandle, store: Store, rules: Rules, mut shutdown:
             })
             .collect();
         let n = items.len();
-        match send(&writer, &rules, Command::ImportCatalog { items, stock }).await {
+        match send(
+            &writer,
+            &store,
+            &rules,
+            Command::ImportCatalog { items, stock },
+        )
+        .await
+        {
             Ok(()) => tracing::info!(skus = n, "demo catalog seeded"),
             Err(e) => tracing::warn!(error = %e, "demo catalog not seeded"),
         }
@@ -157,7 +164,13 @@ pub async fn run(writer: WriterHandle, store: Store, rules: Rules, mut shutdown:
         let Ok(order_id) = OrderId::new(format!("DEMO-{n:05}")) else {
             continue;
         };
-        let _ = send(&writer, &rules, Command::CreateOrder { order_id, order }).await;
+        let _ = send(
+            &writer,
+            &store,
+            &rules,
+            Command::CreateOrder { order_id, order },
+        )
+        .await;
         // Work one ready-to-pick order of every two ticks.
         if n % 2 == 0 {
             work_one(&writer, &store, &rules).await;
@@ -195,7 +208,7 @@ async fn work_one(writer: &WriterHandle, store: &Store, rules: &Rules) {
                 staff: staff.clone(),
             }
         };
-        let _ = send(writer, rules, command).await;
+        let _ = send(writer, store, rules, command).await;
     }
     let zone = o
         .pick_lines
@@ -214,6 +227,7 @@ async fn work_one(writer: &WriterHandle, store: &Store, rules: &Rules) {
     };
     let _ = send(
         writer,
+        store,
         rules,
         Command::Stage {
             order_id: o.id.clone(),
@@ -224,16 +238,16 @@ async fn work_one(writer: &WriterHandle, store: &Store, rules: &Rules) {
     .await;
 }
 
-async fn send(writer: &WriterHandle, rules: &Rules, command: Command) -> Result<(), String> {
-    let req = WriteRequest {
-        order_id: command.stream(),
-        actor: commands::actor(&command, protocol::Actor::Staff("demo".into())),
-        causation: None,
-        dedup: Dedup::None,
-        decide: commands::decide(command, rules),
-    };
+async fn send(
+    writer: &WriterHandle,
+    store: &Store,
+    rules: &Rules,
+    command: Command,
+) -> Result<(), String> {
+    let door = protocol::Actor::Staff("demo".into());
+    let req = commands::prepare(command, door, None, rules, store)?;
     match writer.write(req).await {
-        Ok(crate::store::Written::Rejected(r)) => Err(r.to_string()),
+        Ok(crate::store::Written::Rejected { rejection, .. }) => Err(rejection.to_string()),
         Ok(_) => Ok(()),
         Err(e) => Err(e.to_string()),
     }

@@ -290,7 +290,7 @@ fn import(config: &config::Config, file: &std::path::Path, dry_run: bool) -> Exi
                 ExitCode::from(3)
             }
         }
-        Ok(storenode::store::Written::Rejected(r)) => {
+        Ok(storenode::store::Written::Rejected { rejection: r, .. }) => {
             eprintln!("storenode: import refused: {r}");
             ExitCode::FAILURE
         }

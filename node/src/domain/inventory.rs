@@ -350,9 +350,9 @@ pub fn decide_set_open(ctx: &Ctx, open: bool, reason: &str, staff: &str) -> Deci
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::order::tests::{content, fold};
+    use crate::domain::order::tests::{content, fold, picked_units, to_pick_list};
     use crate::domain::testing::Shelf;
-    use protocol::{Location, PaymentMode, PickLine, Zone};
+    use protocol::{Location, Zone};
 
     fn item(sku: &str, barcode: &str) -> CatalogItem {
         CatalogItem {
@@ -426,33 +426,9 @@ mod tests {
                 delta: 2
             }]
         );
-        let prepared = fold(vec![
-            Event::OrderCreated(content()),
-            Event::OrderAccepted,
-            Event::OrderProcessed {
-                payment: PaymentMode::Prepaid,
-            },
-            Event::ShipmentPrepared {
-                lines: vec![PickLine {
-                    line_no: 1,
-                    sku: "MILK-1L".into(),
-                    quantity: 2,
-                    location: Location {
-                        aisle: 1,
-                        bay: 1,
-                        shelf: 1,
-                    },
-                    zone: Zone::Chilled,
-                }],
-            },
-            Event::ItemPicked {
-                line_no: 1,
-                quantity: 1,
-                barcode: None,
-                by: "p".into(),
-            },
-        ])
-        .expect("o");
+        let mut events = to_pick_list(Zone::Chilled);
+        events.push(picked_units(1));
+        let prepared = fold(events).expect("o");
         let mut s = Some(StockItem {
             item: item("MILK-1L", "73513537"),
             on_hand: 5,

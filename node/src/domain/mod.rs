@@ -56,9 +56,26 @@ pub enum Rejection {
     Pickup(String),
     #[error("no order is ready for pickup under code {0}")]
     UnknownCode(String),
-    /// A cancel after hand-over, already recorded (CancelRejected) once.
-    #[error("cancel refused: {0}")]
-    CancelRefused(String),
+    /// A cancel after hand-over. The first one is recorded in the log
+    /// (`record`: a CancelRejected event); repeats are only answered.
+    #[error("cancel refused: {reason}")]
+    CancelRefused { reason: String, record: bool },
+}
+
+impl Rejection {
+    /// Events a refusal itself appends — the log's record that something
+    /// was asked and refused — although the request changes nothing else.
+    pub fn recorded(&self) -> Vec<Event> {
+        match self {
+            Rejection::CancelRefused {
+                reason,
+                record: true,
+            } => vec![Event::CancelRejected {
+                reason: reason.clone(),
+            }],
+            _ => vec![],
+        }
+    }
 }
 
 /// What a decision produces: events to append, or nothing to do.

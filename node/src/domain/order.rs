@@ -213,6 +213,14 @@ pub struct OrderStatus {
     pub log_seqs: Vec<u64>,
 }
 
+impl OrderStatus {
+    /// Past its promise time and still not ready for the customer: what
+    /// the manager must act on.
+    pub fn overdue(&self) -> bool {
+        self.late && !self.state.is_closed() && self.state != OrderState::Ready
+    }
+}
+
 /// The order projection: derived from the order's events by [`apply`].
 /// Reads like its status (`order.state`) through `Deref`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -725,19 +733,16 @@ pub fn decide_cancel(order: Option<&Order>, id: &OrderId, reason: &str, by: &str
                 .chain(put_back(o, "cancelled after staging: unstage and put back"))
                 .collect()
         }
-        // Recorded once; a repeat is refused with the recorded reason.
-        OrderState::Fulfilled if o.cancel_rejected.is_some() => {
-            return Err(Rejection::CancelRefused(
-                o.cancel_rejected.clone().unwrap_or_default(),
-            ))
-        }
+        // Refused; recorded (CancelRejected) the first time only, and a
+        // repeat is answered with the recorded reason.
         OrderState::Fulfilled => {
             let when = o.handed_over.as_ref().map_or(0, |h| h.at_ms);
-            vec![Event::CancelRejected {
-                reason: format!(
+            return Err(Rejection::CancelRefused {
+                reason: o.cancel_rejected.clone().unwrap_or_else(|| format!(
                     "the order was already handed over to the customer (at {when} ms); refund it through customer service"
-                ),
-            }]
+                )),
+                record: o.cancel_rejected.is_none(),
+            });
         }
         OrderState::Rejected | OrderState::Cancelled | OrderState::Expired => vec![],
     };
@@ -802,6 +807,41 @@ pub(crate) mod tests {
             .into_iter()
             .enumerate()
             .fold(None, |o, (i, e)| apply(o, &env(i as u64 + 1, e)))
+    }
+
+    /// The events that take [`content`] (milk ×2) to a pick list, its one
+    /// line in `zone`.
+    pub(crate) fn to_pick_list(zone: Zone) -> Vec<Event> {
+        vec![
+            Event::OrderCreated(content()),
+            Event::OrderAccepted,
+            Event::OrderProcessed {
+                payment: PaymentMode::Prepaid,
+            },
+            Event::ShipmentPrepared {
+                lines: vec![PickLine {
+                    line_no: 1,
+                    sku: "MILK-1L".into(),
+                    quantity: 2,
+                    location: protocol::Location {
+                        aisle: 1,
+                        bay: 1,
+                        shelf: 1,
+                    },
+                    zone,
+                }],
+            },
+        ]
+    }
+
+    /// `quantity` units of line 1 picked without a scan.
+    pub(crate) fn picked_units(quantity: u32) -> Event {
+        Event::ItemPicked {
+            line_no: 1,
+            quantity,
+            barcode: None,
+            by: "p".into(),
+        }
     }
 
     pub(crate) fn keys() -> pickup::PickupKeys {
@@ -1085,20 +1125,23 @@ pub(crate) mod tests {
         let id = OrderId::new("o1").expect("valid");
         for (i, (history, stage, restock, refused)) in rows.into_iter().enumerate() {
             let o = fold(history).expect("order");
-            let got = decide_cancel(Some(&o), &id, "customer asked", "mgr").expect("decided");
+            let decided = decide_cancel(Some(&o), &id, "customer asked", "mgr");
             if refused {
+                // Refused, and the refusal is recorded in the log ...
+                let refusal = decided.expect_err("refused");
+                let recorded = refusal.recorded();
                 assert!(
-                    matches!(got.as_slice(), [CancelRejected { .. }]),
-                    "row {i}: {got:?}"
+                    matches!(recorded.as_slice(), [CancelRejected { .. }]),
+                    "row {i}: {refusal:?}"
                 );
-                // Recorded once: a repeat is refused with the same reason.
-                let said = apply(Some(o), &env(100, got[0].clone())).expect("order");
-                assert!(matches!(
-                    decide_cancel(Some(&said), &id, "again", "mgr"),
-                    Err(Rejection::CancelRefused(r)) if r.contains("already handed over")
-                ));
+                // ... once: a repeat is refused with the same reason.
+                let said = apply(Some(o), &env(100, recorded[0].clone())).expect("order");
+                let again = decide_cancel(Some(&said), &id, "again", "mgr").expect_err("refused");
+                assert!(again.to_string().contains("already handed over"), "{again}");
+                assert_eq!(again.recorded(), vec![]);
                 continue;
             }
+            let got = decided.expect("decided");
             match (got.first(), stage) {
                 (Some(OrderCancelled { stage: s, .. }), Some(want)) => {
                     assert_eq!(*s, want, "row {i}")

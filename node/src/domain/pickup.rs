@@ -314,41 +314,16 @@ pub fn on_clock(o: &Order, now_ms: u64, expiry_ms: u64, remind_before_ms: u64) -
 mod tests {
     use super::*;
     use crate::domain::order::apply;
-    use crate::domain::order::tests::{content, env, fold, keys};
+    use crate::domain::order::tests::{content, env, fold, keys, picked_units, to_pick_list};
     use crate::domain::testing::Shelf;
-    use protocol::{Location, PaymentMode, PickLine};
 
     fn picked(zone: Zone) -> Order {
-        fold(vec![
-            Event::OrderCreated(content()),
-            Event::OrderAccepted,
-            Event::OrderProcessed {
-                payment: PaymentMode::Prepaid,
-            },
-            Event::ShipmentPrepared {
-                lines: vec![PickLine {
-                    line_no: 1,
-                    sku: "MILK-1L".into(),
-                    quantity: 2,
-                    location: Location {
-                        aisle: 1,
-                        bay: 1,
-                        shelf: 1,
-                    },
-                    zone,
-                }],
-            },
-            Event::ItemPicked {
-                line_no: 1,
-                quantity: 2,
-                barcode: None,
-                by: "p".into(),
-            },
-            Event::ShipmentProcessed {
-                picked_by: "p".into(),
-            },
-        ])
-        .expect("o")
+        let mut events = to_pick_list(zone);
+        events.push(picked_units(2));
+        events.push(Event::ShipmentProcessed {
+            picked_by: "p".into(),
+        });
+        fold(events).expect("o")
     }
 
     fn slot(kind: SlotKind) -> StagingSlot {

@@ -73,6 +73,18 @@ fn close_if_last(o: &Order, line_no: u32, taken_now: u32, staff: &str) -> Vec<Ev
     }]
 }
 
+/// 1 to `open` units: no more than the line still needs.
+fn within_open(line_no: u32, open: u32, quantity: u32) -> Result<(), Rejection> {
+    if quantity == 0 || quantity > open {
+        return Err(Rejection::TooMany {
+            line_no,
+            open,
+            asked: quantity,
+        });
+    }
+    Ok(())
+}
+
 /// The SKU a scanned barcode belongs to.
 fn scanned_sku(ctx: &Ctx, barcode: &str) -> Result<String, Rejection> {
     ctx.view
@@ -153,13 +165,7 @@ pub fn decide_pick_item(
         });
     }
     let open = line.quantity - picked;
-    if quantity == 0 || quantity > open {
-        return Err(Rejection::TooMany {
-            line_no,
-            open,
-            asked: quantity,
-        });
-    }
+    within_open(line_no, open, quantity)?;
     events.push(Event::ItemPicked {
         line_no,
         quantity,
@@ -243,13 +249,7 @@ pub fn decide_substitute(
     }
     // No more than the line still needs: the customer is charged for it.
     let open = line.quantity - picked;
-    if quantity == 0 || quantity > open {
-        return Err(Rejection::TooMany {
-            line_no,
-            open,
-            asked: quantity,
-        });
-    }
+    within_open(line_no, open, quantity)?;
     let price = ctx.view.item(&sku).map_or(0, |i| i.item.unit_price_cents);
     events.push(Event::ItemSubstituted {
         line_no,

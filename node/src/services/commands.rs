@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use protocol::{codec, Actor, Command, CommandReply, ReplyStatus};
 
-use crate::domain::{self, pickup::PickupKeys, Order, OrderState};
+use crate::domain::{self, pickup::PickupKeys, OrderState};
 use crate::store::writer::Decide;
 use crate::store::{Dedup, Store, WriteRequest, Written};
 
@@ -29,7 +29,7 @@ pub fn check_id(id: &str) -> Result<(), String> {
 }
 
 /// The decision a command needs.
-pub fn decide(command: Command, rules: &Rules) -> Decide {
+fn decide(command: Command, rules: &Rules) -> Decide {
     use domain::{inventory, order, pickup, warehouse};
     let keys = rules.keys.clone();
     match command {
@@ -142,7 +142,7 @@ pub fn decide(command: Command, rules: &Rules) -> Decide {
 /// Find the order a command names indirectly: a check-in by short code or
 /// QR token becomes a check-in for that order (a token's signature is
 /// checked first). Other commands are returned as they are.
-pub fn resolve(command: Command, store: &Store, rules: &Rules) -> Command {
+fn resolve(command: Command, store: &Store, rules: &Rules) -> Command {
     let Command::CheckInByCode {
         code,
         channel,
@@ -181,18 +181,29 @@ fn known(c: &domain::Ctx, id: &protocol::OrderId) -> Result<(), domain::Rejectio
     }
 }
 
-/// A command with an id from a device or the cloud: applied once per id.
-pub fn request(
-    scope: String,
-    id: String,
+/// The one way a command from any door becomes a write: the door's
+/// allowance, the audit actor, the resend key (`resend`: scope and sender
+/// id, matched against the command *as sent*, so a retry is recognised even
+/// after a pickup code was looked up), the code lookup, the locker rule
+/// for devices, and the decision. `Err` names why the door may not send it.
+pub fn prepare(
     command: Command,
-    actor: Actor,
+    door: Actor,
+    resend: Option<(String, String)>,
     rules: &Rules,
     store: &Store,
-) -> WriteRequest {
-    // The fingerprint is of the command as sent, so a retry matches.
-    let fingerprint = codec::encode(&command);
+) -> Result<WriteRequest, String> {
+    allowed(&command, &door)?;
+    let dedup = match resend {
+        Some((scope, id)) => Dedup::Inbox {
+            scope,
+            id,
+            fingerprint: codec::encode(&command),
+        },
+        None => Dedup::None,
+    };
     let command = resolve(command, store, rules);
+    let actor = actor(&command, door);
     let locker_only =
         matches!(actor, Actor::Device(_)) && matches!(command, Command::HandOver { .. });
     let stream = command.stream();
@@ -219,22 +230,18 @@ pub fn request(
     } else {
         inner
     };
-    WriteRequest {
+    Ok(WriteRequest {
         order_id: stream,
         actor,
         causation: None,
-        dedup: Dedup::Inbox {
-            scope,
-            id,
-            fingerprint,
-        },
+        dedup,
         decide,
-    }
+    })
 }
 
 /// Who did it, for the audit trail: the staff member a command names, else
 /// the door it came through.
-pub fn actor(command: &Command, door: Actor) -> Actor {
+fn actor(command: &Command, door: Actor) -> Actor {
     match command {
         // Only the staff API records the staff member a command names
         // (until staff logins exist it is the caller's claim, made with the
@@ -265,7 +272,7 @@ pub fn actor(command: &Command, door: Actor) -> Actor {
 /// and report doors, and hand over only what sits in a locker; the cloud
 /// creates, confirms, cancels and manages stock, but does not pick or hand
 /// over. The staff API may do everything.
-pub fn allowed(command: &Command, door: &Actor) -> Result<(), String> {
+fn allowed(command: &Command, door: &Actor) -> Result<(), String> {
     let device_may = matches!(
         command,
         Command::CreateOrder { .. }
@@ -315,27 +322,14 @@ pub fn command_name(command: &Command) -> String {
         .unwrap_or_else(|| "this command".into())
 }
 
-/// A cancel that came too late is a refusal with its recorded reason, even
-/// though it was recorded (as CancelRejected).
-pub fn cancel_refused(command: &Command, order: Option<&Order>) -> Option<String> {
-    match (command, order) {
-        (Command::Cancel { .. }, Some(o)) if o.state == OrderState::Fulfilled => Some(
-            o.cancel_rejected
-                .clone()
-                .unwrap_or_else(|| "the order was already handed over".into()),
-        ),
-        _ => None,
-    }
-}
-
 /// The reply a sender gets for a durable outcome.
-pub fn reply(id: &str, command: &Command, written: Written) -> CommandReply {
+pub fn reply(id: &str, written: Written) -> CommandReply {
     let (status, reason, log_seqs) = match written {
-        Written::Applied { log_seqs, order } => match cancel_refused(command, order.as_ref()) {
-            Some(reason) => (ReplyStatus::Rejected, Some(reason), log_seqs),
-            None => (ReplyStatus::Accepted, None, log_seqs),
-        },
-        Written::Rejected(r) => (ReplyStatus::Rejected, Some(r.to_string()), vec![]),
+        Written::Applied { log_seqs, .. } => (ReplyStatus::Accepted, None, log_seqs),
+        Written::Rejected {
+            rejection,
+            log_seqs,
+        } => (ReplyStatus::Rejected, Some(rejection.to_string()), log_seqs),
         Written::Repeat(r) => return r,
         Written::IdReused => (
             ReplyStatus::Rejected,

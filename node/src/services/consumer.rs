@@ -252,7 +252,7 @@ impl<R: Reactor> Consumer<R> {
                 }
             };
             p.in_flight.pop_front();
-            if let Written::Rejected(r) = result? {
+            if let Written::Rejected { rejection: r, .. } = result? {
                 tracing::warn!(service = self.reactor.name(), reason = %r, "reaction refused");
             }
         }

@@ -184,30 +184,22 @@ impl Intake {
             ReplyTo::Device(d) => Actor::Device(d.clone()),
             ReplyTo::Cloud => Actor::Cloud,
         };
-        if let Err(reason) = commands::allowed(&cmd.command, &door) {
-            self.metrics.command(metric_source, "rejected");
-            let reply = CommandReply {
-                id: cmd.id,
-                status: ReplyStatus::Rejected,
-                reason: Some(reason),
-                log_seqs: vec![],
-            };
-            return Ok(Handled::ReplyNow(to, reply));
-        }
-        let actor = commands::actor(&cmd.command, door);
         let id = cmd.id.clone();
-        let command = cmd.command.clone();
-        let pending = self
-            .writer
-            .submit(commands::request(
-                source,
-                cmd.id,
-                cmd.command,
-                actor,
-                &self.rules,
-                &self.store,
-            ))
-            .await?;
+        let resend = Some((source, cmd.id));
+        let req = match commands::prepare(cmd.command, door, resend, &self.rules, &self.store) {
+            Ok(req) => req,
+            Err(reason) => {
+                self.metrics.command(metric_source, "rejected");
+                let reply = CommandReply {
+                    id,
+                    status: ReplyStatus::Rejected,
+                    reason: Some(reason),
+                    log_seqs: vec![],
+                };
+                return Ok(Handled::ReplyNow(to, reply));
+            }
+        };
+        let pending = self.writer.submit(req).await?;
         let replies = replies.clone();
         let metrics = self.metrics.clone();
         tokio::spawn(async move {
@@ -215,7 +207,7 @@ impl Intake {
             // command id keeps the retry from applying twice.
             let done = match pending.await {
                 Ok(Ok(written)) => {
-                    let reply = commands::reply(&id, &command, written);
+                    let reply = commands::reply(&id, written);
                     metrics.command(metric_source, outcome_name(reply.status));
                     Some((to, reply))
                 }

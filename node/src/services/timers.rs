@@ -1,11 +1,16 @@
 //! Timers: late orders, pickup reminders and expiry.
 //!
 //! Driven from durable state, not from sleeps: every tick the service looks
-//! at the open orders (the in-memory by-state index) and asks the domain
-//! what is due at this moment. A decision that is due is written like any
-//! other; the events themselves (OrderLate, PickupReminded, PickupExpired)
-//! mark it done, so a restart, however long, fires what fell due while the
-//! node was down, once.
+//! at open orders (walking the in-memory by-state index) and asks the
+//! domain what is due at this moment. A decision that is due is written
+//! like any other; the events themselves (OrderLate, PickupReminded,
+//! PickupExpired) mark it done, so a restart, however long, fires what fell
+//! due while the node was down, once.
+//!
+//! Work per tick is bounded: the walk reads at most `PER_TICK` orders and
+//! goes on from there at the next tick. A store's few hundred open orders
+//! are all looked at every second; a backlog of 100,000 costs the same per
+//! second as 500 and is walked through in a few minutes.
 use std::time::Duration;
 
 use protocol::Actor;
@@ -17,8 +22,17 @@ use crate::store::{Dedup, Store, WriteRequest, WriterHandle};
 
 pub const NAME: &str = "timers";
 const TICK: Duration = Duration::from_secs(1);
-/// Orders read per page while looking at every open order.
-const PAGE: usize = 500;
+/// Most orders read per tick.
+const PER_TICK: usize = 500;
+
+/// Where the walk over the open orders stands between ticks.
+#[derive(Debug, Default)]
+struct Cursor {
+    /// Index into the open states.
+    state: usize,
+    /// Last order id looked at in that state.
+    after: Option<protocol::OrderId>,
+}
 
 #[derive(Clone)]
 pub struct Timers {
@@ -33,16 +47,17 @@ impl Timers {
     pub async fn run(self, mut shutdown: Shutdown) -> Result<(), ServiceError> {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut cursor = Cursor::default();
         loop {
             tokio::select! {
                 _ = shutdown.fired() => return Ok(()),
-                _ = tick.tick() => self.fire_due().await?,
+                _ = tick.tick() => self.fire_due(&mut cursor).await?,
             }
         }
     }
 
-    /// Write every decision that is due now.
-    async fn fire_due(&self) -> Result<(), ServiceError> {
+    /// Write the decisions due now among the next `PER_TICK` open orders.
+    async fn fire_due(&self, cursor: &mut Cursor) -> Result<(), ServiceError> {
         let now = crate::store::now_ms();
         let (expiry, remind, pay) = (self.expiry_ms, self.remind_ms, self.payment_timeout_ms);
         let due_now = move |o: &domain::Order, now: u64| {
@@ -51,17 +66,26 @@ impl Timers {
             events.extend(domain::pickup::on_clock(o, now, expiry, remind));
             events
         };
+        let open: Vec<OrderState> = OrderState::ALL
+            .into_iter()
+            .filter(|s| !s.is_closed())
+            .collect();
         let mut due = Vec::new();
-        for state in OrderState::ALL.into_iter().filter(|s| !s.is_closed()) {
-            let mut after = None;
-            loop {
-                let page = self.store.orders_in_state(state, after.as_ref(), PAGE)?;
-                after = page.last().map(|o| o.id.clone());
-                let full = page.len() == PAGE;
-                due.extend(page.into_iter().filter(|o| !due_now(o, now).is_empty()));
-                if !full {
-                    break;
-                }
+        let (mut looked, mut states_ended) = (0, 0);
+        while looked < PER_TICK && states_ended < open.len() {
+            let state = open[cursor.state % open.len()];
+            let want = PER_TICK - looked;
+            let page = self
+                .store
+                .orders_in_state(state, cursor.after.as_ref(), want)?;
+            looked += page.len();
+            let ended = page.len() < want;
+            cursor.after = page.last().map(|o| o.id.clone());
+            due.extend(page.into_iter().filter(|o| !due_now(o, now).is_empty()));
+            if ended {
+                cursor.state = (cursor.state + 1) % open.len();
+                cursor.after = None;
+                states_ended += 1;
             }
         }
         for o in due {

@@ -149,6 +149,9 @@ pub struct Store {
     /// open and kept in memory: in sled it would cost two keys per state
     /// change, and sled's cost is per key.
     states: Arc<std::sync::RwLock<std::collections::BTreeSet<(OrderState, OrderId)>>>,
+    /// Open orders past their promise time and not yet ready (the
+    /// manager's list), kept like `states`.
+    overdue: Arc<std::sync::RwLock<std::collections::BTreeSet<OrderId>>>,
     stock: Arc<std::sync::RwLock<Stock>>,
     /// The directory sled was opened on.
     dir: Arc<Path>,
@@ -268,6 +271,7 @@ impl Store {
             None => 0,
         };
         let mut states = std::collections::BTreeSet::new();
+        let mut overdue = std::collections::BTreeSet::new();
         let mut stock = Stock::default();
         for kv in tree.scan_prefix([b'o']) {
             let (_, v) = kv?;
@@ -279,6 +283,9 @@ impl Store {
                 stock
                     .codes
                     .insert(code.to_ascii_uppercase(), status.id.clone());
+            }
+            if status.overdue() {
+                overdue.insert(status.id.clone());
             }
             states.insert((status.state, status.id));
         }
@@ -303,6 +310,7 @@ impl Store {
             dead_seq: Arc::new(AtomicU64::new(dead)),
             store_id,
             states: Arc::new(std::sync::RwLock::new(states)),
+            overdue: Arc::new(std::sync::RwLock::new(overdue)),
             stock: Arc::new(std::sync::RwLock::new(stock)),
             dir: Arc::from(dir),
         })
@@ -463,6 +471,15 @@ impl Store {
                 states.insert((m.after, m.id.clone()));
             }
         }
+        if let Ok(mut overdue) = self.overdue.write() {
+            for m in moves {
+                if m.overdue {
+                    overdue.insert(m.id.clone());
+                } else {
+                    overdue.remove(&m.id);
+                }
+            }
+        }
         if let Ok(mut stock) = self.stock.write() {
             for m in moves {
                 // Codes are matched case-insensitively (HQ may issue
@@ -491,6 +508,14 @@ impl Store {
                 stock.site = site;
             }
         }
+    }
+
+    /// Open orders past their promise time and not yet ready, by id.
+    pub fn overdue_orders(&self) -> Vec<OrderId> {
+        self.overdue
+            .read()
+            .map(|o| o.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// One SKU's catalog entry and stock.
@@ -740,6 +765,8 @@ pub(crate) struct StateMove {
     pub after: OrderState,
     /// The pickup code, for orders entering or leaving `Ready`.
     pub code: Option<String>,
+    /// Whether the order is now past its promise time and not yet ready.
+    pub overdue: bool,
 }
 
 /// What `verify` found wrong; empty when the store is consistent.
@@ -899,6 +926,17 @@ impl Store {
                 state.name()
             ));
         }
+        let want: std::collections::BTreeSet<OrderId> = replayed
+            .values()
+            .filter(|o| o.overdue())
+            .map(|o| o.id.clone())
+            .collect();
+        let indexed = self.overdue.read().map(|s| s.clone()).unwrap_or_default();
+        for id in indexed.symmetric_difference(&want) {
+            report.problems.push(format!(
+                "late-order index entry {id} disagrees with the log"
+            ));
+        }
         report.orders = replayed.len() as u64;
         Ok(report)
     }
@@ -982,7 +1020,7 @@ mod tests {
             decide: Box::new(|_| Err(Rejection::UnknownOrder("x".into()))),
             ..create("o1", Dedup::None)
         };
-        assert!(matches!(h.write(bad).await, Ok(Written::Rejected(_))));
+        assert!(matches!(h.write(bad).await, Ok(Written::Rejected { .. })));
         assert_eq!(store.head(), 0);
 
         // Inbox: first applies, retry gets the same reply, other command with
@@ -1123,7 +1161,10 @@ mod tests {
         };
         assert!(matches!(
             h.write(orphan).await,
-            Ok(Written::Rejected(Rejection::UnknownOrder(_)))
+            Ok(Written::Rejected {
+                rejection: Rejection::UnknownOrder(_),
+                ..
+            })
         ));
         assert_eq!(store.head(), 0);
         // A reaction its service refuses still moves the checkpoint, so a
@@ -1137,7 +1178,10 @@ mod tests {
             decide: Box::new(|_| Err(Rejection::UnknownOrder("x".into()))),
             ..create("o1", Dedup::None)
         };
-        assert!(matches!(h.write(refused).await, Ok(Written::Rejected(_))));
+        assert!(matches!(
+            h.write(refused).await,
+            Ok(Written::Rejected { .. })
+        ));
         assert_eq!(store.checkpoint("order").expect("read"), 1);
         h.close().await;
         t.join().expect("join").expect("writer ok");

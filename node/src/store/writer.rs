@@ -74,8 +74,13 @@ pub enum Written {
         log_seqs: Vec<u64>,
         order: Option<Order>,
     },
-    /// Refused by a business rule; nothing appended.
-    Rejected(Rejection),
+    /// Refused by a business rule. Nothing changed; `log_seqs` holds the
+    /// refusal's own record, if the rule keeps one (see
+    /// [`Rejection::recorded`]).
+    Rejected {
+        rejection: Rejection,
+        log_seqs: Vec<u64>,
+    },
     /// The command id was applied before; this is the answer it got.
     Repeat(CommandReply),
     /// The command id was used before for a different command.
@@ -419,20 +424,10 @@ impl<S: EventSink> Writer<S> {
             }
             _ => Ok(events),
         });
-        let events = match decision {
-            Ok(events) => events,
-            Err(rejection) => {
-                // A refused reaction is still a decision about its trigger:
-                // the checkpoint moves past it, so a restart does not decide
-                // it again; a refused command id keeps its answer.
-                group.record(
-                    &req.dedup,
-                    ReplyStatus::Rejected,
-                    Some(rejection.to_string()),
-                    vec![],
-                );
-                return Ok((Written::Rejected(rejection), vec![]));
-            }
+        // A refusal appends only its own record, if the rule keeps one.
+        let (events, refusal) = match decision {
+            Ok(events) => (events, None),
+            Err(rejection) => (rejection.recorded(), Some(rejection)),
         };
 
         let mut order = current.clone();
@@ -486,7 +481,8 @@ impl<S: EventSink> Writer<S> {
                         .insert(content_key(&o.id), codec::encode(&o.content));
                 }
                 let before = current.as_ref().map(|c| c.state);
-                if before != Some(o.state) {
+                let was_overdue = current.as_ref().is_some_and(|c| c.overdue());
+                if before != Some(o.state) || was_overdue != o.overdue() {
                     let code = o
                         .pickup_code
                         .clone()
@@ -496,6 +492,7 @@ impl<S: EventSink> Writer<S> {
                         before,
                         after: o.state,
                         code,
+                        overdue: o.overdue(),
                     });
                 }
             }
@@ -503,25 +500,26 @@ impl<S: EventSink> Writer<S> {
                 group.orders.insert(req.order_id.clone(), order.clone());
             }
         }
-        // A refusal the rules record as an event (a cancel after
-        // hand-over) is still a refusal: a retry of the command id gets
-        // `rejected` with the reason, like the first answer.
-        match envs.as_slice() {
-            [(
-                Envelope {
-                    event: Event::CancelRejected { reason },
-                    ..
-                },
-                _,
-            )] => group.record(
-                &req.dedup,
-                ReplyStatus::Rejected,
-                Some(reason.clone()),
-                log_seqs.clone(),
-            ),
-            _ => group.record(&req.dedup, ReplyStatus::Accepted, None, log_seqs.clone()),
+        match refusal {
+            // A refused reaction is still a decision about its trigger: the
+            // checkpoint moves past it, so a restart does not decide it
+            // again; a refused command id keeps its answer.
+            Some(rejection) => {
+                let reason = Some(rejection.to_string());
+                group.record(&req.dedup, ReplyStatus::Rejected, reason, log_seqs.clone());
+                Ok((
+                    Written::Rejected {
+                        rejection,
+                        log_seqs,
+                    },
+                    envs,
+                ))
+            }
+            None => {
+                group.record(&req.dedup, ReplyStatus::Accepted, None, log_seqs.clone());
+                Ok((Written::Applied { log_seqs, order }, envs))
+            }
         }
-        Ok((Written::Applied { log_seqs, order }, envs))
     }
 }
 

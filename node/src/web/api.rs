@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use super::{AppError, AppState};
 use crate::domain::{Order, OrderState};
 use crate::services::commands;
-use crate::store::{Dedup, StoreError, WriteRequest, Written};
+use crate::store::{StoreError, WriteRequest, Written};
 
 /// A JSON body parsed strictly: unknown fields refused, the first problem
 /// reported with its path (`lines[0].quantity`).
@@ -154,7 +154,7 @@ pub async fn create_order(
             pickup_token: body.pickup_token,
         },
     };
-    let order = applied(s.writer.write(request(command, &s)).await?, &s)?;
+    let order = applied(s.writer.write(request(command, &s)?).await?, &s)?;
     let Some(order) = order else {
         return Err(AppError::Internal("order missing after create".into()));
     };
@@ -171,24 +171,17 @@ pub async fn create_order(
 /// An API command: the same decision as from any other door. No command
 /// id: creation is idempotent on the order id and staff actions on the
 /// order's state.
-fn request(command: Command, s: &AppState) -> WriteRequest {
-    let command = commands::resolve(command, &s.store, &s.rules);
-    WriteRequest {
-        order_id: command.stream(),
-        actor: commands::actor(&command, Actor::Api),
-        causation: None,
-        dedup: Dedup::None,
-        decide: commands::decide(command, &s.rules),
-    }
+fn request(command: Command, s: &AppState) -> Result<WriteRequest, AppError> {
+    commands::prepare(command, Actor::Api, None, &s.rules, &s.store).map_err(AppError::Refused)
 }
 
 /// The order after a write, or the rejection as an error.
 fn applied(w: Written, s: &AppState) -> Result<Option<Order>, AppError> {
     match w {
         Written::Applied { order, .. } => Ok(order),
-        Written::Rejected(r) => {
+        Written::Rejected { rejection, .. } => {
             s.metrics.command("api", "rejected");
-            Err(AppError::Rejected(r))
+            Err(AppError::Rejected(rejection))
         }
         Written::Repeat(_) | Written::IdReused | Written::AlreadyReacted => Err(
             AppError::Internal("unexpected dedup outcome for an API write".into()),
@@ -655,24 +648,16 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdemKey {
 /// A staff or device action through the API: decided like every other
 /// door's; answered after it is durable.
 async fn act(s: &AppState, key: IdemKey, command: Command) -> Result<Json<Value>, AppError> {
-    // A resend is recognised by the request as sent (before a pickup code
-    // is looked up), like a device's retry.
-    let fingerprint = protocol::codec::encode(&command);
-    let command = commands::resolve(command, &s.store, &s.rules);
-    let id = command.stream();
-    let refused_check = command.clone();
-    let mut req = request(command, s);
-    if let Some(key) = key.0 {
-        commands::check_id(&key).map_err(|reason| AppError::InvalidBody {
+    if let Some(key) = &key.0 {
+        commands::check_id(key).map_err(|reason| AppError::InvalidBody {
             field: "Idempotency-Key".into(),
             reason,
         })?;
-        req.dedup = Dedup::Inbox {
-            scope: "api".into(),
-            id: key,
-            fingerprint,
-        };
     }
+    let resend = key.0.map(|k| ("api".to_string(), k));
+    let req = commands::prepare(command, Actor::Api, resend, &s.rules, &s.store)
+        .map_err(AppError::Refused)?;
+    let id = req.order_id.clone();
     let written = s.writer.write(req).await?;
     let written = match written {
         // A retry with the same key: the first answer, not a second action.
@@ -700,10 +685,6 @@ async fn act(s: &AppState, key: IdemKey, command: Command) -> Result<Json<Value>
         _ => vec![],
     };
     let order = applied(written, s)?;
-    if let Some(reason) = commands::cancel_refused(&refused_check, order.as_ref()) {
-        s.metrics.command("api", "rejected");
-        return Err(AppError::CancelRejected(reason));
-    }
     s.metrics.command("api", "accepted");
     Ok(Json(json!({
         "order_id": id.as_str(),
@@ -742,7 +723,7 @@ pub async fn start_walk(
             walk_id: Some(walk_id.clone()),
             tote: i as u32 + 1,
         };
-        match applied(s.writer.write(request(command, &s)).await?, &s) {
+        match applied(s.writer.write(request(command, &s)?).await?, &s) {
             Ok(_) => joined.push(order_id),
             Err(AppError::Rejected(r)) => {
                 refused.push(json!({ "order_id": order_id, "reason": r.to_string() }))

@@ -24,8 +24,6 @@ pub enum AppError {
     Rejected(#[from] Rejection),
     #[error("{0}")]
     Conflict(String),
-    #[error("cancel refused: {0}")]
-    CancelRejected(String),
     /// A repeated request (same Idempotency-Key) that was refused the
     /// first time; the reason is the first answer's.
     #[error("{0}")]
@@ -98,7 +96,7 @@ impl AppError {
             AppError::Rejected(Rejection::UnknownCode(_)) => {
                 (StatusCode::NOT_FOUND, "unknown_pickup_code")
             }
-            AppError::CancelRejected(_) | AppError::Rejected(Rejection::CancelRefused(_)) => {
+            AppError::Rejected(Rejection::CancelRefused { .. }) => {
                 (StatusCode::CONFLICT, "cancel_rejected")
             }
             AppError::Refused(_) => (StatusCode::CONFLICT, "rejected"),

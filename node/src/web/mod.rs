@@ -118,13 +118,12 @@ struct Dashboard {
 
 impl Dashboard {
     fn of(store: &Store) -> Self {
-        use crate::domain::OrderState;
-        let late = OrderState::ALL
-            .into_iter()
-            .filter(|st| !st.is_closed() && *st != OrderState::Ready)
-            .filter_map(|st| store.orders_in_state(st, None, usize::MAX).ok())
-            .flatten()
-            .filter(|o| o.late)
+        // The index names the few late orders; only those are read.
+        let late = store
+            .overdue_orders()
+            .iter()
+            .filter_map(|id| store.order(id).ok().flatten())
+            .filter(|o| o.overdue())
             .collect();
         let out_of_stock = store
             .stock_items()
