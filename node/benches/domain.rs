@@ -9,7 +9,9 @@ use protocol::{
     Actor, Envelope, Event, EventId, NewOrder, OrderId, OrderLine, PaymentMode, StoreId,
     SCHEMA_VERSION,
 };
-use storenode::domain::{fulfillment, order, Ctx, Order, OrderState, Site, StockItem, StoreView};
+use storenode::domain::{
+    fulfillment, order, Ctx, Order, OrderState, Site, StaffMember, StockItem, StoreView,
+};
 
 /// A catalog where every SKU exists, its aisle derived from its name, so
 /// the pick task has real locations to sort by.
@@ -44,6 +46,12 @@ impl StoreView for Catalog {
     }
     fn site(&self) -> Site {
         Site::default()
+    }
+    fn staff(&self, _id: &str) -> Option<StaffMember> {
+        None
+    }
+    fn staff_list(&self) -> Vec<StaffMember> {
+        vec![]
     }
 }
 

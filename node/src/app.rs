@@ -63,11 +63,13 @@ pub fn init_tracing(level: &str, format: LogFormat) {
 /// The names of the in-process broker links, one per part.
 const LINKS: [&str; 5] = ["writer", "intake", "order", "fulfillment", "notification"];
 
-/// Publishes durable events through the writer's broker link.
+/// Publishes durable events through the writer's broker link, and hands
+/// each durable group to the staff pages' live feed.
 struct LinkSink {
     tx: LinkTx,
     // Kept alive so the router keeps the link; nothing is subscribed.
     _rx: LinkRx,
+    live: tokio::sync::broadcast::Sender<Arc<Vec<protocol::Envelope>>>,
 }
 
 impl EventSink for LinkSink {
@@ -75,6 +77,12 @@ impl EventSink for LinkSink {
         if let Err(e) = self.tx.publish(topic, payload) {
             // Consumers catch up from the log; only live followers miss it.
             tracing::warn!(error = %e, "publishing an event on the broker failed");
+        }
+    }
+
+    fn durable(&mut self, events: &[protocol::Envelope]) {
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(Arc::new(events.to_vec()));
         }
     }
 }
@@ -119,6 +127,30 @@ pub fn pickup_keys(config: &Config) -> Result<crate::domain::pickup::PickupKeys,
     ))
 }
 
+/// The staff secret: the key Argon2 hashes staff PINs with (32 bytes kept
+/// 0600 in the data dir, made on first use). Without it no PIN hash in the
+/// log can be checked or attacked.
+pub fn pin_hasher(config: &Config) -> Result<crate::pin::PinHasher, StartError> {
+    prepare_data_dir(&config.data_dir)?;
+    let path = config.data_dir.join("staff-secret");
+    // Like the pickup key, a damaged secret is not replaced: a new one
+    // would void every staff PIN.
+    let (text, _) = read_or_create_secret(
+        &path,
+        |t| hex::decode(t).is_ok_and(|b| b.len() == 32),
+        || hex::encode(rand::random::<[u8; 32]>()),
+        false,
+    )?;
+    let secret: [u8; 32] = hex::decode(&text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| StartError::DataDir {
+            path: path.clone(),
+            reason: "not a 32-byte hex key".into(),
+        })?;
+    Ok(crate::pin::PinHasher::new(secret))
+}
+
 /// Read a secret from `path`, or make one (0600, synced) if it is missing
 /// (or, with `replace_invalid`, not `valid`). Returns the path too when it
 /// was just made.
@@ -138,7 +170,7 @@ fn read_or_create_secret(
         Ok(_) => {
             return Err(StartError::DataDir {
                 path: path.to_path_buf(),
-                reason: "is not a valid key; restore it from a backup (or delete it to make a new one, which voids the QR codes this node issued)".into(),
+                reason: "is not a valid key; restore it from a backup (or delete it to make a new one, which voids the QR codes or staff PINs made with it)".into(),
             })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -183,6 +215,7 @@ pub fn offline_command(
     config: &Config,
     command: protocol::Command,
 ) -> Result<crate::store::Written, StartError> {
+    let principal = services::commands::Principal::Cli;
     struct Nobody;
     impl EventSink for Nobody {
         fn publish(&mut self, _topic: String, _payload: Vec<u8>) {}
@@ -204,8 +237,8 @@ pub fn offline_command(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| StartError::Writer(e.to_string()))?;
-    let req = services::commands::prepare(command, protocol::Actor::Api, None, &rules, &store)
-        .map_err(StartError::Writer)?;
+    let req = services::commands::prepare(command, &principal, None, &rules, &store)
+        .map_err(|e| StartError::Writer(e.to_string()))?;
     let written = runtime.block_on(async {
         let out = handle.write(req).await;
         handle.close().await;
@@ -238,8 +271,10 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
     let rules = services::commands::Rules {
         keys: Arc::new(pickup_keys(&config)?),
     };
+    let pins = pin_hasher(&config)?;
     let metrics = Arc::new(Metrics::new());
     metrics.log_head.set(store.head() as i64);
+    let live = web::live::Live::new();
 
     let http = tokio::net::TcpListener::bind(config.http_listen)
         .await
@@ -263,6 +298,7 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
     let sink = LinkSink {
         tx: writer_link.tx,
         _rx: writer_link.rx,
+        live: live.sender(),
     };
     let (writer, handle) = Writer::new(
         store.clone(),
@@ -358,14 +394,25 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
     }
 
     if demo {
+        let staff = crate::demo::seed_staff(&handle, &store, &rules, &pins).await;
+        crate::demo::announce_staff(&staff);
         tasks.push(tokio::spawn(crate::demo::run(
             handle.clone(),
             store.clone(),
             rules.clone(),
+            staff,
             shutdown.clone(),
         )));
     }
 
+    let sessions = Arc::new(web::auth::Sessions::new(
+        store.clone(),
+        pins.clone(),
+        metrics.clone(),
+        config.session_idle_s,
+        config.session_max_s,
+    ));
+    tasks.push(tokio::spawn(prune_sessions(sessions.clone(), shutdown.clone())));
     let state = AppState {
         store: store.clone(),
         writer: handle.clone(),
@@ -374,10 +421,23 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
         started,
         max_body_bytes: config.http_max_body_bytes,
         rules: rules.clone(),
+        sessions,
+        messages: config.web_messages.clone(),
+        clock: web::time::StoreClock::new(config.web_time_zone.clone()),
+        live,
+        today: Arc::default(),
+        pickup_default: crate::domain::inventory::PickupTimes {
+            expiry_s: config.pickup_expiry_s,
+            reminder_s: config.pickup_reminder_s,
+        },
+        tls: false,
+        flashes: Arc::default(),
     };
+    tasks.push(tokio::spawn(web::live::feed(state.clone(), shutdown.clone())));
     let mut web_shutdown = shutdown.clone();
     let server = tokio::spawn(async move {
-        axum::serve(http, web::app(state))
+        let app = web::app(state).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(http, app)
             .with_graceful_shutdown(async move { web_shutdown.fired().await })
             .await
     });
@@ -442,6 +502,23 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
     Ok(())
 }
 
+/// Forget expired staff sessions (and those of disabled accounts), at
+/// start and every ten minutes.
+async fn prune_sessions(sessions: Arc<web::auth::Sessions>, mut shutdown: Shutdown) {
+    loop {
+        let s = sessions.clone();
+        if let Ok(n) = tokio::task::spawn_blocking(move || s.prune()).await {
+            if n > 0 {
+                tracing::info!(ended = n, "ended expired staff sessions");
+            }
+        }
+        tokio::select! {
+            _ = shutdown.fired() => return,
+            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+        }
+    }
+}
+
 /// Forget command ids older than the retention, at start and hourly.
 async fn prune_inbox(store: Store, days: u64, mut shutdown: Shutdown) {
     loop {
@@ -480,6 +557,10 @@ fn announce(
     );
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "storenode ready: store {}", config.store_id);
+    let _ = writeln!(
+        out,
+        "  staff pages  http://{http}/  (log in with a staff id and PIN; first manager: storenode staff add NAME --role manager)"
+    );
     let _ = writeln!(
         out,
         "  staff API    http://{http}/api/v1/  (health /healthz, metrics /metrics)"

@@ -97,6 +97,14 @@ pub struct Config {
     pub pickup_hq_keys: Vec<ed25519_dalek::VerifyingKey>,
     /// How long an order may wait for its payment to be confirmed.
     pub payment_timeout_s: u64,
+    /// The staff pages' language and text.
+    pub web_messages: crate::web::i18n::Messages,
+    /// The store's time zone, for times shown to staff.
+    pub web_time_zone: jiff::tz::TimeZone,
+    /// A staff session ends after this long without a request…
+    pub session_idle_s: u64,
+    /// …and after this long in any case (a shift).
+    pub session_max_s: u64,
 }
 
 struct KeySpec {
@@ -186,6 +194,31 @@ const KEYS: &[KeySpec] = &[
         key: "payment.timeout_s",
         default: Some("86400"),
         help: "seconds a `pending` order waits for the cloud to confirm payment before it is cancelled (1 day)",
+    },
+    KeySpec {
+        key: "web.language",
+        default: Some("en"),
+        help: "language of the staff pages: en | de",
+    },
+    KeySpec {
+        key: "web.messages",
+        default: Some(""),
+        help: "a TOML file of the chain's own page texts (keys as in the built-in catalog; overrides web.language's)",
+    },
+    KeySpec {
+        key: "web.time_zone",
+        default: Some(""),
+        help: "IANA time zone for times shown to staff, e.g. Europe/Berlin (default: the system's)",
+    },
+    KeySpec {
+        key: "web.session_idle_s",
+        default: Some("3600"),
+        help: "a staff login ends after this many seconds without use",
+    },
+    KeySpec {
+        key: "web.session_max_s",
+        default: Some("36000"),
+        help: "a staff login ends after this many seconds in any case (a shift)",
     },
     KeySpec {
         key: "log.level",
@@ -374,7 +407,41 @@ impl Layers {
             })?,
             payment_timeout_s: self.parse("payment.timeout_s", |v| number(v, 60, 90 * 86_400))?
                 as u64,
+            web_messages: {
+                let language = self.parse("web.language", |v| {
+                    crate::web::i18n::Language::from_name(v.trim())
+                        .ok_or_else(|| "must be `en` or `de`".to_string())
+                })?;
+                let mut m = crate::web::i18n::Messages::new(language);
+                let file = self.get("web.messages").map(|(v, _)| v.trim().to_string());
+                if let Some(path) = file.filter(|p| !p.is_empty()) {
+                    self.parse("web.messages", |_| {
+                        let text = std::fs::read_to_string(&path)
+                            .map_err(|e| format!("cannot read {path}: {e}"))?;
+                        m.overlay(&text).map_err(|e| format!("{path}: {e}"))
+                    })?;
+                }
+                m
+            },
+            web_time_zone: self.parse("web.time_zone", |v| {
+                let v = v.trim();
+                if v.is_empty() {
+                    return Ok(jiff::tz::TimeZone::system());
+                }
+                jiff::tz::TimeZone::get(v)
+                    .map_err(|e| format!("not a time zone of this system's database: {e}"))
+            })?,
+            session_idle_s: self.parse("web.session_idle_s", |v| number(v, 60, 7 * 86_400))?
+                as u64,
+            session_max_s: self.parse("web.session_max_s", |v| number(v, 60, 30 * 86_400))?
+                as u64,
         };
+        if config.session_idle_s > config.session_max_s {
+            return Err(self.invalid(
+                "web.session_idle_s",
+                "must not be longer than web.session_max_s",
+            ));
+        }
         if config.pickup_reminder_s >= config.pickup_expiry_s && config.pickup_reminder_s > 0 {
             return Err(self.invalid(
                 "pickup.reminder_s",
@@ -511,6 +578,11 @@ mod tests {
             ("log.level", "info,[[[", "not a log filter"),
             ("log.format", "xml", "`auto`, `json` or `text`"),
             ("shutdown.grace_ms", "1e9", "not a whole number"),
+            ("web.language", "fr", "`en` or `de`"),
+            ("web.time_zone", "Mars/Olympus", "not a time zone"),
+            ("web.messages", "/nonexistent/texts.toml", "cannot read"),
+            ("web.session_idle_s", "10", "between 60"),
+            ("web.session_idle_s", "900000", "between 60"),
         ];
         for (key, value, words) in table {
             let msg = error_for(key, value);

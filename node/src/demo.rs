@@ -9,12 +9,13 @@
 use std::time::Duration;
 
 use protocol::{
-    CatalogItem, Command, Location, NewOrder, OrderId, OrderLine, PaymentMode, SkuQuantity,
+    CatalogItem, Command, Location, NewOrder, OrderId, OrderLine, PaymentMode, Role, SkuQuantity,
     SlotKind, StagingSlot, Zone,
 };
 use rand::Rng;
 
 use crate::domain::OrderState;
+use crate::pin::PinHasher;
 use crate::services::commands::{self, Rules};
 use crate::shutdown::Shutdown;
 use crate::store::{Store, WriterHandle};
@@ -104,8 +105,72 @@ pub fn catalog() -> Vec<CatalogItem> {
     out
 }
 
+/// The demo's staff: who the demo picker is, and the PINs made this time
+/// (empty when the store had staff already).
+pub struct DemoStaff {
+    pub picker: Option<String>,
+    /// (id, name, role, PIN)
+    pub new: Vec<(String, String, Role, String)>,
+}
+
+/// One picker, one desk and one manager, with generated PINs (once: a
+/// store that has staff keeps them).
+pub async fn seed_staff(writer: &WriterHandle, store: &Store, rules: &Rules, pins: &PinHasher) -> DemoStaff {
+    let mut new = Vec::new();
+    if store.staff_list().is_empty() {
+        for (name, role) in [
+            ("Maria Manager", Role::Manager),
+            ("Dev Desk", Role::Desk),
+            ("Pat Picker", Role::Picker),
+        ] {
+            let id = crate::services::staff::next_id(store);
+            let Ok((pin, pin_hash)) = crate::services::staff::pin_and_hash(pins, None).await else {
+                continue;
+            };
+            let command = Command::AddStaff {
+                staff_id: id.clone(),
+                name: name.to_string(),
+                role,
+                pin_hash,
+            };
+            match send(writer, store, rules, command).await {
+                Ok(()) => new.push((id, name.to_string(), role, pin)),
+                Err(e) => tracing::warn!(error = %e, "demo staff not seeded"),
+            }
+        }
+    }
+    let picker = store
+        .staff_list()
+        .into_iter()
+        .find(|m| m.enabled && m.role == Role::Picker)
+        .map(|m| m.id);
+    DemoStaff { picker, new }
+}
+
+/// Print the demo staff's logins.
+pub fn announce_staff(staff: &DemoStaff) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if staff.new.is_empty() {
+        let _ = writeln!(out, "demo staff: as created before (a new PIN: storenode staff pin ID, node stopped)");
+    } else {
+        let _ = writeln!(out, "demo staff (PINs shown once):");
+        for (id, name, role, pin) in &staff.new {
+            let _ = writeln!(out, "  {:<8} {id:<6} PIN {pin}   {name}", role.name());
+        }
+    }
+    let _ = out.flush();
+}
+
 /// Seed the catalog (once) and run the trickle until shutdown.
-pub async fn run(writer: WriterHandle, store: Store, rules: Rules, mut shutdown: Shutdown) {
+pub async fn run(
+    writer: WriterHandle,
+    store: Store,
+    rules: Rules,
+    staff: DemoStaff,
+    mut shutdown: Shutdown,
+) {
+    let picker = staff.picker.map(|id| commands::Principal::Staff { id, role: Role::Picker });
     if store.stock_items().is_empty() {
         let items = catalog();
         let stock = items
@@ -171,22 +236,23 @@ pub async fn run(writer: WriterHandle, store: Store, rules: Rules, mut shutdown:
             Command::CreateOrder { order_id, order },
         )
         .await;
-        // Work one ready-to-pick order of every two ticks.
-        if n % 2 == 0 {
-            work_one(&writer, &store, &rules).await;
+        // The demo picker works one ready-to-pick order of every three
+        // ticks, leaving the rest for people trying the pick pages.
+        if let (0, Some(p)) = (n % 3, &picker) {
+            work_one(&writer, &store, &rules, p).await;
         }
     }
 }
 
-/// A demo picker works the oldest order that is ready to pick.
-async fn work_one(writer: &WriterHandle, store: &Store, rules: &Rules) {
+/// The demo picker works the oldest order that is ready to pick.
+async fn work_one(writer: &WriterHandle, store: &Store, rules: &Rules, picker: &commands::Principal) {
     let Ok(orders) = store.orders_in_state(OrderState::Prepared, None, 1) else {
         return;
     };
     let Some(o) = orders.into_iter().next() else {
         return;
     };
-    let staff = "demo-picker".to_string();
+    let staff = String::new();
     for line in &o.pick_lines {
         let Some(item) = store.item(&line.sku) else {
             continue;
@@ -208,7 +274,7 @@ async fn work_one(writer: &WriterHandle, store: &Store, rules: &Rules) {
                 staff: staff.clone(),
             }
         };
-        let _ = send(writer, store, rules, command).await;
+        let _ = send_as(writer, store, rules, command, picker).await;
     }
     let zone = o
         .pick_lines
@@ -225,7 +291,7 @@ async fn work_one(writer: &WriterHandle, store: &Store, rules: &Rules) {
         kind,
         id: format!("{}", 1 + o.created_log_seq % 20),
     };
-    let _ = send(
+    let _ = send_as(
         writer,
         store,
         rules,
@@ -234,6 +300,7 @@ async fn work_one(writer: &WriterHandle, store: &Store, rules: &Rules) {
             slot,
             staff,
         },
+        picker,
     )
     .await;
 }
@@ -244,8 +311,17 @@ async fn send(
     rules: &Rules,
     command: Command,
 ) -> Result<(), String> {
-    let door = protocol::Actor::Staff("demo".into());
-    let req = commands::prepare(command, door, None, rules, store)?;
+    send_as(writer, store, rules, command, &commands::Principal::Cli).await
+}
+
+async fn send_as(
+    writer: &WriterHandle,
+    store: &Store,
+    rules: &Rules,
+    command: Command,
+    principal: &commands::Principal,
+) -> Result<(), String> {
+    let req = commands::prepare(command, principal, None, rules, store).map_err(|e| e.to_string())?;
     match writer.write(req).await {
         Ok(crate::store::Written::Rejected { rejection, .. }) => Err(rejection.to_string()),
         Ok(_) => Ok(()),

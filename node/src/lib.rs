@@ -10,6 +10,8 @@ pub mod demo;
 pub mod domain;
 pub mod import;
 pub mod metrics;
+pub mod pin;
+pub mod read;
 pub mod services;
 pub mod shutdown;
 pub mod store;

@@ -63,9 +63,38 @@ enum Cmd {
     },
     /// Print this node's public key for pickup tokens (HQ trusts it).
     Keys,
+    /// Manage staff logins for the store's pages (node stopped; while it
+    /// runs, a manager uses the Staff page or the API).
+    Staff {
+        #[command(subcommand)]
+        action: StaffCmd,
+    },
     /// Run the node with a seeded demo store (a few hundred SKUs across
     /// aisles, staff, and a trickle of orders worked through the flow).
     Demo,
+}
+
+#[derive(Subcommand)]
+enum StaffCmd {
+    /// Add a staff member; prints the staff id and a generated PIN once.
+    Add {
+        /// The name staff and managers see.
+        name: String,
+        /// picker, desk or manager.
+        #[arg(long, default_value = "picker")]
+        role: String,
+        /// The staff id to log in with (default: the next free number).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// List staff accounts.
+    List,
+    /// Give a staff member a new PIN (printed once); ends their sessions.
+    Pin { id: String },
+    /// Disable a staff account (it can no longer log in).
+    Disable { id: String },
+    /// Enable a disabled staff account.
+    Enable { id: String },
 }
 
 #[derive(Subcommand)]
@@ -120,6 +149,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Cmd::Device { action } => return device(&config, action),
+        Cmd::Staff { action } => return staff(&config, action),
         Cmd::Verify => return verify(&config),
         Cmd::Import { file, dry_run } => return import(&config, &file, dry_run),
         Cmd::Keys => {
@@ -198,6 +228,87 @@ fn device(config: &config::Config, action: DeviceCmd) -> ExitCode {
             eprintln!("storenode: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn staff(config: &config::Config, action: StaffCmd) -> ExitCode {
+    use protocol::{Command, Role};
+    use storenode::services::staff::{next_id, pin_and_hash_blocking};
+    let fail = |e: String| {
+        eprintln!("storenode: {e}");
+        if e.contains("in use by another process") {
+            eprintln!("(while the node runs, a manager uses the Staff page or POST /api/v1/staff)");
+        }
+        ExitCode::FAILURE
+    };
+    let pins = match storenode::app::pin_hasher(config) {
+        Ok(p) => p,
+        Err(e) => return fail(e.to_string()),
+    };
+    let run = |command: Command| -> Result<(), String> {
+        match storenode::app::offline_command(config, command).map_err(|e| e.to_string())? {
+            storenode::store::Written::Applied { .. } => Ok(()),
+            storenode::store::Written::Rejected { rejection, .. } => Err(rejection.to_string()),
+            other => Err(format!("unexpected outcome {other:?}")),
+        }
+    };
+    let result = match action {
+        StaffCmd::Add { name, role, id } => (|| {
+            let role = Role::from_name(&role)
+                .ok_or_else(|| format!("--role {role:?}: must be picker, desk or manager"))?;
+            let id = match id {
+                Some(i) => i,
+                None => next_id(&storenode::app::open_store(config).map_err(|e| e.to_string())?),
+            };
+            let (pin, pin_hash) = pin_and_hash_blocking(&pins, None).map_err(|e| e.to_string())?;
+            run(Command::AddStaff {
+                staff_id: id.clone(),
+                name: name.clone(),
+                role,
+                pin_hash,
+            })?;
+            println!("staff member added: {}", name.trim());
+            println!("  staff id: {id}");
+            println!("  role:     {}", role.name());
+            println!("  PIN:      {pin}   (shown once; log in at the node's pages)");
+            Ok(())
+        })(),
+        StaffCmd::List => storenode::app::open_store(config)
+            .map_err(|e| e.to_string())
+            .map(|store| {
+                for m in store.staff_list() {
+                    println!(
+                        "{:<10} {:<8} {:<9} {}",
+                        m.id,
+                        m.role.name(),
+                        if m.enabled { "enabled" } else { "disabled" },
+                        m.name
+                    );
+                }
+            }),
+        StaffCmd::Pin { id } => (|| {
+            let (pin, pin_hash) = pin_and_hash_blocking(&pins, None).map_err(|e| e.to_string())?;
+            run(Command::ResetStaffPin {
+                staff_id: id.clone(),
+                pin_hash,
+            })?;
+            println!("new PIN for staff {id}: {pin}   (shown once)");
+            Ok(())
+        })(),
+        StaffCmd::Disable { id } => run(Command::SetStaffEnabled {
+            staff_id: id.clone(),
+            enabled: false,
+        })
+        .map(|()| println!("staff {id} disabled")),
+        StaffCmd::Enable { id } => run(Command::SetStaffEnabled {
+            staff_id: id.clone(),
+            enabled: true,
+        })
+        .map(|()| println!("staff {id} enabled")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
     }
 }
 

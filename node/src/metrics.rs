@@ -31,6 +31,13 @@ pub struct Metrics {
     pub http_requests: Family<Labels, Counter>,
     pub mqtt_auth_failures: Counter,
     pub broker_publish_deferred: Counter,
+    pub staff_logins: Family<Labels, Counter>,
+    pub staff_lockouts: Family<Labels, Counter>,
+    pub staff_locked: Gauge,
+    pub staff_sessions: Gauge,
+    pub csrf_refused: Counter,
+    pub live_clients: Gauge,
+    pub live_lagged: Counter,
 }
 
 impl Default for Metrics {
@@ -61,6 +68,13 @@ impl Metrics {
             http_requests: Family::default(),
             mqtt_auth_failures: Counter::default(),
             broker_publish_deferred: Counter::default(),
+            staff_logins: Family::default(),
+            staff_lockouts: Family::default(),
+            staff_locked: Gauge::default(),
+            staff_sessions: Gauge::default(),
+            csrf_refused: Counter::default(),
+            live_clients: Gauge::default(),
+            live_lagged: Counter::default(),
         };
         if let Ok(mut r) = m.registry.lock() {
             r.register(
@@ -153,8 +167,59 @@ impl Metrics {
                 "Notices and replies queued on their link because the broker was busy",
                 m.broker_publish_deferred.clone(),
             );
+            r.register(
+                "staff_logins",
+                "Staff login attempts, by outcome (ok, refused, locked)",
+                m.staff_logins.clone(),
+            );
+            r.register(
+                "staff_lockouts",
+                "Lockouts after repeated wrong PINs, by what was locked (staff id, address)",
+                m.staff_lockouts.clone(),
+            );
+            r.register(
+                "staff_locked",
+                "Staff ids and addresses locked out now (read at scrape time)",
+                m.staff_locked.clone(),
+            );
+            r.register(
+                "staff_sessions",
+                "Staff sessions stored (read at scrape time)",
+                m.staff_sessions.clone(),
+            );
+            r.register(
+                "csrf_refused",
+                "State changes refused for a missing or wrong CSRF token or a foreign origin",
+                m.csrf_refused.clone(),
+            );
+            r.register(
+                "live_clients",
+                "Pages following the live feed (server-sent events)",
+                m.live_clients.clone(),
+            );
+            r.register(
+                "live_lagged",
+                "Times a live page fell behind the feed and was told to reload its lists",
+                m.live_lagged.clone(),
+            );
         }
         m
+    }
+
+    pub fn login(&self, outcome: &'static str) {
+        self.staff_logins
+            .get_or_create(&vec![("outcome", outcome.to_string())])
+            .inc();
+    }
+
+    pub fn lockout(&self, by: &'static str) {
+        self.staff_lockouts
+            .get_or_create(&vec![("by", by.to_string())])
+            .inc();
+    }
+
+    pub fn csrf_refused(&self) {
+        self.csrf_refused.inc();
     }
 
     pub fn observe_group_commit(&self, size: usize, seconds: f64) {
@@ -208,10 +273,10 @@ impl Metrics {
             .set(n as i64);
     }
 
-    pub fn http(&self, route: &'static str, status: u16) {
+    pub fn http(&self, route: String, status: u16) {
         self.http_requests
             .get_or_create(&vec![
-                ("route", route.to_string()),
+                ("route", route),
                 ("status", status.to_string()),
             ])
             .inc();

@@ -6,13 +6,22 @@
 //! broker has the message in memory.
 use serde::{Deserialize, Serialize};
 
-use crate::event::{ArrivalChannel, CatalogItem, NewOrder, SkuQuantity, StagingSlot};
+use crate::event::{
+    ArrivalChannel, CatalogItem, NewOrder, Role, ShortReason, SkuQuantity, StagingSlot,
+};
 use crate::ids::OrderId;
 
 /// What a device, the cloud or an API caller asks the node to do.
 ///
 /// Every door (HTTP, device topics, the cloud topic) takes the same
 /// commands and the node decides them with the same rules.
+///
+/// **Who did it is not part of a command.** The node records the door's
+/// authenticated principal (the logged-in staff member, the device, the
+/// cloud, the API token) as the event's actor. The `staff` and `by` fields
+/// of the older commands stay in the wire format (postcard cannot drop a
+/// field) but are optional in JSON and never decide the actor; the node
+/// keeps what an API-token caller names there as a label only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
@@ -20,12 +29,17 @@ pub enum Command {
     CreateOrder { order_id: OrderId, order: NewOrder },
     /// Staff confirm every open line picked in full without scanning
     /// (ItemPicked per open line, then ShipmentProcessed).
-    MarkPicked { order_id: OrderId, staff: String },
+    MarkPicked {
+        order_id: OrderId,
+        #[serde(default)]
+        staff: String,
+    },
     /// Hand the order to the customer (OrderFulfilled). `code` is the short
     /// pickup code or the scanned QR token; `id_checked` is required for
     /// orders with age-restricted lines.
     HandOver {
         order_id: OrderId,
+        #[serde(default)]
         staff: String,
         code: String,
         #[serde(default)]
@@ -37,6 +51,7 @@ pub enum Command {
     /// A picker takes the order (PickStarted); `walk_id` groups a batch.
     StartPick {
         order_id: OrderId,
+        #[serde(default)]
         staff: String,
         #[serde(default)]
         walk_id: Option<String>,
@@ -51,6 +66,7 @@ pub enum Command {
         barcode: String,
         #[serde(default = "one")]
         quantity: u32,
+        #[serde(default)]
         staff: String,
     },
     /// The shelf had only `found` units for the line (ItemShorted).
@@ -58,6 +74,7 @@ pub enum Command {
         order_id: OrderId,
         line_no: u32,
         found: u32,
+        #[serde(default)]
         staff: String,
     },
     /// Settle the line with the scanned other item (ItemSubstituted), if the
@@ -67,12 +84,14 @@ pub enum Command {
         line_no: u32,
         barcode: String,
         quantity: u32,
+        #[serde(default)]
         staff: String,
     },
     /// Put the picked order on a staging slot (OrderStaged, ReadyForPickup).
     Stage {
         order_id: OrderId,
         slot: StagingSlot,
+        #[serde(default)]
         staff: String,
     },
     /// The customer checked in at the desk, a kiosk or curbside.
@@ -86,11 +105,13 @@ pub enum Command {
     Cancel {
         order_id: OrderId,
         reason: String,
+        #[serde(default)]
         by: String,
     },
     /// A count of SKUs at one location (StockCounted).
     CountStock {
         counts: Vec<SkuQuantity>,
+        #[serde(default)]
         staff: String,
     },
     /// Correct on-hand stock (StockAdjusted).
@@ -98,6 +119,7 @@ pub enum Command {
         sku: String,
         delta: i64,
         reason: String,
+        #[serde(default)]
         staff: String,
     },
     /// Add or replace catalog items and, optionally, set their stock.
@@ -111,6 +133,7 @@ pub enum Command {
         open: bool,
         #[serde(default)]
         reason: String,
+        #[serde(default)]
         staff: String,
     },
     /// A check-in (desk, kiosk or curbside) by the customer's short pickup
@@ -123,6 +146,32 @@ pub enum Command {
     },
     /// A locker reports a compartment door opened or closed.
     ReportLockerDoor { compartment: String, open: bool },
+    // ---- Staff pages (appended; never reorder) ----
+    /// [`Command::ShortItem`] with the picker's reason (ItemShorted).
+    ShortItemWithReason {
+        order_id: OrderId,
+        line_no: u32,
+        found: u32,
+        #[serde(default)]
+        reason: ShortReason,
+    },
+    /// Create a staff account. The PIN travels only as its keyed Argon2id
+    /// hash (see [`crate::Event::StaffAdded`]).
+    AddStaff {
+        staff_id: String,
+        name: String,
+        role: Role,
+        pin_hash: String,
+    },
+    /// Change a staff member's role.
+    SetStaffRole { staff_id: String, role: Role },
+    /// Disable (ending their sessions) or re-enable a staff account.
+    SetStaffEnabled { staff_id: String, enabled: bool },
+    /// Replace a staff member's PIN (its keyed hash).
+    ResetStaffPin { staff_id: String, pin_hash: String },
+    /// How long a ready order waits (seconds) and how long before expiry
+    /// the customer is reminded (0: never).
+    SetPickupTimes { expiry_s: u64, reminder_s: u64 },
 }
 
 fn one() -> u32 {
@@ -146,12 +195,18 @@ impl Command {
             | Command::SubstituteItem { order_id, .. }
             | Command::Stage { order_id, .. }
             | Command::CheckIn { order_id, .. }
-            | Command::Cancel { order_id, .. } => order_id.clone(),
+            | Command::Cancel { order_id, .. }
+            | Command::ShortItemWithReason { order_id, .. } => order_id.clone(),
             Command::CountStock { .. }
             | Command::AdjustStock { .. }
             | Command::ImportCatalog { .. }
             | Command::SetStoreOpen { .. }
-            | Command::ReportLockerDoor { .. } => OrderId::store_stream(),
+            | Command::ReportLockerDoor { .. }
+            | Command::AddStaff { .. }
+            | Command::SetStaffRole { .. }
+            | Command::SetStaffEnabled { .. }
+            | Command::ResetStaffPin { .. }
+            | Command::SetPickupTimes { .. } => OrderId::store_stream(),
             // Resolved to its order by the node before deciding; unresolved
             // it names no order and is refused as unknown.
             Command::CheckInByCode { .. } => OrderId::store_stream(),

@@ -15,14 +15,17 @@ pub const SCHEMA_VERSION: u16 = 2;
 pub enum Actor {
     /// One of the node's own services (by name).
     Service(String),
-    /// A caller of the HTTP API.
+    /// A caller of the HTTP API with the store's bearer token.
     Api,
     /// A device authenticated on the store broker (by its name).
     Device(String),
     /// The chain's cloud, through the cloud command topic.
     Cloud,
-    /// A staff member (by staff id).
+    /// A staff member (by staff id), logged in on the store's pages.
     Staff(String),
+    /// Someone with a shell on the node (the `storenode` command line, with
+    /// the node stopped).
+    Cli,
 }
 
 /// One fact in the node's log.

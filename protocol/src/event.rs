@@ -155,6 +155,73 @@ pub enum CancelStage {
     AfterStaging,
 }
 
+/// What a staff member may do on the store's pages (a manager may do
+/// everything).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Works pick lists: picks, shorts, substitutes, stages.
+    Picker,
+    /// The pickup desk: finds orders, checks customers in, hands over.
+    Desk,
+    /// Runs the store: everything, plus staff, stock and settings.
+    Manager,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Picker, Role::Desk, Role::Manager];
+
+    /// The snake_case name used in JSON, URLs and the CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Picker => "picker",
+            Role::Desk => "desk",
+            Role::Manager => "manager",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
+
+/// Why a picker could not find what a line needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShortReason {
+    /// Not on the shelf (or not enough of it).
+    #[default]
+    NotFound,
+    /// On the shelf but damaged.
+    Damaged,
+    /// On the shelf but past its date.
+    OutOfDate,
+    /// Anything else.
+    Other,
+}
+
+impl ShortReason {
+    pub const ALL: [ShortReason; 4] = [
+        ShortReason::NotFound,
+        ShortReason::Damaged,
+        ShortReason::OutOfDate,
+        ShortReason::Other,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ShortReason::NotFound => "not_found",
+            ShortReason::Damaged => "damaged",
+            ShortReason::OutOfDate => "out_of_date",
+            ShortReason::Other => "other",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
+
 /// A fact about an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -259,6 +326,36 @@ pub enum Event {
     StoreOpened { by: String },
     /// A locker reported a compartment's door opened or closed.
     LockerDoorReported { compartment: String, open: bool },
+    // ---- Staff and store settings (appended; never reorder) ----
+    /// A staff account was created. `pin_hash` is an Argon2id PHC string
+    /// keyed with the node's secret (`<data_dir>/staff-secret`): without
+    /// that secret it cannot be checked, so the log may travel.
+    StaffAdded {
+        staff_id: String,
+        name: String,
+        role: Role,
+        pin_hash: String,
+    },
+    /// A staff member's role changed.
+    StaffRoleChanged { staff_id: String, role: Role },
+    /// A staff account may no longer log in; its sessions end.
+    StaffDisabled { staff_id: String },
+    /// A disabled staff account may log in again.
+    StaffEnabled { staff_id: String },
+    /// A staff member's PIN was replaced; sessions made with the old one end.
+    StaffPinReset { staff_id: String, pin_hash: String },
+    /// The store changed how long a ready order waits for its customer and
+    /// when the customer is reminded (0: no reminder).
+    PickupTimesChanged { expiry_s: u64, reminder_s: u64 },
+    /// [`Event::ItemShorted`] with the picker's reason; the form the node
+    /// writes since the staff pages (the older form stays readable). Its
+    /// kind is `item_shorted`.
+    ItemShortedWithReason {
+        line_no: u32,
+        found: u32,
+        reason: ShortReason,
+        by: String,
+    },
 }
 
 /// The kind of an event without its data: names topics and metrics.
@@ -290,10 +387,16 @@ pub enum EventKind {
     StoreClosed,
     StoreOpened,
     LockerDoorReported,
+    StaffAdded,
+    StaffRoleChanged,
+    StaffDisabled,
+    StaffEnabled,
+    StaffPinReset,
+    PickupTimesChanged,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 26] = [
+    pub const ALL: [EventKind; 32] = [
         EventKind::OrderCreated,
         EventKind::OrderProcessed,
         EventKind::ShipmentPrepared,
@@ -320,6 +423,12 @@ impl EventKind {
         EventKind::StoreClosed,
         EventKind::StoreOpened,
         EventKind::LockerDoorReported,
+        EventKind::StaffAdded,
+        EventKind::StaffRoleChanged,
+        EventKind::StaffDisabled,
+        EventKind::StaffEnabled,
+        EventKind::StaffPinReset,
+        EventKind::PickupTimesChanged,
     ];
 
     /// The snake_case name used in topics, JSON and metrics.
@@ -351,6 +460,12 @@ impl EventKind {
             EventKind::StoreClosed => "store_closed",
             EventKind::StoreOpened => "store_opened",
             EventKind::LockerDoorReported => "locker_door_reported",
+            EventKind::StaffAdded => "staff_added",
+            EventKind::StaffRoleChanged => "staff_role_changed",
+            EventKind::StaffDisabled => "staff_disabled",
+            EventKind::StaffEnabled => "staff_enabled",
+            EventKind::StaffPinReset => "staff_pin_reset",
+            EventKind::PickupTimesChanged => "pickup_times_changed",
         }
     }
 
@@ -388,6 +503,26 @@ impl Event {
             Event::StoreClosed { .. } => EventKind::StoreClosed,
             Event::StoreOpened { .. } => EventKind::StoreOpened,
             Event::LockerDoorReported { .. } => EventKind::LockerDoorReported,
+            Event::StaffAdded { .. } => EventKind::StaffAdded,
+            Event::StaffRoleChanged { .. } => EventKind::StaffRoleChanged,
+            Event::StaffDisabled { .. } => EventKind::StaffDisabled,
+            Event::StaffEnabled { .. } => EventKind::StaffEnabled,
+            Event::StaffPinReset { .. } => EventKind::StaffPinReset,
+            Event::PickupTimesChanged { .. } => EventKind::PickupTimesChanged,
+            Event::ItemShortedWithReason { .. } => EventKind::ItemShorted,
         }
+    }
+
+    /// Whether the event is about staff accounts: kept in the log, never
+    /// published on the store broker (devices have no business with it).
+    pub fn is_staff(&self) -> bool {
+        matches!(
+            self.kind(),
+            EventKind::StaffAdded
+                | EventKind::StaffRoleChanged
+                | EventKind::StaffDisabled
+                | EventKind::StaffEnabled
+                | EventKind::StaffPinReset
+        )
     }
 }

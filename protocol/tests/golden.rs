@@ -11,7 +11,11 @@
 //! `OrderFulfilled::{proof, id_checked}` and `HandOver::{code, id_checked}`
 //! in place, without a `FORMAT_VERSION` bump, because schema 1 was never
 //! deployed (see `protocol::envelope`). That exception is spent: from here
-//! on the rule above holds.
+//! on the rule above holds. The staff pages followed it: staff and settings
+//! events, `ItemShortedWithReason` (a short with its reason, in place of
+//! changing `ItemShorted`), six commands and `Actor::Cli` were appended;
+//! the commands' `staff`/`by` fields stay in postcard and became optional in
+//! JSON only (the actor now comes from the door's principal).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -22,8 +26,8 @@ use std::fmt::Debug;
 use protocol::codec::{self, FORMAT_VERSION};
 use protocol::{
     Actor, ArrivalChannel, CancelStage, ChainHash, Command, CommandEnvelope, CommandReply,
-    Envelope, Event, EventKind, NewOrder, OrderLine, PaymentMode, PickupProof, ReplyStatus,
-    SkuQuantity, SlotKind, StagingSlot, Zone, SCHEMA_VERSION,
+    Envelope, Event, EventKind, NewOrder, OrderLine, PaymentMode, PickupProof, ReplyStatus, Role,
+    ShortReason, SkuQuantity, SlotKind, StagingSlot, Zone, SCHEMA_VERSION,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -102,6 +106,19 @@ where
 macro_rules! token {
     () => {
         "11534e50312e593278686157302e63326c6e"
+    };
+}
+
+/// `common::PIN_HASH`, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA" (44
+/// bytes).
+macro_rules! pin_hash {
+    () => {
+        concat!(
+            "2c",                                   // length 44
+            "246172676f6e32696424763d3139246d3d31", // "$argon2id$v=19$m=1"
+            "393435362c743d322c703d312463324673",   // "9456,t=2,p=1$c2Fs"
+            "6441246147467a6141",                   // "dA$aGFzaA"
+        )
     };
 }
 
@@ -488,6 +505,85 @@ const ENVELOPES: &[(&str, &str)] = &[
             prev_hash!(),
         ),
     ),
+    (
+        "staff_added",
+        concat!(
+            envelope_head!(),
+            "040431303031", // actor Staff("1001")
+            "1a",           // StaffAdded
+            "0431303033",   // staff_id "1003"
+            "03416e6e",     // name "Ann"
+            "00",           // role Picker
+            pin_hash!(),
+            prev_hash!(),
+        ),
+    ),
+    (
+        "staff_role_changed",
+        concat!(
+            envelope_head!(),
+            "040431303031", // actor Staff("1001")
+            "1b",           // StaffRoleChanged
+            "0431303033",   // staff_id "1003"
+            "02",           // role Manager
+            prev_hash!(),
+        ),
+    ),
+    (
+        "staff_disabled",
+        concat!(
+            envelope_head!(),
+            "01",         // actor Api
+            "1c",         // StaffDisabled
+            "0431303033", // staff_id "1003"
+            prev_hash!(),
+        ),
+    ),
+    (
+        "staff_enabled",
+        concat!(
+            envelope_head!(),
+            "05",         // actor Cli
+            "1d",         // StaffEnabled
+            "0431303033", // staff_id "1003"
+            prev_hash!(),
+        ),
+    ),
+    (
+        "staff_pin_reset",
+        concat!(
+            envelope_head!(),
+            "040431303031", // actor Staff("1001")
+            "1e",           // StaffPinReset
+            "0431303033",   // staff_id "1003"
+            pin_hash!(),
+            prev_hash!(),
+        ),
+    ),
+    (
+        "pickup_times_changed",
+        concat!(
+            envelope_head!(),
+            "040431303031", // actor Staff("1001")
+            "1f",           // PickupTimesChanged
+            "80a305",       // expiry_s 86_400
+            "901c",         // reminder_s 3_600
+            prev_hash!(),
+        ),
+    ),
+    (
+        "item_shorted_with_reason",
+        concat!(
+            envelope_head!(),
+            "040431303033", // actor Staff("1003")
+            "20",           // ItemShortedWithReason
+            "02",           // line_no 2
+            "00",           // found 0
+            "01",           // reason Damaged
+            "0431303033",   // by "1003"
+            prev_hash!(),
+        ),
+    ),
 ];
 
 /// Pairs fixtures with their expected encodings by name; both lists must
@@ -519,6 +615,7 @@ fn fixtures_cover_every_variant() {
             Actor::Device(_) => "device",
             Actor::Cloud => "cloud",
             Actor::Staff(_) => "staff",
+            Actor::Cli => "cli",
         }
     }
     fn command_name(command: &Command) -> &'static str {
@@ -540,6 +637,12 @@ fn fixtures_cover_every_variant() {
             Command::SetStoreOpen { .. } => "set_store_open",
             Command::CheckInByCode { .. } => "check_in_by_code",
             Command::ReportLockerDoor { .. } => "report_locker_door",
+            Command::ShortItemWithReason { .. } => "short_item_with_reason",
+            Command::AddStaff { .. } => "add_staff",
+            Command::SetStaffRole { .. } => "set_staff_role",
+            Command::SetStaffEnabled { .. } => "set_staff_enabled",
+            Command::ResetStaffPin { .. } => "reset_staff_pin",
+            Command::SetPickupTimes { .. } => "set_pickup_times",
         }
     }
 
@@ -548,19 +651,22 @@ fn fixtures_cover_every_variant() {
     let all_kinds: BTreeSet<_> = EventKind::ALL.iter().map(|k| k.name()).collect();
     assert_eq!(kinds, all_kinds);
     // In declaration order, so the vectors below read as variant indices.
+    // One kind has two variants: `item_shorted` and its later form with a
+    // reason, which comes last.
     let names: Vec<_> = events.iter().map(|(name, _, _)| *name).collect();
-    let all_names: Vec<_> = EventKind::ALL.iter().map(|k| k.name()).collect();
+    let mut all_names: Vec<_> = EventKind::ALL.iter().map(|k| k.name()).collect();
+    all_names.push("item_shorted_with_reason");
     assert_eq!(names, all_names);
 
     let actors: BTreeSet<_> = events.iter().map(|(_, _, a)| actor_name(a)).collect();
-    assert_eq!(actors.len(), 5, "every actor appears: {actors:?}");
+    assert_eq!(actors.len(), 6, "every actor appears: {actors:?}");
 
     let commands = common::commands();
     let names: BTreeSet<_> = commands
         .iter()
         .map(|(_, c)| command_name(&c.command))
         .collect();
-    assert_eq!(names.len(), 17, "every command appears: {names:?}");
+    assert_eq!(names.len(), 23, "every command appears: {names:?}");
     for (name, command) in &commands {
         assert_eq!(*name, command_name(&command.command));
     }
@@ -699,6 +805,28 @@ fn unit_enums() {
             PickupProof::SignedToken,
             r#""signed_token""#,
         ),
+    ]);
+    check_postcard(&[
+        ("picker", Role::Picker, "0100"),
+        ("desk", Role::Desk, "0101"),
+        ("manager", Role::Manager, "0102"),
+    ]);
+    check_json(&[
+        ("picker", Role::Picker, r#""picker""#),
+        ("desk", Role::Desk, r#""desk""#),
+        ("manager", Role::Manager, r#""manager""#),
+    ]);
+    check_postcard(&[
+        ("not_found", ShortReason::NotFound, "0100"),
+        ("damaged", ShortReason::Damaged, "0101"),
+        ("out_of_date", ShortReason::OutOfDate, "0102"),
+        ("other", ShortReason::Other, "0103"),
+    ]);
+    check_json(&[
+        ("not_found", ShortReason::NotFound, r#""not_found""#),
+        ("damaged", ShortReason::Damaged, r#""damaged""#),
+        ("out_of_date", ShortReason::OutOfDate, r#""out_of_date""#),
+        ("other", ShortReason::Other, r#""other""#),
     ]);
     check_postcard(&[
         ("before_pick", CancelStage::BeforePick, "0100"),
@@ -916,6 +1044,70 @@ fn command_of_every_variant() {
                 "01",                 // open true
             ),
         ),
+        (
+            "short_item_with_reason",
+            concat!(
+                "01",
+                "08636d642d30303138",         // id "cmd-0018"
+                "11",                         // ShortItemWithReason
+                "0c4f52442d313030312e625f32", // order_id
+                "02",                         // line_no 2
+                "00",                         // found 0
+                "02",                         // reason OutOfDate
+            ),
+        ),
+        (
+            "add_staff",
+            concat!(
+                "01",
+                "08636d642d30303139", // id "cmd-0019"
+                "12",                 // AddStaff
+                "0431303033",         // staff_id "1003"
+                "03416e6e",           // name "Ann"
+                "00",                 // role Picker
+                pin_hash!(),
+            ),
+        ),
+        (
+            "set_staff_role",
+            concat!(
+                "01",
+                "08636d642d30303230", // id "cmd-0020"
+                "13",                 // SetStaffRole
+                "0431303033",         // staff_id "1003"
+                "01",                 // role Desk
+            ),
+        ),
+        (
+            "set_staff_enabled",
+            concat!(
+                "01",
+                "08636d642d30303231", // id "cmd-0021"
+                "14",                 // SetStaffEnabled
+                "0431303033",         // staff_id "1003"
+                "00",                 // enabled false
+            ),
+        ),
+        (
+            "reset_staff_pin",
+            concat!(
+                "01",
+                "08636d642d30303232", // id "cmd-0022"
+                "15",                 // ResetStaffPin
+                "0431303033",         // staff_id "1003"
+                pin_hash!(),
+            ),
+        ),
+        (
+            "set_pickup_times",
+            concat!(
+                "01",
+                "08636d642d30303233", // id "cmd-0023"
+                "16",                 // SetPickupTimes
+                "80a305",             // expiry_s 86_400
+                "901c",               // reminder_s 3_600
+            ),
+        ),
     ];
     check_postcard::<CommandEnvelope>(&by_name(common::commands(), &want));
 }
@@ -1078,6 +1270,39 @@ fn command_json_as_devices_send_it() {
         (
             "report_locker_door",
             r#"{"id":"cmd-0017","command":{"report_locker_door":{"compartment":"12","open":true}}}"#,
+        ),
+        (
+            "short_item_with_reason",
+            concat!(
+                r#"{"id":"cmd-0018","command":{"short_item_with_reason":{"order_id":"ORD-1001.b_2","#,
+                r#""line_no":2,"found":0,"reason":"out_of_date"}}}"#,
+            ),
+        ),
+        (
+            "add_staff",
+            concat!(
+                r#"{"id":"cmd-0019","command":{"add_staff":{"staff_id":"1003","name":"Ann","role":"picker","#,
+                r#""pin_hash":"$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"}}}"#,
+            ),
+        ),
+        (
+            "set_staff_role",
+            r#"{"id":"cmd-0020","command":{"set_staff_role":{"staff_id":"1003","role":"desk"}}}"#,
+        ),
+        (
+            "set_staff_enabled",
+            r#"{"id":"cmd-0021","command":{"set_staff_enabled":{"staff_id":"1003","enabled":false}}}"#,
+        ),
+        (
+            "reset_staff_pin",
+            concat!(
+                r#"{"id":"cmd-0022","command":{"reset_staff_pin":{"staff_id":"1003","#,
+                r#""pin_hash":"$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"}}}"#,
+            ),
+        ),
+        (
+            "set_pickup_times",
+            r#"{"id":"cmd-0023","command":{"set_pickup_times":{"expiry_s":86400,"reminder_s":3600}}}"#,
         ),
     ];
     check_json::<CommandEnvelope>(&by_name(common::commands(), &want));
@@ -1373,6 +1598,34 @@ fn event_json_of_every_variant() {
         (
             "locker_door_reported",
             r#"{"locker_door_reported":{"compartment":"12","open":false}}"#,
+        ),
+        (
+            "staff_added",
+            concat!(
+                r#"{"staff_added":{"staff_id":"1003","name":"Ann","role":"picker","#,
+                r#""pin_hash":"$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"}}"#,
+            ),
+        ),
+        (
+            "staff_role_changed",
+            r#"{"staff_role_changed":{"staff_id":"1003","role":"manager"}}"#,
+        ),
+        ("staff_disabled", r#"{"staff_disabled":{"staff_id":"1003"}}"#),
+        ("staff_enabled", r#"{"staff_enabled":{"staff_id":"1003"}}"#),
+        (
+            "staff_pin_reset",
+            concat!(
+                r#"{"staff_pin_reset":{"staff_id":"1003","#,
+                r#""pin_hash":"$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"}}"#,
+            ),
+        ),
+        (
+            "pickup_times_changed",
+            r#"{"pickup_times_changed":{"expiry_s":86400,"reminder_s":3600}}"#,
+        ),
+        (
+            "item_shorted_with_reason",
+            r#"{"item_shorted_with_reason":{"line_no":2,"found":0,"reason":"damaged","by":"1003"}}"#,
         ),
     ];
     let events = common::events()

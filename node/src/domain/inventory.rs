@@ -30,6 +30,40 @@ impl StockItem {
 pub struct Site {
     /// `Some(reason)` while the store takes no orders.
     pub closed: Option<String>,
+    /// The store's own pickup window and reminder (`None`: the node's
+    /// configuration, `pickup.expiry_s` and `pickup.reminder_s`).
+    pub pickup: Option<PickupTimes>,
+}
+
+/// How long a ready order waits, and when the customer is reminded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PickupTimes {
+    pub expiry_s: u64,
+    /// Seconds before expiry; 0: no reminder.
+    pub reminder_s: u64,
+}
+
+impl Site {
+    /// The pickup window in force: the store's, else `default`.
+    pub fn pickup_times(&self, default: PickupTimes) -> PickupTimes {
+        self.pickup.unwrap_or(default)
+    }
+}
+
+/// The settings record as written before the store could set its own
+/// pickup window (read at open, then rewritten in the new form).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteV1 {
+    pub closed: Option<String>,
+}
+
+impl From<SiteV1> for Site {
+    fn from(v: SiteV1) -> Self {
+        Site {
+            closed: v.closed,
+            pickup: None,
+        }
+    }
 }
 
 /// One change an event makes to stock or settings.
@@ -40,6 +74,7 @@ pub enum Effect {
     Count { sku: String, on_hand: i64 },
     Reserve { sku: String, delta: i64 },
     Closed(Option<String>),
+    PickupTimes(PickupTimes),
 }
 
 /// The stock effects of `event`, given the order as it was before it.
@@ -77,7 +112,8 @@ pub fn effects(before: Option<&Order>, event: &Event) -> Vec<Effect> {
             ],
             None => vec![],
         },
-        Event::ItemShorted { line_no, found, .. } => match line_sku(*line_no) {
+        Event::ItemShorted { line_no, found, .. }
+        | Event::ItemShortedWithReason { line_no, found, .. } => match line_sku(*line_no) {
             Some((sku, want, picked)) => vec![
                 Effect::OnHand {
                     sku: sku.clone(),
@@ -141,6 +177,13 @@ pub fn effects(before: Option<&Order>, event: &Event) -> Vec<Effect> {
         Event::CatalogImported { items } => items.iter().cloned().map(Effect::Catalog).collect(),
         Event::StoreClosed { reason, .. } => vec![Effect::Closed(Some(reason.clone()))],
         Event::StoreOpened { .. } => vec![Effect::Closed(None)],
+        Event::PickupTimesChanged {
+            expiry_s,
+            reminder_s,
+        } => vec![Effect::PickupTimes(PickupTimes {
+            expiry_s: *expiry_s,
+            reminder_s: *reminder_s,
+        })],
         _ => vec![],
     }
 }
@@ -152,7 +195,7 @@ pub fn effect_sku(e: &Effect) -> Option<&str> {
         Effect::OnHand { sku, .. } | Effect::Count { sku, .. } | Effect::Reserve { sku, .. } => {
             Some(sku)
         }
-        Effect::Closed(_) => None,
+        Effect::Closed(_) | Effect::PickupTimes(_) => None,
     }
 }
 
@@ -187,7 +230,14 @@ pub fn apply_to_item(item: Option<StockItem>, e: &Effect) -> Option<StockItem> {
 /// Apply a settings effect.
 pub fn apply_to_site(site: Site, e: &Effect) -> Site {
     match e {
-        Effect::Closed(c) => Site { closed: c.clone() },
+        Effect::Closed(c) => Site {
+            closed: c.clone(),
+            ..site
+        },
+        Effect::PickupTimes(p) => Site {
+            pickup: Some(*p),
+            ..site
+        },
         _ => site,
     }
 }
@@ -345,6 +395,39 @@ pub fn decide_set_open(ctx: &Ctx, open: bool, reason: &str, staff: &str) -> Deci
         }
         _ => vec![],
     })
+}
+
+/// Shortest pickup window a store may set (a minute: tests and drills);
+/// longest: 90 days.
+pub const MIN_EXPIRY_S: u64 = 60;
+pub const MAX_EXPIRY_S: u64 = 90 * 86_400;
+
+/// Set the store's pickup window and reminder. The reminder comes before
+/// expiry (or is 0: none). Setting what is in force already is a no-op.
+pub fn decide_pickup_times(ctx: &Ctx, expiry_s: u64, reminder_s: u64) -> Decision {
+    if !(MIN_EXPIRY_S..=MAX_EXPIRY_S).contains(&expiry_s) {
+        return Err(Rejection::Invalid {
+            field: "expiry_s".into(),
+            reason: format!("must be between {MIN_EXPIRY_S} s and 90 days"),
+        });
+    }
+    if reminder_s >= expiry_s {
+        return Err(Rejection::Invalid {
+            field: "reminder_s".into(),
+            reason: "must be shorter than the pickup window (or 0 for no reminder)".into(),
+        });
+    }
+    let want = PickupTimes {
+        expiry_s,
+        reminder_s,
+    };
+    if ctx.view.site().pickup == Some(want) {
+        return Ok(vec![]);
+    }
+    Ok(vec![Event::PickupTimesChanged {
+        expiry_s,
+        reminder_s,
+    }])
 }
 
 #[cfg(test)]

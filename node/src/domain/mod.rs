@@ -10,10 +10,12 @@ pub mod inventory;
 pub mod notification;
 pub mod order;
 pub mod pickup;
+pub mod staff;
 pub mod warehouse;
 
 pub use inventory::{Site, StockItem};
 pub use order::{Order, OrderState};
+pub use staff::StaffMember;
 
 use protocol::Event;
 
@@ -60,6 +62,14 @@ pub enum Rejection {
     /// (`record`: a CancelRejected event); repeats are only answered.
     #[error("cancel refused: {reason}")]
     CancelRefused { reason: String, record: bool },
+    #[error("no staff member {0} in this store")]
+    UnknownStaff(String),
+    #[error("staff id {0} is already in use")]
+    StaffExists(String),
+    #[error("the store needs at least one enabled manager")]
+    LastManager,
+    #[error("wrong item: {item} is not on this pick list (or its line is done)")]
+    NotOnPickList { item: String },
 }
 
 impl Rejection {
@@ -89,6 +99,10 @@ pub trait StoreView {
     /// The SKU a barcode belongs to.
     fn sku_for_barcode(&self, barcode: &str) -> Option<String>;
     fn site(&self) -> Site;
+    /// One staff account.
+    fn staff(&self, id: &str) -> Option<StaffMember>;
+    /// Every staff account (a store has tens, not thousands).
+    fn staff_list(&self) -> Vec<StaffMember>;
 }
 
 /// Everything a decision may read.
@@ -113,6 +127,7 @@ pub(crate) mod testing {
     pub struct Shelf {
         pub items: HashMap<String, StockItem>,
         pub site: Site,
+        pub staff: HashMap<String, StaffMember>,
     }
 
     impl Shelf {
@@ -161,6 +176,12 @@ pub(crate) mod testing {
         }
         fn site(&self) -> Site {
             self.site.clone()
+        }
+        fn staff(&self, id: &str) -> Option<StaffMember> {
+            self.staff.get(id).cloned()
+        }
+        fn staff_list(&self) -> Vec<StaffMember> {
+            self.staff.values().cloned().collect()
         }
     }
 }

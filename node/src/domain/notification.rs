@@ -72,7 +72,8 @@ pub fn notices(env: &Envelope) -> Vec<Notice> {
         Event::ItemPicked {
             line_no, quantity, ..
         } => format!("Line {line_no}: {quantity} picked"),
-        Event::ItemShorted { line_no, found, .. } => {
+        Event::ItemShorted { line_no, found, .. }
+        | Event::ItemShortedWithReason { line_no, found, .. } => {
             format!("Line {line_no}: short, {found} found")
         }
         Event::ItemSubstituted { line_no, sku, .. } => {

@@ -219,6 +219,15 @@ impl OrderStatus {
     pub fn overdue(&self) -> bool {
         self.late && !self.state.is_closed() && self.state != OrderState::Ready
     }
+
+    /// Since when the customer has been waiting (checked in, the order not
+    /// yet handed over or closed): the desk's list.
+    pub fn waiting_since(&self) -> Option<u64> {
+        self.arrival
+            .as_ref()
+            .filter(|_| !self.state.is_closed())
+            .map(|a| a.at_ms)
+    }
 }
 
 /// The order projection: derived from the order's events by [`apply`].
@@ -397,7 +406,8 @@ pub fn apply(order: Option<Order>, env: &Envelope) -> Option<Order> {
                 }
             }
         }
-        Event::ItemShorted { line_no, found, .. } => {
+        Event::ItemShorted { line_no, found, .. }
+        | Event::ItemShortedWithReason { line_no, found, .. } => {
             if let Some(i) = line_mut(&mut o, *line_no) {
                 let p = &mut o.progress[i];
                 p.picked = *found;
@@ -483,7 +493,13 @@ pub fn apply(order: Option<Order>, env: &Envelope) -> Option<Order> {
         | Event::CatalogImported { .. }
         | Event::StoreClosed { .. }
         | Event::StoreOpened { .. }
-        | Event::LockerDoorReported { .. } => {}
+        | Event::LockerDoorReported { .. }
+        | Event::StaffAdded { .. }
+        | Event::StaffRoleChanged { .. }
+        | Event::StaffDisabled { .. }
+        | Event::StaffEnabled { .. }
+        | Event::StaffPinReset { .. }
+        | Event::PickupTimesChanged { .. } => {}
     }
     Some(o)
 }

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use super::fulfillment::coldest;
 use super::order::Order;
 use super::warehouse::check_staff;
-use super::{Ctx, Decision, OrderState, Rejection};
+use super::{Ctx, Decision, OrderState, Rejection, StoreView};
 
 /// The keys pickup tokens are signed and checked with: the node's own
 /// (for orders taken locally) and the HQ keys it trusts.
@@ -90,12 +90,12 @@ fn slot_fits(zone: Zone, kind: SlotKind) -> bool {
 }
 
 /// The zone of what was actually taken (a substitute may differ).
-fn staged_zone(ctx: &Ctx, o: &Order) -> Zone {
+fn staged_zone(view: &dyn StoreView, o: &Order) -> Zone {
     let sub_zones = o
         .progress
         .iter()
         .filter_map(|p| p.substitute.as_ref())
-        .filter_map(|s| ctx.view.item(&s.sku).map(|i| i.item.zone));
+        .filter_map(|s| view.item(&s.sku).map(|i| i.item.zone));
     let lines: Vec<_> = o
         .pick_lines
         .iter()
@@ -104,6 +104,29 @@ fn staged_zone(ctx: &Ctx, o: &Order) -> Zone {
         .map(|(l, _)| l.clone())
         .collect();
     sub_zones.fold(coldest(&lines), Zone::max)
+}
+
+/// The kinds of staging slot a picked order may go to: where what was
+/// taken stays cold enough (lockers hold ambient orders only).
+pub fn suitable_slots(view: &dyn StoreView, o: &Order) -> Vec<SlotKind> {
+    let zone = staged_zone(view, o);
+    [
+        SlotKind::Shelf,
+        SlotKind::ColdStorage,
+        SlotKind::Freezer,
+        SlotKind::Locker,
+    ]
+    .into_iter()
+    .filter(|k| slot_fits(zone, *k))
+    .collect()
+}
+
+/// Whether the hand-over needs an ID check: something taken is
+/// age-restricted.
+pub fn needs_id_check(view: &dyn StoreView, o: &Order) -> bool {
+    o.taken()
+        .iter()
+        .any(|q| view.item(&q.sku).is_some_and(|i| i.item.age_restricted))
 }
 
 /// Put the picked order on a staging slot; it becomes ready for pickup
@@ -133,7 +156,7 @@ pub fn decide_stage(ctx: &Ctx, keys: &PickupKeys, slot: &StagingSlot, staff: &st
             })
         }
     }
-    let zone = staged_zone(ctx, o);
+    let zone = staged_zone(ctx.view, o);
     if !slot_fits(zone, slot.kind) {
         let place = match zone {
             Zone::Frozen => "the freezer",
@@ -240,11 +263,7 @@ pub fn decide_hand_over(
     if done {
         return Ok(vec![]);
     }
-    let restricted = o
-        .taken()
-        .iter()
-        .any(|q| ctx.view.item(&q.sku).is_some_and(|i| i.item.age_restricted));
-    if restricted && !id_checked {
+    if needs_id_check(ctx.view, o) && !id_checked {
         return Err(Rejection::Pickup(
             "the order has age-restricted items: check the customer's ID, then confirm id_checked"
                 .into(),

@@ -3,7 +3,7 @@
 //! Each scan, short or substitute settles (part of) a line; the step that
 //! settles the last line also closes the task: ShipmentProcessed, or, if
 //! nothing at all could be taken, the order is cancelled.
-use protocol::{CancelStage, Event};
+use protocol::{CancelStage, Event, ShortReason};
 
 use super::order::{LineState, Order};
 use super::{Ctx, Decision, OrderState, Rejection};
@@ -181,7 +181,13 @@ pub fn decide_pick_item(
 /// The shelf had only `found` units for the line (counting any already
 /// scanned). The line is settled, and on-hand is corrected so availability
 /// stays true: the shelf is empty now.
-pub fn decide_short(ctx: &Ctx, line_no: u32, found: u32, staff: &str) -> Decision {
+pub fn decide_short(
+    ctx: &Ctx,
+    line_no: u32,
+    found: u32,
+    reason: ShortReason,
+    staff: &str,
+) -> Decision {
     let o = order(ctx)?;
     check_staff(staff)?;
     let mut events = start_if_needed(o, staff, "short a line")?;
@@ -196,9 +202,10 @@ pub fn decide_short(ctx: &Ctx, line_no: u32, found: u32, staff: &str) -> Decisio
         });
     }
     let taken_now = found - picked;
-    events.push(Event::ItemShorted {
+    events.push(Event::ItemShortedWithReason {
         line_no,
         found,
+        reason,
         by: staff.to_string(),
     });
     let left = ctx.view.item(&line.sku).map_or(0, |i| i.on_hand) - i64::from(taken_now);
@@ -378,8 +385,8 @@ mod tests {
             ("unknown barcode", Box::new(|c| decide_pick_item(c, 1, "12345670", 1, "ann")), Err("barcode 12345670 is not in this store's catalog".into())),
             ("too many", Box::new(|c| decide_pick_item(c, 1, MILK, 3, "ann")), Err("line 1 needs 2 more, not 3".into())),
             ("unknown line", Box::new(|c| decide_pick_item(c, 9, MILK, 1, "ann")), Err("order has no line 9".into())),
-            ("short with the shelf count corrected", Box::new(|c| decide_short(c, 1, 1, "ann")), Ok(vec!["pick_started", "item_shorted", "stock_adjusted"])),
-            ("short found must be below ordered", Box::new(|c| decide_short(c, 1, 2, "ann")), Err("found: must be between 0 (already picked) and 1 (one less than ordered)".into())),
+            ("short with the shelf count corrected", Box::new(|c| decide_short(c, 1, 1, ShortReason::Damaged, "ann")), Ok(vec!["pick_started", "item_shorted", "stock_adjusted"])),
+            ("short found must be below ordered", Box::new(|c| decide_short(c, 1, 2, ShortReason::NotFound, "ann")), Err("found: must be between 0 (already picked) and 1 (one less than ordered)".into())),
             ("substitute allowed", Box::new(|c| decide_substitute(c, 1, OAT, 2, "ann")), Ok(vec!["pick_started", "item_substituted"])),
             ("substitute no more than the line needs", Box::new(|c| decide_substitute(c, 1, OAT, 3, "ann")), Err("line 1 needs 2 more, not 3".into())),
             ("substitute not allowed", Box::new(|c| decide_substitute(c, 2, MILK, 1, "ann")), Err("the customer did not allow a substitute for line 2".into())),
@@ -441,13 +448,13 @@ mod tests {
     fn nothing_found_cancels_the_order() {
         let mut o = prepared();
         let mut seq = 20;
-        for d in [run(&o, |c| decide_short(c, 2, 0, "ann"))] {
+        for d in [run(&o, |c| decide_short(c, 2, 0, ShortReason::NotFound, "ann"))] {
             for e in d.expect("ok") {
                 seq += 1;
                 o = apply(Some(o), &env(seq, e)).expect("o");
             }
         }
-        let d = run(&o, |c| decide_short(c, 1, 0, "ann"));
+        let d = run(&o, |c| decide_short(c, 1, 0, ShortReason::OutOfDate, "ann"));
         assert_eq!(
             kinds(&d),
             Ok(vec!["item_shorted", "stock_adjusted", "order_cancelled"])

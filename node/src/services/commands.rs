@@ -2,7 +2,7 @@
 //! write requests, decided by the same domain functions.
 use std::sync::Arc;
 
-use protocol::{codec, Actor, Command, CommandReply, ReplyStatus};
+use protocol::{codec, Actor, Command, CommandReply, ReplyStatus, Role, ShortReason};
 
 use crate::domain::{self, pickup::PickupKeys, OrderState};
 use crate::store::writer::Decide;
@@ -28,9 +28,11 @@ pub fn check_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The decision a command needs.
-fn decide(command: Command, rules: &Rules) -> Decide {
-    use domain::{inventory, order, pickup, warehouse};
+/// The decision a command needs. `by` is the principal's name for the
+/// events' `by` fields; whatever the command itself names there is not
+/// used (see [`Principal::label`]).
+fn decide(command: Command, by: String, rules: &Rules) -> Decide {
+    use domain::{inventory, order, pickup, staff, warehouse};
     let keys = rules.keys.clone();
     match command {
         Command::CreateOrder { order_id, order } => {
@@ -41,59 +43,62 @@ fn decide(command: Command, rules: &Rules) -> Decide {
             order::decide_confirm_payment(c, &keys)
         }),
         Command::Cancel {
-            order_id,
-            reason,
-            by,
+            order_id, reason, ..
         } => Box::new(move |c| order::decide_cancel(c.order, &order_id, &reason, &by)),
         Command::StartPick {
             order_id,
-            staff,
             walk_id,
             tote,
+            ..
         } => Box::new(move |c| {
             known(c, &order_id)?;
-            warehouse::decide_start_pick(c, walk_id.as_deref(), tote, &staff)
+            warehouse::decide_start_pick(c, walk_id.as_deref(), tote, &by)
         }),
         Command::PickItem {
             order_id,
             line_no,
             barcode,
             quantity,
-            staff,
+            ..
         } => Box::new(move |c| {
             known(c, &order_id)?;
-            warehouse::decide_pick_item(c, line_no, &barcode, quantity, &staff)
+            warehouse::decide_pick_item(c, line_no, &barcode, quantity, &by)
         }),
         Command::ShortItem {
             order_id,
             line_no,
             found,
-            staff,
+            ..
         } => Box::new(move |c| {
             known(c, &order_id)?;
-            warehouse::decide_short(c, line_no, found, &staff)
+            warehouse::decide_short(c, line_no, found, ShortReason::NotFound, &by)
+        }),
+        Command::ShortItemWithReason {
+            order_id,
+            line_no,
+            found,
+            reason,
+        } => Box::new(move |c| {
+            known(c, &order_id)?;
+            warehouse::decide_short(c, line_no, found, reason, &by)
         }),
         Command::SubstituteItem {
             order_id,
             line_no,
             barcode,
             quantity,
-            staff,
+            ..
         } => Box::new(move |c| {
             known(c, &order_id)?;
-            warehouse::decide_substitute(c, line_no, &barcode, quantity, &staff)
+            warehouse::decide_substitute(c, line_no, &barcode, quantity, &by)
         }),
-        Command::MarkPicked { order_id, staff } => Box::new(move |c| {
+        Command::MarkPicked { order_id, .. } => Box::new(move |c| {
             known(c, &order_id)?;
-            warehouse::decide_mark_picked(c, &staff)
+            warehouse::decide_mark_picked(c, &by)
         }),
-        Command::Stage {
-            order_id,
-            slot,
-            staff,
-        } => Box::new(move |c| {
+        Command::Stage { order_id, slot, .. } => Box::new(move |c| {
             known(c, &order_id)?;
-            pickup::decide_stage(c, &keys, &slot, &staff)
+            pickup::decide_stage(c, &keys, &slot, &by)
         }),
         Command::CheckIn {
             order_id,
@@ -105,30 +110,25 @@ fn decide(command: Command, rules: &Rules) -> Decide {
         }),
         Command::HandOver {
             order_id,
-            staff,
             code,
             id_checked,
+            ..
         } => Box::new(move |c| {
             known(c, &order_id)?;
-            pickup::decide_hand_over(c, &keys, &staff, &code, id_checked)
+            pickup::decide_hand_over(c, &keys, &by, &code, id_checked)
         }),
-        Command::CountStock { counts, staff } => {
-            Box::new(move |c| inventory::decide_count(c, &counts, &staff))
+        Command::CountStock { counts, .. } => {
+            Box::new(move |c| inventory::decide_count(c, &counts, &by))
         }
         Command::AdjustStock {
-            sku,
-            delta,
-            reason,
-            staff,
-        } => Box::new(move |c| inventory::decide_adjust(c, &sku, delta, &reason, &staff)),
+            sku, delta, reason, ..
+        } => Box::new(move |c| inventory::decide_adjust(c, &sku, delta, &reason, &by)),
         Command::ImportCatalog { items, stock } => {
             Box::new(move |c| inventory::decide_import(c, &items, &stock))
         }
-        Command::SetStoreOpen {
-            open,
-            reason,
-            staff,
-        } => Box::new(move |c| inventory::decide_set_open(c, open, &reason, &staff)),
+        Command::SetStoreOpen { open, reason, .. } => {
+            Box::new(move |c| inventory::decide_set_open(c, open, &reason, &by))
+        }
         // Reaches a decision only when `resolve` found no order for it.
         Command::CheckInByCode { code, .. } => {
             Box::new(move |_| Err(domain::Rejection::UnknownCode(code.trim().to_string())))
@@ -136,6 +136,25 @@ fn decide(command: Command, rules: &Rules) -> Decide {
         Command::ReportLockerDoor { compartment, open } => {
             Box::new(move |c| pickup::decide_locker_door(c, &compartment, open))
         }
+        Command::AddStaff {
+            staff_id,
+            name,
+            role,
+            pin_hash,
+        } => Box::new(move |c| staff::decide_add(c, &staff_id, &name, role, &pin_hash)),
+        Command::SetStaffRole { staff_id, role } => {
+            Box::new(move |c| staff::decide_role(c, &staff_id, role))
+        }
+        Command::SetStaffEnabled { staff_id, enabled } => {
+            Box::new(move |c| staff::decide_enabled(c, &staff_id, enabled))
+        }
+        Command::ResetStaffPin { staff_id, pin_hash } => {
+            Box::new(move |c| staff::decide_pin(c, &staff_id, &pin_hash))
+        }
+        Command::SetPickupTimes {
+            expiry_s,
+            reminder_s,
+        } => Box::new(move |c| inventory::decide_pickup_times(c, expiry_s, reminder_s)),
     }
 }
 
@@ -181,19 +200,174 @@ fn known(c: &domain::Ctx, id: &protocol::OrderId) -> Result<(), domain::Rejectio
     }
 }
 
-/// The one way a command from any door becomes a write: the door's
+/// Who is asking: the authenticated party behind a request. Every door
+/// fills one in — a staff session for the pages, the device's broker login
+/// for MQTT, the bearer token for the JSON API, the cloud link, the command
+/// line — and it, never a field of the command, becomes the events' actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A staff member logged in on the pages (role read live from the log,
+    /// so a change takes effect on the next request).
+    Staff { id: String, role: Role },
+    /// A caller with the store's API token.
+    Api,
+    /// A caller with the API token naming the person it acts for (a label
+    /// for the events' `by` fields; the actor stays `api`).
+    ApiFor(String),
+    /// A device logged in on the store broker.
+    Device(String),
+    /// The chain's cloud, over the cloud link.
+    Cloud,
+    /// The `storenode` command line, node stopped.
+    Cli,
+}
+
+impl Principal {
+    /// The audit trail's "who".
+    pub fn actor(&self) -> Actor {
+        match self {
+            Principal::Staff { id, .. } => Actor::Staff(id.clone()),
+            Principal::Api | Principal::ApiFor(_) => Actor::Api,
+            Principal::Device(d) => Actor::Device(d.clone()),
+            Principal::Cloud => Actor::Cloud,
+            Principal::Cli => Actor::Cli,
+        }
+    }
+
+    /// The name the events' `by` fields carry: the staff id or the device
+    /// name. The API token and the cloud are systems acting for people, so
+    /// the name they give in a command's `staff`/`by` is kept as a label
+    /// (the actor still says who authenticated).
+    pub fn label(&self, claimed: Option<&str>) -> String {
+        let claimed = claimed.map(str::trim).filter(|c| !c.is_empty());
+        match (self, claimed) {
+            (Principal::Staff { id, .. }, _) => id.clone(),
+            (Principal::Device(d), _) => d.clone(),
+            (Principal::ApiFor(name), _) => name.clone(),
+            (Principal::Api | Principal::Cloud, Some(name)) => name.to_string(),
+            (Principal::Api, None) => "api".into(),
+            (Principal::Cloud, None) => "cloud".into(),
+            (Principal::Cli, _) => "cli".into(),
+        }
+    }
+
+    /// Whether this principal may send `command`. The store broker cannot
+    /// tell devices apart per topic (rumqttd has no ACLs), so the rules
+    /// themselves limit what a device login can do: shop-floor devices
+    /// pick, stage, check in and report doors, and hand over only what sits
+    /// in a locker; the cloud creates, confirms, cancels and manages stock,
+    /// but does not pick or hand over. Staff may do what their role allows
+    /// (a manager everything); the API token and the command line anything.
+    pub fn may(&self, command: &Command) -> Result<(), NotAllowed> {
+        let ok = match self {
+            Principal::Device(_) => matches!(
+                command,
+                Command::CreateOrder { .. }
+                    | Command::StartPick { .. }
+                    | Command::PickItem { .. }
+                    | Command::ShortItem { .. }
+                    | Command::ShortItemWithReason { .. }
+                    | Command::SubstituteItem { .. }
+                    | Command::MarkPicked { .. }
+                    | Command::Stage { .. }
+                    | Command::CheckIn { .. }
+                    | Command::CheckInByCode { .. }
+                    | Command::HandOver { .. }
+                    | Command::ReportLockerDoor { .. }
+            ),
+            Principal::Cloud => matches!(
+                command,
+                Command::CreateOrder { .. }
+                    | Command::ConfirmPayment { .. }
+                    | Command::Cancel { .. }
+                    | Command::CheckIn { .. }
+                    | Command::CheckInByCode { .. }
+                    | Command::CountStock { .. }
+                    | Command::AdjustStock { .. }
+                    | Command::ImportCatalog { .. }
+                    | Command::SetStoreOpen { .. }
+            ),
+            Principal::Staff { role, .. } => role_may(*role, command),
+            Principal::Api | Principal::ApiFor(_) | Principal::Cli => true,
+        };
+        if ok {
+            return Ok(());
+        }
+        let name = command_name(command);
+        Err(NotAllowed(match self {
+            Principal::Staff { role, .. } => format!(
+                "the {} role may not {}: ask a manager",
+                role.name(),
+                name.replace('_', " ")
+            ),
+            Principal::Device(_) => {
+                format!("a device may not send {name}: it is a staff action (use the staff pages)")
+            }
+            _ => format!("the cloud may not send {name}: it is a staff action (use the staff pages)"),
+        }))
+    }
+}
+
+/// What each role may do on the pages; a manager may do everything.
+pub fn role_may(role: Role, command: &Command) -> bool {
+    match role {
+        Role::Manager => true,
+        Role::Picker => matches!(
+            command,
+            Command::StartPick { .. }
+                | Command::PickItem { .. }
+                | Command::ShortItem { .. }
+                | Command::ShortItemWithReason { .. }
+                | Command::SubstituteItem { .. }
+                | Command::MarkPicked { .. }
+                | Command::Stage { .. }
+        ),
+        Role::Desk => matches!(
+            command,
+            Command::CheckIn { .. }
+                | Command::CheckInByCode { .. }
+                | Command::HandOver { .. }
+                | Command::Stage { .. }
+        ),
+    }
+}
+
+/// A principal asked for something its door or role does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotAllowed(pub String);
+
+/// The name a command carries in its deprecated `staff`/`by` field.
+fn claimed(command: &Command) -> Option<&str> {
+    match command {
+        Command::MarkPicked { staff, .. }
+        | Command::HandOver { staff, .. }
+        | Command::StartPick { staff, .. }
+        | Command::PickItem { staff, .. }
+        | Command::ShortItem { staff, .. }
+        | Command::SubstituteItem { staff, .. }
+        | Command::Stage { staff, .. }
+        | Command::CountStock { staff, .. }
+        | Command::AdjustStock { staff, .. }
+        | Command::SetStoreOpen { staff, .. }
+        | Command::Cancel { by: staff, .. } => Some(staff),
+        _ => None,
+    }
+}
+
+/// The one way a command from any door becomes a write: the principal's
 /// allowance, the audit actor, the resend key (`resend`: scope and sender
 /// id, matched against the command *as sent*, so a retry is recognised even
 /// after a pickup code was looked up), the code lookup, the locker rule
-/// for devices, and the decision. `Err` names why the door may not send it.
+/// for devices, and the decision.
 pub fn prepare(
     command: Command,
-    door: Actor,
+    principal: &Principal,
     resend: Option<(String, String)>,
     rules: &Rules,
     store: &Store,
-) -> Result<WriteRequest, String> {
-    allowed(&command, &door)?;
+) -> Result<WriteRequest, NotAllowed> {
+    principal.may(&command)?;
     let dedup = match resend {
         Some((scope, id)) => Dedup::Inbox {
             scope,
@@ -203,11 +377,11 @@ pub fn prepare(
         None => Dedup::None,
     };
     let command = resolve(command, store, rules);
-    let actor = actor(&command, door);
+    let by = principal.label(claimed(&command));
     let locker_only =
-        matches!(actor, Actor::Device(_)) && matches!(command, Command::HandOver { .. });
+        matches!(principal, Principal::Device(_)) && matches!(command, Command::HandOver { .. });
     let stream = command.stream();
-    let inner = decide(command, rules);
+    let inner = decide(command, by, rules);
     let decide: Decide = if locker_only {
         // A device hands over only what waits in a locker (the locker
         // checks the customer's code); everything else goes over the desk.
@@ -232,86 +406,11 @@ pub fn prepare(
     };
     Ok(WriteRequest {
         order_id: stream,
-        actor,
+        actor: principal.actor(),
         causation: None,
         dedup,
         decide,
     })
-}
-
-/// Who did it, for the audit trail: the staff member a command names, else
-/// the door it came through.
-fn actor(command: &Command, door: Actor) -> Actor {
-    match command {
-        // Only the staff API records the staff member a command names
-        // (until staff logins exist it is the caller's claim, made with the
-        // store's API token). A device or the cloud stays itself: its login
-        // is what the node can vouch for; the name is in the event.
-        Command::MarkPicked { staff, .. }
-        | Command::HandOver { staff, .. }
-        | Command::StartPick { staff, .. }
-        | Command::PickItem { staff, .. }
-        | Command::ShortItem { staff, .. }
-        | Command::SubstituteItem { staff, .. }
-        | Command::Stage { staff, .. }
-        | Command::CountStock { staff, .. }
-        | Command::AdjustStock { staff, .. }
-        | Command::SetStoreOpen { staff, .. }
-        | Command::Cancel { by: staff, .. }
-            if matches!(door, Actor::Api) =>
-        {
-            Actor::Staff(staff.clone())
-        }
-        _ => door,
-    }
-}
-
-/// Which commands each door may send. The store broker cannot tell devices
-/// apart per topic (rumqttd has no ACLs), so the rules themselves limit
-/// what a device login can do: shop-floor devices pick, stage, check in
-/// and report doors, and hand over only what sits in a locker; the cloud
-/// creates, confirms, cancels and manages stock, but does not pick or hand
-/// over. The staff API may do everything.
-fn allowed(command: &Command, door: &Actor) -> Result<(), String> {
-    let device_may = matches!(
-        command,
-        Command::CreateOrder { .. }
-            | Command::StartPick { .. }
-            | Command::PickItem { .. }
-            | Command::ShortItem { .. }
-            | Command::SubstituteItem { .. }
-            | Command::MarkPicked { .. }
-            | Command::Stage { .. }
-            | Command::CheckIn { .. }
-            | Command::CheckInByCode { .. }
-            | Command::HandOver { .. }
-            | Command::ReportLockerDoor { .. }
-    );
-    let cloud_may = matches!(
-        command,
-        Command::CreateOrder { .. }
-            | Command::ConfirmPayment { .. }
-            | Command::Cancel { .. }
-            | Command::CheckIn { .. }
-            | Command::CheckInByCode { .. }
-            | Command::CountStock { .. }
-            | Command::AdjustStock { .. }
-            | Command::ImportCatalog { .. }
-            | Command::SetStoreOpen { .. }
-    );
-    let (ok, who) = match door {
-        Actor::Device(_) => (device_may, "a device"),
-        Actor::Cloud => (cloud_may, "the cloud"),
-        _ => (true, ""),
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{who} may not send {}: it is a staff action (use the staff API)",
-            command_name(command)
-        ))
-    }
 }
 
 /// The command's name as in JSON.

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use protocol::topic::{self, Parsed};
-use protocol::{codec, Actor, CommandEnvelope, CommandReply, Envelope, ReplyStatus};
+use protocol::{codec, CommandEnvelope, CommandReply, Envelope, ReplyStatus};
 use rumqttd::Notification;
 use tokio::sync::{mpsc, Mutex};
 
@@ -181,19 +181,19 @@ impl Intake {
             }
         };
         let door = match &to {
-            ReplyTo::Device(d) => Actor::Device(d.clone()),
-            ReplyTo::Cloud => Actor::Cloud,
+            ReplyTo::Device(d) => commands::Principal::Device(d.clone()),
+            ReplyTo::Cloud => commands::Principal::Cloud,
         };
         let id = cmd.id.clone();
         let resend = Some((source, cmd.id));
-        let req = match commands::prepare(cmd.command, door, resend, &self.rules, &self.store) {
+        let req = match commands::prepare(cmd.command, &door, resend, &self.rules, &self.store) {
             Ok(req) => req,
             Err(reason) => {
                 self.metrics.command(metric_source, "rejected");
                 let reply = CommandReply {
                     id,
                     status: ReplyStatus::Rejected,
-                    reason: Some(reason),
+                    reason: Some(reason.to_string()),
                     log_seqs: vec![],
                 };
                 return Ok(Handled::ReplyNow(to, reply));

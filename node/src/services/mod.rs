@@ -15,6 +15,7 @@
 pub mod commands;
 pub mod consumer;
 pub mod intake;
+pub mod staff;
 pub mod timers;
 
 use std::future::Future;

@@ -16,6 +16,7 @@ use std::time::Duration;
 use protocol::Actor;
 
 use super::ServiceError;
+use crate::domain::inventory::PickupTimes;
 use crate::domain::{self, OrderState};
 use crate::shutdown::Shutdown;
 use crate::store::{Dedup, Store, WriteRequest, WriterHandle};
@@ -59,13 +60,26 @@ impl Timers {
     /// Write the decisions due now among the next `PER_TICK` open orders.
     async fn fire_due(&self, cursor: &mut Cursor) -> Result<(), ServiceError> {
         let now = crate::store::now_ms();
-        let (expiry, remind, pay) = (self.expiry_ms, self.remind_ms, self.payment_timeout_ms);
-        let due_now = move |o: &domain::Order, now: u64| {
+        // The store's own pickup window if a manager set one, else the
+        // configuration's.
+        let default = PickupTimes {
+            expiry_s: self.expiry_ms / 1000,
+            reminder_s: self.remind_ms / 1000,
+        };
+        let pay = self.payment_timeout_ms;
+        let due_now = move |o: &domain::Order, now: u64, site: &domain::Site| {
+            let times = site.pickup_times(default);
             let mut events = domain::order::on_clock(o, now);
             events.extend(domain::order::payment_overdue(o, now, pay));
-            events.extend(domain::pickup::on_clock(o, now, expiry, remind));
+            events.extend(domain::pickup::on_clock(
+                o,
+                now,
+                times.expiry_s * 1000,
+                times.reminder_s * 1000,
+            ));
             events
         };
+        let site = self.store.site();
         let open: Vec<OrderState> = OrderState::ALL
             .into_iter()
             .filter(|s| !s.is_closed())
@@ -81,7 +95,7 @@ impl Timers {
             looked += page.len();
             let ended = page.len() < want;
             cursor.after = page.last().map(|o| o.id.clone());
-            due.extend(page.into_iter().filter(|o| !due_now(o, now).is_empty()));
+            due.extend(page.into_iter().filter(|o| !due_now(o, now, &site).is_empty()));
             if ended {
                 cursor.state = (cursor.state + 1) % open.len();
                 cursor.after = None;
@@ -96,7 +110,10 @@ impl Timers {
                 actor: Actor::Service(NAME.into()),
                 causation: None,
                 dedup: Dedup::None,
-                decide: Box::new(move |c| Ok(c.order.map_or(vec![], |o| due_now(o, c.now_ms)))),
+                decide: Box::new(move |c| {
+                    let site = c.view.site();
+                    Ok(c.order.map_or(vec![], |o| due_now(o, c.now_ms, &site)))
+                }),
             };
             match self.writer.write(req).await {
                 Ok(crate::store::Written::Applied { log_seqs, order }) if !log_seqs.is_empty() => {

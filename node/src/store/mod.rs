@@ -19,6 +19,9 @@
 //! | `g`    | —                           | [`Site`] (store settings)      |
 //! | `s`    | node stream id (`_store`)   | last `order_seq` (u64 BE)      |
 //! | `m`    | `store_id`, `chain`         | owner store; [`ChainHead`]     |
+//! | `u`    | staff id                    | [`StaffMember`] (projection)   |
+//! | `n`    | SHA-256 of a session token  | [`SessionRecord`]              |
+mod session;
 pub mod writer;
 
 use std::path::Path;
@@ -30,9 +33,11 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::domain::inventory::SiteV1;
 use crate::domain::order::OrderStatus;
-use crate::domain::{Order, OrderState, Site, StockItem};
+use crate::domain::{Order, OrderState, Site, StaffMember, StockItem};
 
+pub use session::SessionRecord;
 pub use writer::{Dedup, WriteRequest, Writer, WriterHandle, Written};
 
 /// Most dead letters kept; older ones are dropped first.
@@ -117,6 +122,54 @@ pub(crate) struct Stock {
     site: Site,
     /// Short pickup code → order, for orders ready for pickup.
     codes: std::collections::HashMap<String, OrderId>,
+    /// Staff accounts by id.
+    staff: std::collections::HashMap<String, StaffMember>,
+}
+
+/// Where an order stands in the pick queue: late orders first, then by
+/// promise time (orders without one after those with one), then in the
+/// order they arrived.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QueueKey {
+    /// 0 for late orders, 1 for the others.
+    pub rank: u8,
+    /// The promise time, `u64::MAX` when there is none.
+    pub due_ms: u64,
+    pub created_log_seq: u64,
+    pub id: OrderId,
+}
+
+impl QueueKey {
+    /// The order's place in the pick queue, if it is waiting for a picker.
+    pub fn of(o: &Order) -> Option<QueueKey> {
+        (o.state == OrderState::Prepared).then(|| QueueKey {
+            rank: if o.late { 0 } else { 1 },
+            due_ms: o.content.due_at_ms.unwrap_or(u64::MAX),
+            created_log_seq: o.created_log_seq,
+            id: o.id.clone(),
+        })
+    }
+}
+
+/// The pick queue: orders waiting for a picker, in queue order. Built on
+/// first use (it needs each waiting order's promise time, which is not in
+/// the statuses read at open) and kept by the writer's state moves.
+#[derive(Debug, Default)]
+struct Queue {
+    keys: std::collections::BTreeSet<QueueKey>,
+    by_id: std::collections::HashMap<OrderId, QueueKey>,
+}
+
+impl Queue {
+    fn set(&mut self, id: &OrderId, key: Option<QueueKey>) {
+        if let Some(old) = self.by_id.remove(id) {
+            self.keys.remove(&old);
+        }
+        if let Some(k) = key {
+            self.by_id.insert(id.clone(), k.clone());
+            self.keys.insert(k);
+        }
+    }
 }
 
 impl Stock {
@@ -153,6 +206,10 @@ pub struct Store {
     /// manager's list), kept like `states`.
     overdue: Arc<std::sync::RwLock<std::collections::BTreeSet<OrderId>>>,
     stock: Arc<std::sync::RwLock<Stock>>,
+    /// The pick queue (`None` until first asked for).
+    queue: Arc<std::sync::RwLock<Option<Queue>>>,
+    /// Customers who checked in for an order still open: order → when.
+    arrivals: Arc<std::sync::RwLock<std::collections::BTreeMap<OrderId, u64>>>,
     /// The directory sled was opened on.
     dir: Arc<Path>,
 }
@@ -198,6 +255,9 @@ pub(crate) fn chain_key() -> Vec<u8> {
 }
 fn device_key(name: &str) -> Vec<u8> {
     key(b'v', &[name.as_bytes()])
+}
+pub(crate) fn staff_key(id: &str) -> Vec<u8> {
+    key(b'u', &[id.as_bytes()])
 }
 
 fn be_u64(bytes: &[u8], what: &str) -> Result<u64, StoreError> {
@@ -272,6 +332,7 @@ impl Store {
         };
         let mut states = std::collections::BTreeSet::new();
         let mut overdue = std::collections::BTreeSet::new();
+        let mut arrivals = std::collections::BTreeMap::new();
         let mut stock = Stock::default();
         for kv in tree.scan_prefix([b'o']) {
             let (_, v) = kv?;
@@ -287,7 +348,18 @@ impl Store {
             if status.overdue() {
                 overdue.insert(status.id.clone());
             }
+            if let Some(at) = status.waiting_since() {
+                arrivals.insert(status.id.clone(), at);
+            }
             states.insert((status.state, status.id));
+        }
+        for kv in tree.scan_prefix([b'u']) {
+            let (k, v) = kv?;
+            let m: StaffMember = codec::decode(&v).map_err(|e| StoreError::Corrupt {
+                key: format!("staff {}", String::from_utf8_lossy(&k[1..])),
+                reason: e.to_string(),
+            })?;
+            stock.staff.insert(m.id.clone(), m);
         }
         for kv in tree.scan_prefix([b'i']) {
             let (k, v) = kv?;
@@ -298,10 +370,14 @@ impl Store {
             stock.put(item);
         }
         if let Some(v) = tree.get(site_key())? {
-            stock.site = codec::decode(&v).map_err(|e| StoreError::Corrupt {
-                key: "site".into(),
-                reason: e.to_string(),
-            })?;
+            // The record as written before stores had their own pickup
+            // window reads as that window unset.
+            stock.site = codec::decode::<Site>(&v)
+                .or_else(|_| codec::decode::<SiteV1>(&v).map(Site::from))
+                .map_err(|e| StoreError::Corrupt {
+                    key: "site".into(),
+                    reason: e.to_string(),
+                })?;
         }
         Ok(Store {
             db,
@@ -312,6 +388,8 @@ impl Store {
             states: Arc::new(std::sync::RwLock::new(states)),
             overdue: Arc::new(std::sync::RwLock::new(overdue)),
             stock: Arc::new(std::sync::RwLock::new(stock)),
+            queue: Arc::default(),
+            arrivals: Arc::new(std::sync::RwLock::new(arrivals)),
             dir: Arc::from(dir),
         })
     }
@@ -351,6 +429,37 @@ impl Store {
             out.push(decode_env(seq, &v)?);
         }
         Ok(out)
+    }
+
+    /// Events with `log_seq < before`, newest first, at most `limit`.
+    pub fn events_before(&self, before: u64, limit: usize) -> Result<Vec<Envelope>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self
+            .tree
+            .range(log_key(1)..log_key(before.max(1)))
+            .rev()
+            .take(limit)
+        {
+            let (k, v) = kv?;
+            let seq = be_u64(&k[1..], "log key")?;
+            out.push(decode_env(seq, &v)?);
+        }
+        Ok(out)
+    }
+
+    /// The first log position whose event is at or after `time_ms` (the
+    /// head + 1 if none is). Event times follow the log (the writer stamps
+    /// them in order), so this is a binary search.
+    pub fn first_seq_at(&self, time_ms: u64) -> Result<u64, StoreError> {
+        let (mut lo, mut hi) = (1u64, self.head() + 1);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.event(mid)? {
+                Some(e) if e.time_ms < time_ms => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        Ok(lo)
     }
 
     /// The order projection: its status record joined with its content.
@@ -480,6 +589,21 @@ impl Store {
                 }
             }
         }
+        if let Ok(mut queue) = self.queue.write() {
+            if let Some(q) = queue.as_mut() {
+                for m in moves {
+                    q.set(&m.id, m.queue.clone());
+                }
+            }
+        }
+        if let Ok(mut arrivals) = self.arrivals.write() {
+            for m in moves {
+                match m.waiting_since {
+                    Some(at) => arrivals.insert(m.id.clone(), at),
+                    None => arrivals.remove(&m.id),
+                };
+            }
+        }
         if let Ok(mut stock) = self.stock.write() {
             for m in moves {
                 // Codes are matched case-insensitively (HQ may issue
@@ -498,8 +622,13 @@ impl Store {
         }
     }
 
-    /// Publish durable stock and settings changes to readers.
-    pub(crate) fn update_stock(&self, items: Vec<StockItem>, site: Option<Site>) {
+    /// Publish durable stock, settings and staff changes to readers.
+    pub(crate) fn update_stock(
+        &self,
+        items: Vec<StockItem>,
+        site: Option<Site>,
+        staff: Vec<StaffMember>,
+    ) {
         if let Ok(mut stock) = self.stock.write() {
             for i in items {
                 stock.put(i);
@@ -507,7 +636,109 @@ impl Store {
             if let Some(site) = site {
                 stock.site = site;
             }
+            for m in staff {
+                stock.staff.insert(m.id.clone(), m);
+            }
         }
+    }
+
+    /// One staff account.
+    pub fn staff(&self, id: &str) -> Option<StaffMember> {
+        self.stock.read().ok()?.staff.get(id).cloned()
+    }
+
+    /// Every staff account, by id.
+    pub fn staff_list(&self) -> Vec<StaffMember> {
+        let mut out: Vec<StaffMember> = self
+            .stock
+            .read()
+            .map(|s| s.staff.values().cloned().collect())
+            .unwrap_or_default();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
+    /// Orders waiting for a picker, in queue order (late first, then by
+    /// promise time): at most `limit` after `after`, and how many wait in
+    /// all. The first call builds the queue from the orders in `prepared`.
+    pub fn pick_queue(
+        &self,
+        after: Option<&QueueKey>,
+        limit: usize,
+    ) -> Result<(Vec<Order>, usize), StoreError> {
+        use std::ops::Bound;
+        self.build_queue()?;
+        let (keys, total) = {
+            let queue = self.queue.read().map_err(|_| StoreError::Closed)?;
+            let Some(q) = queue.as_ref() else {
+                return Ok((vec![], 0));
+            };
+            let start = match after {
+                Some(a) => Bound::Excluded(a.clone()),
+                None => Bound::Unbounded,
+            };
+            // Read a few more than asked: an order may have moved on
+            // while its group is being flushed.
+            let keys: Vec<QueueKey> = q
+                .keys
+                .range((start, Bound::Unbounded))
+                .take(limit + 8)
+                .cloned()
+                .collect();
+            (keys, q.keys.len())
+        };
+        let mut out = Vec::with_capacity(limit.min(keys.len()));
+        for k in keys {
+            if out.len() == limit {
+                break;
+            }
+            if let Some(o) = self.order(&k.id)? {
+                if o.state == OrderState::Prepared {
+                    out.push(o);
+                }
+            }
+        }
+        Ok((out, total))
+    }
+
+    fn build_queue(&self) -> Result<(), StoreError> {
+        if self.queue.read().map_err(|_| StoreError::Closed)?.is_some() {
+            return Ok(());
+        }
+        // Holding the write lock while reading keeps the writer's moves
+        // from racing the build: they wait, then apply on top of it.
+        let mut queue = self.queue.write().map_err(|_| StoreError::Closed)?;
+        if queue.is_some() {
+            return Ok(());
+        }
+        let ids: Vec<OrderId> = {
+            let states = self.states.read().map_err(|_| StoreError::Closed)?;
+            states
+                .iter()
+                .filter(|(s, _)| *s == OrderState::Prepared)
+                .map(|(_, id)| id.clone())
+                .collect()
+        };
+        let mut q = Queue::default();
+        for id in ids {
+            if let Some(o) = self.order(&id)? {
+                q.set(&id, QueueKey::of(&o));
+            }
+        }
+        *queue = Some(q);
+        Ok(())
+    }
+
+    /// Customers waiting for an open order (checked in), longest waiting
+    /// first: (order, since when).
+    pub fn arrivals(&self) -> Vec<(OrderId, u64)> {
+        let mut out: Vec<(OrderId, u64)> = self
+            .arrivals
+            .read()
+            .map(|a| a.iter().map(|(id, at)| (id.clone(), *at)).collect())
+            .unwrap_or_default();
+        out.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        out
     }
 
     /// Open orders past their promise time and not yet ready, by id.
@@ -743,6 +974,26 @@ impl Store {
     }
 }
 
+/// What the rules may read, straight from the durable projections (the
+/// writer overlays its group on top of this for decisions).
+impl crate::domain::StoreView for Store {
+    fn item(&self, sku: &str) -> Option<StockItem> {
+        Store::item(self, sku)
+    }
+    fn sku_for_barcode(&self, barcode: &str) -> Option<String> {
+        Store::sku_for_barcode(self, barcode)
+    }
+    fn site(&self) -> Site {
+        Store::site(self)
+    }
+    fn staff(&self, id: &str) -> Option<StaffMember> {
+        Store::staff(self, id)
+    }
+    fn staff_list(&self) -> Vec<StaffMember> {
+        Store::staff_list(self)
+    }
+}
+
 fn decode_env(seq: u64, bytes: &[u8]) -> Result<Envelope, StoreError> {
     codec::decode(bytes).map_err(|e| StoreError::Corrupt {
         key: format!("log {seq}"),
@@ -767,6 +1018,10 @@ pub(crate) struct StateMove {
     pub code: Option<String>,
     /// Whether the order is now past its promise time and not yet ready.
     pub overdue: bool,
+    /// Its place in the pick queue, if it waits for a picker.
+    pub queue: Option<QueueKey>,
+    /// Since when its customer waits, if checked in and the order is open.
+    pub waiting_since: Option<u64>,
 }
 
 /// What `verify` found wrong; empty when the store is consistent.
@@ -792,6 +1047,7 @@ impl Store {
         let mut streams: HashMap<OrderId, u64> = HashMap::new();
         let mut items: HashMap<String, StockItem> = HashMap::new();
         let mut site = Site::default();
+        let mut staff: HashMap<String, StaffMember> = HashMap::new();
         let mut expected_seq = 1;
         let mut prev_hash = [0u8; 32];
         for kv in self.tree.scan_prefix([b'l']) {
@@ -837,6 +1093,17 @@ impl Store {
                         }
                     }
                     None => site = crate::domain::inventory::apply_to_site(site, &e),
+                }
+            }
+            if let Some(id) = crate::domain::staff::staff_id_of(&env.event) {
+                let cur = staff.remove(id);
+                match crate::domain::staff::apply(cur, &env.event, env.time_ms) {
+                    Some(m) => {
+                        staff.insert(m.id.clone(), m);
+                    }
+                    None => report
+                        .problems
+                        .push(format!("log {seq}: change of unknown staff member {id}")),
                 }
             }
             if env.order_id.is_reserved() {
@@ -916,6 +1183,47 @@ impl Store {
             report
                 .problems
                 .push("store settings differ from the log's".into());
+        }
+        let mut stored_staff: HashMap<String, StaffMember> = HashMap::new();
+        for kv in self.tree.scan_prefix([b'u']) {
+            let (_, v) = kv?;
+            let m: StaffMember = codec::decode(&v).map_err(|e| StoreError::Corrupt {
+                key: "staff".into(),
+                reason: e.to_string(),
+            })?;
+            stored_staff.insert(m.id.clone(), m);
+        }
+        let in_memory: HashMap<String, StaffMember> = self
+            .staff_list()
+            .into_iter()
+            .map(|m| (m.id.clone(), m))
+            .collect();
+        if stored_staff != staff || in_memory != staff {
+            report
+                .problems
+                .push("staff accounts differ from the log's".into());
+        }
+        if let Ok(queue) = self.queue.read() {
+            if let Some(q) = queue.as_ref() {
+                let want: std::collections::BTreeSet<QueueKey> =
+                    replayed.values().filter_map(QueueKey::of).collect();
+                if q.keys != want {
+                    report
+                        .problems
+                        .push("the pick queue disagrees with the log".into());
+                }
+            }
+        }
+        let want: std::collections::BTreeMap<OrderId, u64> = replayed
+            .values()
+            .filter_map(|o| o.waiting_since().map(|at| (o.id.clone(), at)))
+            .collect();
+        let indexed: std::collections::BTreeMap<OrderId, u64> =
+            self.arrivals().into_iter().collect();
+        if want != indexed {
+            report
+                .problems
+                .push("the list of waiting customers disagrees with the log".into());
         }
         let want: std::collections::BTreeSet<(OrderState, OrderId)> =
             replayed.values().map(|o| (o.state, o.id.clone())).collect();

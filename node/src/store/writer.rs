@@ -23,11 +23,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     chain_hash, chain_key, checkpoint_key, content_key, inbox_key, item_key, log_key, now_ms,
-    order_key, site_key, stream_key, ChainHead, InboxEntry, StateMove, Store, StoreError,
+    order_key, site_key, staff_key, stream_key, ChainHead, InboxEntry, QueueKey, StateMove, Store,
+    StoreError,
 };
 use crate::config::Durability;
 use crate::domain::inventory::{self, Effect};
-use crate::domain::{self, Ctx, Decision, Order, Rejection, Site, StockItem, StoreView};
+use crate::domain::{
+    self, Ctx, Decision, Order, Rejection, Site, StaffMember, StockItem, StoreView,
+};
 use crate::metrics::Metrics;
 
 /// Decides what a request appends, given the stream's order (if any), the
@@ -150,7 +153,11 @@ const LINGER_MIN_GROUP: usize = 4;
 
 /// Where the writer announces durable events.
 pub trait EventSink: Send + 'static {
+    /// One event for the store broker (staff events are never published).
     fn publish(&mut self, topic: String, payload: Vec<u8>);
+    /// A group's events, once durable, in log order: the node's own live
+    /// feed (the staff pages follow it).
+    fn durable(&mut self, _events: &[Envelope]) {}
 }
 
 pub struct Writer<S: EventSink> {
@@ -282,7 +289,7 @@ impl<S: EventSink> Writer<S> {
             let started = Instant::now();
             let head = group.head;
             let group_moves = std::mem::take(&mut group.moves);
-            let (touched, site) = group.finish(self.last_hash);
+            let (touched, site, staff) = group.finish(self.last_hash);
             let new_hash = group.last_hash;
             let committed = match failed {
                 Some(e) => Err(e),
@@ -307,13 +314,22 @@ impl<S: EventSink> Writer<S> {
             // senders may be told.
             self.last_hash = new_hash;
             self.store.move_states(&group_moves);
-            self.store.update_stock(touched, site);
+            self.store.update_stock(touched, site, staff);
             self.store.advance_head(head);
+            let mut envs = Vec::with_capacity(published.len());
             for (env, bytes) in published {
                 self.metrics.event_appended(env.event.kind().name());
                 self.metrics.event_bytes.inc_by(bytes.len() as u64);
-                self.sink
-                    .publish(topic::event(self.store.store_id(), env.event.kind()), bytes);
+                // Staff accounts are no device's business (consumers read
+                // them from the log, seeing the gap).
+                if !env.event.is_staff() {
+                    self.sink
+                        .publish(topic::event(self.store.store_id(), env.event.kind()), bytes);
+                }
+                envs.push(env);
+            }
+            if !envs.is_empty() {
+                self.sink.durable(&envs);
             }
             self.metrics.log_head.set(head as i64);
             for (reply, written) in replies {
@@ -462,6 +478,14 @@ impl<S: EventSink> Writer<S> {
             for effect in inventory::effects(order.as_ref(), &env.event) {
                 group.apply_effect(store, &effect)?;
             }
+            if let Some(id) = domain::staff::staff_id_of(&env.event) {
+                let current = match group.staff.remove(id) {
+                    Some(m) => m,
+                    None => store.staff(id),
+                };
+                let next = domain::staff::apply(current, &env.event, env.time_ms);
+                group.staff.insert(id.to_string(), next);
+            }
             if node_stream {
                 group.streams.insert(req.order_id.clone(), order_seq);
             } else {
@@ -482,7 +506,13 @@ impl<S: EventSink> Writer<S> {
                 }
                 let before = current.as_ref().map(|c| c.state);
                 let was_overdue = current.as_ref().is_some_and(|c| c.overdue());
-                if before != Some(o.state) || was_overdue != o.overdue() {
+                let queue = QueueKey::of(o);
+                let waiting_since = o.waiting_since();
+                let moved = before != Some(o.state)
+                    || was_overdue != o.overdue()
+                    || current.as_ref().and_then(QueueKey::of) != queue
+                    || current.as_ref().and_then(|c| c.waiting_since()) != waiting_since;
+                if moved {
                     let code = o
                         .pickup_code
                         .clone()
@@ -493,6 +523,8 @@ impl<S: EventSink> Writer<S> {
                         after: o.state,
                         code,
                         overdue: o.overdue(),
+                        queue,
+                        waiting_since,
                     });
                 }
             }
@@ -558,6 +590,27 @@ impl StoreView for GroupView<'_> {
             None => self.store.site(),
         }
     }
+    fn staff(&self, id: &str) -> Option<StaffMember> {
+        match self.group.staff.get(id) {
+            Some(m) => m.clone(),
+            None => self.store.staff(id),
+        }
+    }
+    fn staff_list(&self) -> Vec<StaffMember> {
+        let mut all: HashMap<String, StaffMember> = self
+            .store
+            .staff_list()
+            .into_iter()
+            .map(|m| (m.id.clone(), m))
+            .collect();
+        for (id, m) in &self.group.staff {
+            match m {
+                Some(m) => all.insert(id.clone(), m.clone()),
+                None => all.remove(id),
+            };
+        }
+        all.into_values().collect()
+    }
 }
 
 /// One group commit in the making: its sled batch, and what it has changed
@@ -574,6 +627,8 @@ struct Group {
     /// SKUs changed by the group (`None`: not in the catalog).
     items: HashMap<String, Option<StockItem>>,
     site: Option<Site>,
+    /// Staff accounts changed by the group.
+    staff: HashMap<String, Option<StaffMember>>,
     /// Node streams' last `order_seq`.
     streams: HashMap<OrderId, u64>,
 }
@@ -590,6 +645,7 @@ impl Group {
             moves: Vec::new(),
             items: HashMap::new(),
             site: None,
+            staff: HashMap::new(),
             streams: HashMap::new(),
         }
     }
@@ -615,7 +671,10 @@ impl Group {
     /// Put the group's stock, settings, stream positions and chain head in
     /// its batch (one key per SKU touched, however many events touched it).
     /// Returns what readers should see once the batch is durable.
-    fn finish(&mut self, hash_before: [u8; 32]) -> (Vec<StockItem>, Option<Site>) {
+    fn finish(
+        &mut self,
+        hash_before: [u8; 32],
+    ) -> (Vec<StockItem>, Option<Site>, Vec<StaffMember>) {
         let mut touched = Vec::with_capacity(self.items.len());
         for (sku, item) in self.items.drain() {
             if let Some(item) = item {
@@ -625,6 +684,13 @@ impl Group {
         }
         if let Some(site) = &self.site {
             self.batch.insert(site_key(), codec::encode(site));
+        }
+        let mut staff = Vec::with_capacity(self.staff.len());
+        for (id, m) in self.staff.drain() {
+            if let Some(m) = m {
+                self.batch.insert(staff_key(&id), codec::encode(&m));
+                staff.push(m);
+            }
         }
         for (id, seq) in &self.streams {
             self.batch.insert(stream_key(id), &seq.to_be_bytes());
@@ -636,7 +702,7 @@ impl Group {
             };
             self.batch.insert(chain_key(), codec::encode(&head));
         }
-        (touched, self.site.clone())
+        (touched, self.site.clone(), staff)
     }
 
     fn set_checkpoint(&mut self, consumer: &'static str, seq: u64) {

@@ -10,8 +10,11 @@ use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    #[error("missing or wrong bearer token")]
+    #[error("missing or wrong bearer token (or no staff login)")]
     Unauthorized,
+    /// The caller is known but may not do this (role, door, CSRF).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{field}: {reason}")]
     InvalidBody { field: String, reason: String },
     #[error("{0}")]
@@ -50,6 +53,7 @@ impl AppError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             AppError::InvalidBody { .. } => (StatusCode::BAD_REQUEST, "invalid_body"),
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             AppError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
@@ -98,6 +102,14 @@ impl AppError {
             }
             AppError::Rejected(Rejection::CancelRefused { .. }) => {
                 (StatusCode::CONFLICT, "cancel_rejected")
+            }
+            AppError::Rejected(Rejection::UnknownStaff(_)) => {
+                (StatusCode::NOT_FOUND, "unknown_staff")
+            }
+            AppError::Rejected(Rejection::StaffExists(_)) => (StatusCode::CONFLICT, "staff_exists"),
+            AppError::Rejected(Rejection::LastManager) => (StatusCode::CONFLICT, "last_manager"),
+            AppError::Rejected(Rejection::NotOnPickList { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "wrong_barcode")
             }
             AppError::Refused(_) => (StatusCode::CONFLICT, "rejected"),
             AppError::Import(_) => (StatusCode::UNPROCESSABLE_ENTITY, "import_refused"),

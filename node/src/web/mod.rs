@@ -1,22 +1,39 @@
-//! HTTP: staff API, health and metrics (axum).
+//! HTTP: the staff pages, the JSON API, the live feed, health and metrics
+//! (axum).
 //!
-//! Every state-changing endpoint answers 2xx only after the group commit
-//! holding its events is flushed.
-mod api;
+//! - `pages/`: server-rendered HTML for pickers, the pickup desk and the
+//!   manager, working with a staff login (`auth`), a little embedded
+//!   script (`assets/`), and the texts of one catalog (`i18n`).
+//! - `api/`: `/api/v1`, for the API token or a staff login.
+//! - `live`: server-sent events from the log's live feed.
+//!
+//! Every state-changing request answers 2xx (or, for a page, its "done")
+//! only after the group commit holding its events is flushed. No business
+//! rule lives here: handlers build commands for `services::commands`, and
+//! read through `read`.
+pub mod api;
+pub mod assets;
+pub mod auth;
 pub mod error;
+pub mod i18n;
+pub mod live;
+pub mod pages;
+pub mod time;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::domain::inventory::PickupTimes;
 use crate::metrics::Metrics;
+use crate::read::dashboard::TodayCache;
 use crate::store::{Store, WriterHandle};
 pub use error::AppError;
 
@@ -29,53 +46,85 @@ pub struct AppState {
     pub started: Instant,
     pub max_body_bytes: usize,
     pub rules: crate::services::commands::Rules,
+    pub sessions: Arc<auth::Sessions>,
+    pub messages: i18n::Messages,
+    pub clock: time::StoreClock,
+    pub live: live::Live,
+    pub today: Arc<TodayCache>,
+    /// The pickup window from the configuration (a store may set its own).
+    pub pickup_default: PickupTimes,
+    /// Whether pages are served over TLS (cookies get `Secure`).
+    pub tls: bool,
+    /// Messages waiting to be shown once after a redirect.
+    pub flashes: Arc<pages::Flashes>,
+}
+
+impl AppState {
+    /// The pickup window in force.
+    pub fn pickup_times(&self) -> PickupTimes {
+        self.store.site().pickup_times(self.pickup_default)
+    }
 }
 
 /// The node's HTTP application.
 pub fn app(state: AppState) -> Router {
+    use api::{admin, orders, picking, pickup, staff, stock};
     let api = Router::new()
-        .route("/orders", post(api::create_order).get(api::list_orders))
-        .route("/orders/{id}", get(api::get_order))
-        .route("/orders/{id}/picked", post(api::mark_picked))
-        .route("/orders/{id}/handed-over", post(api::hand_over))
-        .route("/orders/{id}/confirm-payment", post(api::confirm_payment))
-        .route("/orders/{id}/start-pick", post(api::start_pick))
-        .route("/orders/{id}/lines/{line_no}/pick", post(api::pick_item))
-        .route("/orders/{id}/lines/{line_no}/short", post(api::short_item))
+        .route("/orders", post(orders::create_order).get(orders::list_orders))
+        .route("/orders/{id}", get(orders::get_order))
+        .route("/orders/{id}/picked", post(picking::mark_picked))
+        .route("/orders/{id}/handed-over", post(pickup::hand_over))
+        .route("/orders/{id}/confirm-payment", post(orders::confirm_payment))
+        .route("/orders/{id}/start-pick", post(picking::start_pick))
+        .route("/orders/{id}/lines/{line_no}/pick", post(picking::pick_item))
+        .route("/orders/{id}/lines/{line_no}/short", post(picking::short_item))
         .route(
             "/orders/{id}/lines/{line_no}/substitute",
-            post(api::substitute_item),
+            post(picking::substitute_item),
         )
-        .route("/orders/{id}/stage", post(api::stage))
-        .route("/orders/{id}/check-in", post(api::check_in))
-        .route("/orders/{id}/cancel", post(api::cancel))
-        .route("/pickup/{code}", get(api::find_by_code))
-        .route("/pickup/{code}/check-in", post(api::check_in_by_code))
-        .route("/pick-walks", post(api::start_walk))
-        .route("/pick-walks/{walk_id}", get(api::get_walk))
-        .route("/stock", get(api::list_stock))
-        .route("/stock/{sku}", get(api::get_stock))
-        .route("/stock/count", post(api::count_stock))
-        .route("/stock/adjust", post(api::adjust_stock))
+        .route("/orders/{id}/stage", post(pickup::stage))
+        .route("/orders/{id}/check-in", post(pickup::check_in))
+        .route("/orders/{id}/cancel", post(orders::cancel))
+        .route("/pickup/{code}", get(pickup::find_by_code))
+        .route("/pickup/{code}/check-in", post(pickup::check_in_by_code))
+        .route("/pick-queue", get(picking::pick_queue))
+        .route("/pick-walks", post(picking::start_walk))
+        .route("/pick-walks/{walk_id}", get(picking::get_walk))
+        .route("/stock", get(stock::list_stock))
+        .route("/stock/{sku}", get(stock::get_stock))
+        .route("/stock/count", post(stock::count_stock))
+        .route("/stock/adjust", post(stock::adjust_stock))
         .route(
             "/catalog/import",
-            post(api::import_catalog).layer(DefaultBodyLimit::max(api::IMPORT_MAX_BYTES)),
+            post(stock::import_catalog).layer(DefaultBodyLimit::max(stock::IMPORT_MAX_BYTES)),
         )
-        .route("/store/open", post(api::set_open))
-        .route("/outbox/customer-messages", get(api::customer_outbox))
-        .route("/store", get(store_summary))
-        .route("/devices", post(api::add_device).get(api::list_devices))
-        .route("/dead-letters", get(api::dead_letters))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+        .route("/store/open", post(admin::set_open))
+        .route("/store/pickup-times", post(admin::set_pickup_times))
+        .route("/outbox/customer-messages", get(admin::customer_outbox))
+        .route("/store", get(admin::store_summary))
+        .route("/audit", get(admin::audit))
+        .route("/devices", post(admin::add_device).get(admin::list_devices))
+        .route("/devices/{name}", delete(admin::remove_device))
+        .route("/staff", post(staff::create).get(staff::list))
+        .route("/staff/{id}/role", post(staff::set_role))
+        .route("/staff/{id}/disable", post(staff::disable))
+        .route("/staff/{id}/enable", post(staff::enable))
+        .route("/staff/{id}/pin", post(staff::reset_pin))
+        .route("/dead-letters", get(admin::dead_letters))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::api_auth));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .nest("/api/v1", api)
-        .fallback(|| async { AppError::NotFound("no such page".into()) })
+        .merge(pages::routes())
+        .route("/live", get(live::stream))
+        .route("/assets/{name}", get(assets::serve))
+        .fallback(pages::not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
         ))
+        .layer(middleware::from_fn(security_headers))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .with_state(state)
 }
@@ -95,9 +144,18 @@ async fn metrics(State(s): State<AppState>) -> Response {
         s.metrics.orders(state.name(), n);
     }
     s.metrics.db_bytes.set(s.store.size_on_disk() as i64);
-    let d = Dashboard::of(&s.store);
-    s.metrics.orders_late.set(d.late.len() as i64);
-    s.metrics.skus_out_of_stock.set(d.out_of_stock.len() as i64);
+    s.metrics
+        .orders_late
+        .set(s.store.overdue_orders().len() as i64);
+    s.metrics
+        .skus_out_of_stock
+        .set(crate::read::dashboard::out_of_stock(&s.store).len() as i64);
+    s.metrics
+        .staff_locked
+        .set(s.sessions.lockouts.locked_count(crate::store::now_ms()) as i64);
+    s.metrics
+        .staff_sessions
+        .set(s.store.sessions().map(|v| v.len()).unwrap_or(0) as i64);
     (
         [(
             header::CONTENT_TYPE,
@@ -108,128 +166,40 @@ async fn metrics(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
-/// What a store manager looks at: late orders and empty shelves.
-struct Dashboard {
-    /// Open orders past their promise time and not yet ready.
-    late: Vec<crate::domain::Order>,
-    /// SKUs with nothing available to promise.
-    out_of_stock: Vec<crate::domain::StockItem>,
-}
-
-impl Dashboard {
-    fn of(store: &Store) -> Self {
-        // The index names the few late orders; only those are read.
-        let late = store
-            .overdue_orders()
-            .iter()
-            .filter_map(|id| store.order(id).ok().flatten())
-            .filter(|o| o.overdue())
-            .collect();
-        let out_of_stock = store
-            .stock_items()
-            .into_iter()
-            .filter(|i| i.available() <= 0)
-            .collect();
-        Dashboard { late, out_of_stock }
-    }
-}
-
-/// `GET /api/v1/store`: the store at a glance — open or closed, orders by
-/// state, the late orders (with their promise time), the empty shelves.
-async fn store_summary(State(s): State<AppState>) -> Json<serde_json::Value> {
-    let d = Dashboard::of(&s.store);
-    let states: serde_json::Map<String, serde_json::Value> = s
-        .store
-        .state_counts()
-        .into_iter()
-        .map(|(st, n)| (st.name().to_string(), json!(n)))
-        .collect();
-    let late: Vec<serde_json::Value> = d
-        .late
-        .iter()
-        .map(|o| json!({ "order_id": o.id, "state": o.state, "due_at_ms": o.content.due_at_ms, "customer_name": o.content.customer_name }))
-        .collect();
-    let empty: Vec<serde_json::Value> = d
-        .out_of_stock
-        .iter()
-        .map(|i| json!({ "sku": i.item.sku, "name": i.item.name, "on_hand": i.on_hand, "reserved": i.reserved }))
-        .collect();
-    Json(json!({
-        "store_id": s.store.store_id().as_str(),
-        "site": s.store.site(),
-        "orders": states,
-        "late": late,
-        "out_of_stock": empty,
-        "log_head": s.store.head(),
-        "cloud_link": "not built (the sync agent is a later issue): everything stays in the store",
-    }))
-}
-
-async fn require_token(
-    State(s): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Result<Response, AppError> {
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !constant_time_eq(given.as_bytes(), s.token.as_bytes()) {
-        return Err(AppError::Unauthorized);
-    }
-    Ok(next.run(req).await)
-}
-
 async fn count_requests(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    // Route templates are a fixed set, so metric cardinality stays bounded.
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| route_label(p.as_str()))
-        .unwrap_or("other");
+        .map_or_else(|| "other".to_string(), |p| p.as_str().to_string());
     let resp = next.run(req).await;
     s.metrics.http(route, resp.status().as_u16());
     resp
 }
 
-/// Route labels are a fixed set, so metric cardinality stays bounded.
-fn route_label(path: &str) -> &'static str {
-    match path {
-        "/healthz" => "/healthz",
-        "/metrics" => "/metrics",
-        "/api/v1/orders" => "/api/v1/orders",
-        "/api/v1/orders/{id}" => "/api/v1/orders/{id}",
-        "/api/v1/orders/{id}/picked" => "/api/v1/orders/{id}/picked",
-        "/api/v1/orders/{id}/handed-over" => "/api/v1/orders/{id}/handed-over",
-        "/api/v1/orders/{id}/confirm-payment" => "/api/v1/orders/{id}/confirm-payment",
-        "/api/v1/orders/{id}/start-pick" => "/api/v1/orders/{id}/start-pick",
-        "/api/v1/orders/{id}/lines/{line_no}/pick" => "/api/v1/orders/{id}/lines/{line_no}/pick",
-        "/api/v1/orders/{id}/lines/{line_no}/short" => "/api/v1/orders/{id}/lines/{line_no}/short",
-        "/api/v1/orders/{id}/lines/{line_no}/substitute" => {
-            "/api/v1/orders/{id}/lines/{line_no}/substitute"
-        }
-        "/api/v1/orders/{id}/stage" => "/api/v1/orders/{id}/stage",
-        "/api/v1/orders/{id}/check-in" => "/api/v1/orders/{id}/check-in",
-        "/api/v1/orders/{id}/cancel" => "/api/v1/orders/{id}/cancel",
-        "/api/v1/pickup/{code}" => "/api/v1/pickup/{code}",
-        "/api/v1/pickup/{code}/check-in" => "/api/v1/pickup/{code}/check-in",
-        "/api/v1/pick-walks" => "/api/v1/pick-walks",
-        "/api/v1/pick-walks/{walk_id}" => "/api/v1/pick-walks/{walk_id}",
-        "/api/v1/stock" => "/api/v1/stock",
-        "/api/v1/stock/{sku}" => "/api/v1/stock/{sku}",
-        "/api/v1/stock/count" => "/api/v1/stock/count",
-        "/api/v1/stock/adjust" => "/api/v1/stock/adjust",
-        "/api/v1/catalog/import" => "/api/v1/catalog/import",
-        "/api/v1/store/open" => "/api/v1/store/open",
-        "/api/v1/store" => "/api/v1/store",
-        "/api/v1/outbox/customer-messages" => "/api/v1/outbox/customer-messages",
-        "/api/v1/devices" => "/api/v1/devices",
-        "/api/v1/dead-letters" => "/api/v1/dead-letters",
-        _ => "other",
+/// Headers for every answer: nothing from elsewhere may run or frame the
+/// pages; pages are not cached (they hold orders and names).
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    resp
 }

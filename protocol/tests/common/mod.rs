@@ -5,8 +5,8 @@
 use protocol::{
     Actor, ArrivalChannel, CancelStage, CatalogItem, ChainHash, Command, CommandEnvelope,
     CommandReply, Envelope, Event, EventId, Location, NewOrder, OrderId, OrderLine, PaymentMode,
-    PickLine, PickupProof, ReplyStatus, SkuQuantity, SlotKind, StagingSlot, StoreId, Zone,
-    SCHEMA_VERSION,
+    PickLine, PickupProof, ReplyStatus, Role, ShortReason, SkuQuantity, SlotKind, StagingSlot,
+    StoreId, Zone, SCHEMA_VERSION,
 };
 
 /// The event id of every golden envelope.
@@ -343,8 +343,69 @@ pub fn events() -> Vec<(&'static str, Event, Actor)> {
             },
             Actor::Device(s("locker-1")),
         ),
+        (
+            "staff_added",
+            Event::StaffAdded {
+                staff_id: s("1003"),
+                name: s("Ann"),
+                role: Role::Picker,
+                pin_hash: s(PIN_HASH),
+            },
+            Actor::Staff(s("1001")),
+        ),
+        (
+            "staff_role_changed",
+            Event::StaffRoleChanged {
+                staff_id: s("1003"),
+                role: Role::Manager,
+            },
+            Actor::Staff(s("1001")),
+        ),
+        (
+            "staff_disabled",
+            Event::StaffDisabled {
+                staff_id: s("1003"),
+            },
+            Actor::Api,
+        ),
+        (
+            "staff_enabled",
+            Event::StaffEnabled {
+                staff_id: s("1003"),
+            },
+            Actor::Cli,
+        ),
+        (
+            "staff_pin_reset",
+            Event::StaffPinReset {
+                staff_id: s("1003"),
+                pin_hash: s(PIN_HASH),
+            },
+            Actor::Staff(s("1001")),
+        ),
+        (
+            "pickup_times_changed",
+            Event::PickupTimesChanged {
+                expiry_s: 86_400,
+                reminder_s: 3_600,
+            },
+            Actor::Staff(s("1001")),
+        ),
+        (
+            "item_shorted_with_reason",
+            Event::ItemShortedWithReason {
+                line_no: 2,
+                found: 0,
+                reason: ShortReason::Damaged,
+                by: s("1003"),
+            },
+            Actor::Staff(s("1003")),
+        ),
     ]
 }
+
+/// A (short, made-up) Argon2id PHC string: what staff events carry.
+pub const PIN_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
 
 /// An envelope with every field set (the causation id is `Some`).
 pub fn envelope(event: Event, actor: Actor) -> Envelope {
@@ -555,6 +616,70 @@ pub fn commands() -> Vec<(&'static str, CommandEnvelope)> {
                 command: Command::ReportLockerDoor {
                     compartment: s("12"),
                     open: true,
+                },
+            },
+        ),
+        (
+            "short_item_with_reason",
+            CommandEnvelope {
+                id: s("cmd-0018"),
+                command: Command::ShortItemWithReason {
+                    order_id: order_id(),
+                    line_no: 2,
+                    found: 0,
+                    reason: ShortReason::OutOfDate,
+                },
+            },
+        ),
+        (
+            "add_staff",
+            CommandEnvelope {
+                id: s("cmd-0019"),
+                command: Command::AddStaff {
+                    staff_id: s("1003"),
+                    name: s("Ann"),
+                    role: Role::Picker,
+                    pin_hash: s(PIN_HASH),
+                },
+            },
+        ),
+        (
+            "set_staff_role",
+            CommandEnvelope {
+                id: s("cmd-0020"),
+                command: Command::SetStaffRole {
+                    staff_id: s("1003"),
+                    role: Role::Desk,
+                },
+            },
+        ),
+        (
+            "set_staff_enabled",
+            CommandEnvelope {
+                id: s("cmd-0021"),
+                command: Command::SetStaffEnabled {
+                    staff_id: s("1003"),
+                    enabled: false,
+                },
+            },
+        ),
+        (
+            "reset_staff_pin",
+            CommandEnvelope {
+                id: s("cmd-0022"),
+                command: Command::ResetStaffPin {
+                    staff_id: s("1003"),
+                    pin_hash: s(PIN_HASH),
+                },
+            },
+        ),
+        (
+            "set_pickup_times",
+            CommandEnvelope {
+                id: s("cmd-0023"),
+                command: Command::SetPickupTimes {
+                    expiry_s: 86_400,
+                    reminder_s: 3_600,
                 },
             },
         ),

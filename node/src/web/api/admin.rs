@@ -1,0 +1,306 @@
+//! The store: open/closed, pickup times, devices, staff, the audit log,
+//! the customer-message outbox, dead letters.
+use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use protocol::{Command, EventKind, OrderId, Role};
+
+use super::{act, IdemKey, JsonBody};
+use crate::read::audit::{self, AuditFilter};
+use crate::read::dashboard;
+use crate::store::StoreError;
+use crate::web::auth::Caller;
+use crate::web::{AppError, AppState};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenBody {
+    open: bool,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    staff: String,
+}
+
+/// `POST /api/v1/store/open`: stop or resume taking orders.
+pub async fn set_open(
+    State(s): State<AppState>,
+    caller: Caller,
+    key: IdemKey,
+    JsonBody(body): JsonBody<OpenBody>,
+) -> Result<Json<Value>, AppError> {
+    let _ = act(
+        &s,
+        &caller,
+        key,
+        Command::SetStoreOpen {
+            open: body.open,
+            reason: body.reason,
+            staff: body.staff,
+        },
+    )
+    .await?;
+    Ok(Json(json!({ "site": s.store.site() })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceBody {
+    name: String,
+}
+
+/// Register a device; returns its generated password (shown once).
+pub(crate) async fn register_device(s: &AppState, name: &str) -> Result<String, AppError> {
+    crate::check_device_name(name).map_err(|reason| AppError::InvalidBody {
+        field: "name".into(),
+        reason,
+    })?;
+    // Blocking disk sync: off the async workers.
+    let store = s.store.clone();
+    let n = name.to_string();
+    let added = tokio::task::spawn_blocking(move || store.add_device(&n))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let password = match added {
+        Err(StoreError::DeviceExists(name)) => {
+            return Err(AppError::Conflict(format!("device {name} already exists")))
+        }
+        other => other?,
+    };
+    tracing::info!(device = name, "device registered");
+    Ok(password)
+}
+
+/// Remove a device's login (a connected device keeps its connection until
+/// it reconnects: the broker checks credentials at CONNECT).
+pub(crate) async fn unregister_device(s: &AppState, name: &str) -> Result<(), AppError> {
+    let store = s.store.clone();
+    let n = name.to_string();
+    let existed = tokio::task::spawn_blocking(move || store.remove_device(&n))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))??;
+    if !existed {
+        return Err(AppError::NotFound(format!("no device named {name}")));
+    }
+    tracing::info!(device = name, "device removed");
+    Ok(())
+}
+
+/// `POST /api/v1/devices`: register a device; the password is shown once.
+pub async fn add_device(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<DeviceBody>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    caller.require(Role::Manager)?;
+    let password = register_device(&s, &body.name).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "name": body.name, "username": body.name, "password": password })),
+    ))
+}
+
+/// `DELETE /api/v1/devices/{name}`
+pub async fn remove_device(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    caller.require(Role::Manager)?;
+    unregister_device(&s, &name).await?;
+    Ok(Json(json!({ "removed": name })))
+}
+
+pub async fn list_devices(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, AppError> {
+    caller.require(Role::Manager)?;
+    Ok(Json(json!({ "devices": s.store.devices()? })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PickupTimesBody {
+    expiry_s: u64,
+    reminder_s: u64,
+}
+
+/// `POST /api/v1/store/pickup-times`: the store's own pickup window.
+pub async fn set_pickup_times(
+    State(s): State<AppState>,
+    caller: Caller,
+    key: IdemKey,
+    JsonBody(body): JsonBody<PickupTimesBody>,
+) -> Result<Json<Value>, AppError> {
+    let _ = act(
+        &s,
+        &caller,
+        key,
+        Command::SetPickupTimes {
+            expiry_s: body.expiry_s,
+            reminder_s: body.reminder_s,
+        },
+    )
+    .await?;
+    Ok(Json(json!({ "pickup": s.pickup_times() })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxQuery {
+    #[serde(default)]
+    after: u64,
+    limit: Option<usize>,
+}
+
+/// Most log entries one outbox read looks at (bounded work per call).
+const OUTBOX_SCAN: usize = 20_000;
+
+/// `GET /api/v1/outbox/customer-messages?after=…&limit=…`: the customer
+/// messages (ready, reminder, expired, cancelled, rejected) in log order
+/// after the log position `after`; `next_after` is the cursor for the next
+/// read (it moves past events that are not messages too).
+pub async fn customer_outbox(
+    State(s): State<AppState>,
+    caller: Caller,
+    q: Result<Query<OutboxQuery>, QueryRejection>,
+) -> Result<Json<Value>, AppError> {
+    caller.require(Role::Manager)?;
+    let Query(q) = q.map_err(|e| AppError::InvalidBody {
+        field: "(query)".into(),
+        reason: e.body_text(),
+    })?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let store = s.store.clone();
+    let (messages, next) = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        let mut next = q.after;
+        for env in store.events_from(q.after.saturating_add(1), OUTBOX_SCAN)? {
+            next = env.log_seq;
+            if let Some(m) = crate::domain::notification::customer_message(&env) {
+                out.push(m);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok::<_, AppError>((out, next))
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))??;
+    Ok(Json(json!({ "messages": messages, "next_after": next })))
+}
+
+pub async fn dead_letters(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, AppError> {
+    caller.require(Role::Manager)?;
+    Ok(Json(json!({ "dead_letters": s.store.dead_letters(100)? })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    order: Option<OrderId>,
+    staff: Option<String>,
+    kind: Option<String>,
+    from_ms: Option<u64>,
+    to_ms: Option<u64>,
+    before: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/audit?order=…&staff=…&kind=…&from_ms=…&to_ms=…&before=…`:
+/// the log, newest first (PIN hashes blanked); `next_before` pages on.
+pub async fn audit(
+    State(s): State<AppState>,
+    caller: Caller,
+    q: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Json<Value>, AppError> {
+    caller.require(Role::Manager)?;
+    let Query(q) = q.map_err(|e| AppError::InvalidBody {
+        field: "(query)".into(),
+        reason: e.body_text(),
+    })?;
+    let kind = match q.kind.as_deref().filter(|k| !k.is_empty()) {
+        None => None,
+        Some(k) => Some(EventKind::from_name(k).ok_or_else(|| AppError::InvalidBody {
+            field: "kind".into(),
+            reason: format!("unknown event kind {k:?}"),
+        })?),
+    };
+    let filter = AuditFilter {
+        order: q.order,
+        staff: q.staff.filter(|s| !s.is_empty()),
+        kind,
+        from_ms: q.from_ms,
+        to_ms: q.to_ms,
+        before: q.before,
+        limit: q.limit.unwrap_or(50),
+    };
+    let store = s.store.clone();
+    let page = tokio::task::spawn_blocking(move || audit::page(&store, &filter))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))??;
+    Ok(Json(json!(page)))
+}
+
+/// `GET /api/v1/store`: the store at a glance — open or closed, orders by
+/// state, the late orders (with their promise time), the empty shelves.
+pub async fn store_summary(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, AppError> {
+    caller.require(Role::Manager)?;
+    let store = s.store.clone();
+    let today = s.today.clone();
+    let day = s.clock.day_start_ms();
+    let d = tokio::task::spawn_blocking(move || dashboard::dashboard(&store, &today, day))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))??;
+    let states: serde_json::Map<String, Value> = d
+        .states
+        .iter()
+        .map(|(st, n)| (st.name().to_string(), json!(n)))
+        .collect();
+    let late: Vec<Value> = d
+        .late
+        .iter()
+        .map(|l| json!({ "order_id": l.order.id, "state": l.order.state, "due_at_ms": l.order.content.due_at_ms,
+                          "customer_name": l.order.content.customer_name, "why": l.why, "since_ms": l.since_ms }))
+        .collect();
+    let empty: Vec<Value> = d
+        .out_of_stock
+        .iter()
+        .map(|i| json!({ "sku": i.item.sku, "name": i.item.name, "on_hand": i.on_hand, "reserved": i.reserved }))
+        .collect();
+    let pickers: Vec<Value> = d
+        .pickers
+        .iter()
+        .map(|p| json!({ "staff_id": p.staff_id, "orders": p.orders.iter().map(|(o, since)| json!({"order_id": o.id, "since_ms": since})).collect::<Vec<_>>() }))
+        .collect();
+    Ok(Json(json!({
+        "store_id": s.store.store_id().as_str(),
+        "site": d.site,
+        "pickup": s.pickup_times(),
+        "orders": states,
+        "late": late,
+        "uncollected": d.uncollected.iter().map(|o| &o.id).collect::<Vec<_>>(),
+        "pickers": pickers,
+        "today": {
+            "created": d.today.created.len(),
+            "handed_over": d.today.handed_over,
+            "exceptions": d.today.exceptions,
+            "by_state": d.today_states.iter().map(|(st, n)| (st.name().to_string(), json!(n))).collect::<serde_json::Map<String, Value>>(),
+        },
+        "out_of_stock": empty,
+        "log_head": s.store.head(),
+        "cloud_link": "not configured: this node works offline only (the sync agent is a later issue)",
+    })))
+}

@@ -1,0 +1,242 @@
+//! The JSON API (`/api/v1`), by area. Every handler turns its request
+//! into a protocol command, has `services::commands::prepare` make the
+//! write (with the caller's principal as the actor) and answers once it is
+//! durable; reads go through the read models the pages use too.
+pub mod admin;
+pub mod orders;
+pub mod picking;
+pub mod pickup;
+pub mod staff;
+pub mod stock;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::Json;
+use protocol::{Command, OrderId};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use super::auth::Caller;
+use super::{AppError, AppState};
+use crate::domain::Order;
+use crate::services::commands::{self, Principal};
+use crate::store::{WriteRequest, Written};
+
+/// A JSON body parsed strictly: unknown fields refused, the first problem
+/// reported with its path (`lines[0].quantity`).
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, AppError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e: BytesRejection| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::TooLarge {
+                        limit: state.max_body_bytes,
+                    }
+                } else {
+                    AppError::BadRequest(e.body_text())
+                }
+            })?;
+        if bytes.is_empty() {
+            return Err(AppError::InvalidBody {
+                field: "(body)".into(),
+                reason: "a JSON body is required".into(),
+            });
+        }
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            // serde_json appends the position; keep it, it helps a caller.
+            let reason = inner.to_string();
+            AppError::InvalidBody {
+                field: field_path(&path, inner.is_syntax() || inner.is_eof(), &reason),
+                reason,
+            }
+        })?;
+        Ok(JsonBody(value))
+    }
+}
+
+/// The path of the problem a caller should fix: the body itself for a
+/// syntax error, the missing field itself (not its parent) when one is
+/// missing.
+fn field_path(path: &str, syntax: bool, reason: &str) -> String {
+    let base = if syntax || path == "." || path == "?" {
+        ""
+    } else {
+        path
+    };
+    let missing = reason
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+        .filter(|_| !syntax);
+    match (base, missing) {
+        ("", None) => "(body)".to_string(),
+        ("", Some(m)) => m.to_string(),
+        (b, Some(m)) => format!("{b}.{m}"),
+        (b, None) => b.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn field_paths() {
+        let rows = [
+            (".", true, "EOF while parsing", "(body)"),
+            ("?", true, "expected `,`", "(body)"),
+            (
+                ".",
+                false,
+                "missing field `customer_name` at line 1",
+                "customer_name",
+            ),
+            (
+                "lines[0]",
+                false,
+                "missing field `sku` at line 1",
+                "lines[0].sku",
+            ),
+            (
+                "lines[0].quantity",
+                false,
+                "invalid type",
+                "lines[0].quantity",
+            ),
+        ];
+        for (path, syntax, reason, want) in rows {
+            assert_eq!(
+                super::field_path(path, syntax, reason),
+                want,
+                "{path} {reason}"
+            );
+        }
+    }
+}
+
+/// An API command: the same decision as from any other door, with the
+/// caller as its actor. No command id: creation is idempotent on the order
+/// id and staff actions on the order's state.
+pub(crate) fn request(
+    command: Command,
+    caller: &Caller,
+    s: &AppState,
+) -> Result<WriteRequest, AppError> {
+    commands::prepare(command, &caller.principal, None, &s.rules, &s.store)
+        .map_err(|e| AppError::Forbidden(e.0))
+}
+
+/// The order after a write, or the rejection as an error.
+pub(crate) fn applied(w: Written, s: &AppState) -> Result<Option<Order>, AppError> {
+    match w {
+        Written::Applied { order, .. } => Ok(order),
+        Written::Rejected { rejection, .. } => {
+            s.metrics.command("api", "rejected");
+            Err(AppError::Rejected(rejection))
+        }
+        Written::Repeat(_) | Written::IdReused | Written::AlreadyReacted => Err(
+            AppError::Internal("unexpected dedup outcome for an API write".into()),
+        ),
+    }
+}
+
+pub(crate) fn order_id(raw: &str) -> Result<OrderId, AppError> {
+    OrderId::new(raw).map_err(|e| AppError::BadRequest(format!("order id {e}")))
+}
+
+/// The inbox scope of a caller's Idempotency-Keys: one per principal, so
+/// two staff members' keys never collide.
+fn key_scope(p: &Principal) -> String {
+    match p {
+        Principal::Staff { id, .. } => format!("staff/{id}"),
+        _ => "api".to_string(),
+    }
+}
+
+/// The optional `Idempotency-Key` header: a client that may resend a
+/// request (a scan over a flaky store Wi-Fi) names it, and a resend gets
+/// the first answer instead of acting twice. Remembered like device
+/// command ids (`storage.inbox_retention_days`).
+pub struct IdemKey(pub Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdemKey {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, AppError> {
+        match parts.headers.get("idempotency-key") {
+            None => Ok(IdemKey(None)),
+            Some(v) => v
+                .to_str()
+                .map(|k| IdemKey(Some(k.to_string())))
+                .map_err(|_| AppError::InvalidBody {
+                    field: "Idempotency-Key".into(),
+                    reason: "must be printable ASCII".into(),
+                }),
+        }
+    }
+}
+
+
+/// A staff or device action through the API: decided like every other
+/// door's; answered after it is durable.
+pub(crate) async fn act(
+    s: &AppState,
+    caller: &Caller,
+    key: IdemKey,
+    command: Command,
+) -> Result<Json<Value>, AppError> {
+    if let Some(key) = &key.0 {
+        commands::check_id(key).map_err(|reason| AppError::InvalidBody {
+            field: "Idempotency-Key".into(),
+            reason,
+        })?;
+    }
+    let resend = key.0.map(|k| (key_scope(&caller.principal), k));
+    let req = commands::prepare(command, &caller.principal, resend, &s.rules, &s.store)
+        .map_err(|e| AppError::Forbidden(e.0))?;
+    let id = req.order_id.clone();
+    let written = s.writer.write(req).await?;
+    let written = match written {
+        // A retry with the same key: the first answer, not a second action.
+        Written::Repeat(reply) => {
+            return match reply.status {
+                protocol::ReplyStatus::Accepted => {
+                    let state = s.store.order(&id)?.map(|o| o.state);
+                    Ok(Json(json!({
+                        "order_id": id.as_str(), "state": state,
+                        "log_seqs": reply.log_seqs, "repeat": true,
+                    })))
+                }
+                _ => Err(AppError::Refused(reply.reason.unwrap_or_default())),
+            };
+        }
+        Written::IdReused => {
+            return Err(AppError::Conflict(
+                "this Idempotency-Key was already used for a different request".into(),
+            ))
+        }
+        other => other,
+    };
+    let log_seqs = match &written {
+        Written::Applied { log_seqs, .. } => log_seqs.clone(),
+        _ => vec![],
+    };
+    let order = applied(written, s)?;
+    s.metrics.command("api", "accepted");
+    Ok(Json(json!({
+        "order_id": id.as_str(),
+        "state": order.as_ref().map(|o| o.state),
+        "log_seqs": log_seqs,
+    })))
+}
+

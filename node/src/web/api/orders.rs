@@ -1,0 +1,224 @@
+//! Orders: create, list and search, read one, confirm payment, cancel.
+use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{act, applied, order_id, request, IdemKey, JsonBody};
+use crate::web::auth::Caller;
+use crate::web::{AppError, AppState};
+use protocol::{Command, Envelope, NewOrder, OrderId, OrderLine, PaymentMode};
+
+use crate::domain::{Order, OrderState};
+
+fn prepaid() -> PaymentMode {
+    PaymentMode::Prepaid
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrderBody {
+    order_id: OrderId,
+    customer_name: String,
+    lines: Vec<OrderLine>,
+    #[serde(default)]
+    due_at_ms: Option<u64>,
+    #[serde(default = "prepaid")]
+    payment: PaymentMode,
+    #[serde(default)]
+    pickup_token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Created {
+    order_id: String,
+    created_log_seq: u64,
+}
+
+/// `POST /api/v1/orders`: idempotent on the order id. The same id and body
+/// again gets the same answer; the same id with other content gets 409.
+pub async fn create_order(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<CreateOrderBody>,
+) -> Result<(StatusCode, Json<Created>), AppError> {
+    let command = Command::CreateOrder {
+        order_id: body.order_id,
+        order: NewOrder {
+            customer_name: body.customer_name,
+            lines: body.lines,
+            due_at_ms: body.due_at_ms,
+            payment: body.payment,
+            pickup_token: body.pickup_token,
+        },
+    };
+    let order = applied(s.writer.write(request(command, &caller, &s)?).await?, &s)?;
+    let Some(order) = order else {
+        return Err(AppError::Internal("order missing after create".into()));
+    };
+    s.metrics.command("api", "accepted");
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            order_id: order.id.to_string(),
+            created_log_seq: order.created_log_seq,
+        }),
+    ))
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrderView {
+    order: Order,
+    events: Vec<Envelope>,
+}
+
+/// `GET /api/v1/orders/{id}`: the order and its event timeline.
+pub async fn get_order(
+    State(s): State<AppState>,
+    _caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<OrderView>, AppError> {
+    let id = order_id(&raw)?;
+    let order = s
+        .store
+        .order(&id)?
+        .ok_or_else(|| AppError::NotFound(format!("order {id} is not known in this store")))?;
+    let events = s.store.order_events(&id)?;
+    Ok(Json(OrderView { order, events }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    state: Option<String>,
+    limit: Option<usize>,
+    /// Paging cursor: the last order id of the previous page (with `state`).
+    after: Option<OrderId>,
+    /// Pickup-desk search: part of the customer's name or of the order id
+    /// (any letter case). Orders waiting for pickup come first.
+    q: Option<String>,
+}
+
+/// `GET /api/v1/orders?state=…&limit=…`
+pub async fn list_orders(
+    State(s): State<AppState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, AppError> {
+    let Query(q) = q.map_err(|e| {
+        // "Failed to deserialize query string: limit: invalid digit …"
+        let text = e.body_text();
+        let detail = text
+            .split_once("query string: ")
+            .map_or(text.as_str(), |(_, d)| d);
+        let (field, reason) = match detail.split_once(": ") {
+            Some((f, r)) if !f.contains(' ') => (f.to_string(), r.to_string()),
+            _ => ("(query)".to_string(), detail.to_string()),
+        };
+        AppError::InvalidBody { field, reason }
+    })?;
+    let limit = q.limit.unwrap_or(500).min(5000);
+    if let Some(text) = q.q.as_deref() {
+        let text = text.trim().to_string();
+        if text.is_empty() || text.chars().count() > 100 || q.after.is_some() {
+            return Err(AppError::InvalidBody {
+                field: "q".into(),
+                reason: "search with 1 to 100 characters, without `after`".into(),
+            });
+        }
+        let only = match q.state.as_deref() {
+            None => None,
+            Some(name) => Some(OrderState::from_name(name).ok_or_else(|| {
+                AppError::InvalidBody {
+                    field: "state".into(),
+                    reason: format!("unknown state {name:?}"),
+                }
+            })?),
+        };
+        // Ready orders first: the desk is usually looking for one of them.
+        let store = s.store.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            crate::read::desk::text_search(&store, &text, only, limit)
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))??;
+        return Ok(Json(json!({ "orders": found, "next_after": null })));
+    }
+    let states = match q.state.as_deref() {
+        None => OrderState::ALL.to_vec(),
+        Some(name) => vec![
+            OrderState::from_name(name).ok_or_else(|| AppError::InvalidBody {
+                field: "state".into(),
+                reason: format!(
+                    "unknown state {name:?}; one of {}",
+                    OrderState::ALL.map(|s| s.name()).join(", ")
+                ),
+            })?,
+        ],
+    };
+    if q.after.is_some() && states.len() != 1 {
+        return Err(AppError::InvalidBody {
+            field: "after".into(),
+            reason: "paging with `after` needs `state`".into(),
+        });
+    }
+    let mut orders = Vec::new();
+    for st in states {
+        orders.extend(
+            s.store
+                .orders_in_state(st, q.after.as_ref(), limit - orders.len())?,
+        );
+        if orders.len() >= limit {
+            break;
+        }
+    }
+    // With `state`, a full page names the cursor for the next one.
+    let next = match (&q.state, orders.len() == limit, orders.last()) {
+        (Some(_), true, Some(o)) => json!(o.id),
+        _ => Value::Null,
+    };
+    Ok(Json(json!({ "orders": orders, "next_after": next })))
+}
+
+/// `POST /api/v1/orders/{id}/confirm-payment` (normally the cloud's).
+pub async fn confirm_payment(
+    State(s): State<AppState>,
+    caller: Caller,
+    key: IdemKey,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let order_id = order_id(&raw)?;
+    act(&s, &caller, key, Command::ConfirmPayment { order_id }).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelBody {
+    reason: String,
+    #[serde(default)]
+    by: String,
+}
+
+/// `POST /api/v1/orders/{id}/cancel`: 409 `cancel_rejected` after hand-over.
+pub async fn cancel(
+    State(s): State<AppState>,
+    caller: Caller,
+    key: IdemKey,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody<CancelBody>,
+) -> Result<Json<Value>, AppError> {
+    let order_id = order_id(&raw)?;
+    act(
+        &s,
+        &caller,
+        key,
+        Command::Cancel {
+            order_id,
+            reason: body.reason,
+            by: body.by,
+        },
+    )
+    .await
+}
+

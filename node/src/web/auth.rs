@@ -1,0 +1,602 @@
+//! Who is calling: staff sessions (pages), the bearer token (JSON API),
+//! login with lockout, and the checks every state change passes (CSRF
+//! token and `Origin`).
+//!
+//! - A session is 128 random bits in a cookie (`HttpOnly`,
+//!   `SameSite=Strict`, `Secure` over TLS); the store keeps only its
+//!   SHA-256, with the staff id, the PIN epoch, a CSRF token and times.
+//!   Every request re-reads the account from the log's projection, so a
+//!   disabled account, a new PIN or a new role takes effect at once.
+//! - Login answers an unknown id, a disabled account and a wrong PIN with
+//!   the same words after the same work (an Argon2 check either way).
+//!   Failures are counted per staff id and per client address; enough of
+//!   them lock that id or address out for a minute, doubling each time.
+//! - A state change over a session needs the session's CSRF token and, as
+//!   store LANs are plain HTTP (browsers send no `Sec-Fetch-*` there), an
+//!   `Origin` (or `Referer`) of this very host.
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::{header, request::Parts, HeaderMap, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+use base64::Engine as _;
+use protocol::Role;
+use sha2::{Digest, Sha256};
+
+use super::{AppError, AppState};
+use crate::domain::StaffMember;
+use crate::metrics::Metrics;
+use crate::pin::PinHasher;
+use crate::services::commands::Principal;
+use crate::store::{now_ms, SessionRecord, Store};
+
+/// The session cookie's name.
+pub const COOKIE: &str = "sn_session";
+/// The header scripts send the CSRF token in (forms send `_csrf`).
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Failures before a lockout: per staff id, and per client address (a
+/// shared desk tablet sees several people's typos).
+const STAFF_STRIKES: u32 = 5;
+const ADDRESS_STRIKES: u32 = 10;
+/// First lockout; each further one doubles it, up to a day.
+const FIRST_LOCKOUT_MS: u64 = 60_000;
+const MAX_LOCKOUT_MS: u64 = 86_400_000;
+/// How often a session's "last seen" is written (spares the SD card).
+const TOUCH_EVERY_MS: u64 = 60_000;
+/// Most lockout entries remembered (bounded memory under a flood).
+const MAX_TRACKED: usize = 10_000;
+
+/// A logged-in staff member on this request.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token_hash: [u8; 32],
+    pub record: SessionRecord,
+    pub member: StaffMember,
+}
+
+impl Session {
+    pub fn principal(&self) -> Principal {
+        Principal::Staff {
+            id: self.member.id.clone(),
+            role: self.member.role,
+        }
+    }
+
+    /// Whether the member may do what `role` may (a manager everything).
+    pub fn acts_as(&self, role: Role) -> bool {
+        self.member.acts_as(role)
+    }
+}
+
+/// What a lockout is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LockKey {
+    Staff(String),
+    Address(IpAddr),
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Strikes {
+    /// Failures since the last lockout (or success).
+    pub failures: u32,
+    /// Lockouts so far: the next lasts 2^lockouts minutes.
+    pub lockouts: u32,
+    pub locked_until_ms: u64,
+    pub last_ms: u64,
+}
+
+/// Login failures and lockouts, in memory (a restart forgives; the
+/// manager page lists them and can lift one).
+#[derive(Default)]
+pub struct Lockouts {
+    map: Mutex<HashMap<LockKey, Strikes>>,
+}
+
+impl Lockouts {
+    /// Until when `key` is locked out, if it is.
+    pub fn locked(&self, key: &LockKey, now: u64) -> Option<u64> {
+        let map = self.map.lock().ok()?;
+        map.get(key)
+            .map(|s| s.locked_until_ms)
+            .filter(|until| *until > now)
+    }
+
+    /// Count a failure; returns `Some(until)` if it starts a lockout.
+    fn fail(&self, key: LockKey, now: u64) -> Option<u64> {
+        let mut map = self.map.lock().ok()?;
+        if map.len() >= MAX_TRACKED && !map.contains_key(&key) {
+            // Forget the stalest entry that is not locked out.
+            let stale = map
+                .iter()
+                .filter(|(_, s)| s.locked_until_ms <= now)
+                .min_by_key(|(_, s)| s.last_ms)
+                .map(|(k, _)| k.clone());
+            match stale {
+                Some(k) => {
+                    map.remove(&k);
+                }
+                None => return None,
+            }
+        }
+        let limit = match key {
+            LockKey::Staff(_) => STAFF_STRIKES,
+            LockKey::Address(_) => ADDRESS_STRIKES,
+        };
+        let s = map.entry(key).or_default();
+        s.failures += 1;
+        s.last_ms = now;
+        if s.failures < limit {
+            return None;
+        }
+        let length = FIRST_LOCKOUT_MS
+            .saturating_mul(1u64 << s.lockouts.min(20))
+            .min(MAX_LOCKOUT_MS);
+        s.lockouts += 1;
+        s.failures = 0;
+        s.locked_until_ms = now + length;
+        Some(s.locked_until_ms)
+    }
+
+    fn forgive(&self, key: &LockKey) {
+        if let Ok(mut map) = self.map.lock() {
+            map.remove(key);
+        }
+    }
+
+    /// Lift a lockout (the manager's "unlock").
+    pub fn unlock(&self, key: &LockKey) -> bool {
+        self.map
+            .lock()
+            .map(|mut m| m.remove(key).is_some())
+            .unwrap_or(false)
+    }
+
+    /// Everything with failures or a lockout, worst first.
+    pub fn list(&self) -> Vec<(LockKey, Strikes)> {
+        let mut out: Vec<(LockKey, Strikes)> = self
+            .map
+            .lock()
+            .map(|m| m.iter().map(|(k, s)| (k.clone(), *s)).collect())
+            .unwrap_or_default();
+        out.sort_by(|a, b| b.1.locked_until_ms.cmp(&a.1.locked_until_ms).then(a.0.cmp(&b.0)));
+        out
+    }
+
+    /// How many keys are locked out now.
+    pub fn locked_count(&self, now: u64) -> usize {
+        self.map
+            .lock()
+            .map(|m| m.values().filter(|s| s.locked_until_ms > now).count())
+            .unwrap_or(0)
+    }
+}
+
+/// Why a login did not succeed. The words never tell an unknown id from a
+/// wrong PIN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginError {
+    /// Unknown id, disabled account or wrong PIN.
+    Refused,
+    /// Too many failures: try again after this time (unix ms).
+    LockedOut { until_ms: u64 },
+    /// The node could not finish (shutting down, disk).
+    Unavailable,
+}
+
+/// Sessions and logins.
+pub struct Sessions {
+    store: Store,
+    pins: PinHasher,
+    metrics: Arc<Metrics>,
+    pub lockouts: Lockouts,
+    idle_ms: u64,
+    max_ms: u64,
+    /// At most two Argon2 checks at once: a login flood cannot take the
+    /// whole (two-core) machine.
+    gate: tokio::sync::Semaphore,
+}
+
+fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// The session token in a request's cookies.
+fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty() && v.len() <= 64)
+}
+
+impl Sessions {
+    pub fn new(
+        store: Store,
+        pins: PinHasher,
+        metrics: Arc<Metrics>,
+        idle_s: u64,
+        max_s: u64,
+    ) -> Self {
+        Sessions {
+            store,
+            pins,
+            metrics,
+            lockouts: Lockouts::default(),
+            idle_ms: idle_s * 1000,
+            max_ms: max_s * 1000,
+            gate: tokio::sync::Semaphore::new(2),
+        }
+    }
+
+    pub fn pins(&self) -> &PinHasher {
+        &self.pins
+    }
+
+    /// Whether a session record is still good for its member.
+    fn valid(&self, r: &SessionRecord, m: Option<&StaffMember>, now: u64) -> bool {
+        m.is_some_and(|m| m.enabled && m.pin_epoch == r.pin_epoch)
+            && now < r.created_ms.saturating_add(self.max_ms)
+            && now < r.seen_ms.saturating_add(self.idle_ms)
+    }
+
+    /// The session a request carries, if it is still valid. Touches it
+    /// (at most once a minute), so an active member stays logged in.
+    pub fn lookup(&self, headers: &HeaderMap) -> Option<Session> {
+        let token = cookie_token(headers)?;
+        let token_hash = hash_token(token);
+        let mut record = self.store.session(&token_hash).ok()??;
+        let member = self.store.staff(&record.staff_id);
+        let now = now_ms();
+        if !self.valid(&record, member.as_ref(), now) {
+            let _ = self.store.end_session(&token_hash);
+            return None;
+        }
+        if now.saturating_sub(record.seen_ms) >= TOUCH_EVERY_MS {
+            record.seen_ms = now;
+            if let Err(e) = self.store.put_session(&token_hash, &record) {
+                tracing::warn!(error = %e, "touching a session failed");
+            }
+        }
+        Some(Session {
+            token_hash,
+            record,
+            member: member?,
+        })
+    }
+
+    /// Whether the session is (still) valid, without touching it: for
+    /// long-lived streams.
+    pub fn still_valid(&self, s: &Session) -> bool {
+        let Ok(Some(r)) = self.store.session(&s.token_hash) else {
+            return false;
+        };
+        self.valid(&r, self.store.staff(&r.staff_id).as_ref(), now_ms())
+    }
+
+    /// Check a staff id and PIN; on success, a new session and its token.
+    pub async fn login(
+        &self,
+        staff_id: &str,
+        pin: &str,
+        from: Option<IpAddr>,
+    ) -> Result<(String, Session), LoginError> {
+        let now = now_ms();
+        let keys: Vec<LockKey> = std::iter::once(LockKey::Staff(staff_id.to_string()))
+            .chain(from.map(LockKey::Address))
+            .collect();
+        if let Some(until_ms) = keys.iter().filter_map(|k| self.lockouts.locked(k, now)).max() {
+            self.metrics.login("locked");
+            return Err(LoginError::LockedOut { until_ms });
+        }
+        let member = self.store.staff(staff_id).filter(|m| m.enabled);
+        let ok = {
+            let _permit = self.gate.acquire().await.map_err(|_| LoginError::Unavailable)?;
+            let pins = self.pins.clone();
+            let pin = pin.to_string();
+            let hash = member.as_ref().map(|m| m.pin_hash.clone());
+            tokio::task::spawn_blocking(move || match hash {
+                Some(h) => pins.verify(&pin, &h),
+                None => {
+                    pins.verify_nobody(&pin);
+                    false
+                }
+            })
+            .await
+            .map_err(|_| LoginError::Unavailable)?
+        };
+        let member = match (ok, member) {
+            (true, Some(m)) => m,
+            _ => {
+                self.metrics.login("refused");
+                let mut locked = None;
+                for k in keys {
+                    let kind = match k {
+                        LockKey::Staff(_) => "staff",
+                        LockKey::Address(_) => "address",
+                    };
+                    if let Some(until) = self.lockouts.fail(k.clone(), now) {
+                        self.metrics.lockout(kind);
+                        tracing::warn!(lock = ?k, until_ms = until, "login locked out after repeated failures");
+                        locked = Some(until);
+                    }
+                }
+                return Err(match locked {
+                    Some(until_ms) => LoginError::LockedOut { until_ms },
+                    None => LoginError::Refused,
+                });
+            }
+        };
+        self.lockouts.forgive(&LockKey::Staff(staff_id.to_string()));
+        if let Some(a) = from {
+            self.lockouts.forgive(&LockKey::Address(a));
+        }
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
+        let token_hash = hash_token(&token);
+        let record = SessionRecord {
+            staff_id: member.id.clone(),
+            pin_epoch: member.pin_epoch,
+            csrf: hex::encode(rand::random::<[u8; 16]>()),
+            created_ms: now,
+            seen_ms: now,
+        };
+        let store = self.store.clone();
+        let saved = record.clone();
+        tokio::task::spawn_blocking(move || {
+            store.put_session(&token_hash, &saved)?;
+            store.flush_sessions()
+        })
+        .await
+        .map_err(|_| LoginError::Unavailable)?
+        .map_err(|_| LoginError::Unavailable)?;
+        self.metrics.login("ok");
+        tracing::info!(staff = %member.id, role = member.role.name(), "staff logged in");
+        Ok((
+            token,
+            Session {
+                token_hash,
+                record,
+                member,
+            },
+        ))
+    }
+
+    /// End a session (log out).
+    pub fn logout(&self, s: &Session) {
+        if let Err(e) = self.store.end_session(&s.token_hash) {
+            tracing::warn!(error = %e, "ending a session failed");
+        }
+        tracing::info!(staff = %s.member.id, "staff logged out");
+    }
+
+    /// Forget expired sessions and those of disabled accounts or old PINs.
+    pub fn prune(&self) -> usize {
+        let now = now_ms();
+        self.store
+            .end_sessions_where(|r| !self.valid(r, self.store.staff(&r.staff_id).as_ref(), now))
+            .unwrap_or(0)
+    }
+
+    /// The cookie that sets `token` (or, with `None`, clears it).
+    pub fn cookie(&self, token: Option<&str>, secure: bool) -> HeaderValue {
+        let secure = if secure { "; Secure" } else { "" };
+        let text = match token {
+            Some(t) => format!(
+                "{COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                self.max_ms / 1000
+            ),
+            None => format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+        };
+        HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+}
+
+/// The client's address, where the server knows it (the TCP peer).
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+/// Whether a state-changing request comes from a page of this host: its
+/// `Origin` (or, lacking one, its `Referer`) names the `Host` it was sent
+/// to. Browsers always send `Origin` with a POST; a request without either
+/// is not from a page of ours.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let from = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok());
+    let Some(from) = from else {
+        return false;
+    };
+    let rest = from
+        .strip_prefix("http://")
+        .or_else(|| from.strip_prefix("https://"));
+    match rest {
+        Some(rest) => rest.split('/').next() == Some(host),
+        None => false,
+    }
+}
+
+/// Compare secrets without an early exit.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether the request carries the session's CSRF token in the header.
+pub fn csrf_header_ok(headers: &HeaderMap, s: &Session) -> bool {
+    headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| constant_time_eq(t.as_bytes(), s.record.csrf.as_bytes()))
+}
+
+/// The principal of a JSON API request, put there by [`api_auth`].
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub session: Option<Session>,
+}
+
+impl Caller {
+    /// The API token acting for the person a request body names (only a
+    /// label: a staff session is always itself).
+    pub fn acting_for(&self, name: &str) -> Caller {
+        let name = name.trim();
+        match (&self.principal, name.is_empty()) {
+            (Principal::Api, false) => Caller {
+                principal: Principal::ApiFor(name.to_string()),
+                session: None,
+            },
+            _ => self.clone(),
+        }
+    }
+
+    /// Refuse a staff member whose role is not `role` (nor manager). The
+    /// API token may do everything.
+    pub fn require(&self, role: Role) -> Result<(), AppError> {
+        match &self.session {
+            Some(s) if !s.acts_as(role) => Err(AppError::Forbidden(format!(
+                "this needs the {} role; you are logged in as {}",
+                role.name(),
+                s.member.role.name()
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or(AppError::Unauthorized)
+    }
+}
+
+/// The JSON API's door: the bearer token, or a staff session (whose state
+/// changes need the CSRF header and this host's `Origin`).
+pub async fn api_auth(
+    State(s): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let caller = match bearer {
+        Some(given) if constant_time_eq(given.as_bytes(), s.token.as_bytes()) => Caller {
+            principal: Principal::Api,
+            session: None,
+        },
+        Some(_) => return Err(AppError::Unauthorized),
+        None => {
+            let session = s
+                .sessions
+                .lookup(req.headers())
+                .ok_or(AppError::Unauthorized)?;
+            let reads = matches!(*req.method(), Method::GET | Method::HEAD);
+            if !reads && !(csrf_header_ok(req.headers(), &session) && same_origin(req.headers())) {
+                s.metrics.csrf_refused();
+                return Err(AppError::Forbidden(
+                    "a change over a staff login needs the page's CSRF token and must come from this node's own pages".into(),
+                ));
+            }
+            Caller {
+                principal: session.principal(),
+                session: Some(session),
+            }
+        }
+    };
+    req.extensions_mut().insert(caller);
+    Ok(next.run(req).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lockout_after_five_then_doubling() {
+        let l = Lockouts::default();
+        let k = LockKey::Staff("1003".into());
+        let t0 = 1_000_000;
+        for i in 0..4 {
+            assert_eq!(l.fail(k.clone(), t0 + i), None, "failure {i}");
+        }
+        let until = l.fail(k.clone(), t0 + 4).expect("fifth failure locks");
+        assert_eq!(until, t0 + 4 + 60_000);
+        assert_eq!(l.locked(&k, t0 + 5), Some(until));
+        assert_eq!(l.locked(&k, until), None, "over after a minute");
+        for i in 0..4 {
+            assert_eq!(l.fail(k.clone(), until + i), None);
+        }
+        let again = l.fail(k.clone(), until + 4).expect("locks again");
+        assert_eq!(again, until + 4 + 120_000, "twice as long");
+        // An address tolerates more (a shared tablet).
+        let a = LockKey::Address("10.0.0.7".parse().expect("ip"));
+        for i in 0..9 {
+            assert_eq!(l.fail(a.clone(), t0 + i), None);
+        }
+        assert!(l.fail(a.clone(), t0 + 9).is_some());
+        assert_eq!(l.locked_count(t0 + 10), 2);
+        assert!(l.unlock(&a));
+        assert_eq!(l.locked(&a, t0 + 10), None);
+    }
+
+    #[test]
+    fn origin_must_be_this_host() {
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, HeaderValue::from_static(v));
+            }
+            m
+        };
+        let host = ("host", "10.0.0.2:8080");
+        assert!(same_origin(&h(&[host, ("origin", "http://10.0.0.2:8080")])));
+        assert!(same_origin(&h(&[host, ("referer", "http://10.0.0.2:8080/pick")])));
+        assert!(!same_origin(&h(&[host, ("origin", "http://evil.example")])));
+        assert!(!same_origin(&h(&[host, ("origin", "http://10.0.0.2:8080.evil")])));
+        assert!(!same_origin(&h(&[host, ("origin", "null")])));
+        assert!(!same_origin(&h(&[host])), "neither Origin nor Referer");
+    }
+
+    #[test]
+    fn cookie_token_is_found_among_others() {
+        let mut m = HeaderMap::new();
+        m.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; sn_session=tok_en-1; b=2"),
+        );
+        assert_eq!(cookie_token(&m), Some("tok_en-1"));
+        m.insert(header::COOKIE, HeaderValue::from_static("sn_session="));
+        assert_eq!(cookie_token(&m), None);
+    }
+}
