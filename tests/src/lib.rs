@@ -16,6 +16,8 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+pub mod browser;
+
 /// The workspace's target directory.
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
@@ -67,6 +69,9 @@ pub struct Opts {
     /// Start with an empty catalog (by default a node whose catalog is
     /// empty gets [`test_catalog`] with plenty of stock).
     pub no_catalog: bool,
+    /// Serve HTTP on this port of 127.0.0.1 (default: an ephemeral one),
+    /// e.g. to restart a node where a browser expects it.
+    pub http_port: Option<u16>,
 }
 
 /// The SKUs [`order_body`] uses: SKU-000 … SKU-099, plus "S".
@@ -123,7 +128,7 @@ impl Node {
             .arg(data_dir)
             .args([
                 "--http-listen",
-                "127.0.0.1:0",
+                &format!("127.0.0.1:{}", opts.http_port.unwrap_or(0)),
                 "--mqtt-listen",
                 "127.0.0.1:0",
             ])
@@ -303,6 +308,23 @@ impl Node {
         Ok(v["password"].as_str().unwrap_or_default().to_string())
     }
 
+    /// Add a staff member through the API; returns (staff id, PIN).
+    pub async fn add_staff(&self, name: &str, role: &str) -> Result<(String, String)> {
+        let (status, v) = self
+            .post(
+                "/api/v1/staff",
+                &serde_json::json!({ "name": name, "role": role }),
+            )
+            .await?;
+        if status != 201 {
+            bail!("add staff {name}: {status} {v}");
+        }
+        Ok((
+            v["staff_id"].as_str().unwrap_or_default().to_string(),
+            v["pin"].as_str().unwrap_or_default().to_string(),
+        ))
+    }
+
     /// Connect an MQTT client authenticated as `device`.
     pub async fn mqtt(&self, device: &str, password: &str) -> Result<Mqtt> {
         Mqtt::connect(
@@ -347,7 +369,14 @@ impl Node {
     /// Pick (every line, no scans) and stage on the shelf a prepared
     /// order; returns its short pickup code.
     pub async fn make_ready(&self, id: &str) -> Result<String> {
-        self.wait_state(id, "prepared", 20).await?;
+        // Ready to pick, or partly picked already.
+        self.wait_for(&format!("{id} prepared or picking"), 20, || async {
+            Ok(matches!(
+                self.order_state(id).await?.as_deref(),
+                Some("prepared" | "picking")
+            ))
+        })
+        .await?;
         let (status, v) = self
             .post(
                 &format!("/api/v1/orders/{id}/picked"),

@@ -286,7 +286,8 @@ async fn a_full_order_with_a_short_and_a_substitution() {
     let v = get_order(&node, "FULL-1").await;
     assert_eq!(v["order"]["handed_over"]["by"], "dee");
     assert_eq!(v["order"]["handed_over"]["proof"], "code");
-    // Audit: every staff/device step names who did it.
+    // Audit: every step names who authenticated: the scanner (a device),
+    // the API token (whose `staff` is only a label, in `by`).
     let actors: Vec<String> = v["events"]
         .as_array()
         .unwrap()
@@ -295,9 +296,10 @@ async fn a_full_order_with_a_short_and_a_substitution() {
         .collect();
     assert!(actors.iter().any(|a| a.contains("scanner-1")), "{actors:?}");
     assert!(
-        actors.iter().any(|a| a.contains("\"staff\":\"dee\"")),
-        "{actors:?}"
+        !actors.iter().any(|a| a.contains("\"staff\"")),
+        "an API caller's `staff` never becomes the actor: {actors:?}"
     );
+    assert_eq!(actors.last().map(String::as_str), Some("\"api\""));
     let (status, _) = node.get(&format!("/api/v1/pickup/{code}")).await.unwrap();
     assert_eq!(
         status, 404,
@@ -386,11 +388,23 @@ async fn batch_pick_of_three_orders_in_one_walk() {
         assert_eq!(v["order"]["tote"], tote);
     }
     assert_eq!(stock(&node, 5).await, (STOCK - 3, 0));
-    let (status, _) = node
+    // A finished walk still shows its orders (waiting to be staged), with
+    // nothing open.
+    let (status, v) = node
         .get(&format!("/api/v1/pick-walks/{walk_id}"))
         .await
         .unwrap();
-    assert_eq!(status, 404, "a finished walk has nothing left to pick");
+    assert_eq!(status, 200, "{v}");
+    let open = v["stops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["items"].as_array().unwrap().clone())
+        .filter(|i| i["state"] == "open")
+        .count();
+    assert_eq!(open, 0, "{v}");
+    let (status, _) = node.get("/api/v1/pick-walks/W-NONE").await.unwrap();
+    assert_eq!(status, 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -186,7 +186,7 @@ pub async fn dashboard(State(s): State<AppState>, staff: Staff) -> Result<Respon
                 h2 id="exc-h" { (m.f("manager.exceptions", &[("n", &d.today.exceptions.len())])) }
                 @if d.today.exceptions.is_empty() { p class="empty" { (m.t("manager.no_exceptions")) } }
                 @if !d.today.exceptions.is_empty() {
-                    div class="table-wrap" {
+                    div class="table-wrap" tabindex="0" role="region" aria-labelledby="exc-h" {
                         table {
                             thead { tr {
                                 th scope="col" { (m.t("manager.col_time")) }
@@ -285,7 +285,7 @@ pub async fn staff(State(s): State<AppState>, staff: Staff) -> Result<Response, 
         }
         section class="card" aria-labelledby="list-h" {
             h2 id="list-h" { (m.t("staff.list")) }
-            div class="table-wrap" {
+            div class="table-wrap" tabindex="0" role="region" aria-labelledby="list-h" {
                 table id="staff-table" {
                     thead { tr {
                         th scope="col" { (m.t("staff.id")) }
@@ -635,7 +635,7 @@ pub async fn audit(State(s): State<AppState>, staff: Staff, q: Result<Query<Audi
             button type="submit" class="primary" { (m.t("audit.filter")) }
         }
         @if page.entries.is_empty() { p class="empty" { (m.t("audit.nothing")) } }
-        div class="table-wrap" {
+        div class="table-wrap" tabindex="0" role="region" aria-label=(m.t("manager.audit_title")) {
             table id="audit" {
                 thead { tr {
                     th scope="col" { (m.t("audit.when")) }

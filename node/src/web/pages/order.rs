@@ -170,7 +170,7 @@ fn facts(s: &AppState, o: &Order) -> Markup {
 fn lines(s: &AppState, o: &Order) -> Markup {
     let m = &s.messages;
     html! {
-        div class="table-wrap" {
+        div class="table-wrap" tabindex="0" role="region" aria-label=(m.t("order.lines")) {
             table class="lines-table" {
                 caption class="sr-only" { (m.t("order.lines")) }
                 thead { tr {

@@ -314,14 +314,18 @@ fn walk_region(s: &AppState, staff: &Staff, w: &WalkRef, walk: &Walk, done_tab: 
                     (m.f("pick.tab_done", &[("n", &done)]))
                 }
             }
-            ul class="cards lines" id="tab-open" role="tabpanel" hidden[done_tab] {
-                @for l in walk.open() { (open_line(s, staff, w, l, batch)) }
+            div id="tab-open" role="tabpanel" hidden[done_tab] {
                 @if open == 0 && !to_stage.is_empty() {
-                    li class="empty" { (m.t("pick.all_lines_done")) }
+                    p class="empty" { (m.t("pick.all_lines_done")) }
+                }
+                ul class="cards lines" {
+                    @for l in walk.open() { (open_line(s, staff, w, l, batch)) }
                 }
             }
-            ul class="cards lines" id="tab-done" role="tabpanel" hidden[!done_tab] {
-                @for l in walk.done() { (done_line(m, l, batch)) }
+            div id="tab-done" role="tabpanel" hidden[!done_tab] {
+                ul class="cards lines" {
+                    @for l in walk.done() { (done_line(m, l, batch)) }
+                }
             }
             @if !to_stage.is_empty() {
                 section class="stage" aria-labelledby="stage-h" {
@@ -445,13 +449,17 @@ fn done_line(m: &Messages, l: &WalkLine, batch: bool) -> Markup {
 
 fn stage_form(s: &AppState, staff: &Staff, w: &WalkRef, walk: &Walk, o: &Order, batch: bool) -> Markup {
     let m = &s.messages;
+    // What the rules allow for what was taken: frozen only the freezer,
+    // chilled only cold storage, ambient anywhere — of which the page
+    // offers the shelf (first) and cold storage. Lockers stage themselves.
     let kinds = walk.slots_for(&s.store, o);
-    // The usual place first: the coldest kind that fits.
-    let preferred = [SlotKind::Freezer, SlotKind::ColdStorage, SlotKind::Shelf]
-        .into_iter()
-        .find(|k| kinds.contains(k))
-        .unwrap_or(SlotKind::Shelf);
-    let shown: Vec<SlotKind> = kinds.iter().copied().filter(|k| *k != SlotKind::Locker).collect();
+    let ambient = kinds.contains(&SlotKind::Shelf);
+    let shown: Vec<SlotKind> = kinds
+        .iter()
+        .copied()
+        .filter(|k| *k != SlotKind::Locker && !(ambient && *k == SlotKind::Freezer))
+        .collect();
+    let preferred = shown.first().copied().unwrap_or(SlotKind::Shelf);
     html! {
         form method="post" action="/pick/stage" class="card stack stage-form" id={"stage-" (o.id)} data-fetch {
             (csrf(staff))
