@@ -200,26 +200,44 @@ impl Browser {
         Ok(self.client.find(Locator::Css("body")).await?.text().await?)
     }
 
+    /// Click `css`. A live page may re-render the element between finding
+    /// and clicking it (a stale element): find it again, up to 3 times.
     pub async fn click(&self, css: &str) -> Result<()> {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .with_context(|| format!("find {css}"))?
-            .click()
-            .await
-            .with_context(|| format!("click {css}"))?;
-        Ok(())
+        let mut last = None;
+        for _ in 0..3 {
+            let el = match self.client.find(Locator::Css(css)).await {
+                Ok(el) => el,
+                Err(e) => {
+                    last = Some(anyhow!("find {css}: {e}"));
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            match el.click().await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    last = Some(anyhow!("click {css}: {e}"));
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow!("click {css}")))
     }
 
     /// Type into the element `css` (appending to what is there).
     pub async fn type_into(&self, css: &str, text: &str) -> Result<()> {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .with_context(|| format!("find {css}"))?
-            .send_keys(text)
-            .await?;
-        Ok(())
+        let mut last = None;
+        for _ in 0..3 {
+            match self.client.find(Locator::Css(css)).await {
+                Ok(el) => match el.send_keys(text).await {
+                    Ok(()) => return Ok(()),
+                    Err(e) => last = Some(anyhow!("type into {css}: {e}")),
+                },
+                Err(e) => last = Some(anyhow!("find {css}: {e}")),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(last.unwrap_or_else(|| anyhow!("type into {css}")))
     }
 
     /// Type keys into whatever has focus, as a keyboard-wedge scanner does.

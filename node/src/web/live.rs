@@ -167,6 +167,7 @@ fn publish(s: &AppState, batch: &[Envelope]) {
         s.live.send(Channel::Staff, Some(id), "bye", json!({}));
     }
     let m = &s.messages;
+    let seq = batch.last().map_or(0, |e| e.log_seq);
     let mut queue_total = None;
     for (id, kinds) in &kinds {
         let Ok(Some(o)) = s.store.order(id) else {
@@ -206,10 +207,10 @@ fn publish(s: &AppState, batch: &[Envelope]) {
             ),
             _ => {}
         }
-        s.live.send(Channel::Orders, Some(id.to_string()), "refresh", json!({ "order": id }));
+        s.live.send(Channel::Orders, Some(id.to_string()), "refresh", json!({ "order": id, "seq": seq }));
     }
     if !batch.is_empty() {
-        s.live.send(Channel::Manager, None, "refresh", json!({ "region": "manager" }));
+        s.live.send(Channel::Manager, None, "refresh", json!({ "region": "manager", "seq": seq }));
     }
 }
 

@@ -172,8 +172,12 @@ async fn count_requests(State(s): State<AppState>, req: Request, next: Next) -> 
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "other".to_string(), |p| p.as_str().to_string());
+    let method = req.method().clone();
+    let started = Instant::now();
     let resp = next.run(req).await;
-    s.metrics.http(route, resp.status().as_u16());
+    let status = resp.status().as_u16();
+    tracing::debug!(%method, route, status, micros = started.elapsed().as_micros() as u64, "http request");
+    s.metrics.http(route, status);
     resp
 }
 

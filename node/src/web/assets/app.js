@@ -86,6 +86,17 @@
     }, delay === undefined ? 300 : delay);
   }
 
+  // Whether every region on the page was rendered from the log at `seq`
+  // or later (the answer to one's own action usually is): no refresh.
+  function shows(seq) {
+    var rs = document.querySelectorAll("[data-region]");
+    if (!rs.length) return false;
+    for (var i = 0; i < rs.length; i++) {
+      if (!(parseInt(rs[i].getAttribute("data-seq") || "0", 10) >= seq)) return false;
+    }
+    return true;
+  }
+
   // ---- sorted live lists (pick queue, waiting customers) ----
   function listFor(region) {
     var r = document.querySelector('[data-region="' + region + '"]');
@@ -149,15 +160,25 @@
   }
 
   // ---- the live feed ----
+  // One stream per open page. A page left for another (or frozen in the
+  // back-forward cache) closes its stream: browsers allow only six
+  // connections to one host, and stale streams would hold them all.
+  var es = null;
+  window.addEventListener("pagehide", function () {
+    if (es) { es.close(); es = null; }
+  });
+  window.addEventListener("pageshow", function (e) {
+    if (e.persisted) { follow(); refreshRegions(0); }
+  });
   function follow() {
     var channels = meta("live");
-    if (!channels || !window.EventSource) return;
+    if (!channels || !window.EventSource || es) return;
     var url = "/live?ch=" + encodeURIComponent(channels) + "&orders=" + encodeURIComponent(meta("live-orders"));
     var mine = meta("live-orders").split(",").filter(Boolean);
     var banner = document.getElementById("conn");
     var lost = false;
     var lostTimer = null;
-    var es = new EventSource(url);
+    es = new EventSource(url);
     var parse = function (e) { try { return JSON.parse(e.data); } catch (x) { return {}; } };
     es.addEventListener("hello", function () {
       clearTimeout(lostTimer);
@@ -170,10 +191,11 @@
     es.addEventListener("refresh", function (e) {
       var d = parse(e);
       if (d.order && mine.indexOf(d.order) < 0) return;
+      if (d.seq && shows(d.seq)) return;
       refreshRegions(d.region === "manager" ? 1000 : 300);
     });
     es.addEventListener("reload", function () { refreshRegions(0); });
-    es.addEventListener("bye", function () { es.close(); location.reload(); });
+    es.addEventListener("bye", function () { es.close(); es = null; location.reload(); });
     es.onerror = function () {
       lost = true;
       clearTimeout(lostTimer);

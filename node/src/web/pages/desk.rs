@@ -43,9 +43,9 @@ pub fn waiting_row(m: &Messages, o: &Order, at_ms: u64) -> Markup {
     }
 }
 
-fn waiting_list(m: &Messages, waiting: &[(Order, u64)]) -> Markup {
+fn waiting_list(m: &Messages, waiting: &[(Order, u64)], seq: u64) -> Markup {
     html! {
-        div data-region="waiting" {
+        div data-region="waiting" data-seq=(seq) {
             @if waiting.is_empty() {
                 p class="empty" id="waiting-empty" { (m.t("desk.nobody_waiting")) }
             }
@@ -164,6 +164,7 @@ pub async fn page(State(s): State<AppState>, staff: Staff, q: Result<Query<DeskQ
     staff.require(&s, Role::Desk)?;
     let m = &s.messages;
     let query: String = q.ok().and_then(|q| q.0.q).unwrap_or_default().chars().take(600).collect();
+    let seq = s.store.head();
     let store = s.store.clone();
     let keys = s.rules.keys.clone();
     let qq = query.clone();
@@ -182,7 +183,7 @@ pub async fn page(State(s): State<AppState>, staff: Staff, q: Result<Query<DeskQ
                 button type="submit" class="primary" { (m.t("desk.search")) }
             }
         }
-        div data-region="results" {
+        div data-region="results" data-seq=(seq) {
             @if let Some(p) = &found.problem {
                 p class="result bad" role="alert" { (m.f("desk.token_refused", &[("why", p)])) }
             }
@@ -193,7 +194,7 @@ pub async fn page(State(s): State<AppState>, staff: Staff, q: Result<Query<DeskQ
         }
         section aria-labelledby="waiting-h" {
             h2 id="waiting-h" { (m.t("desk.waiting_title")) }
-            (waiting_list(m, &waiting))
+            (waiting_list(m, &waiting, seq))
         }
     };
     let orders = found.orders.iter().map(|o| o.id.to_string()).collect();

@@ -73,6 +73,7 @@ fn lockouts(s: &AppState, staff: &Staff) -> Markup {
 pub async fn dashboard(State(s): State<AppState>, staff: Staff) -> Result<Response, PageError> {
     staff.require(&s, Role::Manager)?;
     let m = &s.messages;
+    let seq = s.store.head();
     let store = s.store.clone();
     let today = s.today.clone();
     let day = s.clock.day_start_ms();
@@ -83,7 +84,7 @@ pub async fn dashboard(State(s): State<AppState>, staff: Staff) -> Result<Respon
     let body = html! {
         h1 { (m.t("manager.title")) }
         (subnav(&s, "/manager"))
-        div data-region="manager" {
+        div data-region="manager" data-seq=(seq) {
             div class="grid" {
                 section class="card" aria-labelledby="store-h" {
                     h2 id="store-h" { (m.t("manager.store")) }

@@ -251,6 +251,7 @@ pub async fn page(State(s): State<AppState>, staff: Staff, Path(raw): Path<Strin
     let m = &s.messages;
     let not_found = || PageError::NotFound { message: m.f("order.unknown", &[("order", &raw)]) };
     let id = OrderId::new(raw.trim()).map_err(|_| not_found())?;
+    let seq = s.store.head();
     let store = s.store.clone();
     let i = id.clone();
     let found = tokio::task::spawn_blocking(move || {
@@ -265,7 +266,7 @@ pub async fn page(State(s): State<AppState>, staff: Staff, Path(raw): Path<Strin
     };
     let title = m.f("order.title", &[("order", &o.id)]);
     let body = html! {
-        div data-region="order" {
+        div data-region="order" data-seq=(seq) {
             h1 { (title) " " (state_chip(m, o.state)) }
             (facts(&s, &o))
             (actions(&s, &staff, &o))

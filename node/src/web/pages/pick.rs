@@ -59,10 +59,10 @@ pub fn queue_row(m: &Messages, clock: &StoreClock, e: &QueueEntry) -> Markup {
 }
 
 /// The queue list (a live region).
-fn queue_list(s: &AppState, view: &queue::QueueView) -> Markup {
+fn queue_list(s: &AppState, view: &queue::QueueView, seq: u64) -> Markup {
     let m = &s.messages;
     html! {
-        div data-region="queue" {
+        div data-region="queue" data-seq=(seq) {
             p class="muted" id="queue-count" data-total=(view.total) data-template=(m.t("pick.waiting")) {
                 (m.f("pick.waiting", &[("n", &view.total)]))
                 @if view.total > view.entries.len() {
@@ -83,6 +83,7 @@ fn queue_list(s: &AppState, view: &queue::QueueView) -> Markup {
 pub async fn queue(State(s): State<AppState>, staff: Staff) -> Result<Response, PageError> {
     staff.require(&s, Role::Picker)?;
     let m = &s.messages;
+    let seq = s.store.head();
     let store = s.store.clone();
     let me = staff.0.member.id.clone();
     let (view, mine) = tokio::task::spawn_blocking(move || {
@@ -119,7 +120,7 @@ pub async fn queue(State(s): State<AppState>, staff: Staff) -> Result<Response, 
         }
         form id="batch" method="post" action="/pick/batch" class="queue-form" {
             (csrf(&staff))
-            (queue_list(&s, &view))
+            (queue_list(&s, &view, seq))
             div class="sticky-bar" {
                 button type="submit" class="big" id="start-batch" data-template=(m.t("pick.start_batch_n")) { (m.t("pick.start_batch")) }
             }
@@ -255,6 +256,7 @@ async fn load(s: &AppState, w: &WalkRef) -> Result<Option<Walk>, PageError> {
 async fn walk_page(s: AppState, staff: Staff, w: WalkRef, tab: Option<String>) -> Result<Response, PageError> {
     staff.require(&s, Role::Picker)?;
     let m = &s.messages;
+    let seq = s.store.head();
     let Some(walk) = load(&s, &w).await? else {
         return Err(PageError::NotFound { message: m.t("pick.no_walk").into() });
     };
@@ -279,7 +281,7 @@ async fn walk_page(s: AppState, staff: Staff, w: WalkRef, tab: Option<String>) -
                 }
             }
         }
-        (walk_region(&s, &staff, &w, &walk, done_tab))
+        (walk_region(&s, &staff, &w, &walk, done_tab, seq))
     };
     let orders = walk.orders.iter().map(|o| o.id.to_string()).collect();
     Ok(layout(&s, &staff, &title, "/pick", Live { channels: &["orders"], orders }, body))
@@ -287,7 +289,9 @@ async fn walk_page(s: AppState, staff: Staff, w: WalkRef, tab: Option<String>) -
 
 /// Lines (open / done tabs) and staging: the part of the walk page that
 /// every action re-renders.
-fn walk_region(s: &AppState, staff: &Staff, w: &WalkRef, walk: &Walk, done_tab: bool) -> Markup {
+/// `seq`: the log head read before the walk was (the page's script skips
+/// a live refresh for events it already shows).
+fn walk_region(s: &AppState, staff: &Staff, w: &WalkRef, walk: &Walk, done_tab: bool, seq: u64) -> Markup {
     let m = &s.messages;
     let batch = matches!(w, WalkRef::Walk(_));
     let total = walk.lines.len();
@@ -298,7 +302,7 @@ fn walk_region(s: &AppState, staff: &Staff, w: &WalkRef, walk: &Walk, done_tab: 
     let cancelled: Vec<&Order> = walk.orders.iter().filter(|o| o.state == OrderState::Cancelled).collect();
     let all_staged = walk.orders.iter().all(|o| matches!(o.state, OrderState::Staged | OrderState::Ready | OrderState::Cancelled | OrderState::Fulfilled));
     html! {
-        div data-region="walk" {
+        div data-region="walk" data-seq=(seq) {
             p class="progress-text" {
                 (m.f("pick.progress", &[("done", &done), ("total", &total)]))
             }
@@ -502,8 +506,9 @@ fn slot_from(name: &str) -> Option<SlotKind> {
 async fn answer(s: &AppState, f: &PageForm<impl Sized>, w: &WalkRef, ok: bool, message: String) -> Result<Response, PageError> {
     let mut regions = vec![];
     if f.fetch {
+        let seq = s.store.head();
         if let Some(walk) = load(s, w).await? {
-            regions.push(("walk", super::region(walk_region(s, &f.staff, w, &walk, false))));
+            regions.push(("walk", super::region(walk_region(s, &f.staff, w, &walk, false, seq))));
         }
     }
     Ok(Done { ok, message, go: walk_path(w), regions }.respond(s, &f.staff, f.fetch))
