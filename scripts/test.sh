@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
 # Run storenode's whole test suite on a fresh Debian/Ubuntu machine with Rust.
-# Installs the system packages the tests need (only if missing), then runs
-# formatting and lint checks and every test: unit, property, golden-vector
-# and black-box tests against the real binary, broker and database.
+# Installs the system packages the tests need (only if missing) and fetches
+# axe-core (pinned, checksum-checked) for the accessibility checks, then
+# runs formatting and lint checks and every test: unit, property,
+# golden-vector, black-box tests against the real binary, broker and
+# database, and the staff pages in a real headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the tests use. Each entry: "command-to-check:package".
+# System packages the tests use. Each entry: "path-or-command:package".
 needs=(
-  # (none yet: the foundation tests start only storenode itself; the cloud
-  # sync and staff-page tests add mosquitto and chromium/chromium-driver here)
+  "chromium:chromium"                 # the staff pages' browser tests
+  "chromedriver:chromium-driver"      # WebDriver for them (no downloads)
+  "curl:curl"                         # fetches axe-core below
+  "/usr/share/zoneinfo/Europe/Berlin:tzdata"  # time zones for the pages
 )
 missing=()
-for n in "${needs[@]+"${needs[@]}"}"; do
-  command -v "${n%%:*}" >/dev/null 2>&1 || missing+=("${n##*:}")
+for n in "${needs[@]}"; do
+  what="${n%%:*}"
+  if [[ "$what" == /* ]]; then
+    [ -e "$what" ] || missing+=("${n##*:}")
+  else
+    command -v "$what" >/dev/null 2>&1 || missing+=("${n##*:}")
+  fi
 done
 if ((${#missing[@]})); then
   sudo=""
@@ -21,6 +30,20 @@ if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fi
+
+# axe-core, from the npm registry, checked against its pinned SHA-256.
+AXE_VERSION=4.10.3
+AXE_SHA256=0f2b4d7dcdf7d1219df8d1959ad68e565f51d14c3f0d88bb71cd59abeb956292
+axe_dir=target/axe
+if [ "$(cat "$axe_dir/VERSION" 2>/dev/null)" != "$AXE_VERSION" ] || [ ! -s "$axe_dir/axe.min.js" ]; then
+  mkdir -p "$axe_dir"
+  tgz="$axe_dir/axe-core-$AXE_VERSION.tgz"
+  curl -fsSL -o "$tgz" "https://registry.npmjs.org/axe-core/-/axe-core-$AXE_VERSION.tgz"
+  echo "$AXE_SHA256  $tgz" | sha256sum -c --quiet -
+  tar -xzf "$tgz" -C "$axe_dir" --strip-components=1 package/axe.min.js
+  echo "$AXE_VERSION" > "$axe_dir/VERSION"
+  rm -f "$tgz"
 fi
 
 cargo fmt --all -- --check

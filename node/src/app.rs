@@ -412,7 +412,10 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
         config.session_idle_s,
         config.session_max_s,
     ));
-    tasks.push(tokio::spawn(prune_sessions(sessions.clone(), shutdown.clone())));
+    tasks.push(tokio::spawn(prune_sessions(
+        sessions.clone(),
+        shutdown.clone(),
+    )));
     let state = AppState {
         store: store.clone(),
         writer: handle.clone(),
@@ -433,7 +436,10 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
         tls: false,
         flashes: Arc::default(),
     };
-    tasks.push(tokio::spawn(web::live::feed(state.clone(), shutdown.clone())));
+    tasks.push(tokio::spawn(web::live::feed(
+        state.clone(),
+        shutdown.clone(),
+    )));
     let mut web_shutdown = shutdown.clone();
     let server = tokio::spawn(async move {
         let app = web::app(state).into_make_service_with_connect_info::<SocketAddr>();

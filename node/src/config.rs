@@ -431,10 +431,8 @@ impl Layers {
                 jiff::tz::TimeZone::get(v)
                     .map_err(|e| format!("not a time zone of this system's database: {e}"))
             })?,
-            session_idle_s: self.parse("web.session_idle_s", |v| number(v, 60, 7 * 86_400))?
-                as u64,
-            session_max_s: self.parse("web.session_max_s", |v| number(v, 60, 30 * 86_400))?
-                as u64,
+            session_idle_s: self.parse("web.session_idle_s", |v| number(v, 60, 7 * 86_400))? as u64,
+            session_max_s: self.parse("web.session_max_s", |v| number(v, 60, 30 * 86_400))? as u64,
         };
         if config.session_idle_s > config.session_max_s {
             return Err(self.invalid(

@@ -115,7 +115,12 @@ pub struct DemoStaff {
 
 /// One picker, one desk and one manager, with generated PINs (once: a
 /// store that has staff keeps them).
-pub async fn seed_staff(writer: &WriterHandle, store: &Store, rules: &Rules, pins: &PinHasher) -> DemoStaff {
+pub async fn seed_staff(
+    writer: &WriterHandle,
+    store: &Store,
+    rules: &Rules,
+    pins: &PinHasher,
+) -> DemoStaff {
     let mut new = Vec::new();
     if store.staff_list().is_empty() {
         for (name, role) in [
@@ -152,7 +157,10 @@ pub fn announce_staff(staff: &DemoStaff) {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     if staff.new.is_empty() {
-        let _ = writeln!(out, "demo staff: as created before (a new PIN: storenode staff pin ID, node stopped)");
+        let _ = writeln!(
+            out,
+            "demo staff: as created before (a new PIN: storenode staff pin ID, node stopped)"
+        );
     } else {
         let _ = writeln!(out, "demo staff (PINs shown once):");
         for (id, name, role, pin) in &staff.new {
@@ -170,7 +178,10 @@ pub async fn run(
     staff: DemoStaff,
     mut shutdown: Shutdown,
 ) {
-    let picker = staff.picker.map(|id| commands::Principal::Staff { id, role: Role::Picker });
+    let picker = staff.picker.map(|id| commands::Principal::Staff {
+        id,
+        role: Role::Picker,
+    });
     if store.stock_items().is_empty() {
         let items = catalog();
         let stock = items
@@ -245,7 +256,12 @@ pub async fn run(
 }
 
 /// The demo picker works the oldest order that is ready to pick.
-async fn work_one(writer: &WriterHandle, store: &Store, rules: &Rules, picker: &commands::Principal) {
+async fn work_one(
+    writer: &WriterHandle,
+    store: &Store,
+    rules: &Rules,
+    picker: &commands::Principal,
+) {
     let Ok(orders) = store.orders_in_state(OrderState::Prepared, None, 1) else {
         return;
     };
@@ -321,7 +337,8 @@ async fn send_as(
     command: Command,
     principal: &commands::Principal,
 ) -> Result<(), String> {
-    let req = commands::prepare(command, principal, None, rules, store).map_err(|e| e.to_string())?;
+    let req =
+        commands::prepare(command, principal, None, rules, store).map_err(|e| e.to_string())?;
     match writer.write(req).await {
         Ok(crate::store::Written::Rejected { rejection, .. }) => Err(rejection.to_string()),
         Ok(_) => Ok(()),

@@ -275,10 +275,7 @@ impl Metrics {
 
     pub fn http(&self, route: String, status: u16) {
         self.http_requests
-            .get_or_create(&vec![
-                ("route", route),
-                ("status", status.to_string()),
-            ])
+            .get_or_create(&vec![("route", route), ("status", status.to_string())])
             .inc();
     }
 

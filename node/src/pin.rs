@@ -45,7 +45,8 @@ impl PinHasher {
     }
 
     fn argon2(&self) -> Result<Argon2<'_>, PinError> {
-        let params = Params::new(19 * 1024, 2, 1, None).map_err(|e| PinError::Hash(e.to_string()))?;
+        let params =
+            Params::new(19 * 1024, 2, 1, None).map_err(|e| PinError::Hash(e.to_string()))?;
         Argon2::new_with_secret(&self.secret, Algorithm::Argon2id, Version::V0x13, params)
             .map_err(|e| PinError::Hash(e.to_string()))
     }

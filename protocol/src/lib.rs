@@ -23,6 +23,7 @@ pub use command::{Command, CommandEnvelope, CommandReply, ReplyStatus};
 pub use envelope::{Actor, ChainHash, Envelope, SCHEMA_VERSION};
 pub use event::{
     ArrivalChannel, CancelStage, CatalogItem, Event, EventKind, Location, NewOrder, OrderLine,
-    PaymentMode, PickLine, PickupProof, Role, ShortReason, SkuQuantity, SlotKind, StagingSlot, Zone,
+    PaymentMode, PickLine, PickupProof, Role, ShortReason, SkuQuantity, SlotKind, StagingSlot,
+    Zone,
 };
 pub use ids::{EventId, IdError, OrderId, StoreId};

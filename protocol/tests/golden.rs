@@ -1610,7 +1610,10 @@ fn event_json_of_every_variant() {
             "staff_role_changed",
             r#"{"staff_role_changed":{"staff_id":"1003","role":"manager"}}"#,
         ),
-        ("staff_disabled", r#"{"staff_disabled":{"staff_id":"1003"}}"#),
+        (
+            "staff_disabled",
+            r#"{"staff_disabled":{"staff_id":"1003"}}"#,
+        ),
         ("staff_enabled", r#"{"staff_enabled":{"staff_id":"1003"}}"#),
         (
             "staff_pin_reset",

@@ -262,10 +262,8 @@ fn event() -> impl Strategy<Value = Event> {
         (text(), role()).prop_map(|(staff_id, role)| Event::StaffRoleChanged { staff_id, role }),
         text().prop_map(|staff_id| Event::StaffDisabled { staff_id }),
         text().prop_map(|staff_id| Event::StaffEnabled { staff_id }),
-        (text(), text()).prop_map(|(staff_id, pin_hash)| Event::StaffPinReset {
-            staff_id,
-            pin_hash
-        }),
+        (text(), text())
+            .prop_map(|(staff_id, pin_hash)| Event::StaffPinReset { staff_id, pin_hash }),
         (any::<u64>(), any::<u64>()).prop_map(|(expiry_s, reminder_s)| {
             Event::PickupTimesChanged {
                 expiry_s,
@@ -461,10 +459,8 @@ fn command() -> impl Strategy<Value = Command> {
         (text(), role()).prop_map(|(staff_id, role)| Command::SetStaffRole { staff_id, role }),
         (text(), any::<bool>())
             .prop_map(|(staff_id, enabled)| Command::SetStaffEnabled { staff_id, enabled }),
-        (text(), text()).prop_map(|(staff_id, pin_hash)| Command::ResetStaffPin {
-            staff_id,
-            pin_hash
-        }),
+        (text(), text())
+            .prop_map(|(staff_id, pin_hash)| Command::ResetStaffPin { staff_id, pin_hash }),
         (any::<u64>(), any::<u64>()).prop_map(|(expiry_s, reminder_s)| {
             Command::SetPickupTimes {
                 expiry_s,

@@ -39,7 +39,11 @@ fn free_port() -> Result<u16> {
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target"))
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+        })
 }
 
 /// Where screenshots are saved.
@@ -105,10 +109,11 @@ impl Browser {
                     ],
                 }),
             );
-            let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-                .capabilities(caps)
-                .connect(&format!("http://127.0.0.1:{port}"))
-                .await;
+            let client =
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                    .capabilities(caps)
+                    .connect(&format!("http://127.0.0.1:{port}"))
+                    .await;
             match client {
                 Ok(client) => {
                     client.set_window_size(size.0, size.1).await.ok();
@@ -288,7 +293,10 @@ impl Browser {
             .map(PathBuf::from)
             .unwrap_or_else(|| target_dir().join("axe").join("axe.min.js"));
         let source = std::fs::read_to_string(&path).with_context(|| {
-            format!("{}: axe-core is missing (scripts/test.sh fetches it from the npm registry)", path.display())
+            format!(
+                "{}: axe-core is missing (scripts/test.sh fetches it from the npm registry)",
+                path.display()
+            )
         })?;
         self.js(&source, vec![]).await?;
         let result = self

@@ -67,51 +67,90 @@ async fn picker_sees_new_orders_live_scans_shorts_substitutes_and_stages() {
     let b = Browser::start(&node.url(""), PHONE).await.unwrap();
     b.login(&id, &pin).await.unwrap();
     b.wait_path("/pick", 15).await.unwrap();
-    b.wait_text("#queue-empty", "Nothing to pick", 15).await.unwrap();
+    b.wait_text("#queue-empty", "Nothing to pick", 15)
+        .await
+        .unwrap();
     // A marker that a reload would wipe: the order must come without one.
     b.js("window.__stayed = 1", vec![]).await.unwrap();
     create(
         &node,
-        &order("LIVE-1", "Grace Hopper", &[(31, 2, true), (12, 1, false), (20, 2, true)]),
+        &order(
+            "LIVE-1",
+            "Grace Hopper",
+            &[(31, 2, true), (12, 1, false), (20, 2, true)],
+        ),
     )
     .await;
     b.wait_text("#queue li", "LIVE-1", 10).await.unwrap();
-    assert_eq!(b.js("return window.__stayed", vec![]).await.unwrap(), json!(1), "no reload");
+    assert_eq!(
+        b.js("return window.__stayed", vec![]).await.unwrap(),
+        json!(1),
+        "no reload"
+    );
     b.wait_text("#queue-count", "1 waiting", 15).await.unwrap();
 
     b.click("#q-LIVE-1 button[name=order_id]").await.unwrap();
     b.wait_path("/pick/order/LIVE-1", 15).await.unwrap();
-    assert_eq!(b.focused_id().await.unwrap(), "scan", "the scan field has focus");
+    assert_eq!(
+        b.focused_id().await.unwrap(),
+        "scan",
+        "the scan field has focus"
+    );
     // Walking order: line 2 (aisle 2) first.
     let first = b.wait_text("#tab-open li", "", 15).await.unwrap();
     assert!(first.contains("SKU-012"), "{first}");
 
     // A wrong barcode, typed like a scanner (keys + Enter), is refused.
-    b.type_focused(&format!("{}{ENTER}", test_barcode(50))).await.unwrap();
-    let refused = b.wait_text("#result .result.bad", "Wrong item", 15).await.unwrap();
+    b.type_focused(&format!("{}{ENTER}", test_barcode(50)))
+        .await
+        .unwrap();
+    let refused = b
+        .wait_text("#result .result.bad", "Wrong item", 15)
+        .await
+        .unwrap();
     assert!(refused.contains("SKU-050"), "{refused}");
     // The right one picks line 2; the field keeps focus for the next.
-    b.type_focused(&format!("{}{ENTER}", test_barcode(12))).await.unwrap();
-    b.wait_text("#result .result.ok", "1 of 1", 15).await.unwrap();
+    b.type_focused(&format!("{}{ENTER}", test_barcode(12)))
+        .await
+        .unwrap();
+    b.wait_text("#result .result.ok", "1 of 1", 15)
+        .await
+        .unwrap();
     assert_eq!(b.focused_id().await.unwrap(), "scan");
     b.screenshot("pick-walk").await.unwrap();
 
     // Short line 1 in two taps: "Short", then the count found.
-    b.click("#line-LIVE-1-1 details.short summary").await.unwrap();
-    b.click("#line-LIVE-1-1 button[name=found][value='1']").await.unwrap();
-    b.wait_text("#result .result.ok", "Line 1 settled", 15).await.unwrap();
+    b.click("#line-LIVE-1-1 details.short summary")
+        .await
+        .unwrap();
+    b.click("#line-LIVE-1-1 button[name=found][value='1']")
+        .await
+        .unwrap();
+    b.wait_text("#result .result.ok", "Line 1 settled", 15)
+        .await
+        .unwrap();
     // Substitute line 3: open the panel, scan the substitute.
-    b.click("#line-LIVE-1-3 details.subst summary").await.unwrap();
+    b.click("#line-LIVE-1-3 details.subst summary")
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(b.focused_id().await.unwrap(), "sub-LIVE-1-3");
-    b.type_focused(&format!("{}{ENTER}", test_barcode(21))).await.unwrap();
-    b.wait_text("#result .result.ok", "substituted", 15).await.unwrap();
+    b.type_focused(&format!("{}{ENTER}", test_barcode(21)))
+        .await
+        .unwrap();
+    b.wait_text("#result .result.ok", "substituted", 15)
+        .await
+        .unwrap();
 
     // Every line settled: stage it. Only slots that suit the order show.
-    b.wait_text("#stage-LIVE-1", "Pickup shelf", 15).await.unwrap();
+    b.wait_text("#stage-LIVE-1", "Pickup shelf", 15)
+        .await
+        .unwrap();
     b.type_into("#slot-LIVE-1", "A7").await.unwrap();
     b.click("#stage-LIVE-1 button[type=submit]").await.unwrap();
-    b.wait_text("#result .result.ok", "staged", 15).await.unwrap();
+    b.wait_text("#result .result.ok", "staged", 15)
+        .await
+        .unwrap();
     b.wait_text(".done-all", "A7", 15).await.unwrap();
     b.screenshot("pick-walk-done").await.unwrap();
 
@@ -127,9 +166,20 @@ async fn picker_sees_new_orders_live_scans_shorts_substitutes_and_stages() {
         .collect();
     let kinds: Vec<String> = staff_events
         .iter()
-        .map(|e| e["event"].as_object().map_or_else(|| e["event"].to_string(), |o| o.keys().next().unwrap().clone()))
+        .map(|e| {
+            e["event"].as_object().map_or_else(
+                || e["event"].to_string(),
+                |o| o.keys().next().unwrap().clone(),
+            )
+        })
         .collect();
-    for k in ["pick_started", "item_picked", "item_shorted_with_reason", "item_substituted", "order_staged"] {
+    for k in [
+        "pick_started",
+        "item_picked",
+        "item_shorted_with_reason",
+        "item_substituted",
+        "order_staged",
+    ] {
         assert!(kinds.iter().any(|x| x == k), "{k} by the picker: {kinds:?}");
     }
     b.close().await;
@@ -156,7 +206,9 @@ async fn a_batch_walk_of_three_orders() {
     b.wait_path("/pick", 15).await.unwrap();
     for n in ["B-1", "B-2", "B-3"] {
         b.wait_text("#queue li", n, 15).await.unwrap();
-        b.click(&format!("#q-{n} input[type=checkbox]")).await.unwrap();
+        b.click(&format!("#q-{n} input[type=checkbox]"))
+            .await
+            .unwrap();
     }
     b.wait_text("#start-batch", "3 orders", 15).await.unwrap();
     b.screenshot("pick-queue-batch").await.unwrap();
@@ -168,24 +220,39 @@ async fn a_batch_walk_of_three_orders() {
     let scans = [(5, 4), (40, 1), (61, 1)];
     for (n, times) in scans {
         for _ in 0..times {
-            b.type_into("#scan", &format!("{}{ENTER}", test_barcode(n))).await.unwrap();
+            b.type_into("#scan", &format!("{}{ENTER}", test_barcode(n)))
+                .await
+                .unwrap();
             b.wait_text("#result .result.ok", "tote", 15).await.unwrap();
             // Wait for the answer to land before the next scan is judged.
-            b.js("document.getElementById('result').textContent = ''", vec![]).await.unwrap();
+            b.js("document.getElementById('result').textContent = ''", vec![])
+                .await
+                .unwrap();
         }
     }
-    b.wait_text("#tab-open", "All lines are done", 10).await.unwrap();
+    b.wait_text("#tab-open", "All lines are done", 10)
+        .await
+        .unwrap();
     for n in ["B-1", "B-2", "B-3"] {
-        b.type_into(&format!("#slot-{n}"), &format!("S-{n}")).await.unwrap();
-        b.click(&format!("#stage-{n} button[type=submit]")).await.unwrap();
+        b.type_into(&format!("#slot-{n}"), &format!("S-{n}"))
+            .await
+            .unwrap();
+        b.click(&format!("#stage-{n} button[type=submit]"))
+            .await
+            .unwrap();
         b.wait_text("#result .result.ok", n, 15).await.unwrap();
     }
-    b.wait_text(".done-all", "Everything is staged", 15).await.unwrap();
+    b.wait_text(".done-all", "Everything is staged", 15)
+        .await
+        .unwrap();
     for (n, tote) in [("B-1", 1), ("B-2", 2), ("B-3", 3)] {
         let v = order_json(&node, n).await;
         assert_eq!(v["order"]["state"], "ready", "{n}: {v}");
         assert_eq!(v["order"]["tote"], tote, "{n}");
-        assert_eq!(v["order"]["walk_id"].as_str(), path.strip_prefix("/pick/walk/"));
+        assert_eq!(
+            v["order"]["walk_id"].as_str(),
+            path.strip_prefix("/pick/walk/")
+        );
     }
     b.close().await;
 }
@@ -212,34 +279,63 @@ async fn desk_finds_by_code_qr_and_name_refuses_a_wrong_code_and_checks_id() {
     b.login(&id, &pin).await.unwrap();
     b.wait_path("/desk", 15).await.unwrap();
     // By code (lower case, as a customer may read it out).
-    b.type_into("#q", &format!("{}{ENTER}", code.to_lowercase())).await.unwrap();
-    b.wait_text("#card-D-1 .status-big", "READY", 15).await.unwrap();
-    b.wait_text("#card-D-1", "Pickup code matches", 15).await.unwrap();
+    b.type_into("#q", &format!("{}{ENTER}", code.to_lowercase()))
+        .await
+        .unwrap();
+    b.wait_text("#card-D-1 .status-big", "READY", 15)
+        .await
+        .unwrap();
+    b.wait_text("#card-D-1", "Pickup code matches", 15)
+        .await
+        .unwrap();
     b.screenshot("desk-ready").await.unwrap();
-    b.click("#card-D-1 form.hand-over button[type=submit]").await.unwrap();
-    b.wait_text("#result .result.ok", "D-1 handed over", 15).await.unwrap();
-    assert_eq!(order_json(&node, "D-1").await["order"]["state"], "fulfilled");
+    b.click("#card-D-1 form.hand-over button[type=submit]")
+        .await
+        .unwrap();
+    b.wait_text("#result .result.ok", "D-1 handed over", 15)
+        .await
+        .unwrap();
+    assert_eq!(
+        order_json(&node, "D-1").await["order"]["state"],
+        "fulfilled"
+    );
     // The same search now says it is collected.
     b.goto("/desk?q=D-1").await.unwrap();
-    b.wait_text("#card-D-1 .status-big", "ALREADY COLLECTED", 15).await.unwrap();
+    b.wait_text("#card-D-1 .status-big", "ALREADY COLLECTED", 15)
+        .await
+        .unwrap();
 
     // By name; a wrong code is refused.
     b.goto("/desk").await.unwrap();
-    b.type_into("#q", &format!("winelover{ENTER}")).await.unwrap();
-    b.wait_text("#card-D-2", "Age-restricted", 15).await.unwrap();
+    b.type_into("#q", &format!("winelover{ENTER}"))
+        .await
+        .unwrap();
+    b.wait_text("#card-D-2", "Age-restricted", 15)
+        .await
+        .unwrap();
     b.type_into("#code-D-2", "ZZZZZZ").await.unwrap();
     b.click("#card-D-2 input[name=id_checked]").await.unwrap();
-    b.click("#card-D-2 form.hand-over button[type=submit]").await.unwrap();
-    b.wait_text("#result .result.bad", "does not match", 15).await.unwrap();
+    b.click("#card-D-2 form.hand-over button[type=submit]")
+        .await
+        .unwrap();
+    b.wait_text("#result .result.bad", "does not match", 15)
+        .await
+        .unwrap();
     assert_eq!(order_json(&node, "D-2").await["order"]["state"], "ready");
 
     // A scanned QR token finds the order and is the proof; the ID step.
     b.goto("/desk").await.unwrap();
     b.type_into("#q", &format!("{token}{ENTER}")).await.unwrap();
-    b.wait_text("#card-D-2", "QR code verified", 15).await.unwrap();
+    b.wait_text("#card-D-2", "QR code verified", 15)
+        .await
+        .unwrap();
     b.click("#card-D-2 input[name=id_checked]").await.unwrap();
-    b.click("#card-D-2 form.hand-over button[type=submit]").await.unwrap();
-    b.wait_text("#result .result.ok", "D-2 handed over", 15).await.unwrap();
+    b.click("#card-D-2 form.hand-over button[type=submit]")
+        .await
+        .unwrap();
+    b.wait_text("#result .result.ok", "D-2 handed over", 15)
+        .await
+        .unwrap();
     let v = order_json(&node, "D-2").await;
     assert_eq!(v["order"]["handed_over"]["id_checked"], true, "{v}");
     assert_eq!(v["order"]["handed_over"]["proof"], "signed_token");
@@ -248,16 +344,31 @@ async fn desk_finds_by_code_qr_and_name_refuses_a_wrong_code_and_checks_id() {
     // A customer who checks in at the kiosk appears without a reload.
     create(&node, &order("D-3", "Katherine Johnson", &[(7, 1, false)])).await;
     let code3 = node.make_ready("D-3").await.unwrap();
-    b.wait_text("#waiting-empty", "Nobody is waiting", 15).await.unwrap();
+    b.wait_text("#waiting-empty", "Nobody is waiting", 15)
+        .await
+        .unwrap();
     b.js("window.__stayed = 1", vec![]).await.unwrap();
     let (status, v) = node
-        .post(&format!("/api/v1/pickup/{code3}/check-in"), &json!({ "channel": "kiosk" }))
+        .post(
+            &format!("/api/v1/pickup/{code3}/check-in"),
+            &json!({ "channel": "kiosk" }),
+        )
         .await
         .unwrap();
     assert_eq!(status, 200, "{v}");
-    let row = b.wait_text("#waiting li", "Katherine Johnson", 10).await.unwrap();
-    assert!(row.contains("at the kiosk") && row.contains("waiting"), "{row}");
-    assert_eq!(b.js("return window.__stayed", vec![]).await.unwrap(), json!(1), "no reload");
+    let row = b
+        .wait_text("#waiting li", "Katherine Johnson", 10)
+        .await
+        .unwrap();
+    assert!(
+        row.contains("at the kiosk") && row.contains("waiting"),
+        "{row}"
+    );
+    assert_eq!(
+        b.js("return window.__stayed", vec![]).await.unwrap(),
+        json!(1),
+        "no reload"
+    );
     b.screenshot("desk-waiting").await.unwrap();
     b.close().await;
 }
@@ -268,10 +379,17 @@ async fn manager_sees_the_day_adds_a_picker_who_logs_in_then_disables_them() {
     let node = Node::start(dir.path()).await.unwrap();
     let (mid, mpin) = node.add_staff("Maria Manager", "manager").await.unwrap();
     // An order shorted, picked, staged and handed over (through the API).
-    create(&node, &order("M-1", "Alan Turing", &[(44, 2, false), (45, 1, false)])).await;
+    create(
+        &node,
+        &order("M-1", "Alan Turing", &[(44, 2, false), (45, 1, false)]),
+    )
+    .await;
     node.wait_state("M-1", "prepared", 10).await.unwrap();
     let (status, v) = node
-        .post("/api/v1/orders/M-1/lines/1/short", &json!({ "found": 1, "reason": "damaged" }))
+        .post(
+            "/api/v1/orders/M-1/lines/1/short",
+            &json!({ "found": 1, "reason": "damaged" }),
+        )
         .await
         .unwrap();
     assert_eq!(status, 200, "{v}");
@@ -315,8 +433,12 @@ async fn manager_sees_the_day_adds_a_picker_who_logs_in_then_disables_them() {
 
     // Disable them: their open page is logged out at once, by itself.
     m.goto("/manager/staff").await.unwrap();
-    m.click(&format!("#staff-{nid} input[value=disable] ~ button")).await.unwrap();
-    m.wait_text("#result .result.ok", "disabled", 15).await.unwrap();
+    m.click(&format!("#staff-{nid} input[value=disable] ~ button"))
+        .await
+        .unwrap();
+    m.wait_text("#result .result.ok", "disabled", 15)
+        .await
+        .unwrap();
     p.wait_path("/login", 15).await.unwrap();
     // And the cookie they had opens nothing.
     let resp = reqwest::Client::builder()
@@ -330,8 +452,11 @@ async fn manager_sees_the_day_adds_a_picker_who_logs_in_then_disables_them() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 303);
     // The audit log shows who did it.
-    m.goto(&format!("/manager/audit?kind=staff_disabled")).await.unwrap();
-    let row = m.wait_text("#audit tbody tr", &format!("Staff {nid} disabled"), 15).await.unwrap();
+    m.goto("/manager/audit?kind=staff_disabled").await.unwrap();
+    let row = m
+        .wait_text("#audit tbody tr", &format!("Staff {nid} disabled"), 15)
+        .await
+        .unwrap();
     assert!(row.contains("Maria Manager"), "{row}");
     p.close().await;
     m.close().await;
@@ -370,7 +495,9 @@ async fn refusals_role_csrf_origin_lockout_and_a_logged_out_cookie() {
     p.wait_path("/pick", 15).await.unwrap();
     // A manager page, refused on the server.
     p.goto("/manager").await.unwrap();
-    p.wait_text("body", "needs the manager role", 15).await.unwrap();
+    p.wait_text("body", "needs the manager role", 15)
+        .await
+        .unwrap();
     p.goto("/pick").await.unwrap();
     // A manager action posted from the picker's page, with its CSRF token.
     let status = p
@@ -393,7 +520,10 @@ async fn refusals_role_csrf_origin_lockout_and_a_logged_out_cookie() {
     assert_eq!(status, json!([403, 403]), "role refusals");
     let cookie = session_cookie(&p).await;
     let csrf = p
-        .js("return document.querySelector('meta[name=csrf]').content", vec![])
+        .js(
+            "return document.querySelector('meta[name=csrf]').content",
+            vec![],
+        )
         .await
         .unwrap()
         .as_str()
@@ -406,22 +536,37 @@ async fn refusals_role_csrf_origin_lockout_and_a_logged_out_cookie() {
     };
     let cases = [
         ("no CSRF token", claim(None), Some(origin.as_str())),
-        ("a wrong token", claim(Some("0123abcd")), Some(origin.as_str())),
-        ("another origin", claim(Some(&csrf)), Some("http://evil.example")),
+        (
+            "a wrong token",
+            claim(Some("0123abcd")),
+            Some(origin.as_str()),
+        ),
+        (
+            "another origin",
+            claim(Some(&csrf)),
+            Some("http://evil.example"),
+        ),
         ("no origin at all", claim(Some(&csrf)), None),
     ];
     for (what, body, from) in cases {
         assert_eq!(post_form(&url, &cookie, from, body).await, 403, "{what}");
     }
     assert_eq!(node.head().await.unwrap(), head, "nothing changed");
-    assert!(node.metric("storenode_csrf_refused_total", "").await.unwrap() >= 4.0);
+    assert!(
+        node.metric("storenode_csrf_refused_total", "")
+            .await
+            .unwrap()
+            >= 4.0
+    );
     let ok = post_form(&url, &cookie, Some(&origin), claim(Some(&csrf))).await;
     assert_eq!(ok, 303, "the real thing works");
     node.wait_state("R-1", "picking", 5).await.unwrap();
 
     // Log out: the old cookie is useless.
     p.goto("/pick").await.unwrap();
-    p.click("header form[action='/logout'] button").await.unwrap();
+    p.click("header form[action='/logout'] button")
+        .await
+        .unwrap();
     p.wait_path("/login", 15).await.unwrap();
     let resp = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -449,26 +594,49 @@ async fn refusals_role_csrf_origin_lockout_and_a_logged_out_cookie() {
         p.login(&pid, wrong).await.unwrap();
         answers.push(p.wait_text("#login-problem", "", 10).await.unwrap());
     }
-    assert!(answers[..4].iter().all(|a| a.contains("not right")), "{answers:?}");
-    assert!(answers[4].contains("Too many") && answers[5].contains("Too many"), "{answers:?}");
+    assert!(
+        answers[..4].iter().all(|a| a.contains("not right")),
+        "{answers:?}"
+    );
+    assert!(
+        answers[4].contains("Too many") && answers[5].contains("Too many"),
+        "{answers:?}"
+    );
     p.login("9999", wrong).await.unwrap();
-    assert!(p.wait_text("#login-problem", "", 10).await.unwrap().contains("not right"));
+    assert!(p
+        .wait_text("#login-problem", "", 10)
+        .await
+        .unwrap()
+        .contains("not right"));
     p.login(&pid, &ppin).await.unwrap();
     assert!(
-        p.wait_text("#login-problem", "", 10).await.unwrap().contains("Too many"),
+        p.wait_text("#login-problem", "", 10)
+            .await
+            .unwrap()
+            .contains("Too many"),
         "even the right PIN waits out the lock"
     );
-    assert!(node.metric("storenode_staff_lockouts_total", "by=\"staff\"").await.unwrap() >= 1.0);
+    assert!(
+        node.metric("storenode_staff_lockouts_total", "by=\"staff\"")
+            .await
+            .unwrap()
+            >= 1.0
+    );
 
     // The manager sees it, and lifts it.
     let m = Browser::start(&node.url(""), DESKTOP).await.unwrap();
     m.login(&mid, &mpin).await.unwrap();
     m.wait_path("/manager", 15).await.unwrap();
-    let lock = m.wait_text("#lockouts", &format!("Staff {pid}"), 15).await.unwrap();
+    let lock = m
+        .wait_text("#lockouts", &format!("Staff {pid}"), 15)
+        .await
+        .unwrap();
     assert!(lock.contains("locked until"), "{lock}");
     m.goto("/manager/staff").await.unwrap();
     m.click("#lockouts form button").await.unwrap();
-    m.wait_text("#result .result.ok", "Unlocked", 15).await.unwrap();
+    m.wait_text("#result .result.ok", "Unlocked", 15)
+        .await
+        .unwrap();
     p.login(&pid, &ppin).await.unwrap();
     p.wait_path("/pick", 15).await.unwrap();
     p.close().await;
@@ -494,13 +662,19 @@ async fn a_page_that_lost_the_node_says_so_and_recovers_by_itself() {
     b.wait_path("/pick", 15).await.unwrap();
     b.wait_gone("#conn:not([hidden])", 15).await.unwrap();
     node.terminate().await.unwrap();
-    b.wait_text("#conn:not([hidden])", "reconnecting", 10).await.unwrap();
+    b.wait_text("#conn:not([hidden])", "reconnecting", 10)
+        .await
+        .unwrap();
     b.screenshot("pick-offline").await.unwrap();
     // Back on the same address with the same data: the session survived
     // the restart, the page reconnects and is live again.
     let node = Node::start_with(dir.path(), opts).await.unwrap();
     b.wait_gone("#conn:not([hidden])", 15).await.unwrap();
-    create(&node, &order("AGAIN-1", "Edsger Dijkstra", &[(1, 1, false)])).await;
+    create(
+        &node,
+        &order("AGAIN-1", "Edsger Dijkstra", &[(1, 1, false)]),
+    )
+    .await;
     b.wait_text("#queue li", "AGAIN-1", 10).await.unwrap();
     b.close().await;
 }
@@ -515,15 +689,29 @@ async fn every_page_is_accessible_and_photographed() {
     let _ = node.add_staff("Pat Picker", "picker").await.unwrap();
     let _ = node.add_device("locker-1").await.unwrap();
     add_wine(&node).await;
-    create(&node, &order("P-1", "Ada Lovelace", &[(2, 2, true), (30, 1, false), (55, 3, true)])).await;
+    create(
+        &node,
+        &order(
+            "P-1",
+            "Ada Lovelace",
+            &[(2, 2, true), (30, 1, false), (55, 3, true)],
+        ),
+    )
+    .await;
     create(&node, &order("P-2", "Grace Hopper", &[(4, 1, false)])).await;
     create(&node, &order("P-3", "Alan Turing", &[(6, 1, false)])).await;
     node.make_ready("P-3").await.unwrap();
-    node.post("/api/v1/orders/P-3/check-in", &json!({ "channel": "curbside", "note": "bay 4, blue van" }))
+    node.post(
+        "/api/v1/orders/P-3/check-in",
+        &json!({ "channel": "curbside", "note": "bay 4, blue van" }),
+    )
+    .await
+    .unwrap();
+    node.wait_state("P-1", "prepared", 10).await.unwrap();
+    let (status, v) = node
+        .post("/api/v1/orders/P-1/start-pick", &json!({}))
         .await
         .unwrap();
-    node.wait_state("P-1", "prepared", 10).await.unwrap();
-    let (status, v) = node.post("/api/v1/orders/P-1/start-pick", &json!({})).await.unwrap();
     assert_eq!(status, 200, "{v}");
     let pages = [
         ("pick-queue", "/pick"),
@@ -558,5 +746,9 @@ async fn every_page_is_accessible_and_photographed() {
         }
         b.close().await;
     }
-    assert!(problems.is_empty(), "accessibility violations:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "accessibility violations:\n{}",
+        problems.join("\n")
+    );
 }

@@ -448,7 +448,9 @@ mod tests {
     fn nothing_found_cancels_the_order() {
         let mut o = prepared();
         let mut seq = 20;
-        for d in [run(&o, |c| decide_short(c, 2, 0, ShortReason::NotFound, "ann"))] {
+        for d in [run(&o, |c| {
+            decide_short(c, 2, 0, ShortReason::NotFound, "ann")
+        })] {
             for e in d.expect("ok") {
                 seq += 1;
                 o = apply(Some(o), &env(seq, e)).expect("o");

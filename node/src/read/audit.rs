@@ -67,7 +67,11 @@ pub fn page(store: &Store, f: &AuditFilter) -> Result<AuditPage, StoreError> {
             all.reverse();
             let more = all.len() > limit;
             all.truncate(limit);
-            let next_before = if more { all.last().map(|e| e.log_seq) } else { None };
+            let next_before = if more {
+                all.last().map(|e| e.log_seq)
+            } else {
+                None
+            };
             return Ok(AuditPage {
                 entries: all.into_iter().map(redacted).collect(),
                 next_before,

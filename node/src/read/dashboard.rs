@@ -219,17 +219,24 @@ pub fn late(store: &Store) -> Result<Vec<LateOrder>, StoreError> {
         }
         let (why, since_ms) = match o.state {
             OrderState::Created => (LateWhy::AwaitingAcceptance, o.created_ms),
-            OrderState::Accepted | OrderState::Processed => {
-                (LateWhy::AwaitingPayment, since(store, &o, K::OrderAccepted)?)
-            }
-            OrderState::Prepared => (LateWhy::WaitingForPick, since(store, &o, K::ShipmentPrepared)?),
+            OrderState::Accepted | OrderState::Processed => (
+                LateWhy::AwaitingPayment,
+                since(store, &o, K::OrderAccepted)?,
+            ),
+            OrderState::Prepared => (
+                LateWhy::WaitingForPick,
+                since(store, &o, K::ShipmentPrepared)?,
+            ),
             OrderState::Picking => (
                 LateWhy::BeingPicked {
                     by: o.picker.clone().unwrap_or_default(),
                 },
                 since(store, &o, K::PickStarted)?,
             ),
-            _ => (LateWhy::PickedNotStaged, since(store, &o, K::ShipmentProcessed)?),
+            _ => (
+                LateWhy::PickedNotStaged,
+                since(store, &o, K::ShipmentProcessed)?,
+            ),
         };
         out.push(LateOrder {
             order: o,

@@ -49,7 +49,10 @@ impl QueueEntry {
 
 /// A text that sorts like the queue.
 pub fn sort_key(k: &QueueKey) -> String {
-    format!("{}{:020}{:020}{}", k.rank, k.due_ms, k.created_log_seq, k.id)
+    format!(
+        "{}{:020}{:020}{}",
+        k.rank, k.due_ms, k.created_log_seq, k.id
+    )
 }
 
 /// The head of the queue.

@@ -171,7 +171,11 @@ impl Walk {
             .iter()
             .map(|o| json!({ "order_id": o.id, "tote": o.tote, "state": o.state, "customer_name": o.content.customer_name }))
             .collect();
-        let mut stops: Vec<(Location, &str, &str, &[String], Zone, Vec<Value>)> = Vec::new();
+        struct Stop<'a> {
+            line: &'a WalkLine,
+            items: Vec<Value>,
+        }
+        let mut stops: Vec<Stop> = Vec::new();
         for l in &self.lines {
             let entry = json!({
                 "order_id": l.order_id, "tote": l.tote, "line_no": l.line_no,
@@ -179,17 +183,20 @@ impl Walk {
             });
             match stops
                 .iter_mut()
-                .find(|s| s.0 == l.location && s.1 == l.sku)
+                .find(|s| s.line.location == l.location && s.line.sku == l.sku)
             {
-                Some(s) => s.5.push(entry),
-                None => stops.push((l.location, &l.sku, &l.name, &l.barcodes, l.zone, vec![entry])),
+                Some(s) => s.items.push(entry),
+                None => stops.push(Stop {
+                    line: l,
+                    items: vec![entry],
+                }),
             }
         }
         let stops: Vec<Value> = stops
             .into_iter()
-            .map(|(location, sku, name, barcodes, zone, items)| {
-                json!({ "location": location, "sku": sku, "name": name,
-                        "barcodes": barcodes, "zone": zone, "items": items })
+            .map(|s| {
+                json!({ "location": s.line.location, "sku": s.line.sku, "name": s.line.name,
+                        "barcodes": s.line.barcodes, "zone": s.line.zone, "items": s.items })
             })
             .collect();
         json!({ "walk_id": self.walk_id, "totes": totes, "stops": stops })

@@ -303,7 +303,9 @@ impl Principal {
             Principal::Device(_) => {
                 format!("a device may not send {name}: it is a staff action (use the staff pages)")
             }
-            _ => format!("the cloud may not send {name}: it is a staff action (use the staff pages)"),
+            _ => {
+                format!("the cloud may not send {name}: it is a staff action (use the staff pages)")
+            }
         }))
     }
 }

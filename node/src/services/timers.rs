@@ -95,7 +95,10 @@ impl Timers {
             looked += page.len();
             let ended = page.len() < want;
             cursor.after = page.last().map(|o| o.id.clone());
-            due.extend(page.into_iter().filter(|o| !due_now(o, now, &site).is_empty()));
+            due.extend(
+                page.into_iter()
+                    .filter(|o| !due_now(o, now, &site).is_empty()),
+            );
             if ended {
                 cursor.state = (cursor.state + 1) % open.len();
                 cursor.after = None;

@@ -162,7 +162,11 @@ impl Lockouts {
             .lock()
             .map(|m| m.iter().map(|(k, s)| (k.clone(), *s)).collect())
             .unwrap_or_default();
-        out.sort_by(|a, b| b.1.locked_until_ms.cmp(&a.1.locked_until_ms).then(a.0.cmp(&b.0)));
+        out.sort_by(|a, b| {
+            b.1.locked_until_ms
+                .cmp(&a.1.locked_until_ms)
+                .then(a.0.cmp(&b.0))
+        });
         out
     }
 
@@ -292,13 +296,21 @@ impl Sessions {
         let keys: Vec<LockKey> = std::iter::once(LockKey::Staff(staff_id.to_string()))
             .chain(from.map(LockKey::Address))
             .collect();
-        if let Some(until_ms) = keys.iter().filter_map(|k| self.lockouts.locked(k, now)).max() {
+        if let Some(until_ms) = keys
+            .iter()
+            .filter_map(|k| self.lockouts.locked(k, now))
+            .max()
+        {
             self.metrics.login("locked");
             return Err(LoginError::LockedOut { until_ms });
         }
         let member = self.store.staff(staff_id).filter(|m| m.enabled);
         let ok = {
-            let _permit = self.gate.acquire().await.map_err(|_| LoginError::Unavailable)?;
+            let _permit = self
+                .gate
+                .acquire()
+                .await
+                .map_err(|_| LoginError::Unavailable)?;
             let pins = self.pins.clone();
             let pin = pin.to_string();
             let hash = member.as_ref().map(|m| m.pin_hash.clone());
@@ -338,7 +350,8 @@ impl Sessions {
         if let Some(a) = from {
             self.lockouts.forgive(&LockKey::Address(a));
         }
-        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
+        let token =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
         let token_hash = hash_token(&token);
         let record = SessionRecord {
             staff_id: member.id.clone(),
@@ -522,7 +535,9 @@ pub async fn api_auth(
                 .lookup(req.headers())
                 .ok_or(AppError::Unauthorized)?;
             let reads = matches!(*req.method(), Method::GET | Method::HEAD);
-            if !reads && !(csrf_header_ok(req.headers(), &session) && same_origin(req.headers())) {
+            let allowed =
+                reads || (csrf_header_ok(req.headers(), &session) && same_origin(req.headers()));
+            if !allowed {
                 s.metrics.csrf_refused();
                 return Err(AppError::Forbidden(
                     "a change over a staff login needs the page's CSRF token and must come from this node's own pages".into(),
@@ -581,9 +596,15 @@ mod tests {
         };
         let host = ("host", "10.0.0.2:8080");
         assert!(same_origin(&h(&[host, ("origin", "http://10.0.0.2:8080")])));
-        assert!(same_origin(&h(&[host, ("referer", "http://10.0.0.2:8080/pick")])));
+        assert!(same_origin(&h(&[
+            host,
+            ("referer", "http://10.0.0.2:8080/pick")
+        ])));
         assert!(!same_origin(&h(&[host, ("origin", "http://evil.example")])));
-        assert!(!same_origin(&h(&[host, ("origin", "http://10.0.0.2:8080.evil")])));
+        assert!(!same_origin(&h(&[
+            host,
+            ("origin", "http://10.0.0.2:8080.evil")
+        ])));
         assert!(!same_origin(&h(&[host, ("origin", "null")])));
         assert!(!same_origin(&h(&[host])), "neither Origin nor Referer");
     }

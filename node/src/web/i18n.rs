@@ -46,7 +46,12 @@ pub struct Messages {
 
 impl std::fmt::Debug for Messages {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Messages({}, {} texts)", self.language.tag(), self.texts.len())
+        write!(
+            f,
+            "Messages({}, {} texts)",
+            self.language.tag(),
+            self.texts.len()
+        )
     }
 }
 
@@ -72,7 +77,9 @@ fn parse(text: &str) -> Result<Vec<(String, String)>, String> {
             _ => Err(format!("`{prefix}` must be text")),
         }
     }
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.message().to_string())?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| e.message().to_string())?;
     let mut out = Vec::new();
     walk("", &toml::Value::Table(table), &mut out)?;
     Ok(out)
@@ -140,6 +147,21 @@ impl Messages {
         self.texts.get(key).map_or(key, String::as_str)
     }
 
+    /// A text about `n` things: `{key}_one` when `n` is 1 and the catalog
+    /// has it (English "1 line", German "1 Position"), else `key`; `{n}`
+    /// and `values` filled in.
+    pub fn n(&self, key: &str, n: u64, values: &[(&str, &dyn Display)]) -> String {
+        let one = format!("{key}_one");
+        let key = if n == 1 && self.texts.contains_key(&one) {
+            one.as_str()
+        } else {
+            key
+        };
+        let mut all: Vec<(&str, &dyn Display)> = vec![("n", &n)];
+        all.extend_from_slice(values);
+        self.f(key, &all)
+    }
+
     /// The text under `key` with its `{name}`s filled in.
     pub fn f(&self, key: &str, values: &[(&str, &dyn Display)]) -> String {
         let mut out = self.t(key).to_string();
@@ -181,10 +203,17 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web");
         let mut used = Vec::new();
         collect_keys(&dir, &sections, &mut used);
-        assert!(used.len() > 300, "found only {} text keys in use", used.len());
+        assert!(
+            used.len() > 300,
+            "found only {} text keys in use",
+            used.len()
+        );
         let unknown: Vec<&(String, String)> =
             used.iter().filter(|(k, _)| !en.contains_key(k)).collect();
-        assert!(unknown.is_empty(), "keys used but not in en.toml: {unknown:?}");
+        assert!(
+            unknown.is_empty(),
+            "keys used but not in en.toml: {unknown:?}"
+        );
     }
 
     /// (key, file) for every key-like literal in `dir`'s sources.
@@ -200,8 +229,13 @@ mod tests {
                 // Every other piece is inside quotes.
                 while let (Some(lit), _) = (parts.next(), parts.next()) {
                     let key_like = lit.contains('.')
-                        && lit.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.')
-                        && lit.split('.').next().is_some_and(|ns| sections.contains(&ns))
+                        && lit.chars().all(|c| {
+                            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.'
+                        })
+                        && lit
+                            .split('.')
+                            .next()
+                            .is_some_and(|ns| sections.contains(&ns))
                         && !lit.ends_with('.');
                     if key_like {
                         out.push((lit.to_string(), path.display().to_string()));
@@ -216,7 +250,8 @@ mod tests {
         let mut m = Messages::new(Language::En);
         let key = "login.title";
         assert!(m.t(key) != key);
-        m.overlay("[login]\ntitle = \"Anmelden bitte\"\n").expect("known key");
+        m.overlay("[login]\ntitle = \"Anmelden bitte\"\n")
+            .expect("known key");
         assert_eq!(m.t(key), "Anmelden bitte");
         let e = m.overlay("[login]\ntitel = \"x\"\n").expect_err("typo");
         assert!(e.contains("unknown text key `login.titel`"), "{e}");
@@ -224,9 +259,12 @@ mod tests {
             .overlay("[pick]\nlines = \"lines\"\n")
             .expect_err("dropped value");
         assert!(e.contains("must fill in [\"n\"]"), "{e}");
+        let de = Messages::new(Language::De);
+        assert_eq!(de.n("pick.lines", 3, &[]), "3 Positionen");
+        assert_eq!(de.n("pick.lines", 1, &[]), "1 Position");
         assert_eq!(
-            Messages::new(Language::De).f("pick.lines", &[("n", &3)]),
-            "3 Positionen"
+            Messages::new(Language::En).n("pick.units", 1, &[]),
+            "1 item"
         );
     }
 }

@@ -106,7 +106,13 @@ impl Live {
         self.events.clone()
     }
 
-    fn send(&self, channel: Channel, about: Option<String>, event: &'static str, data: serde_json::Value) {
+    fn send(
+        &self,
+        channel: Channel,
+        about: Option<String>,
+        event: &'static str,
+        data: serde_json::Value,
+    ) {
         let _ = self.updates.send(Arc::new(LiveMsg {
             channel,
             about,
@@ -132,8 +138,16 @@ pub async fn feed(s: AppState, mut shutdown: Shutdown) {
         let batch = match batch {
             Ok(b) => b,
             Err(broadcast::error::RecvError::Lagged(n)) => {
-                tracing::warn!(missed = n, "live feed fell behind; pages reload their lists");
-                for ch in [Channel::Queue, Channel::Desk, Channel::Manager, Channel::Orders] {
+                tracing::warn!(
+                    missed = n,
+                    "live feed fell behind; pages reload their lists"
+                );
+                for ch in [
+                    Channel::Queue,
+                    Channel::Desk,
+                    Channel::Manager,
+                    Channel::Orders,
+                ] {
                     s.live.send(ch, None, "reload", json!({}));
                 }
                 continue;
@@ -152,7 +166,12 @@ fn publish(s: &AppState, batch: &[Envelope]) {
     let mut staff = BTreeSet::new();
     for env in batch {
         if let Some(id) = crate::domain::staff::staff_id_of(&env.event) {
-            if matches!(env.event, Event::StaffDisabled { .. } | Event::StaffPinReset { .. } | Event::StaffRoleChanged { .. }) {
+            if matches!(
+                env.event,
+                Event::StaffDisabled { .. }
+                    | Event::StaffPinReset { .. }
+                    | Event::StaffRoleChanged { .. }
+            ) {
                 staff.insert(id.to_string());
             }
         }
@@ -174,7 +193,8 @@ fn publish(s: &AppState, batch: &[Envelope]) {
             continue;
         };
         let has = |k: EventKind| kinds.contains(&EventKindOrd(k));
-        let total = *queue_total.get_or_insert_with(|| s.store.pick_queue(None, 0).map_or(0, |(_, t)| t));
+        let total =
+            *queue_total.get_or_insert_with(|| s.store.pick_queue(None, 0).map_or(0, |(_, t)| t));
         match QueueEntry::of(&o) {
             Some(e) => s.live.send(
                 Channel::Queue,
@@ -207,10 +227,20 @@ fn publish(s: &AppState, batch: &[Envelope]) {
             ),
             _ => {}
         }
-        s.live.send(Channel::Orders, Some(id.to_string()), "refresh", json!({ "order": id, "seq": seq }));
+        s.live.send(
+            Channel::Orders,
+            Some(id.to_string()),
+            "refresh",
+            json!({ "order": id, "seq": seq }),
+        );
     }
     if !batch.is_empty() {
-        s.live.send(Channel::Manager, None, "refresh", json!({ "region": "manager", "seq": seq }));
+        s.live.send(
+            Channel::Manager,
+            None,
+            "refresh",
+            json!({ "region": "manager", "seq": seq }),
+        );
     }
 }
 
@@ -273,18 +303,28 @@ impl Follow {
 }
 
 /// `GET /live?ch=queue,desk&orders=A,B`: server-sent events for a page.
-pub async fn stream(State(s): State<AppState>, headers: axum::http::HeaderMap, q: Result<Query<LiveQuery>, axum::extract::rejection::QueryRejection>) -> Response {
+pub async fn stream(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    q: Result<Query<LiveQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let Some(session) = s.sessions.lookup(&headers) else {
         return AppError::Unauthorized.into_response();
     };
     let q = q.map(|q| q.0).unwrap_or_default();
-    let channels: BTreeSet<Channel> = q
-        .ch
+    let channels: BTreeSet<Channel> =
+        q.ch.split(',')
+            .filter_map(Channel::from_name)
+            .filter(|c| c.role().is_none_or(|r| session.acts_as(r)))
+            .collect();
+    let orders: BTreeSet<String> = q
+        .orders
         .split(',')
-        .filter_map(Channel::from_name)
-        .filter(|c| c.role().is_none_or(|r| session.acts_as(r)))
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .take(50)
+        .map(str::to_string)
         .collect();
-    let orders: BTreeSet<String> = q.orders.split(',').map(str::trim).filter(|o| !o.is_empty()).take(50).map(str::to_string).collect();
     s.metrics.live_clients.inc();
     let mut check = tokio::time::interval(Duration::from_secs(15));
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -311,7 +351,10 @@ fn events(follow: Follow) -> impl Stream<Item = Result<SseEvent, Infallible>> {
         }
         if !f.hello {
             f.hello = true;
-            let ev = SseEvent::default().event("hello").retry(Duration::from_secs(2)).data("{}");
+            let ev = SseEvent::default()
+                .event("hello")
+                .retry(Duration::from_secs(2))
+                .data("{}");
             return Some((Ok(ev), f));
         }
         loop {

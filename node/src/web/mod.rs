@@ -70,14 +70,26 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     use api::{admin, orders, picking, pickup, staff, stock};
     let api = Router::new()
-        .route("/orders", post(orders::create_order).get(orders::list_orders))
+        .route(
+            "/orders",
+            post(orders::create_order).get(orders::list_orders),
+        )
         .route("/orders/{id}", get(orders::get_order))
         .route("/orders/{id}/picked", post(picking::mark_picked))
         .route("/orders/{id}/handed-over", post(pickup::hand_over))
-        .route("/orders/{id}/confirm-payment", post(orders::confirm_payment))
+        .route(
+            "/orders/{id}/confirm-payment",
+            post(orders::confirm_payment),
+        )
         .route("/orders/{id}/start-pick", post(picking::start_pick))
-        .route("/orders/{id}/lines/{line_no}/pick", post(picking::pick_item))
-        .route("/orders/{id}/lines/{line_no}/short", post(picking::short_item))
+        .route(
+            "/orders/{id}/lines/{line_no}/pick",
+            post(picking::pick_item),
+        )
+        .route(
+            "/orders/{id}/lines/{line_no}/short",
+            post(picking::short_item),
+        )
         .route(
             "/orders/{id}/lines/{line_no}/substitute",
             post(picking::substitute_item),
@@ -111,7 +123,10 @@ pub fn app(state: AppState) -> Router {
         .route("/staff/{id}/enable", post(staff::enable))
         .route("/staff/{id}/pin", post(staff::reset_pin))
         .route("/dead-letters", get(admin::dead_letters))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::api_auth));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::api_auth,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

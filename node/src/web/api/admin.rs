@@ -1,7 +1,7 @@
 //! The store: open/closed, pickup times, devices, staff, the audit log,
 //! the customer-message outbox, dead letters.
-use axum::extract::{Path, Query, State};
 use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -230,10 +230,12 @@ pub async fn audit(
     })?;
     let kind = match q.kind.as_deref().filter(|k| !k.is_empty()) {
         None => None,
-        Some(k) => Some(EventKind::from_name(k).ok_or_else(|| AppError::InvalidBody {
-            field: "kind".into(),
-            reason: format!("unknown event kind {k:?}"),
-        })?),
+        Some(k) => Some(
+            EventKind::from_name(k).ok_or_else(|| AppError::InvalidBody {
+                field: "kind".into(),
+                reason: format!("unknown event kind {k:?}"),
+            })?,
+        ),
     };
     let filter = AuditFilter {
         order: q.order,

@@ -85,42 +85,6 @@ fn field_path(path: &str, syntax: bool, reason: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn field_paths() {
-        let rows = [
-            (".", true, "EOF while parsing", "(body)"),
-            ("?", true, "expected `,`", "(body)"),
-            (
-                ".",
-                false,
-                "missing field `customer_name` at line 1",
-                "customer_name",
-            ),
-            (
-                "lines[0]",
-                false,
-                "missing field `sku` at line 1",
-                "lines[0].sku",
-            ),
-            (
-                "lines[0].quantity",
-                false,
-                "invalid type",
-                "lines[0].quantity",
-            ),
-        ];
-        for (path, syntax, reason, want) in rows {
-            assert_eq!(
-                super::field_path(path, syntax, reason),
-                want,
-                "{path} {reason}"
-            );
-        }
-    }
-}
-
 /// An API command: the same decision as from any other door, with the
 /// caller as its actor. No command id: creation is idempotent on the order
 /// id and staff actions on the order's state.
@@ -186,7 +150,6 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdemKey {
     }
 }
 
-
 /// A staff or device action through the API: decided like every other
 /// door's; answered after it is durable.
 pub(crate) async fn act(
@@ -240,3 +203,38 @@ pub(crate) async fn act(
     })))
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn field_paths() {
+        let rows = [
+            (".", true, "EOF while parsing", "(body)"),
+            ("?", true, "expected `,`", "(body)"),
+            (
+                ".",
+                false,
+                "missing field `customer_name` at line 1",
+                "customer_name",
+            ),
+            (
+                "lines[0]",
+                false,
+                "missing field `sku` at line 1",
+                "lines[0].sku",
+            ),
+            (
+                "lines[0].quantity",
+                false,
+                "invalid type",
+                "lines[0].quantity",
+            ),
+        ];
+        for (path, syntax, reason, want) in rows {
+            assert_eq!(
+                super::field_path(path, syntax, reason),
+                want,
+                "{path} {reason}"
+            );
+        }
+    }
+}

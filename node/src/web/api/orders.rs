@@ -1,6 +1,6 @@
 //! Orders: create, list and search, read one, confirm payment, cancel.
-use axum::extract::{Path, Query, State};
 use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -129,12 +129,14 @@ pub async fn list_orders(
         }
         let only = match q.state.as_deref() {
             None => None,
-            Some(name) => Some(OrderState::from_name(name).ok_or_else(|| {
-                AppError::InvalidBody {
-                    field: "state".into(),
-                    reason: format!("unknown state {name:?}"),
-                }
-            })?),
+            Some(name) => {
+                Some(
+                    OrderState::from_name(name).ok_or_else(|| AppError::InvalidBody {
+                        field: "state".into(),
+                        reason: format!("unknown state {name:?}"),
+                    })?,
+                )
+            }
         };
         // Ready orders first: the desk is usually looking for one of them.
         let store = s.store.clone();
@@ -221,4 +223,3 @@ pub async fn cancel(
     )
     .await
 }
-

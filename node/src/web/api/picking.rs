@@ -1,7 +1,7 @@
 //! Picking: start, scans, shorts, substitutes, "all picked", batch walks,
 //! and the pick queue.
-use axum::extract::{Path, Query, State};
 use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -183,7 +183,14 @@ pub(crate) async fn start_walk_orders(
     caller: &Caller,
     order_ids: Vec<OrderId>,
     claimed: &str,
-) -> Result<(String, Vec<OrderId>, Vec<(OrderId, crate::domain::Rejection)>), AppError> {
+) -> Result<
+    (
+        String,
+        Vec<OrderId>,
+        Vec<(OrderId, crate::domain::Rejection)>,
+    ),
+    AppError,
+> {
     if order_ids.is_empty() || order_ids.len() > 20 {
         return Err(AppError::InvalidBody {
             field: "order_ids".into(),

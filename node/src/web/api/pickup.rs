@@ -151,4 +151,3 @@ pub async fn find_by_code(
     };
     super::orders::get_order(State(s), caller, Path(id.to_string())).await
 }
-

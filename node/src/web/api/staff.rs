@@ -39,12 +39,13 @@ pub(crate) async fn add(
         .map(|i| i.trim().to_string())
         .filter(|i| !i.is_empty())
         .unwrap_or_else(|| next_id(&s.store));
-    let (pin, pin_hash) = pin_and_hash(s.sessions.pins(), pin)
-        .await
-        .map_err(|e| AppError::InvalidBody {
-            field: "pin".into(),
-            reason: e.to_string(),
-        })?;
+    let (pin, pin_hash) =
+        pin_and_hash(s.sessions.pins(), pin)
+            .await
+            .map_err(|e| AppError::InvalidBody {
+                field: "pin".into(),
+                reason: e.to_string(),
+            })?;
     staff_command(
         s,
         caller,
@@ -67,12 +68,13 @@ pub(crate) async fn new_pin(
     pin: Option<String>,
 ) -> Result<String, AppError> {
     caller.require(Role::Manager)?;
-    let (pin, pin_hash) = pin_and_hash(s.sessions.pins(), pin)
-        .await
-        .map_err(|e| AppError::InvalidBody {
-            field: "pin".into(),
-            reason: e.to_string(),
-        })?;
+    let (pin, pin_hash) =
+        pin_and_hash(s.sessions.pins(), pin)
+            .await
+            .map_err(|e| AppError::InvalidBody {
+                field: "pin".into(),
+                reason: e.to_string(),
+            })?;
     staff_command(
         s,
         caller,
@@ -83,7 +85,9 @@ pub(crate) async fn new_pin(
     )
     .await?;
     // A new PIN also lifts a lockout: the manager has just vouched.
-    s.sessions.lockouts.unlock(&LockKey::Staff(staff_id.to_string()));
+    s.sessions
+        .lockouts
+        .unlock(&LockKey::Staff(staff_id.to_string()));
     Ok(pin)
 }
 
@@ -165,7 +169,12 @@ pub async fn set_role(
     Ok(Json(json!({ "staff_id": id, "role": body.role })))
 }
 
-async fn enabled(s: AppState, caller: Caller, id: String, on: bool) -> Result<Json<Value>, AppError> {
+async fn enabled(
+    s: AppState,
+    caller: Caller,
+    id: String,
+    on: bool,
+) -> Result<Json<Value>, AppError> {
     staff_command(
         &s,
         &caller,

@@ -1,6 +1,6 @@
 //! Stock: list, one SKU, cycle counts, adjustments, catalog import.
-use axum::extract::{Path, Query, State};
 use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -185,4 +185,3 @@ pub async fn import_catalog(
     }
     Ok(Json(report))
 }
-

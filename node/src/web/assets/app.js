@@ -107,7 +107,7 @@
     var p = document.getElementById("queue-count");
     if (p && typeof total === "number") {
       p.setAttribute("data-total", total);
-      var tpl = p.getAttribute("data-template");
+      var tpl = p.getAttribute(total === 1 ? "data-template-one" : "data-template") || p.getAttribute("data-template");
       if (tpl) p.textContent = tpl.replace("{n}", total);
     }
   }

@@ -7,7 +7,10 @@ use maud::{html, Markup};
 use protocol::{ArrivalChannel, Command, OrderId, Role};
 use serde::Deserialize;
 
-use super::{csrf, layout, run, since, slot_key, state_chip, urlencode, Done, Live, PageError, PageForm, Staff};
+use super::{
+    csrf, layout, run, since, slot_key, state_chip, urlencode, Done, Live, PageError, PageForm,
+    Staff,
+};
 use crate::domain::{pickup, Order};
 use crate::read::desk::{self, DeskSearch, FoundBy, Readiness};
 use crate::web::i18n::Messages;
@@ -16,7 +19,10 @@ use crate::web::AppState;
 
 /// One waiting customer (also rendered by the live feed).
 pub fn waiting_row(m: &Messages, o: &Order, at_ms: u64) -> Markup {
-    let channel = o.arrival.as_ref().map_or(ArrivalChannel::Desk, |a| a.channel);
+    let channel = o
+        .arrival
+        .as_ref()
+        .map_or(ArrivalChannel::Desk, |a| a.channel);
     let channel_key = match channel {
         ArrivalChannel::Desk => "arrival.desk",
         ArrivalChannel::Kiosk => "arrival.kiosk",
@@ -103,7 +109,7 @@ fn card(s: &AppState, staff: &Staff, o: &Order, found: &DeskSearch) -> Markup {
             }
             h2 id={"card-h-" (o.id)} { (o.content.customer_name) }
             p class="muted" {
-                (o.id) " · " (m.f("pick.lines", &[("n", &o.content.lines.len())]))
+                (o.id) " · " (m.n("pick.lines", o.content.lines.len() as u64, &[]))
                 " · " a href={"/orders/" (o.id)} { (m.t("desk.details")) }
             }
             @if let Some(a) = &o.arrival {
@@ -160,16 +166,29 @@ pub struct DeskQuery {
 }
 
 /// `GET /desk?q=…`
-pub async fn page(State(s): State<AppState>, staff: Staff, q: Result<Query<DeskQuery>, axum::extract::rejection::QueryRejection>) -> Result<Response, PageError> {
+pub async fn page(
+    State(s): State<AppState>,
+    staff: Staff,
+    q: Result<Query<DeskQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
     staff.require(&s, Role::Desk)?;
     let m = &s.messages;
-    let query: String = q.ok().and_then(|q| q.0.q).unwrap_or_default().chars().take(600).collect();
+    let query: String = q
+        .ok()
+        .and_then(|q| q.0.q)
+        .unwrap_or_default()
+        .chars()
+        .take(600)
+        .collect();
     let seq = s.store.head();
     let store = s.store.clone();
     let keys = s.rules.keys.clone();
     let qq = query.clone();
     let (found, waiting) = tokio::task::spawn_blocking(move || {
-        Ok::<_, crate::store::StoreError>((desk::search(&store, &keys, &qq)?, desk::waiting(&store)?))
+        Ok::<_, crate::store::StoreError>((
+            desk::search(&store, &keys, &qq)?,
+            desk::waiting(&store)?,
+        ))
     })
     .await
     .map_err(|e| crate::web::AppError::Internal(e.to_string()))??;
@@ -198,7 +217,17 @@ pub async fn page(State(s): State<AppState>, staff: Staff, q: Result<Query<DeskQ
         }
     };
     let orders = found.orders.iter().map(|o| o.id.to_string()).collect();
-    Ok(layout(&s, &staff, m.t("desk.title"), "/desk", Live { channels: &["desk", "orders"], orders }, body))
+    Ok(layout(
+        &s,
+        &staff,
+        m.t("desk.title"),
+        "/desk",
+        Live {
+            channels: &["desk", "orders"],
+            orders,
+        },
+        body,
+    ))
 }
 
 fn back(q: &str) -> String {
@@ -221,10 +250,15 @@ pub struct HandOverForm {
 
 /// `POST /desk/hand-over`: only with the code (or a verified QR token) of
 /// this order, and the ID check where needed — the rules decide.
-pub async fn hand_over(State(s): State<AppState>, f: PageForm<HandOverForm>) -> Result<Response, PageError> {
+pub async fn hand_over(
+    State(s): State<AppState>,
+    f: PageForm<HandOverForm>,
+) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Desk)?;
     let m = &s.messages;
-    let order_id = OrderId::new(f.form.order_id.trim()).map_err(|_| PageError::NotFound { message: m.t("error.not_found.text").into() })?;
+    let order_id = OrderId::new(f.form.order_id.trim()).map_err(|_| PageError::NotFound {
+        message: m.t("error.not_found.text").into(),
+    })?;
     let result = run(
         &s,
         &f.staff,
@@ -237,8 +271,18 @@ pub async fn hand_over(State(s): State<AppState>, f: PageForm<HandOverForm>) -> 
     )
     .await;
     let done = match result {
-        Ok(_) => Done { ok: true, message: m.f("desk.handed_over", &[("order", &order_id)]), go: "/desk".into(), regions: vec![] },
-        Err(text) => Done { ok: false, message: text, go: back(&f.form.q), regions: vec![] },
+        Ok(_) => Done {
+            ok: true,
+            message: m.f("desk.handed_over", &[("order", &order_id)]),
+            go: "/desk".into(),
+            regions: vec![],
+        },
+        Err(text) => Done {
+            ok: false,
+            message: text,
+            go: back(&f.form.q),
+            regions: vec![],
+        },
     };
     Ok(done.respond(&s, &f.staff, f.fetch))
 }
@@ -251,14 +295,38 @@ pub struct CheckInForm {
 }
 
 /// `POST /desk/check-in`: the customer is at the desk.
-pub async fn check_in(State(s): State<AppState>, f: PageForm<CheckInForm>) -> Result<Response, PageError> {
+pub async fn check_in(
+    State(s): State<AppState>,
+    f: PageForm<CheckInForm>,
+) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Desk)?;
     let m = &s.messages;
-    let order_id = OrderId::new(f.form.order_id.trim()).map_err(|_| PageError::NotFound { message: m.t("error.not_found.text").into() })?;
-    let result = run(&s, &f.staff, Command::CheckIn { order_id: order_id.clone(), channel: ArrivalChannel::Desk, note: None }).await;
+    let order_id = OrderId::new(f.form.order_id.trim()).map_err(|_| PageError::NotFound {
+        message: m.t("error.not_found.text").into(),
+    })?;
+    let result = run(
+        &s,
+        &f.staff,
+        Command::CheckIn {
+            order_id: order_id.clone(),
+            channel: ArrivalChannel::Desk,
+            note: None,
+        },
+    )
+    .await;
     let done = match result {
-        Ok(_) => Done { ok: true, message: m.f("desk.checked_in_done", &[("order", &order_id)]), go: back(&f.form.q), regions: vec![] },
-        Err(text) => Done { ok: false, message: text, go: back(&f.form.q), regions: vec![] },
+        Ok(_) => Done {
+            ok: true,
+            message: m.f("desk.checked_in_done", &[("order", &order_id)]),
+            go: back(&f.form.q),
+            regions: vec![],
+        },
+        Err(text) => Done {
+            ok: false,
+            message: text,
+            go: back(&f.form.q),
+            regions: vec![],
+        },
     };
     Ok(done.respond(&s, &f.staff, f.fetch))
 }

@@ -40,7 +40,10 @@ fn form(s: &AppState, next: &str, staff_id: &str, problem: Option<String>) -> Re
 }
 
 /// `GET /login`
-pub async fn page(State(s): State<AppState>, q: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>) -> Response {
+pub async fn page(
+    State(s): State<AppState>,
+    q: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let next = q
         .ok()
         .and_then(|q| q.0.next)
@@ -86,16 +89,24 @@ pub async fn submit(
             let cookie = s.sessions.cookie(Some(&token), s.tls);
             ([(header::SET_COOKIE, cookie)], Redirect::to(&go)).into_response()
         }
-        Err(LoginError::Refused) => form(&s, &f.next, &staff_id, Some(m.t("login.refused").to_string())),
+        Err(LoginError::Refused) => form(
+            &s,
+            &f.next,
+            &staff_id,
+            Some(m.t("login.refused").to_string()),
+        ),
         Err(LoginError::LockedOut { until_ms }) => form(
             &s,
             &f.next,
             &staff_id,
             Some(m.f("login.locked", &[("time", &s.clock.short(until_ms))])),
         ),
-        Err(LoginError::Unavailable) => {
-            form(&s, &f.next, &staff_id, Some(m.t("error.unavailable").to_string()))
-        }
+        Err(LoginError::Unavailable) => form(
+            &s,
+            &f.next,
+            &staff_id,
+            Some(m.t("error.unavailable").to_string()),
+        ),
     }
 }
 

@@ -9,7 +9,9 @@ use serde::Deserialize;
 
 use super::desk::staff_name;
 use super::order::{describe, who};
-use super::{csrf, layout, role_key, since, state_chip, urlencode, Done, Live, PageError, PageForm, Staff};
+use super::{
+    csrf, layout, role_key, since, state_chip, urlencode, Done, Live, PageError, PageForm, Staff,
+};
 use crate::read::audit::{self, AuditFilter};
 use crate::read::dashboard::{self, ExceptionKind, LateWhy};
 use crate::web::auth::LockKey;
@@ -36,7 +38,13 @@ fn subnav(s: &AppState, current: &str) -> Markup {
 fn lockouts(s: &AppState, staff: &Staff) -> Markup {
     let m = &s.messages;
     let now = crate::store::now_ms();
-    let list: Vec<_> = s.sessions.lockouts.list().into_iter().filter(|(_, st)| st.locked_until_ms > now || st.failures > 0).collect();
+    let list: Vec<_> = s
+        .sessions
+        .lockouts
+        .list()
+        .into_iter()
+        .filter(|(_, st)| st.locked_until_ms > now || st.failures > 0)
+        .collect();
     html! {
         @if !list.is_empty() {
             section class="card warn-card" aria-labelledby="locks-h" id="lockouts" {
@@ -53,7 +61,7 @@ fn lockouts(s: &AppState, staff: &Staff) -> Markup {
                             @if st.locked_until_ms > now {
                                 span class="badge late" { (m.f("manager.locked_until", &[("time", &s.clock.short(st.locked_until_ms))])) }
                             } @else {
-                                span class="muted" { (m.f("manager.failures", &[("n", &st.failures)])) }
+                                span class="muted" { (m.n("manager.failures", u64::from(st.failures), &[])) }
                             }
                             form method="post" action="/manager/lockouts/unlock" class="inline" {
                                 (csrf(staff))
@@ -236,7 +244,17 @@ pub async fn dashboard(State(s): State<AppState>, staff: Staff) -> Result<Respon
             }
         }
     };
-    Ok(layout(&s, &staff, m.t("manager.title"), "/manager", Live { channels: &["manager"], orders: vec![] }, body))
+    Ok(layout(
+        &s,
+        &staff,
+        m.t("manager.title"),
+        "/manager",
+        Live {
+            channels: &["manager"],
+            orders: vec![],
+        },
+        body,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -247,14 +265,42 @@ pub struct OpenForm {
 }
 
 /// `POST /manager/open`
-pub async fn set_open(State(s): State<AppState>, f: PageForm<OpenForm>) -> Result<Response, PageError> {
+pub async fn set_open(
+    State(s): State<AppState>,
+    f: PageForm<OpenForm>,
+) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Manager)?;
     let m = &s.messages;
     let open = f.form.open == "true";
-    let result = super::run(&s, &f.staff, Command::SetStoreOpen { open, reason: f.form.reason.trim().to_string(), staff: String::new() }).await;
+    let result = super::run(
+        &s,
+        &f.staff,
+        Command::SetStoreOpen {
+            open,
+            reason: f.form.reason.trim().to_string(),
+            staff: String::new(),
+        },
+    )
+    .await;
     let done = match result {
-        Ok(_) => Done { ok: true, message: m.t(if open { "manager.opened_done" } else { "manager.closed_done" }).into(), go: "/manager".into(), regions: vec![] },
-        Err(text) => Done { ok: false, message: text, go: "/manager".into(), regions: vec![] },
+        Ok(_) => Done {
+            ok: true,
+            message: m
+                .t(if open {
+                    "manager.opened_done"
+                } else {
+                    "manager.closed_done"
+                })
+                .into(),
+            go: "/manager".into(),
+            regions: vec![],
+        },
+        Err(text) => Done {
+            ok: false,
+            message: text,
+            go: "/manager".into(),
+            regions: vec![],
+        },
     };
     Ok(done.respond(&s, &f.staff, f.fetch))
 }
@@ -341,7 +387,14 @@ pub async fn staff(State(s): State<AppState>, staff: Staff) -> Result<Response, 
             }
         }
     };
-    Ok(layout(&s, &staff, m.t("manager.staff_title"), "/manager", Live::default(), body))
+    Ok(layout(
+        &s,
+        &staff,
+        m.t("manager.staff_title"),
+        "/manager",
+        Live::default(),
+        body,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -353,15 +406,31 @@ pub struct StaffAddForm {
 }
 
 /// `POST /manager/staff/add`: the new member's PIN is shown once.
-pub async fn staff_add(State(s): State<AppState>, f: PageForm<StaffAddForm>) -> Result<Response, PageError> {
+pub async fn staff_add(
+    State(s): State<AppState>,
+    f: PageForm<StaffAddForm>,
+) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Manager)?;
     let m = &s.messages;
     let role = Role::from_name(&f.form.role).unwrap_or(Role::Picker);
     let caller = f.staff.caller();
     let id = Some(f.form.staff_id.trim().to_string()).filter(|i| !i.is_empty());
     let done = match crate::web::api::staff::add(&s, &caller, &f.form.name, role, id, None).await {
-        Ok((id, pin)) => Done { ok: true, message: m.f("staff.added", &[("id", &id), ("name", &f.form.name.trim()), ("pin", &pin)]), go: "/manager/staff".into(), regions: vec![] },
-        Err(e) => Done { ok: false, message: super::error_text(m, &e), go: "/manager/staff".into(), regions: vec![] },
+        Ok((id, pin)) => Done {
+            ok: true,
+            message: m.f(
+                "staff.added",
+                &[("id", &id), ("name", &f.form.name.trim()), ("pin", &pin)],
+            ),
+            go: "/manager/staff".into(),
+            regions: vec![],
+        },
+        Err(e) => Done {
+            ok: false,
+            message: super::error_text(m, &e),
+            go: "/manager/staff".into(),
+            regions: vec![],
+        },
     };
     Ok(done.respond(&s, &f.staff, f.fetch))
 }
@@ -375,7 +444,10 @@ pub struct StaffChangeForm {
 }
 
 /// `POST /manager/staff/change`: role, disable, enable, new PIN.
-pub async fn staff_change(State(s): State<AppState>, f: PageForm<StaffChangeForm>) -> Result<Response, PageError> {
+pub async fn staff_change(
+    State(s): State<AppState>,
+    f: PageForm<StaffChangeForm>,
+) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Manager)?;
     let m = &s.messages;
     let id = f.form.staff_id.trim().to_string();
@@ -383,25 +455,73 @@ pub async fn staff_change(State(s): State<AppState>, f: PageForm<StaffChangeForm
     let caller = f.staff.caller();
     let result: Result<String, crate::web::AppError> = match f.form.action.as_str() {
         "role" => {
-            let role = f.form.role.as_deref().and_then(Role::from_name).unwrap_or(Role::Picker);
-            crate::web::api::staff::staff_command(&s, &caller, Command::SetStaffRole { staff_id: id.clone(), role })
-                .await
-                .map(|()| m.f("staff.role_done", &[("name", &name), ("role", &m.t(role_key(role)))]))
+            let role = f
+                .form
+                .role
+                .as_deref()
+                .and_then(Role::from_name)
+                .unwrap_or(Role::Picker);
+            crate::web::api::staff::staff_command(
+                &s,
+                &caller,
+                Command::SetStaffRole {
+                    staff_id: id.clone(),
+                    role,
+                },
+            )
+            .await
+            .map(|()| {
+                m.f(
+                    "staff.role_done",
+                    &[("name", &name), ("role", &m.t(role_key(role)))],
+                )
+            })
         }
         "disable" | "enable" => {
             let on = f.form.action == "enable";
-            crate::web::api::staff::staff_command(&s, &caller, Command::SetStaffEnabled { staff_id: id.clone(), enabled: on })
-                .await
-                .map(|()| m.f(if on { "staff.enabled_done" } else { "staff.disabled_done" }, &[("name", &name)]))
+            crate::web::api::staff::staff_command(
+                &s,
+                &caller,
+                Command::SetStaffEnabled {
+                    staff_id: id.clone(),
+                    enabled: on,
+                },
+            )
+            .await
+            .map(|()| {
+                m.f(
+                    if on {
+                        "staff.enabled_done"
+                    } else {
+                        "staff.disabled_done"
+                    },
+                    &[("name", &name)],
+                )
+            })
         }
         "pin" => crate::web::api::staff::new_pin(&s, &caller, &id, None)
             .await
-            .map(|pin| m.f("staff.pin_done", &[("name", &name), ("id", &id), ("pin", &pin)])),
+            .map(|pin| {
+                m.f(
+                    "staff.pin_done",
+                    &[("name", &name), ("id", &id), ("pin", &pin)],
+                )
+            }),
         _ => Err(crate::web::AppError::BadRequest(m.t("error.form").into())),
     };
     let done = match result {
-        Ok(text) => Done { ok: true, message: text, go: "/manager/staff".into(), regions: vec![] },
-        Err(e) => Done { ok: false, message: super::error_text(m, &e), go: "/manager/staff".into(), regions: vec![] },
+        Ok(text) => Done {
+            ok: true,
+            message: text,
+            go: "/manager/staff".into(),
+            regions: vec![],
+        },
+        Err(e) => Done {
+            ok: false,
+            message: super::error_text(m, &e),
+            go: "/manager/staff".into(),
+            regions: vec![],
+        },
     };
     Ok(done.respond(&s, &f.staff, f.fetch))
 }
@@ -413,7 +533,10 @@ pub struct UnlockForm {
 }
 
 /// `POST /manager/lockouts/unlock`
-pub async fn unlock(State(s): State<AppState>, f: PageForm<UnlockForm>) -> Result<Response, PageError> {
+pub async fn unlock(
+    State(s): State<AppState>,
+    f: PageForm<UnlockForm>,
+) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Manager)?;
     let m = &s.messages;
     let key = match f.form.kind.as_str() {
@@ -424,7 +547,18 @@ pub async fn unlock(State(s): State<AppState>, f: PageForm<UnlockForm>) -> Resul
     if ok {
         tracing::info!(by = %f.staff.0.member.id, key = %f.form.key, "login lockout lifted");
     }
-    let done = Done { ok, message: m.t(if ok { "manager.unlocked" } else { "manager.not_locked" }).into(), go: "/manager/staff".into(), regions: vec![] };
+    let done = Done {
+        ok,
+        message: m
+            .t(if ok {
+                "manager.unlocked"
+            } else {
+                "manager.not_locked"
+            })
+            .into(),
+        go: "/manager/staff".into(),
+        regions: vec![],
+    };
     Ok(done.respond(&s, &f.staff, f.fetch))
 }
 
@@ -463,7 +597,14 @@ pub async fn devices(State(s): State<AppState>, staff: Staff) -> Result<Response
             }
         }
     };
-    Ok(layout(&s, &staff, m.t("manager.devices_title"), "/manager", Live::default(), body))
+    Ok(layout(
+        &s,
+        &staff,
+        m.t("manager.devices_title"),
+        "/manager",
+        Live::default(),
+        body,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -472,31 +613,57 @@ pub struct DeviceForm {
 }
 
 /// `POST /manager/devices/add`: the password is shown once.
-pub async fn device_add(State(s): State<AppState>, f: PageForm<DeviceForm>) -> Result<Response, PageError> {
+pub async fn device_add(
+    State(s): State<AppState>,
+    f: PageForm<DeviceForm>,
+) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Manager)?;
     let m = &s.messages;
     let name = f.form.name.trim().to_string();
     let done = match crate::web::api::admin::register_device(&s, &name).await {
         Ok(pw) => {
             tracing::info!(by = %f.staff.0.member.id, device = %name, "device added on the manager page");
-            Done { ok: true, message: m.f("devices.added", &[("name", &name), ("password", &pw)]), go: "/manager/devices".into(), regions: vec![] }
+            Done {
+                ok: true,
+                message: m.f("devices.added", &[("name", &name), ("password", &pw)]),
+                go: "/manager/devices".into(),
+                regions: vec![],
+            }
         }
-        Err(e) => Done { ok: false, message: super::error_text(m, &e), go: "/manager/devices".into(), regions: vec![] },
+        Err(e) => Done {
+            ok: false,
+            message: super::error_text(m, &e),
+            go: "/manager/devices".into(),
+            regions: vec![],
+        },
     };
     Ok(done.respond(&s, &f.staff, f.fetch))
 }
 
 /// `POST /manager/devices/remove`
-pub async fn device_remove(State(s): State<AppState>, f: PageForm<DeviceForm>) -> Result<Response, PageError> {
+pub async fn device_remove(
+    State(s): State<AppState>,
+    f: PageForm<DeviceForm>,
+) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Manager)?;
     let m = &s.messages;
     let name = f.form.name.trim().to_string();
     let done = match crate::web::api::admin::unregister_device(&s, &name).await {
         Ok(()) => {
             tracing::info!(by = %f.staff.0.member.id, device = %name, "device removed on the manager page");
-            Done { ok: true, message: m.f("devices.removed", &[("name", &name)]), go: "/manager/devices".into(), regions: vec![] }
+            Done {
+                ok: true,
+                message: m.f("devices.removed", &[("name", &name)]),
+                go: "/manager/devices".into(),
+                regions: vec![],
+            }
         }
-        Err(e) => Done { ok: false, message: super::error_text(m, &e), go: "/manager/devices".into(), regions: vec![] },
+        Err(e) => Done {
+            ok: false,
+            message: super::error_text(m, &e),
+            go: "/manager/devices".into(),
+            regions: vec![],
+        },
     };
     Ok(done.respond(&s, &f.staff, f.fetch))
 }
@@ -526,7 +693,14 @@ pub async fn settings(State(s): State<AppState>, staff: Staff) -> Result<Respons
             }
         }
     };
-    Ok(layout(&s, &staff, m.t("manager.settings_title"), "/manager", Live::default(), body))
+    Ok(layout(
+        &s,
+        &staff,
+        m.t("manager.settings_title"),
+        "/manager",
+        Live::default(),
+        body,
+    ))
 }
 
 fn format_hours(s: u64) -> String {
@@ -542,14 +716,36 @@ pub struct SettingsForm {
 }
 
 /// `POST /manager/settings`
-pub async fn settings_save(State(s): State<AppState>, f: PageForm<SettingsForm>) -> Result<Response, PageError> {
+pub async fn settings_save(
+    State(s): State<AppState>,
+    f: PageForm<SettingsForm>,
+) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Manager)?;
     let m = &s.messages;
-    let secs = |h: f64| if h.is_finite() && h >= 0.0 && h <= 100_000.0 { (h * 3600.0).round() as u64 } else { u64::MAX };
-    let command = Command::SetPickupTimes { expiry_s: secs(f.form.expiry_hours), reminder_s: secs(f.form.reminder_hours) };
+    let secs = |h: f64| {
+        if (0.0..=100_000.0).contains(&h) {
+            (h * 3600.0).round() as u64
+        } else {
+            u64::MAX
+        }
+    };
+    let command = Command::SetPickupTimes {
+        expiry_s: secs(f.form.expiry_hours),
+        reminder_s: secs(f.form.reminder_hours),
+    };
     let done = match super::run(&s, &f.staff, command).await {
-        Ok(_) => Done { ok: true, message: m.t("settings.saved").into(), go: "/manager/settings".into(), regions: vec![] },
-        Err(text) => Done { ok: false, message: text, go: "/manager/settings".into(), regions: vec![] },
+        Ok(_) => Done {
+            ok: true,
+            message: m.t("settings.saved").into(),
+            go: "/manager/settings".into(),
+            regions: vec![],
+        },
+        Err(text) => Done {
+            ok: false,
+            message: text,
+            go: "/manager/settings".into(),
+            regions: vec![],
+        },
     };
     Ok(done.respond(&s, &f.staff, f.fetch))
 }
@@ -571,11 +767,20 @@ pub struct AuditQuery {
 }
 
 /// `GET /manager/audit`: every event, newest first, filtered, in pages.
-pub async fn audit(State(s): State<AppState>, staff: Staff, q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>) -> Result<Response, PageError> {
+pub async fn audit(
+    State(s): State<AppState>,
+    staff: Staff,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
     staff.require(&s, Role::Manager)?;
     let m = &s.messages;
     let q = q.map(|q| q.0).unwrap_or_default();
-    let nonempty = |o: &Option<String>| o.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    let nonempty = |o: &Option<String>| {
+        o.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
     let order = nonempty(&q.order);
     let kind = nonempty(&q.kind).and_then(|k| EventKind::from_name(&k));
     let filter = AuditFilter {
@@ -583,7 +788,9 @@ pub async fn audit(State(s): State<AppState>, staff: Staff, q: Result<Query<Audi
         staff: nonempty(&q.staff),
         kind,
         from_ms: nonempty(&q.from).and_then(|d| s.clock.parse_day(&d)),
-        to_ms: nonempty(&q.to).and_then(|d| s.clock.parse_day(&d)).map(|t| t + 86_400_000),
+        to_ms: nonempty(&q.to)
+            .and_then(|d| s.clock.parse_day(&d))
+            .map(|t| t + 86_400_000),
         before: q.before,
         limit: 50,
     };
@@ -595,7 +802,13 @@ pub async fn audit(State(s): State<AppState>, staff: Staff, q: Result<Query<Audi
     let members = s.store.staff_list();
     let keep = |extra: &str| {
         let mut parts = vec![];
-        for (k, v) in [("order", &q.order), ("staff", &q.staff), ("kind", &q.kind), ("from", &q.from), ("to", &q.to)] {
+        for (k, v) in [
+            ("order", &q.order),
+            ("staff", &q.staff),
+            ("kind", &q.kind),
+            ("from", &q.from),
+            ("to", &q.to),
+        ] {
             if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
                 parts.push(format!("{k}={}", urlencode(v)));
             }
@@ -663,5 +876,12 @@ pub async fn audit(State(s): State<AppState>, staff: Staff, q: Result<Query<Audi
             p { a class="button" href=(keep(&format!("before={b}"))) { (m.t("audit.older")) } }
         }
     };
-    Ok(layout(&s, &staff, m.t("manager.audit_title"), "/manager", Live::default(), body))
+    Ok(layout(
+        &s,
+        &staff,
+        m.t("manager.audit_title"),
+        "/manager",
+        Live::default(),
+        body,
+    ))
 }

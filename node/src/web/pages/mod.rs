@@ -63,7 +63,10 @@ pub fn routes() -> Router<AppState> {
         .route("/manager/devices", get(manager::devices))
         .route("/manager/devices/add", post(manager::device_add))
         .route("/manager/devices/remove", post(manager::device_remove))
-        .route("/manager/settings", get(manager::settings).post(manager::settings_save))
+        .route(
+            "/manager/settings",
+            get(manager::settings).post(manager::settings_save),
+        )
         .route("/manager/audit", get(manager::audit))
 }
 
@@ -94,7 +97,11 @@ pub async fn not_found(s: axum::extract::State<AppState>, headers: HeaderMap) ->
             p { (m.t("error.not_found.text")) }
             p { a href="/" { (m.t("error.go_home")) } }
         };
-        return (StatusCode::NOT_FOUND, bare(m, m.t("error.not_found.title"), body)).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            bare(m, m.t("error.not_found.title"), body),
+        )
+            .into_response();
     }
     AppError::NotFound("no such page".into()).into_response()
 }
@@ -208,11 +215,21 @@ impl<T: DeserializeOwned> FromRequest<AppState> for PageForm<T> {
 #[derive(Debug)]
 pub enum PageError {
     /// Not logged in: to the login page, then back to `next`.
-    Login { next: String, fetch: bool },
+    Login {
+        next: String,
+        fetch: bool,
+    },
     /// Logged in, but the role may not (or the form was not ours).
-    Forbidden { message: String },
-    BadForm { message: String, fetch: bool },
-    NotFound { message: String },
+    Forbidden {
+        message: String,
+    },
+    BadForm {
+        message: String,
+        fetch: bool,
+    },
+    NotFound {
+        message: String,
+    },
     /// The node could not answer (shutting down, disk).
     Failed(AppError),
 }
@@ -288,9 +305,12 @@ pub struct Flash {
     pub text: String,
 }
 
+/// A session's waiting message, and the order they came in (oldest first).
+type FlashQueue = (HashMap<[u8; 32], Flash>, VecDeque<[u8; 32]>);
+
 /// Messages waiting for their page, per session (bounded).
 #[derive(Default)]
-pub struct Flashes(Mutex<(HashMap<[u8; 32], Flash>, VecDeque<[u8; 32]>)>);
+pub struct Flashes(Mutex<FlashQueue>);
 
 const MAX_FLASHES: usize = 2_000;
 
@@ -357,7 +377,11 @@ impl Done {
                 },
             );
         }
-        let go = if safe_next(&self.go) { self.go } else { "/".into() };
+        let go = if safe_next(&self.go) {
+            self.go
+        } else {
+            "/".into()
+        };
         Redirect::to(&go).into_response()
     }
 }
@@ -444,9 +468,7 @@ pub fn refusal(m: &Messages, r: &Rejection) -> String {
         Rejection::WrongState { state, .. } => {
             m.f("refused.wrong_state", &[("state", &m.t(state_key(*state)))])
         }
-        Rejection::LineSettled { line_no, .. } => {
-            m.f("refused.line_settled", &[("line", line_no)])
-        }
+        Rejection::LineSettled { line_no, .. } => m.f("refused.line_settled", &[("line", line_no)]),
         Rejection::TooMany { open, .. } => m.f("refused.too_many", &[("open", open)]),
         Rejection::NoSubstitution(line) => m.f("refused.no_substitution", &[("line", line)]),
         Rejection::UnknownCode(code) => m.f("refused.unknown_code", &[("code", code)]),
@@ -504,7 +526,11 @@ pub fn layout(
         ("/pick", m.t("nav.pick"), member.acts_as(Role::Picker)),
         ("/desk", m.t("nav.desk"), member.acts_as(Role::Desk)),
         ("/stock", m.t("nav.stock"), true),
-        ("/manager", m.t("nav.manager"), member.acts_as(Role::Manager)),
+        (
+            "/manager",
+            m.t("nav.manager"),
+            member.acts_as(Role::Manager),
+        ),
     ];
     let page = html! {
         (DOCTYPE)

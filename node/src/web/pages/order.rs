@@ -3,12 +3,18 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use maud::{html, Markup};
-use protocol::{Actor, ArrivalChannel, CancelStage, Command, Envelope, Event, OrderId, PaymentMode, PickupProof, Role};
+use protocol::{
+    Actor, ArrivalChannel, CancelStage, Command, Envelope, Event, OrderId, PaymentMode,
+    PickupProof, Role,
+};
 use serde::Deserialize;
 
 use super::desk::staff_name;
 use super::pick::line_state_chip;
-use super::{csrf, layout, location, role_key, run, short_reason_key, slot_key, state_chip, urlencode, zone_badge, Done, Live, PageError, PageForm, Staff};
+use super::{
+    csrf, layout, location, role_key, run, short_reason_key, slot_key, state_chip, urlencode,
+    zone_badge, Done, Live, PageError, PageForm, Staff,
+};
 use crate::domain::{Order, OrderState};
 use crate::web::i18n::Messages;
 use crate::web::AppState;
@@ -58,18 +64,59 @@ pub fn describe(s: &AppState, env: &Envelope) -> String {
     let m: &Messages = &s.messages;
     let c = &s.clock;
     match &env.event {
-        Event::OrderCreated(o) => m.f("event.order_created", &[("customer", &o.customer_name), ("n", &o.lines.len())]),
+        Event::OrderCreated(o) => m.n(
+            "event.order_created",
+            o.lines.len() as u64,
+            &[("customer", &o.customer_name)],
+        ),
         Event::OrderAccepted => m.t("event.order_accepted").into(),
         Event::OrderRejected { reason } => m.f("event.order_rejected", &[("reason", reason)]),
-        Event::OrderProcessed { payment } => m.f("event.order_processed", &[("payment", &m.t(payment_key(*payment)))]),
-        Event::ShipmentPrepared { lines } => m.f("event.shipment_prepared", &[("n", &lines.len())]),
+        Event::OrderProcessed { payment } => m.f(
+            "event.order_processed",
+            &[("payment", &m.t(payment_key(*payment)))],
+        ),
+        Event::ShipmentPrepared { lines } => {
+            m.n("event.shipment_prepared", lines.len() as u64, &[])
+        }
         Event::PickStarted { tote, .. } => m.f("event.pick_started", &[("tote", tote)]),
-        Event::ItemPicked { line_no, quantity, .. } => m.f("event.item_picked", &[("line", line_no), ("n", quantity)]),
-        Event::ItemShorted { line_no, found, .. } => m.f("event.item_shorted", &[("line", line_no), ("found", found), ("reason", &m.t("short.reason.not_found"))]),
-        Event::ItemShortedWithReason { line_no, found, reason, .. } => m.f("event.item_shorted", &[("line", line_no), ("found", found), ("reason", &m.t(short_reason_key(*reason)))]),
-        Event::ItemSubstituted { line_no, sku, quantity, .. } => m.f("event.item_substituted", &[("line", line_no), ("sku", sku), ("n", quantity)]),
+        Event::ItemPicked {
+            line_no, quantity, ..
+        } => m.f("event.item_picked", &[("line", line_no), ("n", quantity)]),
+        Event::ItemShorted { line_no, found, .. } => m.f(
+            "event.item_shorted",
+            &[
+                ("line", line_no),
+                ("found", found),
+                ("reason", &m.t("short.reason.not_found")),
+            ],
+        ),
+        Event::ItemShortedWithReason {
+            line_no,
+            found,
+            reason,
+            ..
+        } => m.f(
+            "event.item_shorted",
+            &[
+                ("line", line_no),
+                ("found", found),
+                ("reason", &m.t(short_reason_key(*reason))),
+            ],
+        ),
+        Event::ItemSubstituted {
+            line_no,
+            sku,
+            quantity,
+            ..
+        } => m.f(
+            "event.item_substituted",
+            &[("line", line_no), ("sku", sku), ("n", quantity)],
+        ),
         Event::ShipmentProcessed { .. } => m.t("event.shipment_processed").into(),
-        Event::OrderStaged { slot, .. } => m.f("event.order_staged", &[("slot", &format!("{} {}", m.t(slot_key(slot.kind)), slot.id))]),
+        Event::OrderStaged { slot, .. } => m.f(
+            "event.order_staged",
+            &[("slot", &format!("{} {}", m.t(slot_key(slot.kind)), slot.id))],
+        ),
         Event::ReadyForPickup { .. } => m.t("event.ready_for_pickup").into(),
         Event::CustomerArrived { channel, .. } => {
             let k = match channel {
@@ -79,37 +126,88 @@ pub fn describe(s: &AppState, env: &Envelope) -> String {
             };
             m.f("event.customer_arrived", &[("channel", &m.t(k))])
         }
-        Event::OrderFulfilled { proof, id_checked, .. } => {
+        Event::OrderFulfilled {
+            proof, id_checked, ..
+        } => {
             let p = match proof {
                 PickupProof::Code => m.t("proof.code"),
                 PickupProof::SignedToken => m.t("proof.token"),
             };
-            let id = if *id_checked { m.t("proof.id_checked") } else { "" };
+            let id = if *id_checked {
+                m.t("proof.id_checked")
+            } else {
+                ""
+            };
             m.f("event.order_fulfilled", &[("proof", &p), ("id", &id)])
         }
         Event::PickupExpired => m.t("event.pickup_expired").into(),
-        Event::OrderCancelled { reason, stage, .. } => m.f("event.order_cancelled", &[("stage", &m.t(stage_key(*stage))), ("reason", reason)]),
+        Event::OrderCancelled { reason, stage, .. } => m.f(
+            "event.order_cancelled",
+            &[("stage", &m.t(stage_key(*stage))), ("reason", reason)],
+        ),
         Event::CancelRejected { reason } => m.f("event.cancel_rejected", &[("reason", reason)]),
         Event::Restocked { items: list, .. } => m.f("event.restocked", &[("items", &items(list))]),
-        Event::StockAdjusted { sku, delta, reason } => m.f("event.stock_adjusted", &[("sku", sku), ("delta", &format!("{delta:+}")), ("reason", reason)]),
-        Event::StockCounted { counts, .. } => m.f("event.stock_counted", &[("items", &items(counts))]),
-        Event::CatalogImported { items } => m.f("event.catalog_imported", &[("n", &items.len())]),
-        Event::OrderLate { due_at_ms } => m.f("event.order_late", &[("time", &c.short(*due_at_ms))]),
-        Event::PickupReminded { expires_at_ms } => m.f("event.pickup_reminded", &[("time", &c.short(*expires_at_ms))]),
+        Event::StockAdjusted { sku, delta, reason } => m.f(
+            "event.stock_adjusted",
+            &[
+                ("sku", sku),
+                ("delta", &format!("{delta:+}")),
+                ("reason", reason),
+            ],
+        ),
+        Event::StockCounted { counts, .. } => {
+            m.f("event.stock_counted", &[("items", &items(counts))])
+        }
+        Event::CatalogImported { items } => m.n("event.catalog_imported", items.len() as u64, &[]),
+        Event::OrderLate { due_at_ms } => {
+            m.f("event.order_late", &[("time", &c.short(*due_at_ms))])
+        }
+        Event::PickupReminded { expires_at_ms } => m.f(
+            "event.pickup_reminded",
+            &[("time", &c.short(*expires_at_ms))],
+        ),
         Event::StoreClosed { reason, .. } => m.f("event.store_closed", &[("reason", reason)]),
         Event::StoreOpened { .. } => m.t("event.store_opened").into(),
         Event::LockerDoorReported { compartment, open } => m.f(
-            if *open { "event.locker_open" } else { "event.locker_closed" },
+            if *open {
+                "event.locker_open"
+            } else {
+                "event.locker_closed"
+            },
             &[("c", compartment)],
         ),
-        Event::StaffAdded { staff_id, name, role, .. } => m.f("event.staff_added", &[("id", staff_id), ("name", name), ("role", &m.t(role_key(*role)))]),
-        Event::StaffRoleChanged { staff_id, role } => m.f("event.staff_role_changed", &[("id", staff_id), ("role", &m.t(role_key(*role)))]),
+        Event::StaffAdded {
+            staff_id,
+            name,
+            role,
+            ..
+        } => m.f(
+            "event.staff_added",
+            &[
+                ("id", staff_id),
+                ("name", name),
+                ("role", &m.t(role_key(*role))),
+            ],
+        ),
+        Event::StaffRoleChanged { staff_id, role } => m.f(
+            "event.staff_role_changed",
+            &[("id", staff_id), ("role", &m.t(role_key(*role)))],
+        ),
         Event::StaffDisabled { staff_id } => m.f("event.staff_disabled", &[("id", staff_id)]),
         Event::StaffEnabled { staff_id } => m.f("event.staff_enabled", &[("id", staff_id)]),
         Event::StaffPinReset { staff_id, .. } => m.f("event.staff_pin_reset", &[("id", staff_id)]),
-        Event::PickupTimesChanged { expiry_s, reminder_s } => m.f(
+        Event::PickupTimesChanged {
+            expiry_s,
+            reminder_s,
+        } => m.f(
             "event.pickup_times_changed",
-            &[("expiry", &crate::web::time::minutes_text(expiry_s * 1000)), ("reminder", &crate::web::time::minutes_text(reminder_s * 1000))],
+            &[
+                ("expiry", &crate::web::time::minutes_text(expiry_s * 1000)),
+                (
+                    "reminder",
+                    &crate::web::time::minutes_text(reminder_s * 1000),
+                ),
+            ],
         ),
     }
 }
@@ -247,9 +345,15 @@ fn actions(s: &AppState, staff: &Staff, o: &Order) -> Markup {
 }
 
 /// `GET /orders/{id}`
-pub async fn page(State(s): State<AppState>, staff: Staff, Path(raw): Path<String>) -> Result<Response, PageError> {
+pub async fn page(
+    State(s): State<AppState>,
+    staff: Staff,
+    Path(raw): Path<String>,
+) -> Result<Response, PageError> {
     let m = &s.messages;
-    let not_found = || PageError::NotFound { message: m.f("order.unknown", &[("order", &raw)]) };
+    let not_found = || PageError::NotFound {
+        message: m.f("order.unknown", &[("order", &raw)]),
+    };
     let id = OrderId::new(raw.trim()).map_err(|_| not_found())?;
     let seq = s.store.head();
     let store = s.store.clone();
@@ -276,7 +380,17 @@ pub async fn page(State(s): State<AppState>, staff: Staff, Path(raw): Path<Strin
             (timeline(&s, &events))
         }
     };
-    Ok(layout(&s, &staff, &title, "", Live { channels: &["orders"], orders: vec![o.id.to_string()] }, body))
+    Ok(layout(
+        &s,
+        &staff,
+        &title,
+        "",
+        Live {
+            channels: &["orders"],
+            orders: vec![o.id.to_string()],
+        },
+        body,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -285,14 +399,39 @@ pub struct CancelForm {
 }
 
 /// `POST /orders/{id}/cancel` (managers): the rules decide by stage.
-pub async fn cancel(State(s): State<AppState>, Path(raw): Path<String>, f: PageForm<CancelForm>) -> Result<Response, PageError> {
+pub async fn cancel(
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+    f: PageForm<CancelForm>,
+) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Manager)?;
     let m = &s.messages;
-    let id = OrderId::new(raw.trim()).map_err(|_| PageError::NotFound { message: m.f("order.unknown", &[("order", &raw)]) })?;
-    let result = run(&s, &f.staff, Command::Cancel { order_id: id.clone(), reason: f.form.reason.trim().to_string(), by: String::new() }).await;
+    let id = OrderId::new(raw.trim()).map_err(|_| PageError::NotFound {
+        message: m.f("order.unknown", &[("order", &raw)]),
+    })?;
+    let result = run(
+        &s,
+        &f.staff,
+        Command::Cancel {
+            order_id: id.clone(),
+            reason: f.form.reason.trim().to_string(),
+            by: String::new(),
+        },
+    )
+    .await;
     let done = match result {
-        Ok(_) => Done { ok: true, message: m.f("order.cancelled_done", &[("order", &id)]), go: format!("/orders/{id}"), regions: vec![] },
-        Err(text) => Done { ok: false, message: text, go: format!("/orders/{id}"), regions: vec![] },
+        Ok(_) => Done {
+            ok: true,
+            message: m.f("order.cancelled_done", &[("order", &id)]),
+            go: format!("/orders/{id}"),
+            regions: vec![],
+        },
+        Err(text) => Done {
+            ok: false,
+            message: text,
+            go: format!("/orders/{id}"),
+            regions: vec![],
+        },
     };
     Ok(done.respond(&s, &f.staff, f.fetch))
 }

@@ -7,8 +7,8 @@ use protocol::{Command, OrderId, Role, ShortReason, SlotKind, StagingSlot};
 use serde::Deserialize;
 
 use super::{
-    csrf, layout, location, refusal, run, short_reason_key, slot_key, state_chip, zone_badge,
-    Done, Live, PageError, PageForm, Staff,
+    csrf, layout, location, refusal, run, short_reason_key, slot_key, state_chip, zone_badge, Done,
+    Live, PageError, PageForm, Staff,
 };
 use crate::domain::order::LineState;
 use crate::domain::{Order, OrderState};
@@ -47,7 +47,7 @@ pub fn queue_row(m: &Messages, clock: &StoreClock, e: &QueueEntry) -> Markup {
                     @if let Some(due) = e.due_at_ms {
                         span { (m.f("pick.due", &[("time", &clock.short(due))])) }
                     }
-                    span { (m.f("pick.lines", &[("n", &e.lines)])) " · " (m.f("pick.units", &[("n", &e.units)])) }
+                    span { (m.n("pick.lines", e.lines as u64, &[])) " · " (m.n("pick.units", u64::from(e.units), &[])) }
                     @for z in &e.zones { (zone_badge(m, *z)) }
                 }
             }
@@ -63,8 +63,9 @@ fn queue_list(s: &AppState, view: &queue::QueueView, seq: u64) -> Markup {
     let m = &s.messages;
     html! {
         div data-region="queue" data-seq=(seq) {
-            p class="muted" id="queue-count" data-total=(view.total) data-template=(m.t("pick.waiting")) {
-                (m.f("pick.waiting", &[("n", &view.total)]))
+            p class="muted" id="queue-count" data-total=(view.total) data-template=(m.t("pick.waiting"))
+                data-template-one=(m.t("pick.waiting_one")) {
+                (m.n("pick.waiting", view.total as u64, &[]))
                 @if view.total > view.entries.len() {
                     " · " (m.f("pick.shown", &[("n", &view.entries.len())]))
                 }
@@ -98,7 +99,10 @@ pub async fn queue(State(s): State<AppState>, staff: Staff) -> Result<Response, 
     let mut walks: Vec<(String, String, usize)> = Vec::new();
     for o in &mine {
         let (href, label) = match &o.walk_id {
-            Some(w) => (format!("/pick/walk/{w}"), m.t("pick.batch_walk").to_string()),
+            Some(w) => (
+                format!("/pick/walk/{w}"),
+                m.t("pick.batch_walk").to_string(),
+            ),
             None => (format!("/pick/order/{}", o.id), o.id.to_string()),
         };
         match walks.iter_mut().find(|(h, _, _)| *h == href) {
@@ -126,7 +130,17 @@ pub async fn queue(State(s): State<AppState>, staff: Staff) -> Result<Response, 
             }
         }
     };
-    Ok(layout(&s, &staff, m.t("pick.queue_title"), "/pick", Live { channels: &["queue"], orders: vec![] }, body))
+    Ok(layout(
+        &s,
+        &staff,
+        m.t("pick.queue_title"),
+        "/pick",
+        Live {
+            channels: &["queue"],
+            orders: vec![],
+        },
+        body,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,11 +149,16 @@ pub struct ClaimForm {
 }
 
 /// `POST /pick/claim`: take one order.
-pub async fn claim(State(s): State<AppState>, f: PageForm<ClaimForm>) -> Result<Response, PageError> {
+pub async fn claim(
+    State(s): State<AppState>,
+    f: PageForm<ClaimForm>,
+) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Picker)?;
     let m = &s.messages;
     let Ok(id) = OrderId::new(f.form.order_id.trim()) else {
-        return Err(PageError::NotFound { message: m.t("error.not_found.text").into() });
+        return Err(PageError::NotFound {
+            message: m.t("error.not_found.text").into(),
+        });
     };
     let done = match run(
         &s,
@@ -153,8 +172,18 @@ pub async fn claim(State(s): State<AppState>, f: PageForm<ClaimForm>) -> Result<
     )
     .await
     {
-        Ok(_) => Done { ok: true, message: String::new(), go: format!("/pick/order/{id}"), regions: vec![] },
-        Err(text) => Done { ok: false, message: text, go: "/pick".into(), regions: vec![] },
+        Ok(_) => Done {
+            ok: true,
+            message: String::new(),
+            go: format!("/pick/order/{id}"),
+            regions: vec![],
+        },
+        Err(text) => Done {
+            ok: false,
+            message: text,
+            go: "/pick".into(),
+            regions: vec![],
+        },
     };
     Ok(done.respond(&s, &f.staff, f.fetch))
 }
@@ -163,7 +192,10 @@ pub async fn claim(State(s): State<AppState>, f: PageForm<ClaimForm>) -> Result<
 pub struct BatchForm {}
 
 /// `POST /pick/batch`: the ticked orders in one walk, one tote each.
-pub async fn batch(State(s): State<AppState>, f: PageForm<BatchForm>) -> Result<Response, PageError> {
+pub async fn batch(
+    State(s): State<AppState>,
+    f: PageForm<BatchForm>,
+) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Picker)?;
     let m = &s.messages;
     let ids: Vec<OrderId> = f
@@ -173,7 +205,12 @@ pub async fn batch(State(s): State<AppState>, f: PageForm<BatchForm>) -> Result<
         .filter_map(|(_, v)| OrderId::new(v.trim()).ok())
         .collect();
     if ids.len() < 2 {
-        let done = Done { ok: false, message: m.t("pick.batch_needs_two").into(), go: "/pick".into(), regions: vec![] };
+        let done = Done {
+            ok: false,
+            message: m.t("pick.batch_needs_two").into(),
+            go: "/pick".into(),
+            regions: vec![],
+        };
         return Ok(done.respond(&s, &f.staff, f.fetch));
     }
     let caller = f.staff.caller();
@@ -183,13 +220,31 @@ pub async fn batch(State(s): State<AppState>, f: PageForm<BatchForm>) -> Result<
             for (id, r) in &refused {
                 message.push_str(&format!(" · {id}: {}", refusal(m, r)));
             }
-            Done { ok: refused.is_empty(), message, go: format!("/pick/walk/{walk_id}"), regions: vec![] }
+            Done {
+                ok: refused.is_empty(),
+                message,
+                go: format!("/pick/walk/{walk_id}"),
+                regions: vec![],
+            }
         }
         Ok((_, _, refused)) => {
-            let why: Vec<String> = refused.iter().map(|(id, r)| format!("{id}: {}", refusal(m, r))).collect();
-            Done { ok: false, message: format!("{} {}", m.t("pick.batch_none"), why.join(" · ")), go: "/pick".into(), regions: vec![] }
+            let why: Vec<String> = refused
+                .iter()
+                .map(|(id, r)| format!("{id}: {}", refusal(m, r)))
+                .collect();
+            Done {
+                ok: false,
+                message: format!("{} {}", m.t("pick.batch_none"), why.join(" · ")),
+                go: "/pick".into(),
+                regions: vec![],
+            }
         }
-        Err(e) => Done { ok: false, message: super::error_text(m, &e), go: "/pick".into(), regions: vec![] },
+        Err(e) => Done {
+            ok: false,
+            message: super::error_text(m, &e),
+            go: "/pick".into(),
+            regions: vec![],
+        },
     };
     Ok(done.respond(&s, &f.staff, f.fetch))
 }
@@ -231,7 +286,9 @@ pub async fn order_walk(
     q: Result<Query<TabQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
     let m = &s.messages;
-    let id = OrderId::new(id.trim()).map_err(|_| PageError::NotFound { message: m.t("error.not_found.text").into() })?;
+    let id = OrderId::new(id.trim()).map_err(|_| PageError::NotFound {
+        message: m.t("error.not_found.text").into(),
+    })?;
     walk_page(s, staff, WalkRef::Order(id), q.ok().and_then(|q| q.0.tab)).await
 }
 
@@ -253,12 +310,19 @@ async fn load(s: &AppState, w: &WalkRef) -> Result<Option<Walk>, PageError> {
         .map_err(|e| crate::web::AppError::Internal(e.to_string()))??)
 }
 
-async fn walk_page(s: AppState, staff: Staff, w: WalkRef, tab: Option<String>) -> Result<Response, PageError> {
+async fn walk_page(
+    s: AppState,
+    staff: Staff,
+    w: WalkRef,
+    tab: Option<String>,
+) -> Result<Response, PageError> {
     staff.require(&s, Role::Picker)?;
     let m = &s.messages;
     let seq = s.store.head();
     let Some(walk) = load(&s, &w).await? else {
-        return Err(PageError::NotFound { message: m.t("pick.no_walk").into() });
+        return Err(PageError::NotFound {
+            message: m.t("pick.no_walk").into(),
+        });
     };
     let done_tab = tab.as_deref() == Some("done");
     let title = match &w {
@@ -284,14 +348,31 @@ async fn walk_page(s: AppState, staff: Staff, w: WalkRef, tab: Option<String>) -
         (walk_region(&s, &staff, &w, &walk, done_tab, seq))
     };
     let orders = walk.orders.iter().map(|o| o.id.to_string()).collect();
-    Ok(layout(&s, &staff, &title, "/pick", Live { channels: &["orders"], orders }, body))
+    Ok(layout(
+        &s,
+        &staff,
+        &title,
+        "/pick",
+        Live {
+            channels: &["orders"],
+            orders,
+        },
+        body,
+    ))
 }
 
 /// Lines (open / done tabs) and staging: the part of the walk page that
 /// every action re-renders.
 /// `seq`: the log head read before the walk was (the page's script skips
 /// a live refresh for events it already shows).
-fn walk_region(s: &AppState, staff: &Staff, w: &WalkRef, walk: &Walk, done_tab: bool, seq: u64) -> Markup {
+fn walk_region(
+    s: &AppState,
+    staff: &Staff,
+    w: &WalkRef,
+    walk: &Walk,
+    done_tab: bool,
+    seq: u64,
+) -> Markup {
     let m = &s.messages;
     let batch = matches!(w, WalkRef::Walk(_));
     let total = walk.lines.len();
@@ -299,8 +380,17 @@ fn walk_region(s: &AppState, staff: &Staff, w: &WalkRef, walk: &Walk, done_tab: 
     let open = total - done;
     let path = walk_path(w);
     let to_stage: Vec<&Order> = walk.to_stage().collect();
-    let cancelled: Vec<&Order> = walk.orders.iter().filter(|o| o.state == OrderState::Cancelled).collect();
-    let all_staged = walk.orders.iter().all(|o| matches!(o.state, OrderState::Staged | OrderState::Ready | OrderState::Cancelled | OrderState::Fulfilled));
+    let cancelled: Vec<&Order> = walk
+        .orders
+        .iter()
+        .filter(|o| o.state == OrderState::Cancelled)
+        .collect();
+    let all_staged = walk.orders.iter().all(|o| {
+        matches!(
+            o.state,
+            OrderState::Staged | OrderState::Ready | OrderState::Cancelled | OrderState::Fulfilled
+        )
+    });
     html! {
         div data-region="walk" data-seq=(seq) {
             p class="progress-text" {
@@ -451,7 +541,14 @@ fn done_line(m: &Messages, l: &WalkLine, batch: bool) -> Markup {
     }
 }
 
-fn stage_form(s: &AppState, staff: &Staff, w: &WalkRef, walk: &Walk, o: &Order, batch: bool) -> Markup {
+fn stage_form(
+    s: &AppState,
+    staff: &Staff,
+    w: &WalkRef,
+    walk: &Walk,
+    o: &Order,
+    batch: bool,
+) -> Markup {
     let m = &s.messages;
     // What the rules allow for what was taken: frozen only the freezer,
     // chilled only cold storage, ambient anywhere — of which the page
@@ -497,21 +594,41 @@ fn slot_name(k: SlotKind) -> &'static str {
 }
 
 fn slot_from(name: &str) -> Option<SlotKind> {
-    [SlotKind::Shelf, SlotKind::ColdStorage, SlotKind::Freezer, SlotKind::Locker]
-        .into_iter()
-        .find(|k| slot_name(*k) == name)
+    [
+        SlotKind::Shelf,
+        SlotKind::ColdStorage,
+        SlotKind::Freezer,
+        SlotKind::Locker,
+    ]
+    .into_iter()
+    .find(|k| slot_name(*k) == name)
 }
 
 /// After an action on a walk: the message and the re-rendered walk.
-async fn answer(s: &AppState, f: &PageForm<impl Sized>, w: &WalkRef, ok: bool, message: String) -> Result<Response, PageError> {
+async fn answer(
+    s: &AppState,
+    f: &PageForm<impl Sized>,
+    w: &WalkRef,
+    ok: bool,
+    message: String,
+) -> Result<Response, PageError> {
     let mut regions = vec![];
     if f.fetch {
         let seq = s.store.head();
         if let Some(walk) = load(s, w).await? {
-            regions.push(("walk", super::region(walk_region(s, &f.staff, w, &walk, false, seq))));
+            regions.push((
+                "walk",
+                super::region(walk_region(s, &f.staff, w, &walk, false, seq)),
+            ));
         }
     }
-    Ok(Done { ok, message, go: walk_path(w), regions }.respond(s, &f.staff, f.fetch))
+    Ok(Done {
+        ok,
+        message,
+        go: walk_path(w),
+        regions,
+    }
+    .respond(s, &f.staff, f.fetch))
 }
 
 #[derive(Debug, Deserialize)]
@@ -526,9 +643,13 @@ pub struct ScanForm {
 pub async fn scan(State(s): State<AppState>, f: PageForm<ScanForm>) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Picker)?;
     let m = &s.messages;
-    let w = parse_walk(&f.form.w).ok_or_else(|| PageError::NotFound { message: m.t("pick.no_walk").into() })?;
+    let w = parse_walk(&f.form.w).ok_or_else(|| PageError::NotFound {
+        message: m.t("pick.no_walk").into(),
+    })?;
     let Some(walk) = load(&s, &w).await? else {
-        return Err(PageError::NotFound { message: m.t("pick.no_walk").into() });
+        return Err(PageError::NotFound {
+            message: m.t("pick.no_walk").into(),
+        });
     };
     let barcode = f.form.barcode.trim().to_string();
     let (line, order_id) = match walk.match_scan(&s.store, &barcode) {
@@ -549,7 +670,14 @@ pub async fn scan(State(s): State<AppState>, f: PageForm<ScanForm>) -> Result<Re
     .await;
     let (ok, message) = match result {
         Ok(_) => {
-            let mut text = m.f("pick.scanned", &[("item", &line.name), ("picked", &(line.picked + 1)), ("n", &line.quantity)]);
+            let mut text = m.f(
+                "pick.scanned",
+                &[
+                    ("item", &line.name),
+                    ("picked", &(line.picked + 1)),
+                    ("n", &line.quantity),
+                ],
+            );
             if matches!(w, WalkRef::Walk(_)) {
                 text.push_str(" · ");
                 text.push_str(&m.f("pick.put_in_tote", &[("n", &line.tote)]));
@@ -572,20 +700,43 @@ pub struct ShortForm {
 }
 
 /// `POST /pick/short`: the shelf had only `found`.
-pub async fn short(State(s): State<AppState>, f: PageForm<ShortForm>) -> Result<Response, PageError> {
+pub async fn short(
+    State(s): State<AppState>,
+    f: PageForm<ShortForm>,
+) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Picker)?;
     let m = &s.messages;
-    let w = parse_walk(&f.form.w).ok_or_else(|| PageError::NotFound { message: m.t("pick.no_walk").into() })?;
-    let order_id = OrderId::new(f.form.order_id.trim()).map_err(|_| PageError::NotFound { message: m.t("pick.no_walk").into() })?;
-    let reason = f.form.reason.as_deref().and_then(ShortReason::from_name).unwrap_or_default();
+    let w = parse_walk(&f.form.w).ok_or_else(|| PageError::NotFound {
+        message: m.t("pick.no_walk").into(),
+    })?;
+    let order_id = OrderId::new(f.form.order_id.trim()).map_err(|_| PageError::NotFound {
+        message: m.t("pick.no_walk").into(),
+    })?;
+    let reason = f
+        .form
+        .reason
+        .as_deref()
+        .and_then(ShortReason::from_name)
+        .unwrap_or_default();
     let result = run(
         &s,
         &f.staff,
-        Command::ShortItemWithReason { order_id, line_no: f.form.line_no, found: f.form.found, reason },
+        Command::ShortItemWithReason {
+            order_id,
+            line_no: f.form.line_no,
+            found: f.form.found,
+            reason,
+        },
     )
     .await;
     let (ok, message) = match result {
-        Ok(_) => (true, m.f("pick.shorted", &[("line", &f.form.line_no), ("found", &f.form.found)])),
+        Ok(_) => (
+            true,
+            m.f(
+                "pick.shorted",
+                &[("line", &f.form.line_no), ("found", &f.form.found)],
+            ),
+        ),
         Err(text) => (false, text),
     };
     answer(&s, &f, &w, ok, message).await
@@ -601,11 +752,18 @@ pub struct SubstituteForm {
 }
 
 /// `POST /pick/substitute`: settle the line with the scanned item.
-pub async fn substitute(State(s): State<AppState>, f: PageForm<SubstituteForm>) -> Result<Response, PageError> {
+pub async fn substitute(
+    State(s): State<AppState>,
+    f: PageForm<SubstituteForm>,
+) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Picker)?;
     let m = &s.messages;
-    let w = parse_walk(&f.form.w).ok_or_else(|| PageError::NotFound { message: m.t("pick.no_walk").into() })?;
-    let order_id = OrderId::new(f.form.order_id.trim()).map_err(|_| PageError::NotFound { message: m.t("pick.no_walk").into() })?;
+    let w = parse_walk(&f.form.w).ok_or_else(|| PageError::NotFound {
+        message: m.t("pick.no_walk").into(),
+    })?;
+    let order_id = OrderId::new(f.form.order_id.trim()).map_err(|_| PageError::NotFound {
+        message: m.t("pick.no_walk").into(),
+    })?;
     let barcode = f.form.barcode.trim().to_string();
     let name = s
         .store
@@ -616,11 +774,23 @@ pub async fn substitute(State(s): State<AppState>, f: PageForm<SubstituteForm>) 
     let result = run(
         &s,
         &f.staff,
-        Command::SubstituteItem { order_id, line_no: f.form.line_no, barcode, quantity: f.form.quantity, staff: String::new() },
+        Command::SubstituteItem {
+            order_id,
+            line_no: f.form.line_no,
+            barcode,
+            quantity: f.form.quantity,
+            staff: String::new(),
+        },
     )
     .await;
     let (ok, message) = match result {
-        Ok(_) => (true, m.f("pick.substituted", &[("line", &f.form.line_no), ("item", &name)])),
+        Ok(_) => (
+            true,
+            m.f(
+                "pick.substituted",
+                &[("line", &f.form.line_no), ("item", &name)],
+            ),
+        ),
         Err(text) => (false, text),
     };
     answer(&s, &f, &w, ok, message).await
@@ -636,18 +806,46 @@ pub struct StageForm {
 
 /// `POST /pick/stage`: the picked order is on its staging slot; the
 /// customer's code is issued.
-pub async fn stage(State(s): State<AppState>, f: PageForm<StageForm>) -> Result<Response, PageError> {
+pub async fn stage(
+    State(s): State<AppState>,
+    f: PageForm<StageForm>,
+) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Picker)?;
     let m = &s.messages;
-    let w = parse_walk(&f.form.w).ok_or_else(|| PageError::NotFound { message: m.t("pick.no_walk").into() })?;
-    let order_id = OrderId::new(f.form.order_id.trim()).map_err(|_| PageError::NotFound { message: m.t("pick.no_walk").into() })?;
+    let w = parse_walk(&f.form.w).ok_or_else(|| PageError::NotFound {
+        message: m.t("pick.no_walk").into(),
+    })?;
+    let order_id = OrderId::new(f.form.order_id.trim()).map_err(|_| PageError::NotFound {
+        message: m.t("pick.no_walk").into(),
+    })?;
     let Some(kind) = slot_from(&f.form.kind) else {
         return answer(&s, &f, &w, false, m.t("pick.stage_pick_kind").into()).await;
     };
-    let slot = StagingSlot { kind, id: f.form.slot_id.trim().to_string() };
-    let result = run(&s, &f.staff, Command::Stage { order_id: order_id.clone(), slot: slot.clone(), staff: String::new() }).await;
+    let slot = StagingSlot {
+        kind,
+        id: f.form.slot_id.trim().to_string(),
+    };
+    let result = run(
+        &s,
+        &f.staff,
+        Command::Stage {
+            order_id: order_id.clone(),
+            slot: slot.clone(),
+            staff: String::new(),
+        },
+    )
+    .await;
     let (ok, message) = match result {
-        Ok(_) => (true, m.f("pick.staged", &[("order", &order_id), ("slot", &format!("{} {}", m.t(slot_key(kind)), slot.id))])),
+        Ok(_) => (
+            true,
+            m.f(
+                "pick.staged",
+                &[
+                    ("order", &order_id),
+                    ("slot", &format!("{} {}", m.t(slot_key(kind)), slot.id)),
+                ],
+            ),
+        ),
         Err(text) => (false, text),
     };
     answer(&s, &f, &w, ok, message).await

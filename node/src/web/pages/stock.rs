@@ -6,7 +6,9 @@ use maud::html;
 use protocol::{Command, Role, SkuQuantity};
 use serde::Deserialize;
 
-use super::{csrf, layout, location, urlencode, zone_badge, Done, Live, PageError, PageForm, Staff};
+use super::{
+    csrf, layout, location, urlencode, zone_badge, Done, Live, PageError, PageForm, Staff,
+};
 use crate::domain::StockItem;
 use crate::web::AppState;
 
@@ -30,7 +32,10 @@ pub fn lookup(store: &crate::store::Store, q: &str) -> Vec<StockItem> {
     store
         .stock_items()
         .into_iter()
-        .filter(|i| i.item.name.to_lowercase().contains(&needle) || i.item.sku.to_lowercase().contains(&needle))
+        .filter(|i| {
+            i.item.name.to_lowercase().contains(&needle)
+                || i.item.sku.to_lowercase().contains(&needle)
+        })
         .take(MAX_HITS)
         .collect()
 }
@@ -42,9 +47,19 @@ pub struct StockQuery {
 }
 
 /// `GET /stock?q=…`
-pub async fn page(State(s): State<AppState>, staff: Staff, q: Result<Query<StockQuery>, axum::extract::rejection::QueryRejection>) -> Result<Response, PageError> {
+pub async fn page(
+    State(s): State<AppState>,
+    staff: Staff,
+    q: Result<Query<StockQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
     let m = &s.messages;
-    let query: String = q.ok().and_then(|q| q.0.q).unwrap_or_default().chars().take(100).collect();
+    let query: String = q
+        .ok()
+        .and_then(|q| q.0.q)
+        .unwrap_or_default()
+        .chars()
+        .take(100)
+        .collect();
     let hits = lookup(&s.store, &query);
     let manager = staff.0.acts_as(Role::Manager);
     let body = html! {
@@ -102,7 +117,14 @@ pub async fn page(State(s): State<AppState>, staff: Staff, q: Result<Query<Stock
             }
         }
     };
-    Ok(layout(&s, &staff, m.t("stock.title"), "/stock", Live::default(), body))
+    Ok(layout(
+        &s,
+        &staff,
+        m.t("stock.title"),
+        "/stock",
+        Live::default(),
+        body,
+    ))
 }
 
 fn back(q: &str) -> String {
@@ -118,13 +140,35 @@ pub struct CountForm {
 }
 
 /// `POST /stock/count` (managers): on-hand becomes the count.
-pub async fn count(State(s): State<AppState>, f: PageForm<CountForm>) -> Result<Response, PageError> {
+pub async fn count(
+    State(s): State<AppState>,
+    f: PageForm<CountForm>,
+) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Manager)?;
     let m = &s.messages;
-    let command = Command::CountStock { counts: vec![SkuQuantity { sku: f.form.sku.clone(), quantity: f.form.quantity }], staff: String::new() };
+    let command = Command::CountStock {
+        counts: vec![SkuQuantity {
+            sku: f.form.sku.clone(),
+            quantity: f.form.quantity,
+        }],
+        staff: String::new(),
+    };
     let done = match super::run(&s, &f.staff, command).await {
-        Ok(_) => Done { ok: true, message: m.f("stock.counted_done", &[("sku", &f.form.sku), ("n", &f.form.quantity)]), go: back(&f.form.q), regions: vec![] },
-        Err(text) => Done { ok: false, message: text, go: back(&f.form.q), regions: vec![] },
+        Ok(_) => Done {
+            ok: true,
+            message: m.f(
+                "stock.counted_done",
+                &[("sku", &f.form.sku), ("n", &f.form.quantity)],
+            ),
+            go: back(&f.form.q),
+            regions: vec![],
+        },
+        Err(text) => Done {
+            ok: false,
+            message: text,
+            go: back(&f.form.q),
+            regions: vec![],
+        },
     };
     Ok(done.respond(&s, &f.staff, f.fetch))
 }
@@ -139,13 +183,37 @@ pub struct AdjustForm {
 }
 
 /// `POST /stock/adjust` (managers): correct on-hand by a delta.
-pub async fn adjust(State(s): State<AppState>, f: PageForm<AdjustForm>) -> Result<Response, PageError> {
+pub async fn adjust(
+    State(s): State<AppState>,
+    f: PageForm<AdjustForm>,
+) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Manager)?;
     let m = &s.messages;
-    let command = Command::AdjustStock { sku: f.form.sku.clone(), delta: f.form.delta, reason: f.form.reason.trim().to_string(), staff: String::new() };
+    let command = Command::AdjustStock {
+        sku: f.form.sku.clone(),
+        delta: f.form.delta,
+        reason: f.form.reason.trim().to_string(),
+        staff: String::new(),
+    };
     let done = match super::run(&s, &f.staff, command).await {
-        Ok(_) => Done { ok: true, message: m.f("stock.adjusted_done", &[("sku", &f.form.sku), ("delta", &format!("{:+}", f.form.delta))]), go: back(&f.form.q), regions: vec![] },
-        Err(text) => Done { ok: false, message: text, go: back(&f.form.q), regions: vec![] },
+        Ok(_) => Done {
+            ok: true,
+            message: m.f(
+                "stock.adjusted_done",
+                &[
+                    ("sku", &f.form.sku),
+                    ("delta", &format!("{:+}", f.form.delta)),
+                ],
+            ),
+            go: back(&f.form.q),
+            regions: vec![],
+        },
+        Err(text) => Done {
+            ok: false,
+            message: text,
+            go: back(&f.form.q),
+            regions: vec![],
+        },
     };
     Ok(done.respond(&s, &f.staff, f.fetch))
 }
