@@ -13,6 +13,7 @@ mod floor;
 mod footprint;
 mod lifecycle;
 mod mqtt;
+mod web;
 
 #[derive(Parser)]
 #[command(
@@ -82,6 +83,23 @@ enum Scenario {
         #[arg(long, default_value_t = 100_000)]
         orders: u64,
     },
+    /// The staff pages: the pick-queue page with `open` orders waiting
+    /// (p50/p99 of `requests` loads by a logged-in picker, bytes of a first
+    /// load), then on a fresh node how fast a new order shows in `clients`
+    /// connected pick queues (server-sent events) while `rate` orders/s
+    /// arrive for `seconds`.
+    Web {
+        #[arg(long, default_value_t = 5_000)]
+        open: usize,
+        #[arg(long, default_value_t = 500)]
+        requests: usize,
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+        #[arg(long, default_value_t = 50)]
+        clients: usize,
+    },
     /// QoS1 throughput: embedded broker (auth on) against Mosquitto.
     Broker {
         #[arg(long, default_value_t = 10)]
@@ -128,6 +146,13 @@ async fn main() -> Result<()> {
             v["binary_mb"] = json!(footprint::binary_mb(storenode_tests::binary()));
             v
         }
+        Scenario::Web {
+            open,
+            requests,
+            rate,
+            seconds,
+            clients,
+        } => web_figures(open, requests, rate, seconds, clients).await?,
         Scenario::All { orders } => all(orders).await?,
     };
     if cli.json {
@@ -136,6 +161,30 @@ async fn main() -> Result<()> {
         print_table(&result);
     }
     Ok(())
+}
+
+/// The staff pages' figures, each on a fresh node.
+async fn web_figures(
+    open: usize,
+    requests: usize,
+    rate: u64,
+    seconds: u64,
+    clients: usize,
+) -> Result<Value> {
+    let mut out = Map::new();
+    {
+        let (_dir, node) = common::start_node("fdatasync").await?;
+        if let Value::Object(m) = web::picklist_page(&node, open, requests).await? {
+            out.extend(m);
+        }
+    }
+    {
+        let (_dir, node) = common::start_node("fdatasync").await?;
+        if let Value::Object(m) = web::sse_visible(&node, rate, seconds, clients).await? {
+            out.extend(m);
+        }
+    }
+    Ok(Value::Object(out))
 }
 
 fn print_table(v: &Value) {
@@ -198,12 +247,12 @@ async fn all(orders: u64) -> Result<Value> {
     );
     merge(&mut out, mqtt::run(8, 200).await?);
     merge(&mut out, footprint::cold_start(orders).await?);
+    merge(&mut out, web_figures(5_000, 500, 200, 15, 50).await?);
     merge(
         &mut out,
         json!({
             "binary_mb": footprint::binary_mb(storenode_tests::binary()),
-            // No staff pages yet (staff web issue) and no sync agent yet.
-            "picklist_page_p99_ms_5k_open": null,
+            // No sync agent yet (offline sync issue).
             "sync_drain_events_per_s": null,
             "machine": common::machine(),
             "date": common::date(),
