@@ -752,3 +752,54 @@ async fn every_page_is_accessible_and_photographed() {
         problems.join("\n")
     );
 }
+
+/// The pages in the configured language (German here), and a chain's own
+/// texts laid over it; without a browser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_speak_the_configured_language_and_the_chains_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let texts = dir.path().join("texts.toml");
+    std::fs::write(
+        &texts,
+        "[login]\nhelp = \"Keine Anmeldung? Filialleitung im Büro 2 fragen.\"\n",
+    )
+    .unwrap();
+    let opts = Opts {
+        env: vec![
+            ("STORENODE_WEB_LANGUAGE".into(), "de".into()),
+            ("STORENODE_WEB_MESSAGES".into(), texts.display().to_string()),
+        ],
+        ..Opts::default()
+    };
+    let node = Node::start_with(&dir.path().join("node"), opts)
+        .await
+        .unwrap();
+    let page = reqwest::get(node.url("/login"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("lang=\"de\""), "{page}");
+    assert!(
+        page.contains("Personalnummer") && page.contains(">Anmelden<"),
+        "{page}"
+    );
+    assert!(page.contains("Büro 2"), "the chain's text: {page}");
+    // A wrong PIN, in German.
+    let (id, _) = node.add_staff("Anna", "picker").await.unwrap();
+    let refused = reqwest::Client::new()
+        .post(node.url("/login"))
+        .header("origin", format!("http://{}", node.http))
+        .form(&[("staff_id", id.as_str()), ("pin", "000000"), ("next", "")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        refused.contains("Personalnummer oder PIN stimmt nicht"),
+        "{refused}"
+    );
+}

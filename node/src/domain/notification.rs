@@ -56,6 +56,10 @@ pub fn notices(env: &Envelope) -> Vec<Notice> {
             Some(compartment.clone()),
         )];
     }
+    // Staff accounts are no device's business.
+    if env.event.is_staff() {
+        return vec![];
+    }
     if id.is_reserved() {
         return vec![notice("stock", stock_words(&env.event), None, None)];
     }
@@ -237,6 +241,14 @@ fn stock_words(event: &Event) -> String {
         Event::StockAdjusted { sku, delta, reason } => format!("{sku} {delta:+}: {reason}"),
         Event::StoreClosed { reason, .. } => format!("Store closed for orders: {reason}"),
         Event::StoreOpened { .. } => "Store open for orders".to_string(),
+        Event::PickupTimesChanged {
+            expiry_s,
+            reminder_s,
+        } => format!(
+            "Pickup window {} h, reminder {} h before expiry",
+            expiry_s / 3600,
+            reminder_s / 3600
+        ),
         other => other.kind().name().to_string(),
     }
 }
@@ -313,5 +325,18 @@ mod tests {
             },
         ));
         assert!(ready[2].message.contains("K7P2QX"));
+        // Staff accounts: nothing for devices, whatever the stream.
+        let mut added = env(
+            1,
+            Event::StaffAdded {
+                staff_id: "1003".into(),
+                name: "Ann".into(),
+                role: protocol::Role::Picker,
+                pin_hash: "$argon2id$…".into(),
+            },
+        );
+        assert!(notices(&added).is_empty());
+        added.order_id = protocol::OrderId::store_stream();
+        assert!(notices(&added).is_empty());
     }
 }

@@ -204,6 +204,21 @@ pub struct Sessions {
     gate: tokio::sync::Semaphore,
 }
 
+/// Whether a session is still good: its member exists, is enabled and has
+/// not had a new PIN since; it was used within `idle_ms` and made within
+/// `max_ms`.
+pub fn session_valid(
+    r: &SessionRecord,
+    m: Option<&StaffMember>,
+    now: u64,
+    idle_ms: u64,
+    max_ms: u64,
+) -> bool {
+    m.is_some_and(|m| m.enabled && m.pin_epoch == r.pin_epoch && m.id == r.staff_id)
+        && now < r.created_ms.saturating_add(max_ms)
+        && now < r.seen_ms.saturating_add(idle_ms)
+}
+
 fn hash_token(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
@@ -244,11 +259,8 @@ impl Sessions {
         &self.pins
     }
 
-    /// Whether a session record is still good for its member.
     fn valid(&self, r: &SessionRecord, m: Option<&StaffMember>, now: u64) -> bool {
-        m.is_some_and(|m| m.enabled && m.pin_epoch == r.pin_epoch)
-            && now < r.created_ms.saturating_add(self.max_ms)
-            && now < r.seen_ms.saturating_add(self.idle_ms)
+        session_valid(r, m, now, self.idle_ms, self.max_ms)
     }
 
     /// The session a request carries, if it is still valid. Touches it
@@ -583,6 +595,60 @@ mod tests {
         assert_eq!(l.locked_count(t0 + 10), 2);
         assert!(l.unlock(&a));
         assert_eq!(l.locked(&a, t0 + 10), None);
+    }
+
+    #[test]
+    fn a_session_ends_when_idle_old_disabled_or_repinned() {
+        let member = StaffMember {
+            id: "1003".into(),
+            name: "Ann".into(),
+            role: Role::Picker,
+            pin_hash: String::new(),
+            enabled: true,
+            pin_epoch: 2,
+            added_ms: 0,
+            changed_ms: 0,
+        };
+        let r = SessionRecord {
+            staff_id: "1003".into(),
+            pin_epoch: 2,
+            csrf: String::new(),
+            created_ms: 1_000,
+            seen_ms: 5_000,
+        };
+        let (idle, max) = (10_000, 100_000);
+        let ok =
+            |r: &SessionRecord, m: &StaffMember, now| session_valid(r, Some(m), now, idle, max);
+        assert!(ok(&r, &member, 14_999));
+        assert!(!ok(&r, &member, 15_000), "idle too long");
+        let busy = SessionRecord {
+            seen_ms: 95_000,
+            ..r.clone()
+        };
+        assert!(!ok(&busy, &member, 101_000), "past its absolute lifetime");
+        assert!(
+            !ok(
+                &r,
+                &StaffMember {
+                    enabled: false,
+                    ..member.clone()
+                },
+                6_000
+            ),
+            "disabled"
+        );
+        assert!(
+            !ok(
+                &r,
+                &StaffMember {
+                    pin_epoch: 3,
+                    ..member.clone()
+                },
+                6_000
+            ),
+            "new PIN"
+        );
+        assert!(!session_valid(&r, None, 6_000, idle, max), "account gone");
     }
 
     #[test]
