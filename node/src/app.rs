@@ -100,26 +100,32 @@ fn api_token(config: &Config) -> Result<(String, Option<PathBuf>), StartError> {
     )
 }
 
-/// The node's pickup-token keys: its own signing key (a 32-byte seed kept
-/// 0600 in the data dir, made on first start) plus the trusted HQ keys.
-pub fn pickup_keys(config: &Config) -> Result<crate::domain::pickup::PickupKeys, StartError> {
+/// A 32-byte key kept as hex in `<data_dir>/<file>` (0600), made on
+/// first use. A damaged key is not replaced: a new one would void what
+/// the old one made (QR codes, staff PINs); the operator restores it from
+/// a backup, or deletes it knowingly.
+fn data_dir_key(config: &Config, file: &str) -> Result<[u8; 32], StartError> {
     prepare_data_dir(&config.data_dir)?;
-    let path = config.data_dir.join("pickup-key");
-    // A damaged key is not replaced: a new key would void every QR code
-    // this node has issued. The operator restores it (or deletes it).
-    let (seed, _) = read_or_create_secret(
+    let path = config.data_dir.join(file);
+    let (text, _) = read_or_create_secret(
         &path,
         |t| hex::decode(t).is_ok_and(|b| b.len() == 32),
         || hex::encode(rand::random::<[u8; 32]>()),
         false,
     )?;
-    let seed: [u8; 32] = hex::decode(&seed)
+    hex::decode(&text)
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| StartError::DataDir {
-            path: path.clone(),
+            path,
             reason: "not a 32-byte hex key".into(),
-        })?;
+        })
+}
+
+/// The node's pickup-token keys: its own signing key (`pickup-key`, a
+/// 32-byte seed) plus the trusted HQ keys.
+pub fn pickup_keys(config: &Config) -> Result<crate::domain::pickup::PickupKeys, StartError> {
+    let seed = data_dir_key(config, "pickup-key")?;
     Ok(crate::domain::pickup::PickupKeys::new(
         config.store_id.clone(),
         ed25519_dalek::SigningKey::from_bytes(&seed),
@@ -127,28 +133,13 @@ pub fn pickup_keys(config: &Config) -> Result<crate::domain::pickup::PickupKeys,
     ))
 }
 
-/// The staff secret: the key Argon2 hashes staff PINs with (32 bytes kept
-/// 0600 in the data dir, made on first use). Without it no PIN hash in the
-/// log can be checked or attacked.
+/// The staff secret (`staff-secret`): the key Argon2 hashes staff PINs
+/// with. Without it no PIN hash in the log can be checked or attacked.
 pub fn pin_hasher(config: &Config) -> Result<crate::pin::PinHasher, StartError> {
-    prepare_data_dir(&config.data_dir)?;
-    let path = config.data_dir.join("staff-secret");
-    // Like the pickup key, a damaged secret is not replaced: a new one
-    // would void every staff PIN.
-    let (text, _) = read_or_create_secret(
-        &path,
-        |t| hex::decode(t).is_ok_and(|b| b.len() == 32),
-        || hex::encode(rand::random::<[u8; 32]>()),
-        false,
-    )?;
-    let secret: [u8; 32] = hex::decode(&text)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| StartError::DataDir {
-            path: path.clone(),
-            reason: "not a 32-byte hex key".into(),
-        })?;
-    Ok(crate::pin::PinHasher::new(secret))
+    Ok(crate::pin::PinHasher::new(data_dir_key(
+        config,
+        "staff-secret",
+    )?))
 }
 
 /// Read a secret from `path`, or make one (0600, synced) if it is missing

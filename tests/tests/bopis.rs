@@ -388,8 +388,8 @@ async fn batch_pick_of_three_orders_in_one_walk() {
         assert_eq!(v["order"]["tote"], tote);
     }
     assert_eq!(stock(&node, 5).await, (STOCK - 3, 0));
-    // A finished walk still shows its orders (waiting to be staged), with
-    // nothing open.
+    // A picked walk still shows its orders (waiting to be staged), with
+    // nothing open; once they are staged it is over.
     let (status, v) = node
         .get(&format!("/api/v1/pick-walks/{walk_id}"))
         .await

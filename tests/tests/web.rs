@@ -88,6 +88,26 @@ async fn picker_sees_new_orders_live_scans_shorts_substitutes_and_stages() {
         "no reload"
     );
     b.wait_text("#queue-count", "1 waiting", 15).await.unwrap();
+    // Another order, taken by someone else (here through the API): it
+    // comes and goes without a reload.
+    create(&node, &order("OTHER-1", "Alan Turing", &[(40, 1, false)])).await;
+    b.wait_text("#queue li", "OTHER-1", 15).await.unwrap();
+    b.wait_text("#queue-count", "2 waiting", 15).await.unwrap();
+    let (status, v) = node
+        .post(
+            "/api/v1/orders/OTHER-1/start-pick",
+            &json!({ "staff": "someone" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{v}");
+    b.wait_gone("#q-OTHER-1", 15).await.unwrap();
+    b.wait_text("#queue-count", "1 waiting", 15).await.unwrap();
+    assert_eq!(
+        b.js("return window.__stayed", vec![]).await.unwrap(),
+        json!(1),
+        "still no reload"
+    );
 
     b.click("#q-LIVE-1 button[name=order_id]").await.unwrap();
     b.wait_path("/pick/order/LIVE-1", 15).await.unwrap();

@@ -51,16 +51,14 @@ pub struct Walk {
     pub lines: Vec<WalkLine>,
 }
 
-/// States an order of a walk can be in while the walk is worth showing.
-const WALK_STATES: [OrderState; 4] = [
-    OrderState::Picking,
-    OrderState::Picked,
-    OrderState::Staged,
-    OrderState::Ready,
-];
+/// The states of a batch walk's orders while the walk goes on: being
+/// picked, or picked and waiting for a staging slot (`staged` is only the
+/// moment before `ready`). These sets stay small, so finding a walk's
+/// orders reads little; a ready order has left its walk.
+const WALK_STATES: [OrderState; 3] = [OrderState::Picking, OrderState::Picked, OrderState::Staged];
 
-/// Load a walk; `None` if it names no order (or no order of it is still
-/// being picked or waiting to be staged).
+/// Load a walk; `None` if it names no order, or, for a batch walk, once
+/// every order of it is staged (or cancelled).
 pub fn load(store: &Store, walk: &WalkRef) -> Result<Option<Walk>, StoreError> {
     let (walk_id, orders) = match walk {
         WalkRef::Order(id) => match store.order(id)? {

@@ -19,18 +19,21 @@ pub fn next_id(store: &Store) -> String {
     top.to_string()
 }
 
-/// A PIN (the one given, else a generated one) and its hash.
+/// The PIN to use: the one given (checked), else a generated one.
+fn choose(given: Option<String>) -> Result<String, PinError> {
+    match given {
+        Some(p) => pin::check(&p).map(|()| p),
+        None => Ok(pin::generate()),
+    }
+}
+
+/// A PIN (the one given, else a generated one) and its hash, hashed on the
+/// blocking pool.
 pub async fn pin_and_hash(
     pins: &PinHasher,
     given: Option<String>,
 ) -> Result<(String, String), PinError> {
-    let pin = match given {
-        Some(p) => {
-            pin::check(&p)?;
-            p
-        }
-        None => pin::generate(),
-    };
+    let pin = choose(given)?;
     let pins = pins.clone();
     let p = pin.clone();
     let hash = tokio::task::spawn_blocking(move || pins.hash(&p))
@@ -44,13 +47,7 @@ pub fn pin_and_hash_blocking(
     pins: &PinHasher,
     given: Option<String>,
 ) -> Result<(String, String), PinError> {
-    let pin = match given {
-        Some(p) => {
-            pin::check(&p)?;
-            p
-        }
-        None => pin::generate(),
-    };
+    let pin = choose(given)?;
     let hash = pins.hash(&pin)?;
     Ok((pin, hash))
 }

@@ -394,9 +394,18 @@ impl Sessions {
     }
 
     /// End a session (log out).
-    pub fn logout(&self, s: &Session) {
-        if let Err(e) = self.store.end_session(&s.token_hash) {
-            tracing::warn!(error = %e, "ending a session failed");
+    /// Flushed before it returns: a crash right after "Log out" must not
+    /// bring the session back.
+    pub async fn logout(&self, s: &Session) {
+        let store = self.store.clone();
+        let hash = s.token_hash;
+        let ended = tokio::task::spawn_blocking(move || {
+            store.end_session(&hash)?;
+            store.flush_sessions()
+        })
+        .await;
+        if !matches!(ended, Ok(Ok(()))) {
+            tracing::warn!(staff = %s.member.id, "ending a session failed");
         }
         tracing::info!(staff = %s.member.id, "staff logged out");
     }

@@ -270,20 +270,11 @@ pub async fn hand_over(
         },
     )
     .await;
-    let done = match result {
-        Ok(_) => Done {
-            ok: true,
-            message: m.f("desk.handed_over", &[("order", &order_id)]),
-            go: "/desk".into(),
-            regions: vec![],
-        },
-        Err(text) => Done {
-            ok: false,
-            message: text,
-            go: back(&f.form.q),
-            regions: vec![],
-        },
-    };
+    let done = Done::after(
+        result.map(|_| m.f("desk.handed_over", &[("order", &order_id)])),
+        "/desk",
+        back(&f.form.q),
+    );
     Ok(done.respond(&s, &f.staff, f.fetch))
 }
 
@@ -314,19 +305,10 @@ pub async fn check_in(
         },
     )
     .await;
-    let done = match result {
-        Ok(_) => Done {
-            ok: true,
-            message: m.f("desk.checked_in_done", &[("order", &order_id)]),
-            go: back(&f.form.q),
-            regions: vec![],
-        },
-        Err(text) => Done {
-            ok: false,
-            message: text,
-            go: back(&f.form.q),
-            regions: vec![],
-        },
-    };
+    let done = Done::after(
+        result.map(|_| m.f("desk.checked_in_done", &[("order", &order_id)])),
+        back(&f.form.q),
+        back(&f.form.q),
+    );
     Ok(done.respond(&s, &f.staff, f.fetch))
 }

@@ -115,7 +115,7 @@ pub struct LogoutForm {}
 
 /// `POST /logout`: the session ends; its cookie is useless from now on.
 pub async fn logout(State(s): State<AppState>, f: PageForm<LogoutForm>) -> Response {
-    s.sessions.logout(&f.staff.0);
+    s.sessions.logout(&f.staff.0).await;
     let cookie = s.sessions.cookie(None, s.tls);
     ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
 }

@@ -282,26 +282,18 @@ pub async fn set_open(
         },
     )
     .await;
-    let done = match result {
-        Ok(_) => Done {
-            ok: true,
-            message: m
-                .t(if open {
-                    "manager.opened_done"
-                } else {
-                    "manager.closed_done"
-                })
-                .into(),
-            go: "/manager".into(),
-            regions: vec![],
-        },
-        Err(text) => Done {
-            ok: false,
-            message: text,
-            go: "/manager".into(),
-            regions: vec![],
-        },
-    };
+    let done = Done::after(
+        result.map(|_| {
+            m.t(if open {
+                "manager.opened_done"
+            } else {
+                "manager.closed_done"
+            })
+            .into()
+        }),
+        "/manager",
+        "/manager",
+    );
     Ok(done.respond(&s, &f.staff, f.fetch))
 }
 

@@ -350,6 +350,29 @@ pub struct Done {
 }
 
 impl Done {
+    /// An action's outcome, with no regions: its message on success (then
+    /// to `ok_go`), the refusal on failure (then to `err_go`).
+    pub fn after(
+        result: Result<String, String>,
+        ok_go: impl Into<String>,
+        err_go: impl Into<String>,
+    ) -> Done {
+        match result {
+            Ok(message) => Done {
+                ok: true,
+                message,
+                go: ok_go.into(),
+                regions: vec![],
+            },
+            Err(message) => Done {
+                ok: false,
+                message,
+                go: err_go.into(),
+                regions: vec![],
+            },
+        }
+    }
+
     pub fn respond(self, s: &AppState, staff: &Staff, fetch: bool) -> Response {
         if fetch {
             let regions: serde_json::Map<String, serde_json::Value> = self

@@ -419,19 +419,10 @@ pub async fn cancel(
         },
     )
     .await;
-    let done = match result {
-        Ok(_) => Done {
-            ok: true,
-            message: m.f("order.cancelled_done", &[("order", &id)]),
-            go: format!("/orders/{id}"),
-            regions: vec![],
-        },
-        Err(text) => Done {
-            ok: false,
-            message: text,
-            go: format!("/orders/{id}"),
-            regions: vec![],
-        },
-    };
+    let done = Done::after(
+        result.map(|_| m.f("order.cancelled_done", &[("order", &id)])),
+        format!("/orders/{id}"),
+        format!("/orders/{id}"),
+    );
     Ok(done.respond(&s, &f.staff, f.fetch))
 }

@@ -265,6 +265,17 @@ fn parse_walk(text: &str) -> Option<WalkRef> {
     }
 }
 
+/// The walk and the order a walk form names; a form that names neither
+/// properly is for a walk that is not there.
+fn target(s: &AppState, w: &str, order_id: &str) -> Result<(WalkRef, OrderId), PageError> {
+    let missing = || PageError::NotFound {
+        message: s.messages.t("pick.no_walk").into(),
+    };
+    let w = parse_walk(w).ok_or_else(missing)?;
+    let order_id = OrderId::new(order_id.trim()).map_err(|_| missing())?;
+    Ok((w, order_id))
+}
+
 fn walk_path(w: &WalkRef) -> String {
     match w {
         WalkRef::Order(id) => format!("/pick/order/{id}"),
@@ -320,9 +331,13 @@ async fn walk_page(
     let m = &s.messages;
     let seq = s.store.head();
     let Some(walk) = load(&s, &w).await? else {
-        return Err(PageError::NotFound {
-            message: m.t("pick.no_walk").into(),
-        });
+        // A batch walk whose orders are all staged is over.
+        let body = html! {
+            h1 { (m.t("pick.walk_over")) }
+            (walk_finished(m, seq))
+        };
+        let title = m.t("pick.walk_over");
+        return Ok(layout(&s, &staff, title, "/pick", Live::default(), body));
     };
     let done_tab = tab.as_deref() == Some("done");
     let title = match &w {
@@ -437,6 +452,18 @@ fn walk_region(
                     }
                     a class="button primary big" href="/pick" { (m.t("pick.back_to_queue")) }
                 }
+            }
+        }
+    }
+}
+
+/// The walk region once a batch walk is over.
+fn walk_finished(m: &Messages, seq: u64) -> Markup {
+    html! {
+        div data-region="walk" data-seq=(seq) {
+            div class="card done-all" {
+                p class="result ok" { (m.t("pick.walk_done")) }
+                a class="button primary big" href="/pick" { (m.t("pick.back_to_queue")) }
             }
         }
     }
@@ -615,12 +642,11 @@ async fn answer(
     let mut regions = vec![];
     if f.fetch {
         let seq = s.store.head();
-        if let Some(walk) = load(s, w).await? {
-            regions.push((
-                "walk",
-                super::region(walk_region(s, &f.staff, w, &walk, false, seq)),
-            ));
-        }
+        let region = match load(s, w).await? {
+            Some(walk) => walk_region(s, &f.staff, w, &walk, false, seq),
+            None => walk_finished(&s.messages, seq),
+        };
+        regions.push(("walk", super::region(region)));
     }
     Ok(Done {
         ok,
@@ -706,12 +732,7 @@ pub async fn short(
 ) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Picker)?;
     let m = &s.messages;
-    let w = parse_walk(&f.form.w).ok_or_else(|| PageError::NotFound {
-        message: m.t("pick.no_walk").into(),
-    })?;
-    let order_id = OrderId::new(f.form.order_id.trim()).map_err(|_| PageError::NotFound {
-        message: m.t("pick.no_walk").into(),
-    })?;
+    let (w, order_id) = target(&s, &f.form.w, &f.form.order_id)?;
     let reason = f
         .form
         .reason
@@ -758,12 +779,7 @@ pub async fn substitute(
 ) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Picker)?;
     let m = &s.messages;
-    let w = parse_walk(&f.form.w).ok_or_else(|| PageError::NotFound {
-        message: m.t("pick.no_walk").into(),
-    })?;
-    let order_id = OrderId::new(f.form.order_id.trim()).map_err(|_| PageError::NotFound {
-        message: m.t("pick.no_walk").into(),
-    })?;
+    let (w, order_id) = target(&s, &f.form.w, &f.form.order_id)?;
     let barcode = f.form.barcode.trim().to_string();
     let name = s
         .store
@@ -812,12 +828,7 @@ pub async fn stage(
 ) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Picker)?;
     let m = &s.messages;
-    let w = parse_walk(&f.form.w).ok_or_else(|| PageError::NotFound {
-        message: m.t("pick.no_walk").into(),
-    })?;
-    let order_id = OrderId::new(f.form.order_id.trim()).map_err(|_| PageError::NotFound {
-        message: m.t("pick.no_walk").into(),
-    })?;
+    let (w, order_id) = target(&s, &f.form.w, &f.form.order_id)?;
     let Some(kind) = slot_from(&f.form.kind) else {
         return answer(&s, &f, &w, false, m.t("pick.stage_pick_kind").into()).await;
     };
