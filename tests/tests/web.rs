@@ -461,16 +461,7 @@ async fn manager_sees_the_day_adds_a_picker_who_logs_in_then_disables_them() {
         .unwrap();
     p.wait_path("/login", 15).await.unwrap();
     // And the cookie they had opens nothing.
-    let resp = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(node.url("/pick"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(get_status(&node, "/pick", &cookie).await, 303);
     // The audit log shows who did it.
     m.goto("/manager/audit?kind=staff_disabled").await.unwrap();
     let row = m
@@ -482,13 +473,30 @@ async fn manager_sees_the_day_adds_a_picker_who_logs_in_then_disables_them() {
     m.close().await;
 }
 
-/// Post a form as a browser would, with `cookie` and maybe an `Origin`;
-/// the status (redirects not followed).
-async fn post_form(url: &str, cookie: &str, origin: Option<&str>, body: String) -> u16 {
-    let mut r = reqwest::Client::builder()
+/// An HTTP client that shows redirects instead of following them.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
+}
+
+/// Get `path` with `cookie`; the status (redirects not followed).
+async fn get_status(node: &Node, path: &str, cookie: &str) -> u16 {
+    no_redirects()
+        .get(node.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Post a form as a browser would, with `cookie` and maybe an `Origin`;
+/// the status (redirects not followed).
+async fn post_form(url: &str, cookie: &str, origin: Option<&str>, body: String) -> u16 {
+    let mut r = no_redirects()
         .post(url)
         .header("cookie", cookie)
         .header("content-type", "application/x-www-form-urlencoded")
@@ -588,23 +596,9 @@ async fn refusals_role_csrf_origin_lockout_and_a_logged_out_cookie() {
         .await
         .unwrap();
     p.wait_path("/login", 15).await.unwrap();
-    let resp = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(node.url("/pick/order/R-1"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 303, "redirected to the login");
-    let resp = reqwest::Client::new()
-        .get(node.url("/api/v1/orders/R-1"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 401);
+    let to_login = get_status(&node, "/pick/order/R-1", &cookie).await;
+    assert_eq!(to_login, 303, "redirected to the login");
+    assert_eq!(get_status(&node, "/api/v1/orders/R-1", &cookie).await, 401);
 
     // Six wrong PINs lock the account (the sixth is not even tried): the
     // same words as for an unknown id, until the lock.

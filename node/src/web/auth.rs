@@ -305,7 +305,12 @@ impl Sessions {
         from: Option<IpAddr>,
     ) -> Result<(String, Session), LoginError> {
         let now = now_ms();
-        let keys: Vec<LockKey> = std::iter::once(LockKey::Staff(staff_id.to_string()))
+        // A staff number no account could have is not remembered (a flood
+        // of made-up ones must not fill the table); its address still is.
+        let plausible = crate::domain::staff::check_id(staff_id).is_ok();
+        let keys: Vec<LockKey> = plausible
+            .then(|| LockKey::Staff(staff_id.to_string()))
+            .into_iter()
             .chain(from.map(LockKey::Address))
             .collect();
         if let Some(until_ms) = keys
@@ -316,7 +321,10 @@ impl Sessions {
             self.metrics.login("locked");
             return Err(LoginError::LockedOut { until_ms });
         }
-        let member = self.store.staff(staff_id).filter(|m| m.enabled);
+        let member = self
+            .store
+            .staff(staff_id)
+            .filter(|m| plausible && m.enabled);
         let ok = {
             let _permit = self
                 .gate
