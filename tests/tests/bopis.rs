@@ -1367,4 +1367,24 @@ async fn demo_seeds_a_store_and_a_trickle_of_orders() {
     })
     .await
     .unwrap();
+    // Its staff: one of each role, PINs printed once; the manager's works.
+    let logs = node.logs();
+    let manager = logs
+        .lines()
+        .find(|l| l.trim_start().starts_with("manager "))
+        .unwrap_or_else(|| panic!("no demo manager in:\n{logs}"));
+    let words: Vec<&str> = manager.split_whitespace().collect();
+    let (id, pin) = (words[1], words[3]);
+    assert!(logs.contains("desk ") && logs.contains("picker "), "{logs}");
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(node.url("/login"))
+        .header("origin", format!("http://{}", node.http))
+        .form(&[("staff_id", id), ("pin", pin), ("next", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 303, "{manager}");
 }

@@ -817,3 +817,97 @@ async fn pages_speak_the_configured_language_and_the_chains_words() {
         "{refused}"
     );
 }
+
+/// Run `storenode` with `args` on `dir`; (exit code, stdout, stderr).
+fn cli(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(storenode_tests::binary())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--store-id", "test-store"])
+        .args(args)
+        .env_remove("STORENODE_DATA_DIR")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Log in through the form over plain HTTP; the status and where to.
+async fn form_login(node: &Node, id: &str, pin: &str) -> (u16, String) {
+    let resp = no_redirects()
+        .post(node.url("/login"))
+        .header("origin", format!("http://{}", node.http))
+        .form(&[("staff_id", id), ("pin", pin), ("next", "")])
+        .send()
+        .await
+        .unwrap();
+    let to = resp
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (resp.status().as_u16(), to)
+}
+
+/// The first manager comes from the command line, with the node stopped;
+/// the PIN it prints logs in; the command refuses while the node runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_manager_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = cli(
+        dir.path(),
+        &["staff", "add", "Maria Manager", "--role", "manager"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (id, pin) = (field("staff id:"), field("PIN:"));
+    assert_eq!(id, "1001", "{out}");
+    assert_eq!(pin.len(), 6, "{out}");
+    let (code, out, _) = cli(dir.path(), &["staff", "add", "Pat", "--role", "boss"]);
+    assert_ne!(code, 0, "{out}");
+    let (code, list, _) = cli(dir.path(), &["staff", "list"]);
+    assert_eq!(code, 0);
+    assert!(
+        list.contains("1001") && list.contains("manager") && list.contains("Maria Manager"),
+        "{list}"
+    );
+    // The pickup key and the staff secret are made with mode 0600.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("staff-secret"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let node = Node::start(dir.path()).await.unwrap();
+    assert_eq!(
+        form_login(&node, &id, &pin).await,
+        (303, "/manager".to_string())
+    );
+    let (code, _, err) = cli(dir.path(), &["staff", "add", "Late", "--role", "picker"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("in use by another process") && err.contains("Staff page"),
+        "{err}"
+    );
+    // The audit trail says the command line made the account.
+    let (_, v) = node.get("/api/v1/audit?kind=staff_added").await.unwrap();
+    assert_eq!(v["entries"][0]["actor"], "cli", "{v}");
+    assert_eq!(
+        v["entries"][0]["event"]["staff_added"]["pin_hash"],
+        "(hidden)"
+    );
+}
