@@ -80,10 +80,9 @@ impl EventSink for LinkSink {
         }
     }
 
-    fn durable(&mut self, events: &[protocol::Envelope]) {
-        if self.live.receiver_count() > 0 {
-            let _ = self.live.send(Arc::new(events.to_vec()));
-        }
+    fn durable(&mut self, events: Vec<protocol::Envelope>) {
+        // Moved, not copied: the writer is done with them.
+        let _ = self.live.send(Arc::new(events));
     }
 }
 
@@ -346,11 +345,14 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
         },
         "notification"
     );
-    tasks.push(tokio::spawn(prune_inbox(
-        store.clone(),
-        config.inbox_retention_days,
-        shutdown.clone(),
-    )));
+    {
+        let (store, days) = (store.clone(), config.inbox_retention_days);
+        tasks.push(tokio::spawn(every(
+            Duration::from_secs(3600),
+            move || prune_inbox(&store, days),
+            shutdown.clone(),
+        )));
+    }
     let intake = Intake::new(
         store.clone(),
         handle.clone(),
@@ -403,10 +405,14 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
         config.session_idle_s,
         config.session_max_s,
     ));
-    tasks.push(tokio::spawn(prune_sessions(
-        sessions.clone(),
-        shutdown.clone(),
-    )));
+    {
+        let sessions = sessions.clone();
+        tasks.push(tokio::spawn(every(
+            Duration::from_secs(600),
+            move || prune_sessions(&sessions),
+            shutdown.clone(),
+        )));
+    }
     let state = AppState {
         store: store.clone(),
         writer: handle.clone(),
@@ -499,38 +505,38 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
     Ok(())
 }
 
-/// Forget expired staff sessions (and those of disabled accounts), at
-/// start and every ten minutes.
-async fn prune_sessions(sessions: Arc<web::auth::Sessions>, mut shutdown: Shutdown) {
+/// Run `job` on the blocking pool at start and then every `period`, until
+/// shutdown (housekeeping that reads the whole store).
+async fn every<F>(period: Duration, job: F, mut shutdown: Shutdown)
+where
+    F: Fn() + Clone + Send + 'static,
+{
     loop {
-        let s = sessions.clone();
-        if let Ok(n) = tokio::task::spawn_blocking(move || s.prune()).await {
-            if n > 0 {
-                tracing::info!(ended = n, "ended expired staff sessions");
-            }
+        if let Err(e) = tokio::task::spawn_blocking(job.clone()).await {
+            tracing::warn!(error = %e, "housekeeping task failed");
         }
         tokio::select! {
             _ = shutdown.fired() => return,
-            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+            _ = tokio::time::sleep(period) => {}
         }
     }
 }
 
-/// Forget command ids older than the retention, at start and hourly.
-async fn prune_inbox(store: Store, days: u64, mut shutdown: Shutdown) {
-    loop {
-        let cutoff = crate::store::now_ms().saturating_sub(days * 86_400_000);
-        let s = store.clone();
-        match tokio::task::spawn_blocking(move || s.prune_inbox(cutoff)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(dropped = n, days, "forgot old command ids"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "pruning the command inbox failed"),
-            Err(e) => tracing::warn!(error = %e, "pruning the command inbox failed"),
-        }
-        tokio::select! {
-            _ = shutdown.fired() => return,
-            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
-        }
+/// Forget expired staff sessions (and those of disabled accounts).
+fn prune_sessions(sessions: &web::auth::Sessions) {
+    let n = sessions.prune();
+    if n > 0 {
+        tracing::info!(ended = n, "ended expired staff sessions");
+    }
+}
+
+/// Forget command ids older than the retention.
+fn prune_inbox(store: &Store, days: u64) {
+    let cutoff = crate::store::now_ms().saturating_sub(days * 86_400_000);
+    match store.prune_inbox(cutoff) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(dropped = n, days, "forgot old command ids"),
+        Err(e) => tracing::warn!(error = %e, "pruning the command inbox failed"),
     }
 }
 

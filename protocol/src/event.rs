@@ -359,7 +359,8 @@ pub enum Event {
 }
 
 /// The kind of an event without its data: names topics and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// (Ordered by declaration, for sets; never encoded.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EventKind {
     OrderCreated,
     OrderProcessed,

@@ -52,10 +52,18 @@ pub enum Rejection {
     TooMany { line_no: u32, open: u32, asked: u32 },
     #[error("the customer did not allow a substitute for line {0}")]
     NoSubstitution(u32),
-    #[error("{0}")]
-    Staging(String),
+    /// The order holds chilled or frozen items and the slot does not keep
+    /// them cold (`zone`: the coldest item taken).
+    #[error("{}", staging_words(*zone))]
+    StagingTooWarm { zone: protocol::Zone },
     #[error("{0}")]
     Pickup(String),
+    #[error("pickup code does not match this order")]
+    CodeMismatch,
+    #[error(
+        "the order has age-restricted items: check the customer's ID, then confirm id_checked"
+    )]
+    IdCheckNeeded,
     #[error("no order is ready for pickup under code {0}")]
     UnknownCode(String),
     /// A cancel after hand-over. The first one is recorded in the log
@@ -70,6 +78,13 @@ pub enum Rejection {
     LastManager,
     #[error("wrong item: {item} is not on this pick list (or its line is done)")]
     NotOnPickList { item: String },
+}
+
+fn staging_words(zone: protocol::Zone) -> &'static str {
+    match zone {
+        protocol::Zone::Frozen => "the order has frozen items: stage it in the freezer",
+        _ => "the order has chilled items: stage it in cold storage",
+    }
 }
 
 impl Rejection {

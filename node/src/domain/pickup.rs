@@ -158,18 +158,7 @@ pub fn decide_stage(ctx: &Ctx, keys: &PickupKeys, slot: &StagingSlot, staff: &st
     }
     let zone = staged_zone(ctx.view, o);
     if !slot_fits(zone, slot.kind) {
-        let place = match zone {
-            Zone::Frozen => "the freezer",
-            Zone::Chilled => "cold storage",
-            Zone::Ambient => "any slot",
-        };
-        let what = match zone {
-            Zone::Frozen => "frozen",
-            _ => "chilled",
-        };
-        return Err(Rejection::Staging(format!(
-            "the order has {what} items: stage it in {place}"
-        )));
+        return Err(Rejection::StagingTooWarm { zone });
     }
     let (code, t) = match (&o.pickup_code, &o.pickup_token, &o.content.pickup_token) {
         (Some(c), Some(t), _) => (c.clone(), t.clone()),
@@ -256,18 +245,13 @@ pub fn decide_hand_over(
     {
         PickupProof::Code
     } else {
-        return Err(Rejection::Pickup(
-            "pickup code does not match this order".into(),
-        ));
+        return Err(Rejection::CodeMismatch);
     };
     if done {
         return Ok(vec![]);
     }
     if needs_id_check(ctx.view, o) && !id_checked {
-        return Err(Rejection::Pickup(
-            "the order has age-restricted items: check the customer's ID, then confirm id_checked"
-                .into(),
-        ));
+        return Err(Rejection::IdCheckNeeded);
     }
     Ok(vec![Event::OrderFulfilled {
         handed_over_by: staff.to_string(),
@@ -482,7 +466,7 @@ mod tests {
         };
         assert!(matches!(
             decide_hand_over(&ctx, &keys(), "dee", &code, false),
-            Err(Rejection::Pickup(_))
+            Err(Rejection::IdCheckNeeded)
         ));
         assert!(decide_hand_over(&ctx, &keys(), "dee", &code, true).is_ok());
     }

@@ -257,7 +257,7 @@ pub fn dashboard(
 ) -> Result<Dashboard, StoreError> {
     let today = cache.get(store, day_start_ms)?;
     let mut pickers: Vec<PickerLoad> = Vec::new();
-    for o in store.orders_in_state(OrderState::Picking, None, 2_000)? {
+    for o in store.all_in_state(OrderState::Picking)? {
         let started = since(store, &o, protocol::EventKind::PickStarted)?;
         let who = o.picker.clone().unwrap_or_default();
         match pickers.iter_mut().find(|p| p.staff_id == who) {

@@ -75,7 +75,7 @@ pub fn pick_queue(store: &Store, limit: usize) -> Result<QueueView, StoreError> 
 /// Orders `staff` is picking now (to resume a walk).
 pub fn picking_by(store: &Store, staff: &str) -> Result<Vec<Order>, StoreError> {
     Ok(store
-        .orders_in_state(OrderState::Picking, None, 2_000)?
+        .all_in_state(OrderState::Picking)?
         .into_iter()
         .filter(|o| o.picker.as_deref() == Some(staff))
         .collect())

@@ -1,11 +1,11 @@
 //! A pick walk: one order, or a batch of orders each in its own tote, as
 //! the lines to collect in walking order (aisle, bay, shelf).
-use protocol::{Location, OrderId, SlotKind, Zone};
+use protocol::{Location, OrderId, Zone};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::domain::order::{LineState, Substitute};
-use crate::domain::{pickup, Order, OrderState, Rejection};
+use crate::domain::{Order, OrderState, Rejection};
 use crate::store::{Store, StoreError};
 
 /// Which walk.
@@ -68,19 +68,12 @@ pub fn load(store: &Store, walk: &WalkRef) -> Result<Option<Walk>, StoreError> {
         WalkRef::Walk(w) => {
             let mut members = Vec::new();
             for st in WALK_STATES {
-                let mut after = None;
-                loop {
-                    let page = store.orders_in_state(st, after.as_ref(), 500)?;
-                    let full = page.len() == 500;
-                    after = page.last().map(|o| o.id.clone());
-                    members.extend(
-                        page.into_iter()
-                            .filter(|o| o.walk_id.as_deref() == Some(w.as_str())),
-                    );
-                    if !full {
-                        break;
-                    }
-                }
+                members.extend(
+                    store
+                        .all_in_state(st)?
+                        .into_iter()
+                        .filter(|o| o.walk_id.as_deref() == Some(w.as_str())),
+                );
             }
             if members.is_empty() {
                 return Ok(None);
@@ -154,11 +147,6 @@ impl Walk {
             .item(&sku)
             .map_or_else(|| sku.clone(), |i| format!("{} ({sku})", i.item.name));
         Err(Rejection::NotOnPickList { item: name })
-    }
-
-    /// The staging slot kinds each picked order may go to.
-    pub fn slots_for(&self, store: &Store, o: &Order) -> Vec<SlotKind> {
-        pickup::suitable_slots(store, o)
     }
 
     /// The JSON API's view: each shelf location once, with what to put in

@@ -260,21 +260,18 @@ impl Principal {
     /// (a manager everything); the API token and the command line anything.
     pub fn may(&self, command: &Command) -> Result<(), NotAllowed> {
         let ok = match self {
-            Principal::Device(_) => matches!(
-                command,
-                Command::CreateOrder { .. }
-                    | Command::StartPick { .. }
-                    | Command::PickItem { .. }
-                    | Command::ShortItem { .. }
-                    | Command::ShortItemWithReason { .. }
-                    | Command::SubstituteItem { .. }
-                    | Command::MarkPicked { .. }
-                    | Command::Stage { .. }
-                    | Command::CheckIn { .. }
-                    | Command::CheckInByCode { .. }
-                    | Command::HandOver { .. }
-                    | Command::ReportLockerDoor { .. }
-            ),
+            // What a picker may do, plus the kiosk's and the locker's.
+            Principal::Device(_) => {
+                role_may(Role::Picker, command)
+                    || matches!(
+                        command,
+                        Command::CreateOrder { .. }
+                            | Command::CheckIn { .. }
+                            | Command::CheckInByCode { .. }
+                            | Command::HandOver { .. }
+                            | Command::ReportLockerDoor { .. }
+                    )
+            }
             Principal::Cloud => matches!(
                 command,
                 Command::CreateOrder { .. }

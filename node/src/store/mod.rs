@@ -553,6 +553,20 @@ impl Store {
         Ok(out)
     }
 
+    /// Every order in `state`, in id order (for the small, open states:
+    /// picking, picked, staged).
+    pub fn all_in_state(&self, state: OrderState) -> Result<Vec<Order>, StoreError> {
+        let mut out = Vec::new();
+        loop {
+            let page = self.orders_in_state(state, out.last().map(|o: &Order| &o.id), 500)?;
+            let full = page.len() == 500;
+            out.extend(page);
+            if !full {
+                return Ok(out);
+            }
+        }
+    }
+
     /// Count of orders per state.
     pub fn state_counts(&self) -> Vec<(OrderState, usize)> {
         let states = match self.states.read() {

@@ -157,7 +157,7 @@ pub trait EventSink: Send + 'static {
     fn publish(&mut self, topic: String, payload: Vec<u8>);
     /// A group's events, once durable, in log order: the node's own live
     /// feed (the staff pages follow it).
-    fn durable(&mut self, _events: &[Envelope]) {}
+    fn durable(&mut self, _events: Vec<Envelope>) {}
 }
 
 pub struct Writer<S: EventSink> {
@@ -329,7 +329,7 @@ impl<S: EventSink> Writer<S> {
                 envs.push(env);
             }
             if !envs.is_empty() {
-                self.sink.durable(&envs);
+                self.sink.durable(envs);
             }
             self.metrics.log_head.set(head as i64);
             for (reply, written) in replies {

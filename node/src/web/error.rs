@@ -91,12 +91,12 @@ impl AppError {
             AppError::Rejected(Rejection::NoSubstitution(_)) => {
                 (StatusCode::CONFLICT, "no_substitution")
             }
-            AppError::Rejected(Rejection::Staging(_)) => {
+            AppError::Rejected(Rejection::StagingTooWarm { .. }) => {
                 (StatusCode::CONFLICT, "wrong_staging_slot")
             }
-            AppError::Rejected(Rejection::Pickup(_)) => {
-                (StatusCode::FORBIDDEN, "pickup_code_refused")
-            }
+            AppError::Rejected(
+                Rejection::Pickup(_) | Rejection::CodeMismatch | Rejection::IdCheckNeeded,
+            ) => (StatusCode::FORBIDDEN, "pickup_code_refused"),
             AppError::Rejected(Rejection::UnknownCode(_)) => {
                 (StatusCode::NOT_FOUND, "unknown_pickup_code")
             }

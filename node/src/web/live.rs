@@ -162,7 +162,7 @@ pub async fn feed(s: AppState, mut shutdown: Shutdown) {
 
 /// The page updates for one durable group.
 fn publish(s: &AppState, batch: &[Envelope]) {
-    let mut kinds: BTreeMap<OrderId, BTreeSet<EventKindOrd>> = BTreeMap::new();
+    let mut kinds: BTreeMap<OrderId, BTreeSet<EventKind>> = BTreeMap::new();
     let mut staff = BTreeSet::new();
     for env in batch {
         if let Some(id) = crate::domain::staff::staff_id_of(&env.event) {
@@ -179,7 +179,7 @@ fn publish(s: &AppState, batch: &[Envelope]) {
             kinds
                 .entry(env.order_id.clone())
                 .or_default()
-                .insert(EventKindOrd(env.event.kind()));
+                .insert(env.event.kind());
         }
     }
     for id in staff {
@@ -192,7 +192,7 @@ fn publish(s: &AppState, batch: &[Envelope]) {
         let Ok(Some(o)) = s.store.order(id) else {
             continue;
         };
-        let has = |k: EventKind| kinds.contains(&EventKindOrd(k));
+        let has = |k: EventKind| kinds.contains(&k);
         let total =
             *queue_total.get_or_insert_with(|| s.store.pick_queue(None, 0).map_or(0, |(_, t)| t));
         match QueueEntry::of(&o) {
@@ -200,14 +200,14 @@ fn publish(s: &AppState, batch: &[Envelope]) {
                 Channel::Queue,
                 Some(id.to_string()),
                 "upsert",
-                json!({ "region": "queue", "id": format!("q-{id}"), "key": e.sort_key,
+                json!({ "region": "queue", "id": format!("q-{id}"), "key": e.sort_key, "seq": seq,
                         "html": queue_row(m, &s.clock, &e).into_string(), "total": total }),
             ),
             None if has(EventKind::PickStarted) || has(EventKind::OrderCancelled) => s.live.send(
                 Channel::Queue,
                 Some(id.to_string()),
                 "remove",
-                json!({ "region": "queue", "id": format!("q-{id}"), "total": total }),
+                json!({ "region": "queue", "id": format!("q-{id}"), "total": total, "seq": seq }),
             ),
             None => {}
         }
@@ -216,14 +216,14 @@ fn publish(s: &AppState, batch: &[Envelope]) {
                 Channel::Desk,
                 Some(id.to_string()),
                 "upsert",
-                json!({ "region": "waiting", "id": format!("w-{id}"), "key": format!("{at:020}{id}"),
+                json!({ "region": "waiting", "id": format!("w-{id}"), "key": format!("{at:020}{id}"), "seq": seq,
                         "html": waiting_row(m, &o, at).into_string() }),
             ),
             None if o.state.is_closed() => s.live.send(
                 Channel::Desk,
                 Some(id.to_string()),
                 "remove",
-                json!({ "region": "waiting", "id": format!("w-{id}") }),
+                json!({ "region": "waiting", "id": format!("w-{id}"), "seq": seq }),
             ),
             _ => {}
         }
@@ -241,22 +241,6 @@ fn publish(s: &AppState, batch: &[Envelope]) {
             "refresh",
             json!({ "region": "manager", "seq": seq }),
         );
-    }
-}
-
-/// `EventKind` is not `Ord`; order it by name for the set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct EventKindOrd(EventKind);
-
-impl PartialOrd for EventKindOrd {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for EventKindOrd {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.name().cmp(other.0.name())
     }
 }
 

@@ -144,6 +144,21 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Run store reads (or other blocking work) on the blocking pool, off the
+/// async workers; a task that died is an internal error.
+pub(crate) async fn blocking<T, E>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    E: Into<AppError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(Into::into)
+}
+
 async fn healthz(State(s): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({
         "status": "ok",

@@ -71,12 +71,6 @@ impl StoreClock {
         let z = date.to_zoned_datetime(self.tz.clone()).ok()?;
         u64::try_from(z.timestamp().as_millisecond()).ok()
     }
-
-    pub fn day_text(&self, ms: u64) -> String {
-        self.zoned(ms)
-            .map(|z| z.strftime("%Y-%m-%d").to_string())
-            .unwrap_or_default()
-    }
 }
 
 /// "5 min", "2 h 10 min", "3 d" — a duration a person reads at a glance.

@@ -80,9 +80,7 @@ pub(crate) async fn register_device(s: &AppState, name: &str) -> Result<String, 
 pub(crate) async fn unregister_device(s: &AppState, name: &str) -> Result<(), AppError> {
     let store = s.store.clone();
     let n = name.to_string();
-    let existed = tokio::task::spawn_blocking(move || store.remove_device(&n))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))??;
+    let existed = crate::web::blocking(move || store.remove_device(&n)).await?;
     if !existed {
         return Err(AppError::NotFound(format!("no device named {name}")));
     }
@@ -177,7 +175,7 @@ pub async fn customer_outbox(
     })?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let store = s.store.clone();
-    let (messages, next) = tokio::task::spawn_blocking(move || {
+    let (messages, next) = crate::web::blocking(move || {
         let mut out = Vec::new();
         let mut next = q.after;
         for env in store.events_from(q.after.saturating_add(1), OUTBOX_SCAN)? {
@@ -191,8 +189,7 @@ pub async fn customer_outbox(
         }
         Ok::<_, AppError>((out, next))
     })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))??;
+    .await?;
     Ok(Json(json!({ "messages": messages, "next_after": next })))
 }
 
@@ -247,9 +244,7 @@ pub async fn audit(
         limit: q.limit.unwrap_or(50),
     };
     let store = s.store.clone();
-    let page = tokio::task::spawn_blocking(move || audit::page(&store, &filter))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))??;
+    let page = crate::web::blocking(move || audit::page(&store, &filter)).await?;
     Ok(Json(json!(page)))
 }
 
@@ -263,9 +258,7 @@ pub async fn store_summary(
     let store = s.store.clone();
     let today = s.today.clone();
     let day = s.clock.day_start_ms();
-    let d = tokio::task::spawn_blocking(move || dashboard::dashboard(&store, &today, day))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))??;
+    let d = crate::web::blocking(move || dashboard::dashboard(&store, &today, day)).await?;
     let states: serde_json::Map<String, Value> = d
         .states
         .iter()

@@ -140,11 +140,10 @@ pub async fn list_orders(
         };
         // Ready orders first: the desk is usually looking for one of them.
         let store = s.store.clone();
-        let found = tokio::task::spawn_blocking(move || {
+        let found = crate::web::blocking(move || {
             crate::read::desk::text_search(&store, &text, only, limit)
         })
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))??;
+        .await?;
         return Ok(Json(json!({ "orders": found, "next_after": null })));
     }
     let states = match q.state.as_deref() {

@@ -255,9 +255,8 @@ pub async fn get_walk(
 ) -> Result<Json<Value>, AppError> {
     let store = s.store.clone();
     let w = walk_id.clone();
-    let walk = tokio::task::spawn_blocking(move || walk::load(&store, &WalkRef::Walk(w)))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))??
+    let walk = crate::web::blocking(move || walk::load(&store, &WalkRef::Walk(w)))
+        .await?
         .ok_or_else(|| AppError::NotFound(format!("no order is being picked in walk {walk_id}")))?;
     Ok(Json(walk.stops_json()))
 }
@@ -280,8 +279,6 @@ pub async fn pick_queue(
     })?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let store = s.store.clone();
-    let view = tokio::task::spawn_blocking(move || queue::pick_queue(&store, limit))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))??;
+    let view = crate::web::blocking(move || queue::pick_queue(&store, limit)).await?;
     Ok(Json(json!(view)))
 }

@@ -142,7 +142,7 @@ pub async fn import_catalog(
         .is_some_and(|v| v.starts_with("text/csv"));
     // Parsing tens of thousands of rows is CPU work: off the async workers.
     let store = s.store.clone();
-    let parsed = tokio::task::spawn_blocking(move || {
+    let parsed = crate::web::blocking(move || {
         let text = std::str::from_utf8(&body).map_err(|_| AppError::InvalidBody {
             field: "(body)".into(),
             reason: "not UTF-8 text".into(),
@@ -159,8 +159,7 @@ pub async fn import_catalog(
         parsed.drop_clashes(|b| store.sku_for_barcode(b));
         Ok::<_, AppError>(parsed)
     })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))??;
+    .await?;
     let report = json!({
         "imported": if dry_run { 0 } else { parsed.items.len() },
         "valid": parsed.items.len(),

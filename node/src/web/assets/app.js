@@ -41,6 +41,16 @@
   }
 
   // ---- regions: parts of a page the server re-renders ----
+  // Live row updates applied lately, kept so that a region re-rendered
+  // from an older log position (a refresh in flight while they came) gets
+  // them again: a refresh must never undo a newer live update.
+  var recent = [];
+  function remember(kind, d) {
+    if (!d.seq) return;
+    recent.push([kind, d]);
+    if (recent.length > 300) recent.shift();
+  }
+
   function swapRegions(regions) {
     Object.keys(regions || {}).forEach(function (name) {
       var old = document.querySelector('[data-region="' + name + '"]');
@@ -48,7 +58,12 @@
       var tmp = document.createElement("div");
       tmp.innerHTML = regions[name];
       var fresh = tmp.firstElementChild;
-      if (fresh) old.replaceWith(fresh);
+      if (!fresh) return;
+      old.replaceWith(fresh);
+      var seq = parseInt(fresh.getAttribute("data-seq") || "0", 10);
+      recent.forEach(function (r) {
+        if (r[1].region === name && r[1].seq > seq) (r[0] === "upsert" ? upsert : remove)(r[1], true);
+      });
     });
     wireTabs();
     tickSince();
@@ -117,7 +132,8 @@
     if (note) note.hidden = list.children.length > 0;
   }
 
-  function upsert(d) {
+  function upsert(d, replay) {
+    if (!replay) remember("upsert", d);
     var list = listFor(d.region);
     if (!list) return;
     var tmp = document.createElement("div");
@@ -145,7 +161,8 @@
     batchCount();
   }
 
-  function remove(d) {
+  function remove(d, replay) {
+    if (!replay) remember("remove", d);
     var el = document.getElementById(d.id);
     if (el) el.remove();
     var list = listFor(d.region);
@@ -153,7 +170,7 @@
     if (d.region === "queue") {
       countQueue(d.total);
       var limit = parseInt(list.getAttribute("data-limit") || "0", 10);
-      if (limit && list.children.length < limit && d.total > list.children.length) refreshRegions();
+      if (!replay && limit && list.children.length < limit && d.total > list.children.length) refreshRegions();
     }
     emptyNote(d.region, list);
     batchCount();

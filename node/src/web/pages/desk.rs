@@ -184,14 +184,13 @@ pub async fn page(
     let store = s.store.clone();
     let keys = s.rules.keys.clone();
     let qq = query.clone();
-    let (found, waiting) = tokio::task::spawn_blocking(move || {
+    let (found, waiting) = crate::web::blocking(move || {
         Ok::<_, crate::store::StoreError>((
             desk::search(&store, &keys, &qq)?,
             desk::waiting(&store)?,
         ))
     })
-    .await
-    .map_err(|e| crate::web::AppError::Internal(e.to_string()))??;
+    .await?;
     let body = html! {
         h1 { (m.t("desk.title")) }
         form method="get" action="/desk" role="search" class="search" {

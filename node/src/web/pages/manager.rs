@@ -85,9 +85,7 @@ pub async fn dashboard(State(s): State<AppState>, staff: Staff) -> Result<Respon
     let store = s.store.clone();
     let today = s.today.clone();
     let day = s.clock.day_start_ms();
-    let d = tokio::task::spawn_blocking(move || dashboard::dashboard(&store, &today, day))
-        .await
-        .map_err(|e| crate::web::AppError::Internal(e.to_string()))??;
+    let d = crate::web::blocking(move || dashboard::dashboard(&store, &today, day)).await?;
     let now = crate::store::now_ms();
     let body = html! {
         h1 { (m.t("manager.title")) }
@@ -788,9 +786,7 @@ pub async fn audit(
     };
     let store = s.store.clone();
     let f2 = filter.clone();
-    let page = tokio::task::spawn_blocking(move || audit::page(&store, &f2))
-        .await
-        .map_err(|e| crate::web::AppError::Internal(e.to_string()))??;
+    let page = crate::web::blocking(move || audit::page(&store, &f2)).await?;
     let members = s.store.staff_list();
     let keep = |extra: &str| {
         let mut parts = vec![];

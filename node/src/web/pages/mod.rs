@@ -22,7 +22,7 @@ use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup, DOCTYPE};
 use protocol::{Role, Zone};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -392,7 +392,7 @@ impl Done {
                 .into_response();
         }
         if !self.message.is_empty() {
-            flashes(s).put(
+            s.flashes.put(
                 &staff.0,
                 Flash {
                     ok: self.ok,
@@ -407,11 +407,6 @@ impl Done {
         };
         Redirect::to(&go).into_response()
     }
-}
-
-/// The node-wide flash store.
-pub fn flashes(s: &AppState) -> &Flashes {
-    &s.flashes
 }
 
 // ---- words ----
@@ -498,18 +493,12 @@ pub fn refusal(m: &Messages, r: &Rejection) -> String {
         Rejection::LastManager => m.t("refused.last_manager").to_string(),
         Rejection::StaffExists(id) => m.f("refused.staff_exists", &[("id", id)]),
         Rejection::UnknownStaff(id) => m.f("refused.unknown_staff", &[("id", id)]),
-        Rejection::Pickup(text) if text.contains("does not match") => {
-            m.t("refused.code_mismatch").to_string()
-        }
-        Rejection::Pickup(text) if text.contains("age-restricted") => {
-            m.t("refused.id_check").to_string()
-        }
-        Rejection::Staging(text) if text.contains("frozen") => {
-            m.t("refused.staging_frozen").to_string()
-        }
-        Rejection::Staging(text) if text.contains("chilled") => {
-            m.t("refused.staging_chilled").to_string()
-        }
+        Rejection::CodeMismatch => m.t("refused.code_mismatch").to_string(),
+        Rejection::IdCheckNeeded => m.t("refused.id_check").to_string(),
+        Rejection::StagingTooWarm {
+            zone: protocol::Zone::Frozen,
+        } => m.t("refused.staging_frozen").to_string(),
+        Rejection::StagingTooWarm { .. } => m.t("refused.staging_chilled").to_string(),
         other => other.to_string(),
     }
 }
@@ -544,7 +533,7 @@ pub fn layout(
 ) -> Response {
     let m = &s.messages;
     let member = &staff.0.member;
-    let flash = flashes(s).take(&staff.0);
+    let flash = s.flashes.take(&staff.0);
     let nav: Vec<(&str, &str, bool)> = vec![
         ("/pick", m.t("nav.pick"), member.acts_as(Role::Picker)),
         ("/desk", m.t("nav.desk"), member.acts_as(Role::Desk)),
@@ -659,16 +648,6 @@ pub fn location(m: &Messages, l: &protocol::Location) -> String {
         "pick.location",
         &[("aisle", &l.aisle), ("bay", &l.bay), ("shelf", &l.shelf)],
     )
-}
-
-/// Raw HTML of a region for the script to swap in.
-pub fn region(markup: Markup) -> String {
-    markup.into_string()
-}
-
-/// A `PreEscaped` helper for tiny inline snippets.
-pub fn raw(s: &'static str) -> PreEscaped<&'static str> {
-    PreEscaped(s)
 }
 
 /// Decide a command for the logged-in member, like every other door: the

@@ -358,13 +358,12 @@ pub async fn page(
     let seq = s.store.head();
     let store = s.store.clone();
     let i = id.clone();
-    let found = tokio::task::spawn_blocking(move || {
+    let found = crate::web::blocking(move || {
         let o = store.order(&i)?;
         let events = store.order_events(&i)?;
         Ok::<_, crate::store::StoreError>(o.map(|o| (o, events)))
     })
-    .await
-    .map_err(|e| crate::web::AppError::Internal(e.to_string()))??;
+    .await?;
     let Some((o, events)) = found else {
         return Err(not_found());
     };

@@ -7,8 +7,8 @@ use protocol::{Command, OrderId, Role, ShortReason, SlotKind, StagingSlot};
 use serde::Deserialize;
 
 use super::{
-    csrf, layout, location, refusal, run, short_reason_key, slot_key, state_chip, zone_badge, Done,
-    Live, PageError, PageForm, Staff,
+    csrf, layout, location, refusal, run, short_reason_key, slot_key, zone_badge, Done, Live,
+    PageError, PageForm, Staff,
 };
 use crate::domain::order::LineState;
 use crate::domain::{Order, OrderState};
@@ -87,14 +87,13 @@ pub async fn queue(State(s): State<AppState>, staff: Staff) -> Result<Response, 
     let seq = s.store.head();
     let store = s.store.clone();
     let me = staff.0.member.id.clone();
-    let (view, mine) = tokio::task::spawn_blocking(move || {
+    let (view, mine) = crate::web::blocking(move || {
         Ok::<_, crate::store::StoreError>((
             queue::pick_queue(&store, QUEUE_SHOWN)?,
             queue::picking_by(&store, &me)?,
         ))
     })
-    .await
-    .map_err(|e| crate::web::AppError::Internal(e.to_string()))??;
+    .await?;
     // My walks: batch walks once, single orders each.
     let mut walks: Vec<(String, String, usize)> = Vec::new();
     for o in &mine {
@@ -316,9 +315,7 @@ pub async fn batch_walk(
 async fn load(s: &AppState, w: &WalkRef) -> Result<Option<Walk>, PageError> {
     let store = s.store.clone();
     let w = w.clone();
-    Ok(tokio::task::spawn_blocking(move || walk::load(&store, &w))
-        .await
-        .map_err(|e| crate::web::AppError::Internal(e.to_string()))??)
+    Ok(crate::web::blocking(move || walk::load(&store, &w)).await?)
 }
 
 async fn walk_page(
@@ -439,7 +436,7 @@ fn walk_region(
             @if !to_stage.is_empty() {
                 section class="stage" aria-labelledby="stage-h" {
                     h2 id="stage-h" { (m.t("pick.stage_title")) }
-                    @for o in &to_stage { (stage_form(s, staff, w, walk, o, batch)) }
+                    @for o in &to_stage { (stage_form(s, staff, w, o, batch)) }
                 }
             }
             @if all_staged {
@@ -568,19 +565,12 @@ fn done_line(m: &Messages, l: &WalkLine, batch: bool) -> Markup {
     }
 }
 
-fn stage_form(
-    s: &AppState,
-    staff: &Staff,
-    w: &WalkRef,
-    walk: &Walk,
-    o: &Order,
-    batch: bool,
-) -> Markup {
+fn stage_form(s: &AppState, staff: &Staff, w: &WalkRef, o: &Order, batch: bool) -> Markup {
     let m = &s.messages;
     // What the rules allow for what was taken: frozen only the freezer,
     // chilled only cold storage, ambient anywhere — of which the page
     // offers the shelf (first) and cold storage. Lockers stage themselves.
-    let kinds = walk.slots_for(&s.store, o);
+    let kinds = crate::domain::pickup::suitable_slots(&s.store, o);
     let ambient = kinds.contains(&SlotKind::Shelf);
     let shown: Vec<SlotKind> = kinds
         .iter()
@@ -646,7 +636,7 @@ async fn answer(
             Some(walk) => walk_region(s, &f.staff, w, &walk, false, seq),
             None => walk_finished(&s.messages, seq),
         };
-        regions.push(("walk", super::region(region)));
+        regions.push(("walk", region.into_string()));
     }
     Ok(Done {
         ok,
@@ -871,9 +861,4 @@ pub fn line_state_chip(m: &Messages, state: LineState) -> Markup {
         LineState::Substituted => "line.substituted_short",
     };
     html! { span class={"chip line-" (state.name())} { (m.t(key)) } }
-}
-
-/// The state chip, re-exported for the order page.
-pub fn order_chip(m: &Messages, state: OrderState) -> Markup {
-    state_chip(m, state)
 }
