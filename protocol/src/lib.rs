@@ -15,7 +15,9 @@ pub mod envelope;
 pub mod event;
 pub mod gtin;
 pub mod ids;
+pub mod message;
 pub mod pickup;
+pub mod sync;
 pub mod topic;
 
 pub use codec::DecodeError;

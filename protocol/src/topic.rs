@@ -6,9 +6,16 @@
 //!   the log, since the broker cannot stop a device from publishing.
 //! - `store/{store}/device/{device}/cmd`: JSON [`CommandEnvelope`] from a device.
 //! - `store/{store}/device/{device}/reply`: JSON [`CommandReply`] to it.
-//! - `store/{store}/cloud/cmd` / `store/{store}/cloud/reply`: the same in postcard,
-//!   for the cloud link.
 //! - `store/{store}/notify/{channel}`: JSON notifications for screens and lockers.
+//!
+//! No HQ command enters through the store broker: a device could send it.
+//!
+//! Cloud broker (the chain's; see [`crate::sync`] and docs/sync.md):
+//! - `stores/{store}/up`: [`crate::sync::UpBatch`], store → HQ.
+//! - `stores/{store}/ack`: [`crate::sync::UpAck`], HQ → store.
+//! - `stores/{store}/down`: [`crate::sync::DownCommand`], HQ → store.
+//! - `stores/{store}/reply`: [`crate::sync::DownReply`], store → HQ.
+//! - `stores/{store}/status`: retained JSON [`crate::sync::StoreStatus`].
 //!
 //! [`Envelope`]: crate::Envelope
 //! [`CommandEnvelope`]: crate::CommandEnvelope
@@ -46,26 +53,85 @@ pub fn all_device_commands(store: &StoreId) -> String {
     format!("{ROOT}/{store}/device/+/cmd")
 }
 
-pub fn cloud_command(store: &StoreId) -> String {
-    format!("{ROOT}/{store}/cloud/cmd")
-}
-
-pub fn cloud_reply(store: &StoreId) -> String {
-    format!("{ROOT}/{store}/cloud/reply")
-}
-
 pub fn notify(store: &StoreId, channel: &str) -> String {
     format!("{ROOT}/{store}/notify/{channel}")
 }
 
-/// Uplink topic on the cloud broker.
-pub fn cloud_up(store: &StoreId) -> String {
-    format!("{ROOT}/{store}/up")
+const CLOUD_ROOT: &str = "stores";
+
+/// Store → HQ: batches of the log.
+pub fn sync_up(store: &StoreId) -> String {
+    format!("{CLOUD_ROOT}/{store}/up")
 }
 
-/// Downlink topic on the cloud broker.
-pub fn cloud_down(store: &StoreId) -> String {
-    format!("{ROOT}/{store}/down")
+/// HQ → store: acknowledgements of batches.
+pub fn sync_ack(store: &StoreId) -> String {
+    format!("{CLOUD_ROOT}/{store}/ack")
+}
+
+/// HQ → store: commands.
+pub fn sync_down(store: &StoreId) -> String {
+    format!("{CLOUD_ROOT}/{store}/down")
+}
+
+/// Store → HQ: answers to commands.
+pub fn sync_reply(store: &StoreId) -> String {
+    format!("{CLOUD_ROOT}/{store}/reply")
+}
+
+/// Store → HQ: the retained status (and last will).
+pub fn sync_status(store: &StoreId) -> String {
+    format!("{CLOUD_ROOT}/{store}/status")
+}
+
+/// Filter for one of the per-store cloud topics of every store
+/// (`leaf` = `up`, `reply`, `status`…).
+pub fn sync_all(leaf: SyncTopic) -> String {
+    format!("{CLOUD_ROOT}/+/{}", leaf.name())
+}
+
+/// The same filter as a shared subscription of `group`: the broker deals
+/// the messages among the group's clients.
+pub fn sync_shared(group: &str, leaf: SyncTopic) -> String {
+    format!("$share/{group}/{}", sync_all(leaf))
+}
+
+/// The per-store topics of the cloud broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncTopic {
+    Up,
+    Ack,
+    Down,
+    Reply,
+    Status,
+}
+
+impl SyncTopic {
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncTopic::Up => "up",
+            SyncTopic::Ack => "ack",
+            SyncTopic::Down => "down",
+            SyncTopic::Reply => "reply",
+            SyncTopic::Status => "status",
+        }
+    }
+}
+
+/// Which store and which topic a cloud-broker topic is.
+pub fn parse_sync(topic: &str) -> Option<(StoreId, SyncTopic)> {
+    let rest = topic.strip_prefix(CLOUD_ROOT)?.strip_prefix('/')?;
+    let (store, leaf) = rest.split_once('/')?;
+    let leaf = [
+        SyncTopic::Up,
+        SyncTopic::Ack,
+        SyncTopic::Down,
+        SyncTopic::Reply,
+        SyncTopic::Status,
+    ]
+    .into_iter()
+    .find(|t| t.name() == leaf)?;
+    Some((StoreId::new(store).ok()?, leaf))
 }
 
 /// What a received topic is, from the node's point of view.
@@ -77,7 +143,6 @@ pub enum Parsed<'a> {
     DeviceCommand {
         device: &'a str,
     },
-    CloudCommand,
     Other,
 }
 
@@ -96,9 +161,6 @@ pub fn parse<'a>(store: &StoreId, topic: &'a str) -> Parsed<'a> {
             Some(k) => Parsed::Event(k),
             None => Parsed::UnknownEvent(kind),
         };
-    }
-    if rest == "cloud/cmd" {
-        return Parsed::CloudCommand;
     }
     if let Some(device) = rest
         .strip_prefix("device/")
@@ -125,8 +187,27 @@ mod tests {
             parse(&s, &device_command(&s, "locker-1")),
             Parsed::DeviceCommand { device: "locker-1" }
         );
-        assert_eq!(parse(&s, &cloud_command(&s)), Parsed::CloudCommand);
-        assert_eq!(
+        // The old HQ door on the store broker is nothing now.
+        assert_eq!(parse(&s, "store/s1/cloud/cmd"), Parsed::Other);
+        for t in [
+            SyncTopic::Up,
+            SyncTopic::Ack,
+            SyncTopic::Down,
+            SyncTopic::Reply,
+            SyncTopic::Status,
+        ] {
+            let name = match t {
+                SyncTopic::Up => sync_up(&s),
+                SyncTopic::Ack => sync_ack(&s),
+                SyncTopic::Down => sync_down(&s),
+                SyncTopic::Reply => sync_reply(&s),
+                SyncTopic::Status => sync_status(&s),
+            };
+            assert_eq!(parse_sync(&name), Some((s.clone(), t)));
+        }
+        assert_eq!(parse_sync("stores/s1/nope"), None);
+        assert_eq!(parse_sync("stores/bad id/up"), None);
+        assert_eq!(sync_shared("hq", SyncTopic::Up), "$share/hq/stores/+/up");        assert_eq!(
             parse(&s, "store/s1/events/made_up"),
             Parsed::UnknownEvent("made_up")
         );

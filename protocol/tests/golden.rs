@@ -1724,3 +1724,115 @@ fn sku_quantity() {
     )]);
     check_json(&[("milk", value, r#"{"sku":"SKU-MILK-1L","quantity":300}"#)]);
 }
+
+/// The sync link's messages (`protocol::sync`), store ↔ HQ.
+#[test]
+fn sync_messages() {
+    use protocol::sync::{DownCommand, DownReply, LogBytes, StoreStatus, UpAck, UpBatch};
+    let store = protocol::StoreId::new("s-7").unwrap();
+    let batch = UpBatch {
+        store_id: store.clone(),
+        first_seq: 300,
+        last_seq: 301,
+        last_hash: ChainHash([0xab; 32]),
+        events: vec![LogBytes(vec![1, 2, 3]), LogBytes(vec![])],
+    };
+    let ack = UpAck {
+        store_id: store.clone(),
+        last_seq: 301,
+        last_hash: ChainHash([0xab; 32]),
+    };
+    let down = DownCommand {
+        hq_id: "01J0HQ".into(),
+        hq_seq: 1_700_000_000_000_000,
+        command: Command::ConfirmPayment {
+            order_id: protocol::OrderId::new("W-1").unwrap(),
+        },
+    };
+    let reply = DownReply {
+        store_id: store.clone(),
+        hq_id: "01J0HQ".into(),
+        hq_seq: 1_700_000_000_000_000,
+        reply: CommandReply {
+            id: "01J0HQ".into(),
+            status: ReplyStatus::Accepted,
+            reason: None,
+            log_seqs: vec![302],
+        },
+    };
+    check_postcard(&[(
+        "up batch",
+        batch,
+        concat!(
+            "01",       // FORMAT_VERSION
+            "03732d37", // store_id "s-7"
+            "ac02",     // first_seq 300
+            "ad02",     // last_seq 301
+            "abababababababababababababababababababababababababababababababab", // last_hash
+            "02",       // 2 events
+            "03010203", // 3 bytes
+            "00",       // 0 bytes
+        ),
+    )]);
+    check_postcard(&[(
+        "ack",
+        ack,
+        concat!(
+            "01",
+            "03732d37", // store_id
+            "ad02",     // last_seq 301
+            "abababababababababababababababababababababababababababababababab",
+        ),
+    )]);
+    check_postcard(&[(
+        "down",
+        down,
+        concat!(
+            "01",
+            "0630314a304851",     // hq_id "01J0HQ"
+            "8080f9c0c1c48203",   // hq_seq 1_700_000_000_000_000
+            "03",                 // Command::ConfirmPayment
+            "03572d31",           // order_id "W-1"
+        ),
+    )]);
+    check_postcard(&[(
+        "reply",
+        reply,
+        concat!(
+            "01",
+            "03732d37",         // store_id
+            "0630314a304851",   // hq_id
+            "8080f9c0c1c48203", // hq_seq
+            "0630314a304851",   // reply.id
+            "00",               // Accepted
+            "00",               // reason None
+            "01ae02",           // log_seqs [302]
+        ),
+    )]);
+    check_json(&[(
+        "status",
+        StoreStatus {
+            store_id: store.clone(),
+            online: true,
+            time_ms: 1_717_171_717_171,
+            head_seq: 9,
+            backlog_events: 2,
+            oldest_backlog_ms: Some(1500),
+            open_orders: 3,
+            late_orders: 1,
+            version: "0.1.0".into(),
+        },
+        concat!(
+            r#"{"store_id":"s-7","online":true,"time_ms":1717171717171,"head_seq":9,"#,
+            r#""backlog_events":2,"oldest_backlog_ms":1500,"open_orders":3,"late_orders":1,"version":"0.1.0"}"#
+        ),
+    )]);
+    check_json(&[(
+        "last will",
+        StoreStatus::offline(store),
+        concat!(
+            r#"{"store_id":"s-7","online":false,"time_ms":0,"head_seq":0,"backlog_events":0,"#,
+            r#""oldest_backlog_ms":null,"open_orders":0,"late_orders":0,"version":""}"#
+        ),
+    )]);
+}

@@ -166,73 +166,7 @@ pub fn notices(env: &Envelope) -> Vec<Notice> {
     out
 }
 
-/// A message for the customer, queued for the cloud to deliver (e-mail,
-/// SMS, app). The queue is the log itself: a message exists as soon as
-/// its event is durable, and `GET /api/v1/outbox/customer-messages` (the
-/// sync agent's cursor) reads them in log order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CustomerMessage {
-    pub log_seq: u64,
-    pub order_id: String,
-    /// `ready`, `reminder`, `expired`, `cancelled`, `rejected`.
-    pub kind: &'static str,
-    pub time_ms: u64,
-    pub text: String,
-    /// The pickup code and QR token, for `ready` (the cloud renders the QR).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pickup_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pickup_token: Option<String>,
-}
-
-/// The customer-facing message an event calls for, if any.
-pub fn customer_message(env: &Envelope) -> Option<CustomerMessage> {
-    let (kind, text, code, token) = match &env.event {
-        Event::ReadyForPickup { code, token } => (
-            "ready",
-            format!(
-                "Your order is ready for pickup. Show code {code} or your QR code at the desk."
-            ),
-            Some(code.clone()),
-            Some(token.clone()),
-        ),
-        Event::PickupReminded { .. } => (
-            "reminder",
-            "Reminder: your order is waiting for you and will be returned to the shelves soon."
-                .to_string(),
-            None,
-            None,
-        ),
-        Event::PickupExpired => (
-            "expired",
-            "Your order was not collected in time and has been cancelled.".to_string(),
-            None,
-            None,
-        ),
-        Event::OrderCancelled { reason, .. } => (
-            "cancelled",
-            format!("Your order was cancelled: {reason}"),
-            None,
-            None,
-        ),
-        Event::OrderRejected { reason } => (
-            "rejected",
-            format!("We could not take your order: {reason}"),
-            None,
-            None,
-        ),
-        _ => return None,
-    };
-    Some(CustomerMessage {
-        log_seq: env.log_seq,
-        order_id: env.order_id.to_string(),
-        kind,
-        time_ms: env.time_ms,
-        text,
-        pickup_code: code,
-        pickup_token: token,
-    })
-}
+pub use protocol::message::{customer_message, CustomerMessage};
 
 fn stock_words(event: &Event) -> String {
     match event {

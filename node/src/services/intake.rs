@@ -1,5 +1,9 @@
-//! Intake: commands from devices (JSON) and the cloud link (postcard), and
-//! the guard over the node's event topics.
+//! Intake: commands from the store's devices (JSON), and the guard over the
+//! node's event topics.
+//!
+//! HQ's commands do not come this way: any device that can log in to the
+//! store broker could send them. They arrive over the sync link's own
+//! connection to the cloud broker (`crate::sync`).
 //!
 //! A command gets its reply on the sender's reply topic only after its
 //! outcome is flushed (the broker's PUBACK only means "in memory"). Senders
@@ -31,12 +35,8 @@ enum Handled {
     Done,
 }
 
-/// Where a reply goes and in which encoding.
-#[derive(Debug, Clone)]
-enum ReplyTo {
-    Device(String),
-    Cloud,
-}
+/// The device a reply goes to.
+type ReplyTo = String;
 
 #[derive(Clone)]
 pub struct Intake {
@@ -85,7 +85,6 @@ impl Intake {
         let store_id = self.store.store_id().clone();
         for filter in [
             topic::all_device_commands(&store_id),
-            topic::cloud_command(&store_id),
             topic::events_tree(&store_id),
         ] {
             link.tx
@@ -150,21 +149,10 @@ impl Intake {
                 }
                 let decoded =
                     codec::from_json::<CommandEnvelope>(payload).map_err(|e| e.to_string());
-                (
-                    ReplyTo::Device(device.to_string()),
-                    format!("device/{device}"),
-                    decoded,
-                )
-            }
-            Parsed::CloudCommand => {
-                let decoded = codec::decode::<CommandEnvelope>(payload).map_err(|e| e.to_string());
-                (ReplyTo::Cloud, "cloud".to_string(), decoded)
+                (device.to_string(), format!("device/{device}"), decoded)
             }
         };
-        let metric_source = match to {
-            ReplyTo::Device(_) => "device",
-            ReplyTo::Cloud => "cloud",
-        };
+        let metric_source = "device";
         let cmd = match decoded.and_then(|c| commands::check_id(&c.id).map(|_| c)) {
             Ok(c) => c,
             Err(reason) => {
@@ -180,10 +168,7 @@ impl Intake {
                 return Ok(Handled::ReplyNow(to, reply));
             }
         };
-        let door = match &to {
-            ReplyTo::Device(d) => commands::Principal::Device(d.clone()),
-            ReplyTo::Cloud => commands::Principal::Cloud,
-        };
+        let door = commands::Principal::Device(to.clone());
         let id = cmd.id.clone();
         let resend = Some((source, cmd.id));
         let req = match commands::prepare(cmd.command, &door, resend, &self.rules, &self.store) {
@@ -225,10 +210,7 @@ impl Intake {
         reply: &CommandReply,
     ) -> Result<(), ServiceError> {
         let store_id = self.store.store_id();
-        let (t, payload) = match to {
-            ReplyTo::Device(d) => (topic::device_reply(store_id, d), codec::to_json(reply)),
-            ReplyTo::Cloud => (topic::cloud_reply(store_id), codec::encode(reply)),
-        };
+        let (t, payload) = (topic::device_reply(store_id, to), codec::to_json(reply));
         crate::broker::publish_nonblocking(&mut link.tx, t, payload, &self.metrics);
         Ok(())
     }

@@ -21,7 +21,9 @@
 //! | `m`    | `store_id`, `chain`         | owner store; [`ChainHead`]     |
 //! | `u`    | staff id                    | [`StaffMember`] (projection)   |
 //! | `n`    | SHA-256 of a session token  | [`SessionRecord`]              |
+//! | `h`    | HQ command seq (u64 BE)     | when it was decided (see `sync`) |
 mod session;
+mod sync;
 pub mod writer;
 
 use std::path::Path;
@@ -416,12 +418,15 @@ impl Store {
             .transpose()
     }
 
-    /// Events with `from <= log_seq`, at most `limit`, in log order.
+    /// Durable events with `from <= log_seq`, at most `limit`, in log
+    /// order. Only up to the head: the writer's newest group is in sled
+    /// before it is flushed, and a crash then would replace it, so a
+    /// reader (the sync link, the outbox) must never see it.
     pub fn events_from(&self, from: u64, limit: usize) -> Result<Vec<Envelope>, StoreError> {
         let mut out = Vec::new();
         for kv in self
             .tree
-            .range(log_key(from)..log_key(u64::MAX))
+            .range(log_key(from)..log_key(self.head().saturating_add(1)))
             .take(limit)
         {
             let (k, v) = kv?;
@@ -436,7 +441,7 @@ impl Store {
         let mut out = Vec::new();
         for kv in self
             .tree
-            .range(log_key(1)..log_key(before.max(1)))
+            .range(log_key(1)..log_key(before.clamp(1, self.head().saturating_add(1))))
             .rev()
             .take(limit)
         {
@@ -852,6 +857,7 @@ impl Store {
                 }
             }
         }
+        self.prune_hq(cutoff_ms, &mut batch)?;
         self.tree.apply_batch(batch)?;
         Ok(dropped)
     }

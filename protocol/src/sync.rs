@@ -1,0 +1,112 @@
+//! The store ↔ HQ link, carried by the chain's cloud broker.
+//!
+//! Every store's node (the sync agent) and every `cloud-bridge` instance
+//! speak these messages; docs/sync.md explains the protocol. All are
+//! postcard ([`crate::codec::encode`]) except [`StoreStatus`], which is
+//! JSON so that any MQTT tool at HQ can read the fleet's state.
+//!
+//! - Up: [`UpBatch`] on `stores/{store}/up`, the store's log in order, one
+//!   batch in flight; [`UpAck`] on `stores/{store}/ack` acknowledges every
+//!   event up to `last_seq` (acks are cumulative).
+//! - Down: [`DownCommand`] on `stores/{store}/down`; [`DownReply`] on
+//!   `stores/{store}/reply` once its outcome is durable in the store.
+//! - [`StoreStatus`] retained on `stores/{store}/status` (the last will
+//!   marks the store offline).
+use serde::{Deserialize, Serialize};
+
+use crate::command::{Command, CommandReply};
+use crate::envelope::ChainHash;
+use crate::ids::StoreId;
+
+/// A run of the store's log, `first_seq..=last_seq` without gaps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpBatch {
+    pub store_id: StoreId,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// The chain hash of the event at `last_seq` (SHA-256 of its bytes):
+    /// the next event's `prev_hash`, and what the bridge acknowledges.
+    pub last_hash: ChainHash,
+    /// Each event exactly as the log holds it (an encoded
+    /// [`crate::Envelope`]), in log order: the bridge can check the hash
+    /// chain across the batch.
+    pub events: Vec<LogBytes>,
+}
+
+/// The bytes of one log entry (postcard bytes, not a sequence of numbers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LogBytes(#[serde(with = "serde_bytes")] pub Vec<u8>);
+
+/// HQ has every event of the store up to `last_seq` (cumulative).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpAck {
+    pub store_id: StoreId,
+    pub last_seq: u64,
+    /// The chain hash the bridge saw for `last_seq`: the store keeps it as
+    /// its HQ-anchored head.
+    pub last_hash: ChainHash,
+}
+
+/// A command from HQ to one store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownCommand {
+    /// HQ's id for the command (a ULID from the bridge): the store's dedup
+    /// key, and the causation of the events it causes.
+    pub hq_id: String,
+    /// HQ's per-store sequence number, increasing in the order HQ issued
+    /// the commands (the bridge uses microseconds since the epoch).
+    pub hq_seq: u64,
+    pub command: Command,
+}
+
+/// The store's answer to a [`DownCommand`], sent once its outcome is
+/// durable in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownReply {
+    pub store_id: StoreId,
+    pub hq_id: String,
+    pub hq_seq: u64,
+    pub reply: CommandReply,
+}
+
+/// What HQ's fleet view shows of a store (JSON, retained).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreStatus {
+    pub store_id: StoreId,
+    pub online: bool,
+    /// When the node wrote this status (unix ms); 0 in the last will.
+    #[serde(default)]
+    pub time_ms: u64,
+    #[serde(default)]
+    pub head_seq: u64,
+    /// Events not yet acknowledged by HQ.
+    #[serde(default)]
+    pub backlog_events: u64,
+    /// Age of the oldest unacknowledged event (ms), if any.
+    #[serde(default)]
+    pub oldest_backlog_ms: Option<u64>,
+    #[serde(default)]
+    pub open_orders: u64,
+    #[serde(default)]
+    pub late_orders: u64,
+    #[serde(default)]
+    pub version: String,
+}
+
+impl StoreStatus {
+    /// The last will: what the broker publishes when the store's link dies.
+    pub fn offline(store_id: StoreId) -> Self {
+        StoreStatus {
+            store_id,
+            online: false,
+            time_ms: 0,
+            head_seq: 0,
+            backlog_events: 0,
+            oldest_backlog_ms: None,
+            open_orders: 0,
+            late_orders: 0,
+            version: String::new(),
+        }
+    }
+}
