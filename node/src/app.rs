@@ -353,6 +353,29 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
             shutdown.clone(),
         )));
     }
+    let sync = Arc::new(crate::sync::SyncStatus::new(config.cloud.as_ref()));
+    match &config.cloud {
+        Some(cloud) => {
+            let agent = crate::sync::agent::Agent {
+                store: store.clone(),
+                writer: handle.clone(),
+                metrics: metrics.clone(),
+                rules: rules.clone(),
+                config: cloud.clone(),
+                status: sync.clone(),
+            };
+            let sd = shutdown.clone();
+            tasks.push(tokio::spawn(services::supervise(
+                crate::sync::agent::NAME,
+                metrics.clone(),
+                shutdown.clone(),
+                move || agent.clone().run(sd.clone()),
+            )));
+        }
+        None => tracing::info!(
+            "no [cloud] configured: offline only; the log keeps everything for HQ until a cloud link is set"
+        ),
+    }
     let intake = Intake::new(
         store.clone(),
         handle.clone(),
@@ -432,6 +455,7 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
         },
         tls: false,
         flashes: Arc::default(),
+        sync,
     };
     tasks.push(tokio::spawn(web::live::feed(
         state.clone(),
@@ -573,6 +597,14 @@ fn announce(
         "  device MQTT  mqtt://{mqtt}  (add a device: storenode device add NAME, while stopped)"
     );
     let _ = writeln!(out, "  data         {}", config.data_dir.display());
+    match &config.cloud {
+        Some(c) => {
+            let _ = writeln!(out, "  cloud link   {}  (store {} syncs with HQ)", c.url, config.store_id);
+        }
+        None => {
+            let _ = writeln!(out, "  cloud link   none: offline only (set [cloud] url to sync with HQ)");
+        }
+    }
     match token_file {
         Some(p) => {
             let _ = writeln!(

@@ -105,6 +105,8 @@ pub struct Config {
     pub session_idle_s: u64,
     /// …and after this long in any case (a shift).
     pub session_max_s: u64,
+    /// The link to the chain's cloud broker; `None`: offline only.
+    pub cloud: Option<crate::sync::CloudConfig>,
 }
 
 struct KeySpec {
@@ -219,6 +221,71 @@ const KEYS: &[KeySpec] = &[
         key: "web.session_max_s",
         default: Some("36000"),
         help: "a staff login ends after this many seconds in any case (a shift)",
+    },
+    KeySpec {
+        key: "cloud.url",
+        default: Some(""),
+        help: "the chain's cloud broker, mqtts://host:8883 (mqtt:// only on loopback or with cloud.allow_plaintext); empty: offline only",
+    },
+    KeySpec {
+        key: "cloud.ca_file",
+        default: Some(""),
+        help: "PEM file of the CA(s) the cloud broker's certificate must chain to (default: the system's)",
+    },
+    KeySpec {
+        key: "cloud.cert_file",
+        default: Some(""),
+        help: "PEM client certificate for the cloud broker (with cloud.key_file)",
+    },
+    KeySpec {
+        key: "cloud.key_file",
+        default: Some(""),
+        help: "PEM private key of cloud.cert_file",
+    },
+    KeySpec {
+        key: "cloud.username",
+        default: Some(""),
+        help: "username for the cloud broker (with cloud.password)",
+    },
+    KeySpec {
+        key: "cloud.password",
+        default: Some(""),
+        help: "password for the cloud broker (prefer the environment variable)",
+    },
+    KeySpec {
+        key: "cloud.allow_plaintext",
+        default: Some("false"),
+        help: "allow mqtt:// (no TLS) to a broker that is not on this machine",
+    },
+    KeySpec {
+        key: "cloud.keep_alive_s",
+        default: Some("30"),
+        help: "MQTT keep-alive to the cloud broker (seconds)",
+    },
+    KeySpec {
+        key: "cloud.batch_max_events",
+        default: Some("2000"),
+        help: "most events in one upload batch",
+    },
+    KeySpec {
+        key: "cloud.batch_max_bytes",
+        default: Some("524288"),
+        help: "largest upload batch (bytes of events)",
+    },
+    KeySpec {
+        key: "cloud.batch_linger_ms",
+        default: Some("20"),
+        help: "how long a small batch waits for more events",
+    },
+    KeySpec {
+        key: "cloud.ack_timeout_s",
+        default: Some("10"),
+        help: "a batch not acknowledged in this time is sent again",
+    },
+    KeySpec {
+        key: "cloud.status_interval_s",
+        default: Some("30"),
+        help: "how often the store's status is refreshed at HQ",
     },
     KeySpec {
         key: "log.level",
@@ -433,6 +500,11 @@ impl Layers {
             })?,
             session_idle_s: self.parse("web.session_idle_s", |v| number(v, 60, 7 * 86_400))? as u64,
             session_max_s: self.parse("web.session_max_s", |v| number(v, 60, 30 * 86_400))? as u64,
+            cloud: None,
+        };
+        let config = Config {
+            cloud: self.cloud()?,
+            ..config
         };
         if config.session_idle_s > config.session_max_s {
             return Err(self.invalid(
@@ -447,6 +519,79 @@ impl Layers {
             ));
         }
         Ok(config)
+    }
+
+    /// The `[cloud]` keys: none set (no URL) means offline only.
+    fn cloud(&self) -> Result<Option<crate::sync::CloudConfig>, ConfigError> {
+        use crate::sync::{CloudConfig, CloudUrl};
+        let text = |key: &str| {
+            self.get(key)
+                .map(|(v, _)| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let Some(url) = text("cloud.url") else {
+            return Ok(None);
+        };
+        let url = self.parse("cloud.url", |_| CloudUrl::parse(&url))?;
+        let allow_plaintext = self.parse("cloud.allow_plaintext", boolean)?;
+        if !url.tls && !url.is_loopback() && !allow_plaintext {
+            return Err(self.invalid(
+                "cloud.url",
+                "mqtt:// sends orders, pickup codes and credentials unencrypted over the network: use mqtts:// (or set cloud.allow_plaintext = true for a trusted network)",
+            ));
+        }
+        let pem = |key: &str| -> Result<Option<Vec<u8>>, ConfigError> {
+            match text(key) {
+                None => Ok(None),
+                Some(path) => self
+                    .parse(key, |_| {
+                        std::fs::read(&path).map_err(|e| format!("cannot read {path}: {e}"))
+                    })
+                    .map(Some),
+            }
+        };
+        let ca = pem("cloud.ca_file")?;
+        let cert = pem("cloud.cert_file")?;
+        let key = pem("cloud.key_file")?;
+        if cert.is_some() != key.is_some() {
+            let missing = if cert.is_some() { "cloud.key_file" } else { "cloud.cert_file" };
+            return Err(self.invalid(missing, "cloud.cert_file and cloud.key_file go together"));
+        }
+        let username = text("cloud.username");
+        let password = text("cloud.password");
+        if username.is_some() != password.is_some() {
+            let missing = if username.is_some() { "cloud.password" } else { "cloud.username" };
+            return Err(self.invalid(missing, "cloud.username and cloud.password go together"));
+        }
+        if !url.tls && (cert.is_some() || ca.is_some()) {
+            return Err(self.invalid(
+                "cloud.url",
+                "certificates are set but the URL is mqtt:// (no TLS): use mqtts://",
+            ));
+        }
+        let cloud = CloudConfig {
+            url,
+            tls: None,
+            credentials: username.zip(password),
+            keep_alive_s: self.parse("cloud.keep_alive_s", |v| number(v, 5, 3600))? as u64,
+            batch_max_events: self.parse("cloud.batch_max_events", |v| number(v, 1, 100_000))?,
+            batch_max_bytes: self
+                .parse("cloud.batch_max_bytes", |v| number(v, 4096, 64 << 20))?,
+            batch_linger_ms: self.parse("cloud.batch_linger_ms", |v| number(v, 0, 60_000))?
+                as u64,
+            ack_timeout_s: self.parse("cloud.ack_timeout_s", |v| number(v, 1, 3600))? as u64,
+            status_interval_s: self.parse("cloud.status_interval_s", |v| number(v, 1, 86_400))?
+                as u64,
+        };
+        let tls = if cloud.url.tls {
+            let key_name = if cert.is_some() { "cloud.cert_file" } else { "cloud.ca_file" };
+            Some(self.parse(key_name, |_| {
+                crate::sync::tls_config(ca.as_deref(), cert.as_deref().zip(key.as_deref()))
+            })?)
+        } else {
+            None
+        };
+        Ok(Some(CloudConfig { tls, ..cloud }))
     }
 
     fn parse<T>(
@@ -511,6 +656,14 @@ fn number(v: &str, min: usize, max: usize) -> Result<usize, String> {
         return Err(format!("must be between {min} and {max}"));
     }
     Ok(n)
+}
+
+fn boolean(v: &str) -> Result<bool, String> {
+    match v.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("must be true or false".to_string()),
+    }
 }
 
 fn token(v: &str) -> Result<String, String> {

@@ -15,6 +15,7 @@ pub mod read;
 pub mod services;
 pub mod shutdown;
 pub mod store;
+pub mod sync;
 pub mod web;
 
 /// Check a device name: it becomes an MQTT user name and part of topics.

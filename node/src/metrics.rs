@@ -38,6 +38,14 @@ pub struct Metrics {
     pub csrf_refused: Counter,
     pub live_clients: Gauge,
     pub live_lagged: Counter,
+    pub sync_online: Gauge,
+    pub sync_backlog_events: Gauge,
+    pub sync_backlog_oldest_seconds: Gauge,
+    pub sync_acked_seq: Gauge,
+    pub sync_events_acked: Counter,
+    pub sync_batches: Family<Labels, Counter>,
+    pub sync_reconnects: Counter,
+    pub sync_down: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -75,8 +83,56 @@ impl Metrics {
             csrf_refused: Counter::default(),
             live_clients: Gauge::default(),
             live_lagged: Counter::default(),
+            sync_online: Gauge::default(),
+            sync_backlog_events: Gauge::default(),
+            sync_backlog_oldest_seconds: Gauge::default(),
+            sync_acked_seq: Gauge::default(),
+            sync_events_acked: Counter::default(),
+            sync_batches: Family::default(),
+            sync_reconnects: Counter::default(),
+            sync_down: Family::default(),
         };
         if let Ok(mut r) = m.registry.lock() {
+            r.register(
+                "sync_online",
+                "1 while the link to the cloud broker is up (0 when down or not configured)",
+                m.sync_online.clone(),
+            );
+            r.register(
+                "sync_backlog_events",
+                "Events not yet acknowledged by HQ",
+                m.sync_backlog_events.clone(),
+            );
+            r.register(
+                "sync_backlog_oldest_seconds",
+                "Age of the oldest event not yet acknowledged by HQ",
+                m.sync_backlog_oldest_seconds.clone(),
+            );
+            r.register(
+                "sync_acked_seq",
+                "The last log position HQ acknowledged",
+                m.sync_acked_seq.clone(),
+            );
+            r.register(
+                "sync_events_acked",
+                "Events HQ acknowledged (the drain rate is its rate)",
+                m.sync_events_acked.clone(),
+            );
+            r.register(
+                "sync_batches",
+                "Upload batches sent, by kind (first, resend)",
+                m.sync_batches.clone(),
+            );
+            r.register(
+                "sync_reconnects",
+                "Connections made to the cloud broker",
+                m.sync_reconnects.clone(),
+            );
+            r.register(
+                "sync_down_commands",
+                "HQ commands received, by outcome",
+                m.sync_down.clone(),
+            );
             r.register(
                 "events_appended",
                 "Events appended to the log, by kind",

@@ -74,6 +74,14 @@ impl OrderState {
         }
     }
 
+    /// Whether nothing more happens to an order in this state.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            OrderState::Rejected | OrderState::Fulfilled | OrderState::Cancelled | OrderState::Expired
+        )
+    }
+
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.name() == name)
     }

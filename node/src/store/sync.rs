@@ -69,6 +69,29 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// Durable log entries from `from` on, as the log holds them: at most
+    /// `max_events`, and no more than `max_bytes` in all unless the first
+    /// alone is larger (it goes alone, or the link would stall on it).
+    pub fn log_run(
+        &self,
+        from: u64,
+        max_events: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, sled::IVec)>, StoreError> {
+        let mut out: Vec<(u64, sled::IVec)> = Vec::new();
+        let mut bytes = 0;
+        let end = super::log_key(self.head().saturating_add(1));
+        for kv in self.tree.range(super::log_key(from)..end).take(max_events) {
+            let (k, v) = kv?;
+            if !out.is_empty() && bytes + v.len() > max_bytes {
+                break;
+            }
+            bytes += v.len();
+            out.push((be_u64(&k[1..], "log key")?, v));
+        }
+        Ok(out)
+    }
+
     /// HQ sequence numbers at or below this count as applied.
     pub fn hq_floor(&self) -> Result<u64, StoreError> {
         match self.tree.get(floor_key())? {

@@ -57,6 +57,8 @@ pub struct AppState {
     pub tls: bool,
     /// Messages waiting to be shown once after a redirect.
     pub flashes: Arc<pages::Flashes>,
+    /// The cloud link's state.
+    pub sync: Arc<crate::sync::SyncStatus>,
 }
 
 impl AppState {
@@ -114,6 +116,7 @@ pub fn app(state: AppState) -> Router {
         .route("/store/pickup-times", post(admin::set_pickup_times))
         .route("/outbox/customer-messages", get(admin::customer_outbox))
         .route("/store", get(admin::store_summary))
+        .route("/sync", get(admin::sync))
         .route("/audit", get(admin::audit))
         .route("/devices", post(admin::add_device).get(admin::list_devices))
         .route("/devices/{name}", delete(admin::remove_device))

@@ -296,6 +296,24 @@ pub async fn store_summary(
         },
         "out_of_stock": empty,
         "log_head": s.store.head(),
-        "cloud_link": "not configured: this node works offline only (the sync agent is a later issue)",
+        "cloud_link": sync_view(&s).await?,
     })))
+}
+
+async fn sync_view(s: &AppState) -> Result<crate::sync::SyncView, AppError> {
+    let (status, store) = (s.sync.clone(), s.store.clone());
+    crate::web::blocking(move || Ok::<_, AppError>(status.view(&store)?)).await
+}
+
+/// `GET /api/v1/sync`: the cloud link (configured, online or offline since,
+/// last acknowledgement, last error), the backlog (events not yet at HQ
+/// and the oldest one's age) and the drain rate.
+pub async fn sync(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
+    caller.require(Role::Manager)?;
+    let view = sync_view(&s).await?;
+    let mut v = serde_json::to_value(&view).unwrap_or(Value::Null);
+    if !view.link.configured {
+        v["note"] = json!("no [cloud] configured: this node works offline only; the log keeps every event for HQ");
+    }
+    Ok(Json(v))
 }

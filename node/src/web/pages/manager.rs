@@ -77,6 +77,42 @@ fn lockouts(s: &AppState, staff: &Staff) -> Markup {
     }
 }
 
+/// The cloud link: whether it is up, what waits for HQ, the last problem.
+fn cloud_link(s: &AppState, v: &crate::sync::SyncView) -> Markup {
+    let m = &s.messages;
+    let since = v.link.since_ms.map(|t| s.clock.short(t));
+    html! {
+        @if !v.link.configured {
+            p { span class="chip" { (m.t("manager.cloud_not_configured")) } }
+            p class="muted small" { (m.t("manager.cloud_help")) }
+        } @else {
+            p id="cloud-state" {
+                @if v.link.online {
+                    span class="chip ok" { (m.t("manager.cloud_online")) }
+                } @else {
+                    span class="chip bad" { (m.t("manager.cloud_offline")) }
+                }
+                @if let Some(t) = &since { " " span class="muted" { (m.f("manager.cloud_since", &[("time", t)])) } }
+            }
+            @if v.backlog_events == 0 {
+                p id="cloud-backlog" { (m.t("manager.cloud_synced")) }
+            } @else {
+                @let oldest = s.clock.short(crate::store::now_ms().saturating_sub(v.oldest_backlog_ms.unwrap_or(0)));
+                p id="cloud-backlog" { (m.n("manager.cloud_backlog", v.backlog_events, &[("time", &oldest)])) }
+            }
+            @if let Some(t) = v.link.last_ack_ms {
+                p class="muted small" { (m.f("manager.cloud_last_ack", &[("time", &s.clock.short(t))])) }
+            }
+            @if !v.link.online {
+                p class="muted small" { (m.t("manager.cloud_offline_help")) }
+                @if let Some(reason) = &v.link.last_error {
+                    p class="muted small" { (m.f("manager.cloud_problem", &[("reason", reason)])) }
+                }
+            }
+        }
+    }
+}
+
 /// `GET /manager`
 pub async fn dashboard(State(s): State<AppState>, staff: Staff) -> Result<Response, PageError> {
     staff.require(&s, Role::Manager)?;
@@ -86,6 +122,8 @@ pub async fn dashboard(State(s): State<AppState>, staff: Staff) -> Result<Respon
     let today = s.today.clone();
     let day = s.clock.day_start_ms();
     let d = crate::web::blocking(move || dashboard::dashboard(&store, &today, day)).await?;
+    let (status, store) = (s.sync.clone(), s.store.clone());
+    let sync = crate::web::blocking(move || status.view(&store)).await?;
     let now = crate::store::now_ms();
     let body = html! {
         h1 { (m.t("manager.title")) }
@@ -117,8 +155,7 @@ pub async fn dashboard(State(s): State<AppState>, staff: Staff) -> Result<Respon
                 }
                 section class="card" aria-labelledby="cloud-h" {
                     h2 id="cloud-h" { (m.t("manager.cloud")) }
-                    p { span class="chip" { (m.t("manager.cloud_not_configured")) } }
-                    p class="muted small" { (m.t("manager.cloud_help")) }
+                    (cloud_link(&s, &sync))
                 }
                 section class="card" aria-labelledby="today-h" {
                     h2 id="today-h" { (m.t("manager.today")) }

@@ -1,0 +1,123 @@
+//! The connection to the cloud broker.
+//!
+//! rumqttc's event loop is polled by a task of its own that only forwards
+//! what arrives: it never publishes (a publish waits for room in the
+//! request channel, which only polling makes, so publishing from the
+//! polling task deadlocks under load). Its channel to the agent is
+//! unbounded, but what comes in is bounded by the broker's in-flight
+//! window: every message is acknowledged by hand (manual acks), only once
+//! it has been dealt with.
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS, Transport};
+use tokio::sync::mpsc;
+
+use super::CloudConfig;
+use protocol::{topic, StoreId};
+
+/// What the polling task reports.
+#[derive(Debug)]
+pub enum FromLink {
+    /// Connected; `session` is whether the broker kept our session.
+    Up { session: bool },
+    /// The connection failed or dropped; the poller retries after a pause.
+    Down(String),
+    Message(rumqttc::Publish),
+}
+
+/// Room for requests to rumqttc (publishes, acks, subscribes).
+const REQUESTS: usize = 256;
+
+/// The client for `store` (client id = the store id, persistent session,
+/// an offline last will) and its event loop.
+pub fn client(config: &CloudConfig, store: &StoreId) -> (AsyncClient, EventLoop) {
+    let mut o = MqttOptions::new(store.as_str(), &config.url.host, config.url.port);
+    o.set_clean_session(false)
+        .set_keep_alive(Duration::from_secs(config.keep_alive_s))
+        .set_manual_acks(true)
+        // Room for the largest batch plus its framing, and for a catalog
+        // coming down.
+        .set_max_packet_size(
+            config.batch_max_bytes.max(1 << 20) + 64 * 1024,
+            config.batch_max_bytes + 64 * 1024,
+        )
+        .set_last_will(LastWill::new(
+            topic::sync_status(store),
+            protocol::codec::to_json(&protocol::sync::StoreStatus::offline(store.clone())),
+            QoS::AtLeastOnce,
+            true,
+        ));
+    if let Some((user, password)) = &config.credentials {
+        o.set_credentials(user, password);
+    }
+    if let Some(tls) = &config.tls {
+        o.set_transport(Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(tls.clone()),
+        ));
+    }
+    AsyncClient::new(o, REQUESTS)
+}
+
+/// Poll `events` until the agent goes away, reconnecting with jittered
+/// exponential backoff (0.5 s doubling to 30 s, each pause drawn from its
+/// upper half so a fleet that lost HQ together does not return together).
+pub async fn poll(mut events: EventLoop, to_agent: mpsc::UnboundedSender<FromLink>) {
+    let mut failures: u32 = 0;
+    loop {
+        let sent = match events.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                failures = 0;
+                to_agent.send(FromLink::Up {
+                    session: ack.session_present,
+                })
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => to_agent.send(FromLink::Message(p)),
+            Ok(_) => Ok(()),
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                let sent = to_agent.send(FromLink::Down(describe(&e)));
+                tokio::time::sleep(backoff(failures)).await;
+                sent
+            }
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+fn backoff(failures: u32) -> Duration {
+    let ceiling = (500u64 << failures.saturating_sub(1).min(6)).min(30_000);
+    let ms = rand::Rng::gen_range(&mut rand::thread_rng(), ceiling / 2..=ceiling);
+    Duration::from_millis(ms)
+}
+
+/// A connection error in words an operator can act on.
+fn describe(e: &rumqttc::ConnectionError) -> String {
+    use rumqttc::ConnectionError as E;
+    match e {
+        E::ConnectionRefused(code) => format!(
+            "the cloud broker refused the connection ({code:?}): check cloud.username/cloud.password or the client certificate"
+        ),
+        E::Tls(t) => format!("TLS with the cloud broker failed: {t}"),
+        E::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "nothing listens at the cloud broker's address (connection refused)".to_string()
+        }
+        other => format!("cloud broker connection: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_half_a_minute_with_jitter() {
+        for _ in 0..50 {
+            let first = backoff(1).as_millis();
+            assert!((250..=500).contains(&first), "{first}");
+            let late = backoff(20).as_millis();
+            assert!((15_000..=30_000).contains(&late), "{late}");
+        }
+    }
+}
