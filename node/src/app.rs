@@ -599,10 +599,17 @@ fn announce(
     let _ = writeln!(out, "  data         {}", config.data_dir.display());
     match &config.cloud {
         Some(c) => {
-            let _ = writeln!(out, "  cloud link   {}  (store {} syncs with HQ)", c.url, config.store_id);
+            let _ = writeln!(
+                out,
+                "  cloud link   {}  (store {} syncs with HQ)",
+                c.url, config.store_id
+            );
         }
         None => {
-            let _ = writeln!(out, "  cloud link   none: offline only (set [cloud] url to sync with HQ)");
+            let _ = writeln!(
+                out,
+                "  cloud link   none: offline only (set [cloud] url to sync with HQ)"
+            );
         }
     }
     match token_file {

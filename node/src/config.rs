@@ -554,13 +554,21 @@ impl Layers {
         let cert = pem("cloud.cert_file")?;
         let key = pem("cloud.key_file")?;
         if cert.is_some() != key.is_some() {
-            let missing = if cert.is_some() { "cloud.key_file" } else { "cloud.cert_file" };
+            let missing = if cert.is_some() {
+                "cloud.key_file"
+            } else {
+                "cloud.cert_file"
+            };
             return Err(self.invalid(missing, "cloud.cert_file and cloud.key_file go together"));
         }
         let username = text("cloud.username");
         let password = text("cloud.password");
         if username.is_some() != password.is_some() {
-            let missing = if username.is_some() { "cloud.password" } else { "cloud.username" };
+            let missing = if username.is_some() {
+                "cloud.password"
+            } else {
+                "cloud.username"
+            };
             return Err(self.invalid(missing, "cloud.username and cloud.password go together"));
         }
         if !url.tls && (cert.is_some() || ca.is_some()) {
@@ -575,16 +583,18 @@ impl Layers {
             credentials: username.zip(password),
             keep_alive_s: self.parse("cloud.keep_alive_s", |v| number(v, 5, 3600))? as u64,
             batch_max_events: self.parse("cloud.batch_max_events", |v| number(v, 1, 100_000))?,
-            batch_max_bytes: self
-                .parse("cloud.batch_max_bytes", |v| number(v, 4096, 64 << 20))?,
-            batch_linger_ms: self.parse("cloud.batch_linger_ms", |v| number(v, 0, 60_000))?
-                as u64,
+            batch_max_bytes: self.parse("cloud.batch_max_bytes", |v| number(v, 4096, 64 << 20))?,
+            batch_linger_ms: self.parse("cloud.batch_linger_ms", |v| number(v, 0, 60_000))? as u64,
             ack_timeout_s: self.parse("cloud.ack_timeout_s", |v| number(v, 1, 3600))? as u64,
             status_interval_s: self.parse("cloud.status_interval_s", |v| number(v, 1, 86_400))?
                 as u64,
         };
         let tls = if cloud.url.tls {
-            let key_name = if cert.is_some() { "cloud.cert_file" } else { "cloud.ca_file" };
+            let key_name = if cert.is_some() {
+                "cloud.cert_file"
+            } else {
+                "cloud.ca_file"
+            };
             Some(self.parse(key_name, |_| {
                 crate::sync::tls_config(ca.as_deref(), cert.as_deref().zip(key.as_deref()))
             })?)

@@ -15,6 +15,8 @@ pub mod envelope;
 pub mod event;
 pub mod gtin;
 pub mod ids;
+#[cfg(feature = "link")]
+pub mod link;
 pub mod message;
 pub mod pickup;
 pub mod sync;

@@ -74,4 +74,3 @@ pub fn customer_message(env: &Envelope) -> Option<CustomerMessage> {
         pickup_token: token,
     })
 }
-

@@ -207,7 +207,8 @@ mod tests {
         }
         assert_eq!(parse_sync("stores/s1/nope"), None);
         assert_eq!(parse_sync("stores/bad id/up"), None);
-        assert_eq!(sync_shared("hq", SyncTopic::Up), "$share/hq/stores/+/up");        assert_eq!(
+        assert_eq!(sync_shared("hq", SyncTopic::Up), "$share/hq/stores/+/up");
+        assert_eq!(
             parse(&s, "store/s1/events/made_up"),
             Parsed::UnknownEvent("made_up")
         );

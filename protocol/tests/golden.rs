@@ -1764,14 +1764,14 @@ fn sync_messages() {
         "up batch",
         batch,
         concat!(
-            "01",       // FORMAT_VERSION
-            "03732d37", // store_id "s-7"
-            "ac02",     // first_seq 300
-            "ad02",     // last_seq 301
+            "01",                                                               // FORMAT_VERSION
+            "03732d37",                                                         // store_id "s-7"
+            "ac02",                                                             // first_seq 300
+            "ad02",                                                             // last_seq 301
             "abababababababababababababababababababababababababababababababab", // last_hash
-            "02",       // 2 events
-            "03010203", // 3 bytes
-            "00",       // 0 bytes
+            "02",                                                               // 2 events
+            "03010203",                                                         // 3 bytes
+            "00",                                                               // 0 bytes
         ),
     )]);
     check_postcard(&[(
@@ -1789,10 +1789,10 @@ fn sync_messages() {
         down,
         concat!(
             "01",
-            "0630314a304851",     // hq_id "01J0HQ"
-            "8080f9c0c1c48203",   // hq_seq 1_700_000_000_000_000
-            "03",                 // Command::ConfirmPayment
-            "03572d31",           // order_id "W-1"
+            "0630314a304851",   // hq_id "01J0HQ"
+            "8080f9c0c1c48203", // hq_seq 1_700_000_000_000_000
+            "03",               // Command::ConfirmPayment
+            "03572d31",         // order_id "W-1"
         ),
     )]);
     check_postcard(&[(

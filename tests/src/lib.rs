@@ -17,9 +17,10 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 pub mod browser;
+pub mod cloud;
 
 /// The workspace's target directory.
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -416,7 +417,7 @@ impl Drop for Node {
 }
 
 /// The status and the JSON body (or the text, as a JSON string).
-async fn status_and_json(resp: reqwest::Response) -> Result<(u16, Value)> {
+pub(crate) async fn status_and_json(resp: reqwest::Response) -> Result<(u16, Value)> {
     let status = resp.status().as_u16();
     let text = resp.text().await?;
     Ok((
@@ -425,7 +426,7 @@ async fn status_and_json(resp: reqwest::Response) -> Result<(u16, Value)> {
     ))
 }
 
-fn find_addr(text: &str, marker: &str) -> Option<SocketAddr> {
+pub(crate) fn find_addr(text: &str, marker: &str) -> Option<SocketAddr> {
     let start = text.find(marker)? + marker.len();
     let rest = &text[start..];
     let end = rest.find(['/', ' ', '\n']).unwrap_or(rest.len());

@@ -15,12 +15,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use protocol::{
-    codec, topic, Actor, Command, CommandEnvelope, CommandReply, Envelope, Event, EventId, OrderId,
-    ReplyStatus, StoreId,
+    codec, topic, Actor, Command, Envelope, Event, EventId, OrderId, ReplyStatus, StoreId,
 };
 use rumqttc::{Event as MqttEvent, MqttOptions, Packet};
 use serde_json::{json, Value};
-use storenode_tests::{order_body, Mqtt, Node};
+use storenode_tests::{order_body, Mqtt, Node, Opts};
 
 fn store() -> StoreId {
     StoreId::new("test-store").unwrap()
@@ -934,10 +933,11 @@ async fn malformed_device_commands_get_an_invalid_reply_and_a_dead_letter() {
     assert_eq!(reply["log_seqs"], json!([head + 1]), "{reply}");
 }
 
-fn cloud_create(id: &str, order_id: &str) -> CommandEnvelope {
+fn cloud_create(id: &str, order_id: &str) -> protocol::sync::DownCommand {
     let body = order_body(order_id, 1);
-    CommandEnvelope {
-        id: id.into(),
+    protocol::sync::DownCommand {
+        hq_id: id.into(),
+        hq_seq: 1 + id.len() as u64,
         command: Command::CreateOrder {
             order_id: OrderId::new(order_id).unwrap(),
             order: serde_json::from_value(json!({
@@ -951,11 +951,29 @@ fn cloud_create(id: &str, order_id: &str) -> CommandEnvelope {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_cloud_commands_get_an_invalid_reply_and_a_dead_letter() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::start(dir.path()).await.unwrap();
-    let pw = node.add_device("cloud-link").await.unwrap();
-    let mut cloud = node.mqtt("cloud-link", &pw).await.unwrap();
-    let reply_topic = topic::cloud_reply(&store());
-    let cmd_topic = topic::cloud_command(&store());
+    // HQ's commands come down the node's own link to the cloud broker.
+    let broker = storenode_tests::cloud::Mosquitto::start(dir.path())
+        .await
+        .unwrap();
+    let node = Node::start_with(
+        &dir.path().join("node"),
+        Opts {
+            env: vec![("STORENODE_CLOUD_URL".into(), broker.url())],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    node.wait_for("cloud link up", 20, || async {
+        Ok(node.get("/api/v1/sync").await?.1["online"] == true)
+    })
+    .await
+    .unwrap();
+    let mut cloud = Mqtt::connect(broker.addr(), "hq-bad", "hq", "x")
+        .await
+        .unwrap();
+    let reply_topic = topic::sync_reply(&store());
+    let cmd_topic = topic::sync_down(&store());
     cloud.subscribe(&reply_topic).await.unwrap();
     let head = node.head().await.unwrap();
 
@@ -965,8 +983,8 @@ async fn malformed_cloud_commands_get_an_invalid_reply_and_a_dead_letter() {
     let mut trailing = good.clone();
     trailing.extend([0, 0]);
     let json_instead = codec::to_json(&cloud_create("hq-1", "CLOUD-BAD"));
-    // (what, payload, reply id, words in the reason): the id is only
-    // recovered when the payload happens to be readable JSON.
+    // (what, payload, reply id, words in the reason): an unreadable
+    // command has no id to answer with.
     let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
         (
             "garbage",
@@ -991,7 +1009,7 @@ async fn malformed_cloud_commands_get_an_invalid_reply_and_a_dead_letter() {
         (
             "JSON instead of postcard",
             json_instead,
-            "hq-1",
+            "",
             "unsupported format version 123",
         ),
     ];
@@ -999,7 +1017,9 @@ async fn malformed_cloud_commands_get_an_invalid_reply_and_a_dead_letter() {
     for (what, payload, id, words) in cases {
         cloud.publish(&cmd_topic, payload.clone()).await.unwrap();
         let p = cloud.recv_on(&reply_topic, 10).await.unwrap();
-        let reply: CommandReply = codec::decode(&p.payload).unwrap();
+        let reply = codec::decode::<protocol::sync::DownReply>(&p.payload)
+            .unwrap()
+            .reply;
         assert_eq!(reply.status, ReplyStatus::Invalid, "{what}: {reply:?}");
         assert_eq!(reply.id, id, "{what}: {reply:?}");
         assert!(reply.log_seqs.is_empty(), "{what}: {reply:?}");
@@ -1024,8 +1044,11 @@ async fn malformed_cloud_commands_get_an_invalid_reply_and_a_dead_letter() {
         .publish(&cmd_topic, codec::encode(&bad_qty))
         .await
         .unwrap();
-    let reply: CommandReply =
-        codec::decode(&cloud.recv_on(&reply_topic, 10).await.unwrap().payload).unwrap();
+    let reply = codec::decode::<protocol::sync::DownReply>(
+        &cloud.recv_on(&reply_topic, 10).await.unwrap().payload,
+    )
+    .unwrap()
+    .reply;
     assert_eq!(reply.status, ReplyStatus::Rejected, "{reply:?}");
     assert_eq!(reply.id, "hq-2");
     assert!(
@@ -1041,8 +1064,11 @@ async fn malformed_cloud_commands_get_an_invalid_reply_and_a_dead_letter() {
 
     // The cloud link still works.
     cloud.publish(&cmd_topic, good).await.unwrap();
-    let reply: CommandReply =
-        codec::decode(&cloud.recv_on(&reply_topic, 10).await.unwrap().payload).unwrap();
+    let reply = codec::decode::<protocol::sync::DownReply>(
+        &cloud.recv_on(&reply_topic, 10).await.unwrap().payload,
+    )
+    .unwrap()
+    .reply;
     assert_eq!(reply.status, ReplyStatus::Accepted, "{reply:?}");
     assert_eq!(reply.log_seqs, [head + 1]);
 }

@@ -529,36 +529,8 @@ async fn cancel_at_each_stage() {
 
     // Every reservation is released; only C-5's two units left the store.
     assert_eq!(stock(&node, 60).await, (STOCK - 2, 0));
-
-    // From the cloud (HQ's order service), a retry of the refused cancel
-    // gets the same refusal, not an "accepted".
-    let pw = node.add_device("cloud-link").await.unwrap();
-    let mut cloud = node.mqtt("cloud-link", &pw).await.unwrap();
-    cloud
-        .subscribe(&topic::cloud_reply(&store()))
-        .await
-        .unwrap();
-    let late = protocol::CommandEnvelope {
-        id: "hq-cx-9".into(),
-        command: protocol::Command::Cancel {
-            order_id: OrderId::new("C-5").unwrap(),
-            reason: "customer called HQ".into(),
-            by: "hq".into(),
-        },
-    };
-    for _ in 0..2 {
-        cloud
-            .publish(&topic::cloud_command(&store()), codec::encode(&late))
-            .await
-            .unwrap();
-        let p = cloud
-            .recv_on(&topic::cloud_reply(&store()), 10)
-            .await
-            .unwrap();
-        let r: protocol::CommandReply = codec::decode(&p.payload).unwrap();
-        assert_eq!(r.status, protocol::ReplyStatus::Rejected, "{r:?}");
-        assert!(r.reason.unwrap().contains("already handed over"));
-    }
+    // HQ's cancel arriving after such a hand-over, and its retry, are
+    // in tests/sync.rs (an_hq_cancel_after_an_offline_hand_over…).
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

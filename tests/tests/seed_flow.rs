@@ -5,8 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use protocol::{
-    codec, topic, Command, CommandEnvelope, CommandReply, Envelope, EventKind, OrderId,
-    ReplyStatus, StoreId,
+    codec, topic, Command, CommandReply, Envelope, EventKind, OrderId, ReplyStatus, StoreId,
 };
 use serde_json::json;
 use storenode_tests::{order_body, Mqtt, Node};
@@ -192,13 +191,28 @@ async fn seed_flow_over_api_and_broker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_flow_from_cloud_and_device_commands() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::start(dir.path()).await.unwrap();
-    let cloud_pw = node.add_device("cloud-link").await.unwrap();
-    let mut cloud = node.mqtt("cloud-link", &cloud_pw).await.unwrap();
-    cloud
-        .subscribe(&topic::cloud_reply(&store()))
+    // HQ's commands come over the node's own link to the cloud broker.
+    let broker = storenode_tests::cloud::Mosquitto::start(dir.path())
         .await
         .unwrap();
+    let node = Node::start_with(
+        &dir.path().join("node"),
+        storenode_tests::Opts {
+            env: vec![("STORENODE_CLOUD_URL".into(), broker.url())],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    node.wait_for("cloud link up", 20, || async {
+        Ok(node.get("/api/v1/sync").await?.1["online"] == true)
+    })
+    .await
+    .unwrap();
+    let mut cloud = Mqtt::connect(broker.addr(), "hq-seed", "hq", "x")
+        .await
+        .unwrap();
+    cloud.subscribe(&topic::sync_reply(&store())).await.unwrap();
     let scanner_pw = node.add_device("scanner-1").await.unwrap();
     let mut scanner = node.mqtt("scanner-1", &scanner_pw).await.unwrap();
     scanner
@@ -206,25 +220,28 @@ async fn seed_flow_from_cloud_and_device_commands() {
         .await
         .unwrap();
 
-    // OrderCreated from the cloud topic (postcard).
+    // OrderCreated from HQ (postcard on the store's down topic).
     let body = order_body("CLOUD-1", 2);
     let order: protocol::NewOrder = serde_json::from_value(json!({
         "customer_name": body["customer_name"], "lines": body["lines"], "payment": "pay_at_pickup"
     }))
     .unwrap();
-    let cmd = CommandEnvelope {
-        id: "hq-0001".into(),
+    let cmd = protocol::sync::DownCommand {
+        hq_id: "hq-0001".into(),
+        hq_seq: 1,
         command: Command::CreateOrder {
             order_id: OrderId::new("CLOUD-1").unwrap(),
             order,
         },
     };
     cloud
-        .publish(&topic::cloud_command(&store()), codec::encode(&cmd))
+        .publish(&topic::sync_down(&store()), codec::encode(&cmd))
         .await
         .unwrap();
-    let reply: CommandReply = codec::decode(&cloud.recv(10).await.unwrap().payload).unwrap();
-    assert_eq!(reply.id, "hq-0001");
+    let reply: protocol::sync::DownReply =
+        codec::decode(&cloud.recv(10).await.unwrap().payload).unwrap();
+    assert_eq!(reply.hq_id, "hq-0001");
+    let reply: CommandReply = reply.reply;
     assert_eq!(reply.status, ReplyStatus::Accepted, "{reply:?}");
     assert_eq!(reply.log_seqs.len(), 1);
 

@@ -78,7 +78,10 @@ impl OrderState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            OrderState::Rejected | OrderState::Fulfilled | OrderState::Cancelled | OrderState::Expired
+            OrderState::Rejected
+                | OrderState::Fulfilled
+                | OrderState::Cancelled
+                | OrderState::Expired
         )
     }
 

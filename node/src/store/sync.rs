@@ -92,6 +92,13 @@ impl Store {
         Ok(out)
     }
 
+    /// Make every write so far durable (for tools working on a stopped
+    /// node's store; the running node's writer flushes on its own).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// HQ sequence numbers at or below this count as applied.
     pub fn hq_floor(&self) -> Result<u64, StoreError> {
         match self.tree.get(floor_key())? {
@@ -109,7 +116,11 @@ impl Store {
 
     /// Forget HQ commands decided before `cutoff_ms`, raising the floor to
     /// the highest of their sequences. Rides on the next group commit.
-    pub(super) fn prune_hq(&self, cutoff_ms: u64, batch: &mut sled::Batch) -> Result<(), StoreError> {
+    pub(super) fn prune_hq(
+        &self,
+        cutoff_ms: u64,
+        batch: &mut sled::Batch,
+    ) -> Result<(), StoreError> {
         let mut floor = self.hq_floor()?;
         let before = floor;
         for kv in self.tree.scan_prefix([b'h']) {
@@ -188,7 +199,10 @@ mod tests {
     fn the_anchor_never_moves_back_nor_past_the_head() {
         let (_d, s) = store();
         assert_eq!(s.sync_anchor().ok(), Some(ChainHead::default()));
-        let past = s.set_sync_anchor(ChainHead { seq: 1, hash: [1; 32] });
+        let past = s.set_sync_anchor(ChainHead {
+            seq: 1,
+            hash: [1; 32],
+        });
         assert!(past.is_err(), "the log is empty");
     }
 }

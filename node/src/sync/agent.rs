@@ -71,8 +71,9 @@ impl Agent {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
         let mut st = State::default();
         let mut waiting = 0usize;
-        let mut tick =
-            tokio::time::interval(Duration::from_millis(self.config.batch_linger_ms.clamp(5, 250)));
+        let mut tick = tokio::time::interval(Duration::from_millis(
+            self.config.batch_linger_ms.clamp(5, 250),
+        ));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         tracing::info!(broker = %self.config.url, store = %store_id, "sync link starting");
         loop {
@@ -114,7 +115,12 @@ impl Agent {
         Ok(())
     }
 
-    fn on_up(&self, client: &AsyncClient, st: &mut State, session: bool) -> Result<(), ServiceError> {
+    fn on_up(
+        &self,
+        client: &AsyncClient,
+        st: &mut State,
+        session: bool,
+    ) -> Result<(), ServiceError> {
         let id = self.store.store_id();
         st.online = true;
         self.metrics.sync_online.set(1);
@@ -146,7 +152,10 @@ impl Agent {
 
     fn on_down_link(&self, st: &mut State, reason: String) {
         if st.online {
-            tracing::warn!(reason, "sync link down; the store carries on, the backlog waits");
+            tracing::warn!(
+                reason,
+                "sync link down; the store carries on, the backlog waits"
+            );
         } else {
             tracing::debug!(reason, "sync link still down");
         }
@@ -248,7 +257,8 @@ impl Agent {
     fn refuse(&self, p: &Publish, reason: &str) -> Result<(), ServiceError> {
         tracing::warn!(topic = %p.topic, reason, "unusable message from the cloud broker; ignored");
         self.metrics.dead_letter("cloud");
-        self.store.dead_letter("cloud", &p.topic, reason, &p.payload)?;
+        self.store
+            .dead_letter("cloud", &p.topic, reason, &p.payload)?;
         Ok(())
     }
 
@@ -284,7 +294,13 @@ impl Agent {
             Ok(c) => c,
             Err(reason) => {
                 self.refuse(&p, &reason)?;
-                answer_now(String::new(), 0, ReplyStatus::Invalid, reason, "invalid".into());
+                answer_now(
+                    String::new(),
+                    0,
+                    ReplyStatus::Invalid,
+                    reason,
+                    "invalid".into(),
+                );
                 return Ok(false);
             }
         };
@@ -311,7 +327,13 @@ impl Agent {
         let mut req = match req {
             Ok(r) => r,
             Err(refused) => {
-                answer_now(hq_id, hq_seq, ReplyStatus::Rejected, refused.to_string(), "rejected".into());
+                answer_now(
+                    hq_id,
+                    hq_seq,
+                    ReplyStatus::Rejected,
+                    refused.to_string(),
+                    "rejected".into(),
+                );
                 return Ok(false);
             }
         };
@@ -397,7 +419,9 @@ impl Agent {
             return Ok(());
         }
         let since = *st.backlog_since.get_or_insert_with(Instant::now);
-        if ((head - anchor.seq) as usize) < self.config.batch_max_events && since.elapsed() < self.linger() {
+        if ((head - anchor.seq) as usize) < self.config.batch_max_events
+            && since.elapsed() < self.linger()
+        {
             return Ok(());
         }
         let run = self.store.log_run(
@@ -444,7 +468,10 @@ impl Agent {
 
     /// Backlog gauges, about once a second (the oldest age costs a read).
     fn gauges(&self, st: &mut State, acked: u64, head: u64) -> Result<(), ServiceError> {
-        if st.gauges_set.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+        if st
+            .gauges_set
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
             return Ok(());
         }
         st.gauges_set = Some(Instant::now());

@@ -19,7 +19,9 @@ use protocol::{topic, StoreId};
 #[derive(Debug)]
 pub enum FromLink {
     /// Connected; `session` is whether the broker kept our session.
-    Up { session: bool },
+    Up {
+        session: bool,
+    },
     /// The connection failed or dropped; the poller retries after a pause.
     Down(String),
     Message(rumqttc::Publish),

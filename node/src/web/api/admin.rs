@@ -313,7 +313,9 @@ pub async fn sync(State(s): State<AppState>, caller: Caller) -> Result<Json<Valu
     let view = sync_view(&s).await?;
     let mut v = serde_json::to_value(&view).unwrap_or(Value::Null);
     if !view.link.configured {
-        v["note"] = json!("no [cloud] configured: this node works offline only; the log keeps every event for HQ");
+        v["note"] = json!(
+            "no [cloud] configured: this node works offline only; the log keeps every event for HQ"
+        );
     }
     Ok(Json(v))
 }

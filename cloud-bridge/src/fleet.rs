@@ -1,0 +1,188 @@
+//! What an instance knows of the fleet, all of it rebuilt from the cloud
+//! broker: every store's retained status, and every HQ command and reply
+//! (each instance subscribes to all `down` and `reply` topics, not as a
+//! share, so any instance answers for a command another one sent). No
+//! database: a new instance learns the statuses at once (retained) and the
+//! commands from the moment it starts.
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+
+use protocol::sync::{DownCommand, DownReply, StoreStatus};
+use protocol::ReplyStatus;
+use serde::Serialize;
+
+/// One store as HQ sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreView {
+    #[serde(flatten)]
+    pub status: StoreStatus,
+    /// When the store was last heard of (unix ms; 0: never by this
+    /// instance, only its last will).
+    pub seen_ms: u64,
+    /// The last event this instance delivered for the store (0: none yet).
+    pub delivered_seq: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Fleet {
+    stores: Mutex<BTreeMap<String, StoreView>>,
+}
+
+impl Fleet {
+    /// A store's status. It was written at `status.time_ms` (0 in the
+    /// last will: the store was last seen when it was last heard of).
+    pub fn status(&self, status: StoreStatus) {
+        if let Ok(mut m) = self.stores.lock() {
+            let key = status.store_id.to_string();
+            let old = m.get(&key);
+            let delivered_seq = old.map_or(0, |s| s.delivered_seq);
+            let seen_ms = status.time_ms.max(old.map_or(0, |s| s.seen_ms));
+            m.insert(
+                key,
+                StoreView {
+                    status,
+                    seen_ms,
+                    delivered_seq,
+                },
+            );
+        }
+    }
+
+    /// The retained status was cleared: the store left the fleet.
+    pub fn forget(&self, store: &str) {
+        if let Ok(mut m) = self.stores.lock() {
+            m.remove(store);
+        }
+    }
+
+    pub fn delivered(&self, store: &protocol::StoreId, last_seq: u64, now_ms: u64) {
+        if let Ok(mut m) = self.stores.lock() {
+            let e = m.entry(store.to_string()).or_insert_with(|| StoreView {
+                status: StoreStatus {
+                    online: true,
+                    ..StoreStatus::offline(store.clone())
+                },
+                seen_ms: now_ms,
+                delivered_seq: 0,
+            });
+            e.seen_ms = now_ms;
+            e.delivered_seq = e.delivered_seq.max(last_seq);
+        }
+    }
+
+    pub fn get(&self, store: &str) -> Option<StoreView> {
+        self.stores.lock().ok().and_then(|m| m.get(store).cloned())
+    }
+
+    pub fn all(&self) -> Vec<StoreView> {
+        self.stores
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// An HQ command and what became of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandRecord {
+    pub command_id: String,
+    pub store_id: String,
+    pub hq_seq: u64,
+    /// The command's name (`create_order`, `cancel`…).
+    pub command: String,
+    /// `pending` until the store answers; then `accepted`, `rejected`
+    /// (with the store's reason) or `invalid`.
+    pub status: &'static str,
+    pub reason: Option<String>,
+    pub log_seqs: Vec<u64>,
+    pub answered_ms: Option<u64>,
+}
+
+/// Most commands remembered per instance (the oldest are forgotten).
+const MAX_COMMANDS: usize = 200_000;
+
+#[derive(Debug, Default)]
+pub struct Commands {
+    inner: Mutex<(HashMap<String, CommandRecord>, VecDeque<String>)>,
+}
+
+impl Commands {
+    /// A command seen going down (sent by this or another instance).
+    pub fn sent(&self, store: &protocol::StoreId, cmd: &DownCommand) {
+        let name = serde_json::to_value(&cmd.command)
+            .ok()
+            .and_then(|v| match v {
+                serde_json::Value::Object(o) => o.keys().next().cloned(),
+                serde_json::Value::String(s) => Some(s),
+                _ => None,
+            })
+            .unwrap_or_default();
+        self.with(|map, order| {
+            if map.contains_key(&cmd.hq_id) {
+                return;
+            }
+            map.insert(
+                cmd.hq_id.clone(),
+                CommandRecord {
+                    command_id: cmd.hq_id.clone(),
+                    store_id: store.to_string(),
+                    hq_seq: cmd.hq_seq,
+                    command: name,
+                    status: "pending",
+                    reason: None,
+                    log_seqs: vec![],
+                    answered_ms: None,
+                },
+            );
+            order.push_back(cmd.hq_id.clone());
+        });
+    }
+
+    /// The store's answer.
+    pub fn answered(&self, reply: &DownReply, now_ms: u64) {
+        let status = match reply.reply.status {
+            ReplyStatus::Accepted => "accepted",
+            ReplyStatus::Rejected => "rejected",
+            ReplyStatus::Invalid => "invalid",
+        };
+        self.with(|map, order| {
+            let rec = map.entry(reply.hq_id.clone()).or_insert_with(|| {
+                order.push_back(reply.hq_id.clone());
+                CommandRecord {
+                    command_id: reply.hq_id.clone(),
+                    store_id: reply.store_id.to_string(),
+                    hq_seq: reply.hq_seq,
+                    command: String::new(),
+                    status,
+                    reason: None,
+                    log_seqs: vec![],
+                    answered_ms: None,
+                }
+            });
+            // The first answer stands (a redelivered command is answered
+            // again with the same outcome, from the store's inbox).
+            if rec.answered_ms.is_none() {
+                rec.status = status;
+                rec.reason = reply.reply.reason.clone();
+                rec.log_seqs = reply.reply.log_seqs.clone();
+                rec.answered_ms = Some(now_ms);
+            }
+        });
+    }
+
+    pub fn get(&self, id: &str) -> Option<CommandRecord> {
+        self.inner.lock().ok().and_then(|m| m.0.get(id).cloned())
+    }
+
+    fn with(&self, f: impl FnOnce(&mut HashMap<String, CommandRecord>, &mut VecDeque<String>)) {
+        if let Ok(mut g) = self.inner.lock() {
+            let (map, order) = &mut *g;
+            f(map, order);
+            while order.len() > MAX_COMMANDS {
+                if let Some(old) = order.pop_front() {
+                    map.remove(&old);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! `cloud-bridge`: the HQ side of storenode.
+//!
+//! Stateless instances on the chain's cloud broker (MQTT 3.1.1 or 5 with
+//! shared subscriptions: Mosquitto 2, EMQX, HiveMQ, VerneMQ):
+//! - [`ingest`]: every store's log in, as a share of `stores/+/up`,
+//!   delivered to the cloud order service as signed CloudEvents
+//!   ([`webhook`]), acknowledged to the store after a 2xx;
+//! - [`hq`]: HQ's API (commands to stores, their status, the fleet) and
+//!   the fleet page; [`fleet`]: what they read, rebuilt from the broker;
+//! - [`broker`]: `--embedded-broker` for a one-machine trial.
+//!
+//! docs/sync.md explains the protocol; docs/hq-api.yaml the API.
+#![forbid(unsafe_code)]
+
+pub mod broker;
+pub mod fleet;
+pub mod hq;
+pub mod ingest;
+pub mod metrics;
+pub mod webhook;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::link::CloudUrl;
+
+/// Where deliveries go.
+#[derive(Clone)]
+pub enum Delivery {
+    /// POST to the cloud order service, signed with `secret`.
+    Webhook {
+        url: String,
+        secret: webhook::Secret,
+    },
+    /// One CloudEvent per line on stdout (a trial, or a pipe into a tool).
+    Stdout,
+}
+
+/// One instance's settings.
+#[derive(Clone)]
+pub struct BridgeConfig {
+    pub broker: CloudUrl,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub credentials: Option<(String, String)>,
+    /// The shared-subscription group; instances in one group split the stores.
+    pub group: String,
+    /// This instance's name (its MQTT client id is `cloud-bridge-{instance}`).
+    pub instance: String,
+    pub delivery: Delivery,
+    pub http_listen: SocketAddr,
+    /// Bearer token of the HQ API.
+    pub token: String,
+    /// Most store batches delivered at once.
+    pub max_parallel: usize,
+}
+
+/// What the parts of one instance share.
+pub struct Shared {
+    pub config: BridgeConfig,
+    pub http: reqwest::Client,
+    pub fleet: fleet::Fleet,
+    pub commands: fleet::Commands,
+    pub metrics: metrics::Metrics,
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A pause after `failures` failures: doubling from `base_ms` up to
+/// `max_ms`, drawn from the upper half (jitter, so retries spread out).
+pub fn backoff(failures: u32, base_ms: u64, max_ms: u64) -> Duration {
+    let ceiling = base_ms
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(max_ms);
+    let ms = rand::Rng::gen_range(&mut rand::thread_rng(), ceiling / 2..=ceiling.max(1));
+    Duration::from_millis(ms)
+}
+
+/// Run one instance until `shutdown` turns true: ingest and the HQ API.
+pub async fn run(
+    config: BridgeConfig,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let shared = Arc::new(Shared {
+        config: config.clone(),
+        http,
+        fleet: fleet::Fleet::default(),
+        commands: fleet::Commands::default(),
+        metrics: metrics::Metrics::new(),
+    });
+    let listener = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("--http {}: cannot listen: {e}", config.http_listen))?;
+    let http_addr = listener.local_addr()?;
+    let (client, events) = ingest::client(&config);
+    let hq = hq::Hq {
+        shared: shared.clone(),
+        client: client.clone(),
+        clock: Arc::default(),
+    };
+    let mut web_shutdown = shutdown.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, hq::app(hq))
+            .with_graceful_shutdown(async move {
+                let _ = web_shutdown.changed().await;
+            })
+            .await
+    });
+    tracing::info!(
+        instance = config.instance,
+        broker = %config.broker,
+        group = config.group,
+        http = %http_addr,
+        "cloud-bridge ready"
+    );
+    println!("cloud-bridge ready: instance {} broker {} HQ API http://{http_addr}/api/v1/ fleet page http://{http_addr}/", config.instance, config.broker);
+    ingest::run(shared, client.clone(), events, shutdown).await;
+    let _ = client.try_disconnect();
+    let _ = server.await;
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! The MQTT link between a store and HQ's cloud broker, as both ends set it
+//! up: the broker URL and the TLS client configuration (rustls with ring,
+//! which cross-builds for a Raspberry Pi without a C toolchain). Built
+//! with the `link` feature (the node's sync agent and the cloud bridge).
+use std::sync::Arc;
+
+/// Where the cloud broker is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudUrl {
+    /// `mqtts://` (TLS) or `mqtt://`.
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+impl CloudUrl {
+    /// `mqtts://host[:port]` (default 8883) or `mqtt://host[:port]` (1883).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (tls, rest) = if let Some(r) = text.strip_prefix("mqtts://") {
+            (true, r)
+        } else if let Some(r) = text.strip_prefix("mqtt://") {
+            (false, r)
+        } else {
+            return Err("must start with mqtts:// (or mqtt://)".into());
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains('/') || rest.contains('@') || rest.contains('?') {
+            return Err("must be only scheme, host and port (credentials go in cloud.username and cloud.password)".into());
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            // An IPv6 literal is bracketed: [::1]:8883.
+            Some((h, p)) if !h.is_empty() && !p.contains(']') => {
+                let port = p
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| format!("port {p:?} is not a port number"))?;
+                (h, port)
+            }
+            _ => (rest, if tls { 8883 } else { 1883 }),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err("has no host".into());
+        }
+        Ok(CloudUrl {
+            tls,
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    /// Whether the broker is on this machine (plain MQTT is harmless there).
+    pub fn is_loopback(&self) -> bool {
+        self.host == "localhost"
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+impl std::fmt::Display for CloudUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        write!(f, "{scheme}://{}:{}", self.host, self.port)
+    }
+}
+
+/// The TLS client configuration: the broker's certificate must chain to
+/// `ca` (PEM; the system's roots without it); `client` is a PEM
+/// certificate chain and its key. Uses ring (no C toolchain needed to
+/// cross-build for a Raspberry Pi).
+pub fn tls_config(
+    ca: Option<&[u8]>,
+    client: Option<(&[u8], &[u8])>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(pem) => {
+            let certs: Vec<CertificateDer> = CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("not a PEM certificate file: {e}"))?;
+            if certs.is_empty() {
+                return Err("holds no PEM certificate".into());
+            }
+            for c in certs {
+                roots
+                    .add(c)
+                    .map_err(|e| format!("not a usable CA certificate: {e}"))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for c in found.certs {
+                let _ = roots.add(c);
+            }
+            if roots.is_empty() {
+                return Err("no cloud.ca_file and no system CA certificates found".into());
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    let config = match client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("cloud.cert_file is not a PEM certificate: {e}"))?;
+            if chain.is_empty() {
+                return Err("cloud.cert_file holds no PEM certificate".into());
+            }
+            let key = PrivateKeyDer::from_pem_slice(key)
+                .map_err(|e| format!("cloud.key_file is not a PEM private key: {e}"))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("the client certificate and key do not fit: {e}"))?
+        }
+    };
+    Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = CloudUrl::parse("mqtts://hq.example.com").expect("ok");
+        assert_eq!(
+            (u.tls, u.host.as_str(), u.port),
+            (true, "hq.example.com", 8883)
+        );
+        let u = CloudUrl::parse("mqtt://127.0.0.1:1999").expect("ok");
+        assert_eq!((u.tls, u.port), (false, 1999));
+        assert!(u.is_loopback());
+        let u = CloudUrl::parse("mqtts://[::1]:8883").expect("ok");
+        assert_eq!(u.host, "::1");
+        assert!(u.is_loopback());
+        for (bad, words) in [
+            ("https://hq", "must start with mqtts://"),
+            ("mqtt://", "has no host"),
+            ("mqtts://hq:0", "not a port"),
+            ("mqtts://hq:99999", "not a port"),
+            ("mqtts://user:pw@hq", "credentials go in"),
+            ("mqtts://hq/path", "only scheme, host and port"),
+        ] {
+            let e = CloudUrl::parse(bad).expect_err(bad);
+            assert!(e.contains(words), "{bad}: {e}");
+        }
+    }
+}
