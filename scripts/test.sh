@@ -4,7 +4,8 @@
 # axe-core (pinned, checksum-checked) for the accessibility checks, then
 # runs formatting and lint checks and every test: unit, property,
 # golden-vector, black-box tests against the real binary, broker and
-# database, and the staff pages in a real headless Chromium.
+# database, the sync link against a real Mosquitto and cloud-bridge, and
+# the staff pages in a real headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ needs=(
   "chromedriver:chromium-driver"      # WebDriver for them (no downloads)
   "curl:curl"                         # fetches axe-core below
   "/usr/share/zoneinfo/Europe/Berlin:tzdata"  # time zones for the pages
+  "/usr/sbin/mosquitto:mosquitto"     # the stand-in cloud broker of the sync tests
 )
 missing=()
 for n in "${needs[@]}"; do
@@ -30,6 +32,13 @@ if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+  # The package starts a system-wide broker on port 1883, where the node
+  # listens by default. The tests start their own on free ports: stop it.
+  if [[ " ${missing[*]} " == *" mosquitto "* ]] && command -v systemctl >/dev/null 2>&1 \
+      && systemctl is-active --quiet mosquitto 2>/dev/null; then
+    echo "stopping and disabling the system mosquitto service (the tests start their own)"
+    $sudo systemctl disable --now mosquitto || true
+  fi
 fi
 
 # axe-core, from the npm registry, checked against its pinned SHA-256.

@@ -187,10 +187,53 @@ impl Receiver {
         Ok(new)
     }
 
+    /// One webhook call, as a receiver takes it: the signature checked
+    /// (5 minutes of clock tolerance), the batch read, each event offered.
+    /// Returns the events that are new, in order, to apply.
+    pub fn take(
+        &mut self,
+        secret: &Secret,
+        headers: &axum::http::HeaderMap,
+        body: &[u8],
+        now_s: i64,
+    ) -> Result<Vec<Value>, Refused> {
+        let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+        secret
+            .verify(
+                h("webhook-id"),
+                h("webhook-timestamp"),
+                h("webhook-signature"),
+                body,
+                now_s,
+                300,
+            )
+            .map_err(Refused::Signature)?;
+        let batch: Vec<Value> =
+            serde_json::from_slice(body).map_err(|e| Refused::Body(e.to_string()))?;
+        let mut new = Vec::new();
+        for e in batch {
+            if self.offer(&e).map_err(Refused::Body)? {
+                new.push(e);
+            }
+        }
+        Ok(new)
+    }
+
     /// The last applied sequence of `store`.
     pub fn last(&self, store: &str) -> Option<&str> {
         self.last.get(store).map(String::as_str)
     }
+}
+
+/// Why a receiver refused a call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// Answer 401: not from the bridge (or replayed).
+    #[error("{0}")]
+    Signature(String),
+    /// Answer 400: not a CloudEvents batch from a storenode bridge.
+    #[error("{0}")]
+    Body(String),
 }
 
 #[cfg(test)]
