@@ -13,6 +13,7 @@ mod floor;
 mod footprint;
 mod lifecycle;
 mod mqtt;
+mod sync;
 mod web;
 
 #[derive(Parser)]
@@ -100,6 +101,25 @@ enum Scenario {
         #[arg(long, default_value_t = 50)]
         clients: usize,
     },
+    /// The sync link through Mosquitto, the cloud bridge and a webhook
+    /// receiver: a backlog of `backlog_orders` orders (4 events each)
+    /// drained with 1 and 2 bridge instances; a busy store's week
+    /// (`week_orders` whole lifecycles) from reconnect to converged; and
+    /// `stores` simulated stores of `store_events` events each with 1 and
+    /// 2 bridge instances, then again with instances capped at 4 calls at
+    /// once to a webhook taking `delay_ms` per call.
+    Sync {
+        #[arg(long, default_value_t = 25_000)]
+        backlog_orders: u64,
+        #[arg(long, default_value_t = 5_000)]
+        week_orders: u64,
+        #[arg(long, default_value_t = 1_000)]
+        stores: usize,
+        #[arg(long, default_value_t = 1_000)]
+        store_events: u64,
+        #[arg(long, default_value_t = 20)]
+        delay_ms: u64,
+    },
     /// QoS1 throughput: embedded broker (auth on) against Mosquitto.
     Broker {
         #[arg(long, default_value_t = 10)]
@@ -153,6 +173,13 @@ async fn main() -> Result<()> {
             seconds,
             clients,
         } => web_figures(open, requests, rate, seconds, clients).await?,
+        Scenario::Sync {
+            backlog_orders,
+            week_orders,
+            stores,
+            store_events,
+            delay_ms,
+        } => sync::run(backlog_orders, week_orders, stores, store_events, delay_ms).await?,
         Scenario::All { orders } => all(orders).await?,
     };
     if cli.json {
@@ -248,12 +275,31 @@ async fn all(orders: u64) -> Result<Value> {
     merge(&mut out, mqtt::run(8, 200).await?);
     merge(&mut out, footprint::cold_start(orders).await?);
     merge(&mut out, web_figures(5_000, 500, 200, 15, 50).await?);
+    {
+        let mut s = sync::run(25_000, 5_000, 1_000, 300, 20).await?;
+        if let Value::Object(m) = &mut s {
+            // The headline keys at the top level; the details under `sync`.
+            let keys: Vec<String> = m
+                .keys()
+                .filter(|k| {
+                    k.starts_with("sync_") || k.starts_with("fleet_") || k.starts_with("reconnect_")
+                })
+                .cloned()
+                .collect();
+            for k in keys {
+                if let Some(v) = m.remove(&k) {
+                    out.insert(k, v);
+                }
+            }
+            m.remove("machine");
+            m.remove("date");
+        }
+        out.insert("sync".into(), s);
+    }
     merge(
         &mut out,
         json!({
             "binary_mb": footprint::binary_mb(storenode_tests::binary()),
-            // No sync agent yet (offline sync issue).
-            "sync_drain_events_per_s": null,
             "machine": common::machine(),
             "date": common::date(),
         }),

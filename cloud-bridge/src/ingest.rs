@@ -39,7 +39,10 @@ pub fn client(config: &BridgeConfig) -> (AsyncClient, EventLoop) {
             rumqttc::TlsConfiguration::Rustls(tls.clone()),
         ));
     }
-    AsyncClient::new(o, 1024)
+    let (client, mut events) = AsyncClient::new(o, 1024);
+    // Small acks must not wait for Nagle (see the node's sync link).
+    events.network_options.set_tcp_nodelay(true);
+    (client, events)
 }
 
 enum FromLink {
@@ -271,8 +274,7 @@ async fn deliver(
             return;
         }
     };
-    let cloud: Vec<serde_json::Value> = events.iter().flat_map(webhook::cloud_events).collect();
-    let body = serde_json::to_vec(&cloud).unwrap_or_default();
+    let body = webhook::batch_body(&events);
     let id = format!("{}-{}-{}", batch.store_id, batch.first_seq, batch.last_seq);
     let mut failures = 0u32;
     loop {
@@ -280,7 +282,7 @@ async fn deliver(
             return; // not acknowledged: the store sends it again
         }
         let started = Instant::now();
-        let result = post(shared, &id, &body, &cloud).await;
+        let result = post(shared, &id, &body, &events).await;
         shared
             .metrics
             .webhook_seconds
@@ -316,18 +318,14 @@ async fn deliver(
 }
 
 /// One webhook call for a batch, signed per Standard Webhooks.
-async fn post(
-    shared: &Shared,
-    id: &str,
-    body: &[u8],
-    events: &[serde_json::Value],
-) -> Result<(), String> {
+async fn post(shared: &Shared, id: &str, body: &[u8], events: &[Envelope]) -> Result<(), String> {
     match &shared.config.delivery {
         Delivery::Stdout => {
             use std::io::Write as _;
             let mut out = std::io::stdout().lock();
-            for e in events {
-                let _ = writeln!(out, "{e}");
+            for e in events.iter().flat_map(webhook::cloud_events) {
+                let line = serde_json::to_string(&e).unwrap_or_default();
+                let _ = writeln!(out, "{line}");
             }
             out.flush().map_err(|e| e.to_string())
         }

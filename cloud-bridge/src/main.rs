@@ -178,7 +178,25 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         let config = config(cli)?;
         let (tx, rx) = tokio::sync::watch::channel(false);
+        // SIGTERM (systemd, docker) or ctrl-c: stop taking batches; what
+        // is unacknowledged is sent again by its store.
         tokio::spawn(async move {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{signal, SignalKind};
+                match signal(SignalKind::terminate()) {
+                    Ok(mut term) => {
+                        tokio::select! {
+                            _ = term.recv() => {}
+                            _ = tokio::signal::ctrl_c() => {}
+                        }
+                    }
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
+            }
+            #[cfg(not(unix))]
             let _ = tokio::signal::ctrl_c().await;
             let _ = tx.send(true);
         });

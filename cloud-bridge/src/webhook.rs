@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use protocol::{Envelope, Event};
+use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
@@ -35,59 +36,99 @@ pub fn sequence(log_seq: u64, sub: u8) -> String {
     }
 }
 
+/// One CloudEvent as the bridge sends it (serialized straight to JSON,
+/// without building a `Value` first: the drain rate depends on it).
+#[derive(Debug, Serialize)]
+pub struct CloudEvent<'a> {
+    pub specversion: &'static str,
+    pub id: String,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub subject: &'a str,
+    pub time: String,
+    pub datacontenttype: &'static str,
+    pub sequence: String,
+    pub storeid: &'a str,
+    pub logseq: u64,
+    pub orderseq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub causationid: Option<String>,
+    pub data: Data<'a>,
+}
+
+/// A CloudEvent's `data`.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Data<'a> {
+    Event(&'a Envelope),
+    /// An envelope with something withheld (staff PIN hashes).
+    Redacted(Value),
+    Message(protocol::message::CustomerMessage),
+}
+
 /// The CloudEvents for one store event: the event, then its customer
 /// message if it calls for one.
-pub fn cloud_events(env: &Envelope) -> Vec<Value> {
+pub fn cloud_events(env: &Envelope) -> Vec<CloudEvent<'_>> {
     let time = jiff::Timestamp::from_millisecond(env.time_ms as i64)
         .map(|t| t.to_string())
         .unwrap_or_default();
     let source = format!("/stores/{}", env.store_id);
-    let mut data = serde_json::to_value(env).unwrap_or(Value::Null);
+    let id = env.event_id.0.to_string();
     // The keyed hash is useless without the store's secret, but HQ has no
     // business with it either.
-    if matches!(
+    let data = if matches!(
         env.event,
         Event::StaffAdded { .. } | Event::StaffPinReset { .. }
     ) {
+        let mut v = serde_json::to_value(env).unwrap_or(Value::Null);
         for k in ["staff_added", "staff_pin_reset"] {
-            if let Some(e) = data.pointer_mut(&format!("/event/{k}/pin_hash")) {
+            if let Some(e) = v.pointer_mut(&format!("/event/{k}/pin_hash")) {
                 *e = json!("(withheld)");
             }
         }
-    }
-    let causation = env.causation_id.map(|c| c.0.to_string());
-    let mut out = vec![json!({
-        "specversion": "1.0",
-        "id": env.event_id.0.to_string(),
-        "source": source,
-        "type": env.event.kind().name(),
-        "subject": env.order_id.as_str(),
-        "time": time,
-        "datacontenttype": "application/json",
-        "sequence": sequence(env.log_seq, 0),
-        "storeid": env.store_id.as_str(),
-        "logseq": env.log_seq,
-        "orderseq": env.order_seq,
-        "causationid": causation,
-        "data": data,
-    })];
-    if let Some(m) = protocol::message::customer_message(env) {
-        out.push(json!({
-            "specversion": "1.0",
-            "id": format!("{}.msg", env.event_id.0),
-            "source": source,
-            "type": "customer_message",
-            "subject": env.order_id.as_str(),
-            "time": time,
-            "datacontenttype": "application/json",
-            "sequence": sequence(env.log_seq, 1),
-            "storeid": env.store_id.as_str(),
-            "logseq": env.log_seq,
-            "orderseq": env.order_seq,
-            "data": m,
-        }));
-    }
+        Data::Redacted(v)
+    } else {
+        Data::Event(env)
+    };
+    let message = protocol::message::customer_message(env).map(|m| CloudEvent {
+        specversion: "1.0",
+        id: format!("{id}.msg"),
+        source: source.clone(),
+        kind: "customer_message",
+        subject: env.order_id.as_str(),
+        time: time.clone(),
+        datacontenttype: "application/json",
+        sequence: sequence(env.log_seq, 1),
+        storeid: env.store_id.as_str(),
+        logseq: env.log_seq,
+        orderseq: env.order_seq,
+        causationid: None,
+        data: Data::Message(m),
+    });
+    let mut out = vec![CloudEvent {
+        specversion: "1.0",
+        id,
+        source,
+        kind: env.event.kind().name(),
+        subject: env.order_id.as_str(),
+        time,
+        datacontenttype: "application/json",
+        sequence: sequence(env.log_seq, 0),
+        storeid: env.store_id.as_str(),
+        logseq: env.log_seq,
+        orderseq: env.order_seq,
+        causationid: env.causation_id.map(|c| c.0.to_string()),
+        data,
+    }];
+    out.extend(message);
     out
+}
+
+/// The webhook body for a run of events: a CloudEvents batch.
+pub fn batch_body(events: &[Envelope]) -> Vec<u8> {
+    let all: Vec<CloudEvent<'_>> = events.iter().flat_map(cloud_events).collect();
+    serde_json::to_vec(&all).unwrap_or_default()
 }
 
 /// A Standard Webhooks secret: `whsec_` + base64, or any other text used
@@ -177,19 +218,29 @@ impl Receiver {
         let seq = event["sequence"]
             .as_str()
             .ok_or("CloudEvent without sequence")?;
+        Ok(self.offer_seq(store, seq))
+    }
+
+    /// [`Receiver::offer`] for an event already read: whether `seq` is
+    /// new for `store`.
+    pub fn offer_seq(&mut self, store: &str, seq: &str) -> bool {
         let new = self.last.get(store).is_none_or(|last| seq > last.as_str());
         if new {
-            self.last.insert(store.to_string(), seq.to_string());
+            match self.last.get_mut(store) {
+                Some(l) => seq.clone_into(l),
+                None => {
+                    self.last.insert(store.to_string(), seq.to_string());
+                }
+            }
             self.applied += 1;
         } else {
             self.dropped += 1;
         }
-        Ok(new)
+        new
     }
 
-    /// One webhook call, as a receiver takes it: the signature checked
-    /// (5 minutes of clock tolerance), the batch read, each event offered.
-    /// Returns the events that are new, in order, to apply.
+    /// One webhook call, as a receiver takes it: [`read`], then each
+    /// event offered. Returns the events that are new, in order, to apply.
     pub fn take(
         &mut self,
         secret: &Secret,
@@ -197,19 +248,11 @@ impl Receiver {
         body: &[u8],
         now_s: i64,
     ) -> Result<Vec<Value>, Refused> {
-        let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
-        secret
-            .verify(
-                h("webhook-id"),
-                h("webhook-timestamp"),
-                h("webhook-signature"),
-                body,
-                now_s,
-                300,
-            )
-            .map_err(Refused::Signature)?;
-        let batch: Vec<Value> =
-            serde_json::from_slice(body).map_err(|e| Refused::Body(e.to_string()))?;
+        self.apply(read(secret, headers, body, now_s)?)
+    }
+
+    /// Offer each event of a batch; the new ones, in order.
+    pub fn apply(&mut self, batch: Vec<Value>) -> Result<Vec<Value>, Refused> {
         let mut new = Vec::new();
         for e in batch {
             if self.offer(&e).map_err(Refused::Body)? {
@@ -223,6 +266,29 @@ impl Receiver {
     pub fn last(&self, store: &str) -> Option<&str> {
         self.last.get(store).map(String::as_str)
     }
+}
+
+/// Check a webhook call's signature (5 minutes of clock tolerance) and
+/// read its batch. Needs no state, so a receiver can do it before taking
+/// its lock.
+pub fn read<T: serde::de::DeserializeOwned>(
+    secret: &Secret,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+    now_s: i64,
+) -> Result<Vec<T>, Refused> {
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+    secret
+        .verify(
+            h("webhook-id"),
+            h("webhook-timestamp"),
+            h("webhook-signature"),
+            body,
+            now_s,
+            300,
+        )
+        .map_err(Refused::Signature)?;
+    serde_json::from_slice(body).map_err(|e| Refused::Body(e.to_string()))
 }
 
 /// Why a receiver refused a call.

@@ -1070,6 +1070,11 @@ impl Store {
         let mut staff: HashMap<String, StaffMember> = HashMap::new();
         let mut expected_seq = 1;
         let mut prev_hash = [0u8; 32];
+        // What HQ acknowledged: the log must still hold that entry, with
+        // that hash (HQ holds it too, so recomputing the chain after an
+        // edit does not hide the edit).
+        let hq = self.sync_anchor()?;
+        let mut hq_seen = hq.seq == 0;
         for kv in self.tree.scan_prefix([b'l']) {
             let (k, v) = kv?;
             let seq = be_u64(&k[1..], "log key")?;
@@ -1086,6 +1091,14 @@ impl Store {
                 ));
             }
             prev_hash = chain_hash(&v);
+            if seq == hq.seq {
+                hq_seen = true;
+                if prev_hash != hq.hash {
+                    report.problems.push(format!(
+                        "log {seq} is not the entry HQ acknowledged: the log was changed at or before it (HQ's receiver has the original)"
+                    ));
+                }
+            }
             if env.log_seq != seq {
                 report.problems.push(format!(
                     "log {seq} holds an event claiming log_seq {}",
@@ -1146,6 +1159,12 @@ impl Store {
                 "head is {} but the log holds {}",
                 self.head(),
                 report.events
+            ));
+        }
+        if !hq_seen {
+            report.problems.push(format!(
+                "HQ acknowledged log {} but the log does not hold it: entries were removed",
+                hq.seq
             ));
         }
         let anchor = self.chain_head()?;

@@ -196,6 +196,74 @@ mod tests {
     }
 
     #[test]
+    fn verify_holds_the_log_to_what_hq_acknowledged() {
+        let (_d, s) = store();
+        let env = |seq: u64, prev: [u8; 32]| protocol::Envelope {
+            event_id: protocol::EventId::generate(),
+            causation_id: None,
+            store_id: s.store_id().clone(),
+            order_id: protocol::OrderId::store_stream(),
+            order_seq: seq,
+            log_seq: seq,
+            time_ms: seq,
+            schema: protocol::SCHEMA_VERSION,
+            actor: protocol::Actor::Cli,
+            event: protocol::Event::StockAdjusted {
+                sku: "A".into(),
+                delta: 1,
+                reason: "r".into(),
+            },
+            prev_hash: protocol::ChainHash(prev),
+        };
+        // A two-entry log whose chain is whole (as a forger would leave it).
+        let one = protocol::codec::encode(&env(1, [0; 32]));
+        let two = protocol::codec::encode(&env(2, super::super::chain_hash(&one)));
+        s.tree
+            .insert(super::super::log_key(1), one.clone())
+            .expect("insert");
+        s.tree
+            .insert(super::super::log_key(2), two.clone())
+            .expect("insert");
+        s.tree
+            .insert(
+                super::super::chain_key(),
+                protocol::codec::encode(&ChainHead {
+                    seq: 2,
+                    hash: super::super::chain_hash(&two),
+                }),
+            )
+            .expect("insert");
+        s.advance_head(2);
+        let hq_problems = |s: &Store| {
+            s.verify()
+                .expect("verify")
+                .problems
+                .into_iter()
+                .filter(|p| p.contains("HQ"))
+                .collect::<Vec<_>>()
+        };
+        s.set_sync_anchor(ChainHead {
+            seq: 1,
+            hash: super::super::chain_hash(&one),
+        })
+        .expect("anchor");
+        assert!(hq_problems(&s).is_empty());
+        // HQ saw another entry 1 than the (re-chained) log holds now.
+        s.tree
+            .insert(
+                anchor_key(),
+                protocol::codec::encode(&ChainHead {
+                    seq: 1,
+                    hash: [9; 32],
+                }),
+            )
+            .expect("insert");
+        let found = hq_problems(&s);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("log 1 is not the entry HQ acknowledged"));
+    }
+
+    #[test]
     fn the_anchor_never_moves_back_nor_past_the_head() {
         let (_d, s) = store();
         assert_eq!(s.sync_anchor().ok(), Some(ChainHead::default()));

@@ -57,7 +57,12 @@ pub fn client(config: &CloudConfig, store: &StoreId) -> (AsyncClient, EventLoop)
             rumqttc::TlsConfiguration::Rustls(tls.clone()),
         ));
     }
-    AsyncClient::new(o, REQUESTS)
+    let (client, mut events) = AsyncClient::new(o, REQUESTS);
+    // Acks and replies are small: without this, Nagle holds each one until
+    // the peer's delayed ACK (up to 40 ms), and one batch in flight makes
+    // that the drain rate's limit.
+    events.network_options.set_tcp_nodelay(true);
+    (client, events)
 }
 
 /// Poll `events` until the agent goes away, reconnecting with jittered
