@@ -58,7 +58,7 @@ pub fn start(listen: SocketAddr) -> anyhow::Result<SocketAddr> {
             }
         })?;
     let deadline = Instant::now() + Duration::from_secs(5);
-    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+    while !answers_mqtt(addr) {
         if Instant::now() > deadline {
             anyhow::bail!("the embedded broker did not listen on {addr} within 5 s");
         }
@@ -66,4 +66,25 @@ pub fn start(listen: SocketAddr) -> anyhow::Result<SocketAddr> {
     }
     tracing::info!(%addr, "embedded broker listening (trial use: no TLS, no logins)");
     Ok(addr)
+}
+
+/// Whether an MQTT broker answers at `addr`: a CONNECT (3.1.1, clean
+/// session, client id `probe`) gets a CONNACK, then a DISCONNECT. A bare
+/// TCP probe would make rumqttd log an error for the aborted connection.
+fn answers_mqtt(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    const CONNECT: [u8; 19] = [
+        0x10, 17, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 10, 0, 5, b'p', b'r', b'o', b'b', b'e',
+    ];
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut ack = [0u8; 4];
+    let ok = s.write_all(&CONNECT).is_ok() && s.read_exact(&mut ack).is_ok() && ack[0] == 0x20;
+    // Leave the router a moment to register the connection before it goes
+    // (otherwise it logs that a connection vanished under it).
+    std::thread::sleep(Duration::from_millis(50));
+    let _ = s.write_all(&[0xe0, 0]);
+    ok
 }

@@ -486,8 +486,34 @@ async fn an_hq_command_sent_while_the_store_is_offline_is_applied_once_even_afte
             .collect::<Vec<_>>()
     );
 
-    // A week later (the inbox forgot the id) it comes once more: the HQ
-    // floor still knows it was applied.
+    // A stock correction from HQ (a delta: applying it twice would be wrong).
+    let (status, adj) = bridge
+        .post(
+            &format!("/api/v1/stores/{STORE}/stock"),
+            &json!({ "adjust": { "sku": "SKU-042", "delta": -5, "reason": "HQ recount" } }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{adj}");
+    let adj_id = adj["command_id"].as_str().unwrap().to_string();
+    let outcome = bridge.command_outcome(STORE, &adj_id, 20).await.unwrap();
+    assert_eq!(outcome["status"], "accepted", "{outcome}");
+    let on_hand = |v: &Value| v["on_hand"].as_i64().unwrap();
+    let (_, item) = n1.get("/api/v1/stock/SKU-042").await.unwrap();
+    let after_adjust = on_hand(&item);
+    let adjust_again = DownCommand {
+        hq_id: adj_id.clone(),
+        hq_seq: adj["hq_seq"].as_u64().unwrap(),
+        command: Command::AdjustStock {
+            sku: "SKU-042".into(),
+            delta: -5,
+            reason: "HQ recount".into(),
+            staff: "hq".into(),
+        },
+    };
+
+    // A week later (the inbox forgot the ids) they come once more: the HQ
+    // floor still knows they were applied.
     n1.terminate().await.unwrap();
     {
         let s = storenode::store::Store::open(&node_dir.join("db"), store()).unwrap();
@@ -516,6 +542,14 @@ async fn an_hq_command_sent_while_the_store_is_offline_is_applied_once_even_afte
             .count()
     });
     assert_eq!(created, Some(1), "{v}");
+    hq.publish(&topic::sync_down(&store()), codec::encode(&adjust_again))
+        .await
+        .unwrap();
+    let r = reply_to(&mut hq, &adj_id).await;
+    assert_eq!(r.reply.status, ReplyStatus::Accepted, "{r:?}");
+    assert!(r.reply.reason.unwrap().contains("already applied"));
+    let (_, item) = n2.get("/api/v1/stock/SKU-042").await.unwrap();
+    assert_eq!(on_hand(&item), after_adjust, "the delta is applied once");
     drop(n1);
 }
 
