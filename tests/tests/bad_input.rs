@@ -1374,3 +1374,52 @@ async fn a_flood_of_bad_messages_stores_only_its_allowance() {
     );
     assert_eq!(node.head().await.unwrap(), CATALOG_EVENTS);
 }
+
+/// Regression: `delta: i64::MIN` passed the ±100000 rule (`abs()` wrapped),
+/// made on-hand hugely negative, and a second adjust wrapped it positive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extreme_stock_adjustments_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path()).await.unwrap();
+    let stock = |v: &Value| (v["on_hand"].as_i64(), v["reserved"].as_i64());
+    let (_, before) = node.get("/api/v1/stock/SKU-001").await.unwrap();
+    let head = node.head().await.unwrap();
+    for delta in [
+        json!(i64::MIN),
+        json!(i64::MAX),
+        json!(-100_001),
+        json!(100_001),
+        json!(0),
+    ] {
+        let (status, e) = node
+            .post(
+                "/api/v1/stock/adjust",
+                &json!({ "sku": "SKU-001", "delta": delta, "reason": "recount" }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 422, "{delta}: {e}");
+        assert!(e.to_string().contains("delta"), "{delta}: {e}");
+    }
+    // Out of i64 altogether: a bad body, not a number that wraps.
+    let (status, e) = node
+        .post_raw(
+            "/api/v1/stock/adjust",
+            r#"{"sku":"SKU-001","delta":-9223372036854775809,"reason":"recount"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 400, "{e}");
+    let (_, after) = node.get("/api/v1/stock/SKU-001").await.unwrap();
+    assert_eq!(stock(&after), stock(&before));
+    assert_eq!(node.head().await.unwrap(), head);
+    // The largest allowed change still works.
+    let (status, e) = node
+        .post(
+            "/api/v1/stock/adjust",
+            &json!({ "sku": "SKU-001", "delta": -100_000, "reason": "recount" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{e}");
+}

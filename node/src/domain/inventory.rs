@@ -21,7 +21,7 @@ pub struct StockItem {
 impl StockItem {
     /// What a new order may still reserve.
     pub fn available(&self) -> i64 {
-        self.on_hand - self.reserved
+        self.on_hand.saturating_sub(self.reserved)
     }
 }
 
@@ -212,7 +212,9 @@ pub fn apply_to_item(item: Option<StockItem>, e: &Effect) -> Option<StockItem> {
             reserved: 0,
         }),
         (Some(mut s), Effect::OnHand { delta, .. }) => {
-            s.on_hand += delta;
+            // Decisions keep stock far inside i64 (`MAX_STOCK`); a
+            // projection never panics or wraps even so.
+            s.on_hand = s.on_hand.saturating_add(*delta);
             Some(s)
         }
         (Some(mut s), Effect::Count { on_hand, .. }) => {
@@ -220,7 +222,7 @@ pub fn apply_to_item(item: Option<StockItem>, e: &Effect) -> Option<StockItem> {
             Some(s)
         }
         (Some(mut s), Effect::Reserve { delta, .. }) => {
-            s.reserved = (s.reserved + delta).max(0);
+            s.reserved = s.reserved.saturating_add(*delta).max(0);
             Some(s)
         }
         (item, _) => item,
@@ -346,17 +348,38 @@ pub fn decide_count(ctx: &Ctx, counts: &[SkuQuantity], staff: &str) -> Decision 
     }])
 }
 
+/// Most units one adjustment may add or remove.
+pub const MAX_ADJUST: u64 = 100_000;
+
+/// Most units of one SKU a store may hold on its shelves, either way
+/// (a count or adjustment beyond it is a typo or an attack, not stock).
+pub const MAX_STOCK: i64 = 1_000_000_000_000;
+
 /// A manual correction of on-hand stock.
 pub fn decide_adjust(ctx: &Ctx, sku: &str, delta: i64, reason: &str, staff: &str) -> Decision {
     super::warehouse::check_staff(staff)?;
-    if ctx.view.item(sku).is_none() {
+    let Some(item) = ctx.view.item(sku) else {
         return Err(Rejection::UnknownSku(sku.to_string()));
-    }
-    if delta == 0 || delta.abs() > 100_000 {
+    };
+    // `unsigned_abs`: `i64::MIN.abs()` overflows (and wrapped to a
+    // negative number that passed the check).
+    if delta == 0 || delta.unsigned_abs() > MAX_ADJUST {
         return Err(Rejection::Invalid {
             field: "delta".into(),
-            reason: "must be a non-zero change of at most 100000".into(),
+            reason: format!("must be a non-zero change of at most {MAX_ADJUST} either way"),
         });
+    }
+    match item.on_hand.checked_add(delta) {
+        Some(n) if n.abs() <= MAX_STOCK => {}
+        _ => {
+            return Err(Rejection::Invalid {
+                field: "delta".into(),
+                reason: format!(
+                    "would take on-hand stock of {sku} from {} past ±{MAX_STOCK}",
+                    item.on_hand
+                ),
+            })
+        }
     }
     if reason.trim().is_empty() {
         return Err(Rejection::Invalid {
@@ -492,6 +515,42 @@ mod tests {
             match decide_import(&ctx, &items, &stock) {
                 Err(Rejection::Invalid { field: f, .. }) => assert_eq!(f, field),
                 other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Any delta on any stock: decided without a panic; what is
+        /// accepted is within the rule and leaves stock in range.
+        #[test]
+        fn adjust_never_overflows(
+            delta in proptest::prop_oneof![
+                proptest::strategy::Just(i64::MIN),
+                proptest::strategy::Just(i64::MAX),
+                proptest::strategy::Just(-(MAX_ADJUST as i64) - 1),
+                proptest::strategy::Just(MAX_ADJUST as i64 + 1),
+                proptest::num::i64::ANY,
+                -200_000i64..200_000,
+            ],
+            on_hand in proptest::prop_oneof![
+                proptest::strategy::Just(MAX_STOCK),
+                proptest::strategy::Just(-MAX_STOCK),
+                -1_000i64..1_000,
+            ],
+        ) {
+            let mut shelf = Shelf::default().with("A", "73513537", 1, Zone::Ambient, 0);
+            if let Some(i) = shelf.items.get_mut("A") {
+                i.on_hand = on_hand;
+            }
+            let ctx = Ctx { order: None, view: &shelf, now_ms: 0 };
+            if let Ok(events) = decide_adjust(&ctx, "A", delta, "recount", "ann") {
+                proptest::prop_assert!(delta != 0 && delta.unsigned_abs() <= MAX_ADJUST);
+                let after = events.iter().flat_map(|e| effects(None, e)).fold(
+                    shelf.items.get("A").cloned(),
+                    |s, e| apply_to_item(s, &e),
+                );
+                let n = after.map(|s| s.on_hand).unwrap_or(0);
+                proptest::prop_assert!(n.abs() <= MAX_STOCK, "{n}");
             }
         }
     }
