@@ -90,7 +90,20 @@ pub fn start(
         external_auth: None,
         dynamic_filters: true,
     };
+    // rumqttd lets a new connection take over the session of a client id
+    // already connected, the node's in-process links included: a device
+    // that connected as `intake` and left would take command intake down.
+    let reserved: Vec<String> = links.iter().map(|l| l.to_string()).collect();
     connections.set_auth_handler(move |client_id: String, user: String, pass: String| {
+        if reserved.contains(&client_id) {
+            metrics.mqtt_auth_failures.inc();
+            tracing::warn!(
+                client_id,
+                user,
+                "mqtt login refused: the client id is one of the node's own links"
+            );
+            return std::future::ready(false);
+        }
         let ok = store.check_device(&user, &pass);
         if !ok {
             metrics.mqtt_auth_failures.inc();

@@ -1423,3 +1423,39 @@ async fn extreme_stock_adjustments_are_refused_and_change_nothing() {
         .unwrap();
     assert_eq!(status, 200, "{e}");
 }
+
+/// Regression: a device that connected once with the client id of one of
+/// the node's own broker links (`intake`, `order`, …) and left took that
+/// link down: no device command was answered again until a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_cannot_take_over_the_nodes_own_broker_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path()).await.unwrap();
+    let pw = node.add_device("scanner-1").await.unwrap();
+    const FAILURES: &str = "storenode_mqtt_auth_failures_total";
+    for id in ["intake", "order", "fulfillment", "notification", "writer"] {
+        let before = node.metric(FAILURES, "").await.unwrap();
+        let r = Mqtt::connect(node.mqtt, id, "scanner-1", &pw).await;
+        assert!(r.is_err(), "the broker let a device connect as {id}");
+        drop(r);
+        assert_eq!(node.metric(FAILURES, "").await.unwrap(), before + 1.0, "{id}");
+    }
+    // Every link still works: a device command is answered, and an order
+    // still reaches its pick list (order and fulfillment services).
+    let mut dev = node.mqtt("scanner-1", &pw).await.unwrap();
+    dev.subscribe(&topic::device_reply(&store(), "scanner-1"))
+        .await
+        .unwrap();
+    let (status, v) = node.post("/api/v1/orders", &order_body("LINK-1", 1)).await.unwrap();
+    assert_eq!(status, 201, "{v}");
+    node.wait_state("LINK-1", "prepared", 10).await.unwrap();
+    let cmd = json!({ "id": "link-1", "command": { "mark_picked": { "order_id": "LINK-1" } } });
+    dev.publish(
+        &topic::device_command(&store(), "scanner-1"),
+        cmd.to_string().into_bytes(),
+    )
+    .await
+    .unwrap();
+    let reply: Value = serde_json::from_slice(&dev.recv(10).await.unwrap().payload).unwrap();
+    assert_eq!(reply["status"], "accepted", "{reply}");
+}
