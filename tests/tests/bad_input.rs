@@ -1373,6 +1373,31 @@ async fn a_flood_of_bad_messages_stores_only_its_allowance() {
         "stored {stored} of 150 dead letters; the allowance is a burst of 100 then 10/s"
     );
     assert_eq!(node.head().await.unwrap(), CATALOG_EVENTS);
+
+    // Regression: the allowance was per topic, so a topic per message
+    // (`device/ghost-N/cmd`) stored every one. It is per sender now: all
+    // made-up device names share one.
+    const LETTERS: &str = "storenode_dead_letters_total";
+    let counted = node.metric(LETTERS, "source=\"device\"").await.unwrap();
+    for i in 0..1_000u32 {
+        rogue
+            .publish(
+                &topic::device_command(&store(), &format!("ghost-{i}")),
+                b"{}".to_vec(),
+            )
+            .await
+            .unwrap();
+    }
+    node.wait_for("all 1,000 counted", 20, || async {
+        Ok(node.metric(LETTERS, "source=\"device\"").await? == counted + 1_000.0)
+    })
+    .await
+    .unwrap();
+    let ghosts = dead_letters(&node).await[0]["seq"].as_u64().unwrap() - stored;
+    assert!(
+        (100..200).contains(&ghosts),
+        "stored {ghosts} of 1,000 ghost commands; one allowance of 100 then 10/s"
+    );
 }
 
 /// Regression: `delta: i64::MIN` passed the ±100000 rule (`abs()` wrapped),
@@ -1438,7 +1463,11 @@ async fn a_device_cannot_take_over_the_nodes_own_broker_links() {
         let r = Mqtt::connect(node.mqtt, id, "scanner-1", &pw).await;
         assert!(r.is_err(), "the broker let a device connect as {id}");
         drop(r);
-        assert_eq!(node.metric(FAILURES, "").await.unwrap(), before + 1.0, "{id}");
+        assert_eq!(
+            node.metric(FAILURES, "").await.unwrap(),
+            before + 1.0,
+            "{id}"
+        );
     }
     // Every link still works: a device command is answered, and an order
     // still reaches its pick list (order and fulfillment services).
@@ -1446,7 +1475,10 @@ async fn a_device_cannot_take_over_the_nodes_own_broker_links() {
     dev.subscribe(&topic::device_reply(&store(), "scanner-1"))
         .await
         .unwrap();
-    let (status, v) = node.post("/api/v1/orders", &order_body("LINK-1", 1)).await.unwrap();
+    let (status, v) = node
+        .post("/api/v1/orders", &order_body("LINK-1", 1))
+        .await
+        .unwrap();
     assert_eq!(status, 201, "{v}");
     node.wait_state("LINK-1", "prepared", 10).await.unwrap();
     let cmd = json!({ "id": "link-1", "command": { "mark_picked": { "order_id": "LINK-1" } } });

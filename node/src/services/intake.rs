@@ -45,8 +45,9 @@ pub struct Intake {
     metrics: Arc<Metrics>,
     link: Arc<Mutex<Link>>,
     rules: commands::Rules,
-    /// Dead-letter allowance per topic, so one misbehaving client cannot
-    /// keep writing to the SD card.
+    /// Dead-letter allowance per sender (a registered device's name; one
+    /// for all unregistered names; one for forged events), so one
+    /// misbehaving client cannot keep writing to the SD card.
     letters: Arc<std::sync::Mutex<std::collections::HashMap<String, Allowance>>>,
 }
 
@@ -59,7 +60,9 @@ struct Allowance {
 
 const DEAD_LETTER_BURST: f64 = 100.0;
 const DEAD_LETTERS_PER_S: f64 = 10.0;
-/// Most topics tracked; beyond it the table starts over (bounded memory).
+/// The allowance shared by commands from names nobody registered.
+const UNREGISTERED: &str = "(unregistered device names)";
+/// Most senders tracked; beyond it the table starts over (bounded memory).
 const MAX_TRACKED: usize = 4096;
 
 impl Intake {
@@ -139,8 +142,11 @@ impl Intake {
             Parsed::Other => return Ok(Handled::Done),
             Parsed::DeviceCommand { device } => {
                 if !self.store.device_exists(device) {
+                    // The name is the sender's choice: all made-up names
+                    // share one allowance.
                     self.dead_letter(
                         "device",
+                        UNREGISTERED,
                         topic_name,
                         "command from an unregistered device name",
                         payload,
@@ -156,7 +162,7 @@ impl Intake {
         let cmd = match decoded.and_then(|c| commands::check_id(&c.id).map(|_| c)) {
             Ok(c) => c,
             Err(reason) => {
-                self.dead_letter(metric_source, topic_name, &reason, payload)?;
+                self.dead_letter(metric_source, &to, topic_name, &reason, payload)?;
                 self.metrics.command(metric_source, "invalid");
                 let id = salvage_id(payload);
                 let reply = CommandReply {
@@ -236,6 +242,7 @@ impl Intake {
             );
             self.dead_letter(
                 "forged-event",
+                "forged-event",
                 topic_name,
                 "not a node event: the log does not hold it",
                 payload,
@@ -244,20 +251,24 @@ impl Intake {
         Ok(())
     }
 
+    /// Keep an unusable message for the operator, within `sender`'s
+    /// allowance (per sender, not per topic: a sender picks its topics).
     fn dead_letter(
         &self,
         source: &'static str,
+        sender: &str,
         topic_name: &str,
         reason: &str,
         payload: &[u8],
     ) -> Result<(), ServiceError> {
         self.metrics.dead_letter(source);
-        if !self.allow_letter(topic_name) {
+        if !self.allow_letter(sender) {
             tracing::debug!(
                 source,
+                sender,
                 topic = topic_name,
                 reason,
-                "dead letter not stored: over this topic's allowance"
+                "dead letter not stored: over the sender's allowance"
             );
             return Ok(());
         }
@@ -276,16 +287,16 @@ impl Intake {
 }
 
 impl Intake {
-    /// Whether a dead letter from `topic_name` may be stored now.
-    fn allow_letter(&self, topic_name: &str) -> bool {
+    /// Whether a dead letter from `sender` may be stored now.
+    fn allow_letter(&self, sender: &str) -> bool {
         let Ok(mut table) = self.letters.lock() else {
             return true;
         };
-        if table.len() >= MAX_TRACKED && !table.contains_key(topic_name) {
+        if table.len() >= MAX_TRACKED && !table.contains_key(sender) {
             table.clear();
         }
         let now = std::time::Instant::now();
-        let a = table.entry(topic_name.to_string()).or_insert(Allowance {
+        let a = table.entry(sender.to_string()).or_insert(Allowance {
             tokens: DEAD_LETTER_BURST,
             last: now,
         });
