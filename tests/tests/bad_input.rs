@@ -775,7 +775,7 @@ async fn device_command(dev: &mut Mqtt, device: &str, payload: Vec<u8>) -> Value
 
 fn create_json(id: &str, order_id: &str, lines: Value) -> Value {
     json!({ "id": id, "command": { "create_order": { "order_id": order_id, "order": {
-        "customer_name": "Ann", "lines": lines, "payment": "prepaid" } } } })
+        "customer_name": "Ann", "lines": lines, "payment": "pay_at_pickup" } } } })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1490,4 +1490,48 @@ async fn a_device_cannot_take_over_the_nodes_own_broker_links() {
     .unwrap();
     let reply: Value = serde_json::from_slice(&dev.recv(10).await.unwrap().payload).unwrap();
     assert_eq!(reply["status"], "accepted", "{reply}");
+}
+
+/// Regression: a device's `create_order` with `unit_price_cents: 0,
+/// payment: "prepaid"` for an item priced 1.07 was accepted and picked (a
+/// free order). A device's order is paid at the desk and priced from the
+/// catalog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_cannot_place_a_free_or_prepaid_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path()).await.unwrap();
+    let pw = node.add_device("kiosk-1").await.unwrap();
+    let mut kiosk = node.mqtt("kiosk-1", &pw).await.unwrap();
+    kiosk
+        .subscribe(&topic::device_reply(&store(), "kiosk-1"))
+        .await
+        .unwrap();
+    let head = node.head().await.unwrap();
+    let line = json!([{ "sku": "SKU-007", "quantity": 2, "unit_price_cents": 0 }]);
+    for payment in ["prepaid", "pending"] {
+        let cmd = json!({ "id": format!("free-{payment}"), "command": { "create_order": {
+            "order_id": format!("FREE-{payment}"), "order": {
+            "customer_name": "Mallory", "lines": line, "payment": payment } } } });
+        let reply = device_command(&mut kiosk, "kiosk-1", cmd.to_string().into_bytes()).await;
+        assert_eq!(reply["status"], "rejected", "{payment}: {reply}");
+        assert!(
+            reply["reason"].as_str().unwrap().contains("pay_at_pickup"),
+            "{reply}"
+        );
+    }
+    assert_eq!(node.head().await.unwrap(), head, "nothing recorded");
+    // Paid at the desk, it is taken, at the catalog's price.
+    let cmd = json!({ "id": "kiosk-ok", "command": { "create_order": {
+        "order_id": "KIOSK-1", "order": {
+        "customer_name": "Kim", "lines": line, "payment": "pay_at_pickup" } } } });
+    let reply = device_command(&mut kiosk, "kiosk-1", cmd.to_string().into_bytes()).await;
+    assert_eq!(reply["status"], "accepted", "{reply}");
+    let (_, item) = node.get("/api/v1/stock/SKU-007").await.unwrap();
+    let (_, o) = node.get("/api/v1/orders/KIOSK-1").await.unwrap();
+    let created = &o["events"][0]["event"]["order_created"];
+    assert_eq!(
+        created["lines"][0]["unit_price_cents"], item["item"]["unit_price_cents"],
+        "{o}"
+    );
+    assert_eq!(created["lines"][0]["unit_price_cents"], 107);
 }

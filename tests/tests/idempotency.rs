@@ -26,7 +26,7 @@ fn create_cmd(cmd_id: &str, order_id: &str) -> Vec<u8> {
     json!({
         "id": cmd_id,
         "command": { "create_order": { "order_id": order_id, "order": {
-            "customer_name": b["customer_name"], "lines": b["lines"], "payment": "prepaid" } } }
+            "customer_name": b["customer_name"], "lines": b["lines"], "payment": "pay_at_pickup" } } }
     })
     .to_string()
     .into_bytes()

@@ -161,6 +161,33 @@ fn decide(command: Command, by: String, rules: &Rules) -> Decide {
 /// Find the order a command names indirectly: a check-in by short code or
 /// QR token becomes a check-in for that order (a token's signature is
 /// checked first). Other commands are returned as they are.
+/// An order from a store device (a kiosk) is paid at the desk and priced
+/// from the catalog: a device cannot claim an online payment, nor name its
+/// own prices (`unit_price_cents: 0, payment: "prepaid"` was a free order).
+fn device_order(command: Command, store: &Store) -> Result<Command, NotAllowed> {
+    let Command::CreateOrder {
+        order_id,
+        mut order,
+    } = command
+    else {
+        return Ok(command);
+    };
+    if order.payment != protocol::PaymentMode::PayAtPickup {
+        return Err(NotAllowed(
+            "an order from a store device is paid at the desk: payment must be pay_at_pickup"
+                .into(),
+        ));
+    }
+    for line in &mut order.lines {
+        // An unknown SKU keeps its line as sent: the order is rejected
+        // for it, with that reason.
+        if let Some(item) = store.item(&line.sku) {
+            line.unit_price_cents = item.item.unit_price_cents;
+        }
+    }
+    Ok(Command::CreateOrder { order_id, order })
+}
+
 fn resolve(command: Command, store: &Store, rules: &Rules) -> Command {
     let Command::CheckInByCode {
         code,
@@ -367,6 +394,10 @@ pub fn prepare(
     store: &Store,
 ) -> Result<WriteRequest, NotAllowed> {
     principal.may(&command)?;
+    let command = match principal {
+        Principal::Device(_) => device_order(command, store)?,
+        _ => command,
+    };
     let dedup = match resend {
         Some((scope, id)) => Dedup::Inbox {
             scope,
