@@ -456,6 +456,7 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
         tls: false,
         flashes: Arc::default(),
         sync,
+        hostnames: config.http_hostnames.clone().into(),
     };
     tasks.push(tokio::spawn(web::live::feed(
         state.clone(),

@@ -81,6 +81,9 @@ pub struct Config {
     pub mqtt_max_payload_bytes: usize,
     pub http_listen: SocketAddr,
     pub http_max_body_bytes: usize,
+    /// DNS names the HTTP listener answers to (besides addresses,
+    /// `localhost` and `*.local`).
+    pub http_hostnames: Vec<String>,
     pub api_token: Option<String>,
     pub durability: Durability,
     pub max_batch: usize,
@@ -151,6 +154,11 @@ const KEYS: &[KeySpec] = &[
         key: "http.max_body_bytes",
         default: Some("262144"),
         help: "largest HTTP request body accepted",
+    },
+    KeySpec {
+        key: "http.hostnames",
+        default: Some(""),
+        help: "comma-separated DNS names staff use for this node (addresses, localhost and *.local always work); other Host names are refused (DNS rebinding)",
     },
     KeySpec {
         key: "api.token",
@@ -434,6 +442,25 @@ impl Layers {
             http_listen,
             http_max_body_bytes: self
                 .parse("http.max_body_bytes", |v| number(v, 1024, 64 << 20))?,
+            http_hostnames: self.parse("http.hostnames", |v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(|n| {
+                        let ok = n.len() <= 253
+                            && n.split('.').all(|l| {
+                                !l.is_empty()
+                                    && l.len() <= 63
+                                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                            });
+                        if ok {
+                            Ok(n.to_ascii_lowercase())
+                        } else {
+                            Err(format!("{n:?} is not a DNS name"))
+                        }
+                    })
+                    .collect()
+            })?,
             api_token: match self.get("api.token") {
                 None => None,
                 Some(_) => Some(self.parse("api.token", token)?),

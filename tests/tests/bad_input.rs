@@ -1535,3 +1535,41 @@ async fn a_device_cannot_place_a_free_or_prepaid_order() {
     );
     assert_eq!(created["lines"][0]["unit_price_cents"], 107);
 }
+
+/// DNS rebinding: a page on the internet points its own name at the node
+/// and reads the open endpoints. Requests for a foreign `Host` are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_for_a_foreign_host_name_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(
+        dir.path(),
+        Opts {
+            env: vec![(
+                "STORENODE_HTTP_HOSTNAMES".into(),
+                "node.store42.example".into(),
+            )],
+            ..Opts::default()
+        },
+    )
+    .await
+    .unwrap();
+    let get = |host: &'static str| {
+        let url = node.url("/healthz");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .header("host", host)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(get("rebind.attacker.example").await, 421);
+    assert_eq!(get("rebind.attacker.example:8080").await, 421);
+    assert_eq!(get("node.store42.example:8080").await, 200);
+    assert_eq!(get("backroom.local").await, 200);
+    let (status, _) = node.get("/healthz").await.unwrap();
+    assert_eq!(status, 200, "by address");
+}

@@ -59,6 +59,9 @@ pub struct AppState {
     pub flashes: Arc<pages::Flashes>,
     /// The cloud link's state.
     pub sync: Arc<crate::sync::SyncStatus>,
+    /// DNS names this node answers to besides IP addresses, `localhost`
+    /// and `*.local` (`http.hostnames`).
+    pub hostnames: Arc<[String]>,
 }
 
 impl AppState {
@@ -143,8 +146,63 @@ pub fn app(state: AppState) -> Router {
             count_requests,
         ))
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), check_host))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .with_state(state)
+}
+
+/// Answer only to this node's own names. A page on the internet can point
+/// a DNS name of its own at the node's LAN address (DNS rebinding) and then
+/// read whatever the node serves without a login; such a request carries
+/// that foreign name in `Host`. IP addresses, `localhost`, `*.local` (mDNS)
+/// and `http.hostnames` are the node's.
+async fn check_host(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if host_is_ours(host, &s.hostnames) {
+        return next.run(req).await;
+    }
+    tracing::warn!(
+        host,
+        "request for a host name this node does not answer to; refused"
+    );
+    (
+        axum::http::StatusCode::MISDIRECTED_REQUEST,
+        Json(json!({
+            "error": "unknown_host",
+            "message": format!("this node does not answer to {host:?}: use its address, or add the name to http.hostnames"),
+        })),
+    )
+        .into_response()
+}
+
+/// Whether `host` (a `Host` header: name or address, maybe with a port)
+/// names this node.
+pub(crate) fn host_is_ours(host: &str, names: &[String]) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port
+        return rest
+            .split(']')
+            .next()
+            .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok());
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        })
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    !name.is_empty()
+        && (name.parse::<std::net::IpAddr>().is_ok()
+            || name == "localhost"
+            || name.ends_with(".local")
+            || names.iter().any(|n| n.eq_ignore_ascii_case(&name)))
 }
 
 /// Run store reads (or other blocking work) on the blocking pool, off the
@@ -239,4 +297,34 @@ async fn security_headers(req: Request, next: Next) -> Response {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     resp
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::host_is_ours;
+
+    #[test]
+    fn only_the_nodes_own_names() {
+        let names = vec!["node.store42.example".to_string()];
+        for ok in [
+            "127.0.0.1:8080",
+            "192.168.1.20",
+            "[::1]:8080",
+            "localhost:8080",
+            "backroom.local",
+            "Node.Store42.Example:8080",
+            "node.store42.example.",
+        ] {
+            assert!(host_is_ours(ok, &names), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:8080",
+            "",
+            "127.0.0.1.evil.example",
+            "[evil]:80",
+        ] {
+            assert!(!host_is_ours(bad, &names), "{bad}");
+        }
+    }
 }
