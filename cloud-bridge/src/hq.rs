@@ -91,13 +91,10 @@ async fn bearer(State(hq): State<Hq>, req: Request, next: Next) -> Result<Respon
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let same = got.len() == want.len()
-        && got
-            .bytes()
-            .zip(want.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if !same {
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        got.as_bytes(),
+        want.as_bytes(),
+    )) {
         return Err(HqError::Unauthorized);
     }
     Ok(next.run(req).await)

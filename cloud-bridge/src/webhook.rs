@@ -185,10 +185,9 @@ impl Secret {
         }
         let want = self.sign(id, ts, body);
         let want = want.as_bytes();
-        let ok = signatures.split(' ').any(|s| {
-            let s = s.as_bytes();
-            s.len() == want.len() && s.iter().zip(want).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-        });
+        let ok = signatures
+            .split(' ')
+            .any(|s| bool::from(subtle::ConstantTimeEq::ct_eq(s.as_bytes(), want)));
         if ok {
             Ok(())
         } else {

@@ -474,7 +474,6 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
         &config,
         http_addr,
         broker.addr,
-        &token,
         token_file.as_deref(),
         store.head(),
         started,
@@ -569,7 +568,6 @@ fn announce(
     config: &Config,
     http: SocketAddr,
     mqtt: SocketAddr,
-    token: &str,
     token_file: Option<&Path>,
     head: u64,
     started: Instant,
@@ -615,9 +613,10 @@ fn announce(
     }
     match token_file {
         Some(p) => {
+            // The token itself stays out of stdout, which is the journal.
             let _ = writeln!(
                 out,
-                "  API token    {token}  (new; saved to {})",
+                "  API token    new, saved to {} (mode 0600: read it there)",
                 p.display()
             );
         }

@@ -24,3 +24,10 @@ pub fn check_device_name(name: &str) -> Result<(), String> {
         .map(|_| ())
         .map_err(|e| format!("device name {e}"))
 }
+
+/// Compare two secrets (tokens, CSRF tokens, password hashes) in constant
+/// time: the one place the node does it (`subtle`).
+pub fn secret_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq as _;
+    bool::from(a.ct_eq(b))
+}

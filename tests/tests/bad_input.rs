@@ -1573,3 +1573,27 @@ async fn requests_for_a_foreign_host_name_are_refused() {
     let (status, _) = node.get("/healthz").await.unwrap();
     assert_eq!(status, 200, "by address");
 }
+
+/// The generated API token stays in its 0600 file: stdout and the logs
+/// (the journal, on a real install) only say where it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_generated_api_token_is_not_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path()).await.unwrap();
+    assert!(node.token.len() >= 16);
+    let logs = node.logs();
+    assert!(
+        !logs.contains(&node.token),
+        "the token is in the output:\n{logs}"
+    );
+    assert!(logs.contains("API token    new, saved to"), "{logs}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("api-token"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

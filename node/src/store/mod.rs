@@ -968,12 +968,7 @@ impl Store {
         let Ok(cred) = codec::decode::<DeviceCredential>(&bytes) else {
             return false;
         };
-        // Constant-time enough: the hash is compared in full either way.
-        let got = password_hash(&cred.salt, password);
-        got.iter()
-            .zip(cred.hash.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+        crate::secret_eq(&password_hash(&cred.salt, password), &cred.hash)
     }
 
     /// Bytes the database occupies on disk.

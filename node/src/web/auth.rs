@@ -482,7 +482,7 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
 
 /// Compare secrets without an early exit.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    crate::secret_eq(a, b)
 }
 
 /// Whether the request carries the session's CSRF token in the header.
