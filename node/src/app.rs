@@ -457,6 +457,7 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
         flashes: Arc::default(),
         sync,
         hostnames: config.http_hostnames.clone().into(),
+        metrics_open: config.http_metrics_open,
     };
     tasks.push(tokio::spawn(web::live::feed(
         state.clone(),

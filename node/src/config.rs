@@ -84,6 +84,8 @@ pub struct Config {
     /// DNS names the HTTP listener answers to (besides addresses,
     /// `localhost` and `*.local`).
     pub http_hostnames: Vec<String>,
+    /// Serve `/metrics` without the API token.
+    pub http_metrics_open: bool,
     pub api_token: Option<String>,
     pub durability: Durability,
     pub max_batch: usize,
@@ -159,6 +161,11 @@ const KEYS: &[KeySpec] = &[
         key: "http.hostnames",
         default: Some(""),
         help: "comma-separated DNS names staff use for this node (addresses, localhost and *.local always work); other Host names are refused (DNS rebinding)",
+    },
+    KeySpec {
+        key: "http.metrics_open",
+        default: Some("false"),
+        help: "serve /metrics without the API token (it shows the store's business counts)",
     },
     KeySpec {
         key: "api.token",
@@ -442,6 +449,7 @@ impl Layers {
             http_listen,
             http_max_body_bytes: self
                 .parse("http.max_body_bytes", |v| number(v, 1024, 64 << 20))?,
+            http_metrics_open: self.parse("http.metrics_open", boolean)?,
             http_hostnames: self.parse("http.hostnames", |v| {
                 v.split(',')
                     .map(str::trim)

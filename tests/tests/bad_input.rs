@@ -506,13 +506,27 @@ async fn missing_or_wrong_token_gets_401_and_changes_nothing() {
     let (_, v) = node.get("/api/v1/devices").await.unwrap();
     assert!(!v.to_string().contains("intruder"), "{v}");
 
-    // Health and metrics need no token.
+    // Health needs no token; metrics need it (business counts).
     let resp = http.get(node.url("/healthz")).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["status"], "ok");
     assert_eq!(v["log_head"], head);
     let resp = http.get(node.url("/metrics")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401, "metrics without the token");
+    let resp = http
+        .get(node.url("/metrics"))
+        .bearer_auth("not-the-token-at-all")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401, "metrics with a wrong token");
+    let resp = http
+        .get(node.url("/metrics"))
+        .bearer_auth(&node.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let text = resp.text().await.unwrap();
     assert!(text.contains("storenode_log_head"), "{text}");
@@ -1544,10 +1558,13 @@ async fn requests_for_a_foreign_host_name_are_refused() {
     let node = Node::start_with(
         dir.path(),
         Opts {
-            env: vec![(
-                "STORENODE_HTTP_HOSTNAMES".into(),
-                "node.store42.example".into(),
-            )],
+            env: vec![
+                (
+                    "STORENODE_HTTP_HOSTNAMES".into(),
+                    "node.store42.example".into(),
+                ),
+                ("STORENODE_HTTP_METRICS_OPEN".into(), "true".into()),
+            ],
             ..Opts::default()
         },
     )
@@ -1572,6 +1589,10 @@ async fn requests_for_a_foreign_host_name_are_refused() {
     assert_eq!(get("backroom.local").await, 200);
     let (status, _) = node.get("/healthz").await.unwrap();
     assert_eq!(status, 200, "by address");
+    // With http.metrics_open, /metrics needs no token (still only by the
+    // node's own names).
+    let open = reqwest::get(node.url("/metrics")).await.unwrap();
+    assert_eq!(open.status().as_u16(), 200);
 }
 
 /// The generated API token stays in its 0600 file: stdout and the logs

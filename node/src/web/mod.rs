@@ -62,6 +62,8 @@ pub struct AppState {
     /// DNS names this node answers to besides IP addresses, `localhost`
     /// and `*.local` (`http.hostnames`).
     pub hostnames: Arc<[String]>,
+    /// `/metrics` without the API token (`http.metrics_open`).
+    pub metrics_open: bool,
 }
 
 impl AppState {
@@ -229,7 +231,19 @@ async fn healthz(State(s): State<AppState>) -> Json<serde_json::Value> {
     }))
 }
 
-async fn metrics(State(s): State<AppState>) -> Response {
+/// `GET /metrics`: with the API token as bearer (Prometheus:
+/// `authorization: {credentials_file: …/api-token}`), unless
+/// `http.metrics_open`. Business counts are not for everyone on the LAN.
+async fn metrics(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let allowed = s.metrics_open
+        || bearer.is_some_and(|t| crate::secret_eq(t.as_bytes(), s.token.as_bytes()));
+    if !allowed {
+        return AppError::Unauthorized.into_response();
+    }
     // Gauges read from the store at scrape time.
     for (state, n) in s.store.state_counts() {
         s.metrics.orders(state.name(), n);
