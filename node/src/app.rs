@@ -463,13 +463,18 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
         state.clone(),
         shutdown.clone(),
     )));
-    let mut web_shutdown = shutdown.clone();
-    let server = tokio::spawn(async move {
-        let app = web::app(state).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(http, app)
-            .with_graceful_shutdown(async move { web_shutdown.fired().await })
-            .await
-    });
+    let limits = web::serve::Limits {
+        total: config.http_max_connections,
+        per_client: config.http_max_connections_per_client,
+        header_timeout: Duration::from_secs(config.http_header_timeout_s),
+    };
+    let server = tokio::spawn(web::serve::serve(
+        http,
+        web::app(state),
+        limits,
+        metrics.clone(),
+        shutdown.clone(),
+    ));
 
     announce(
         &config,

@@ -86,6 +86,11 @@ pub struct Config {
     pub http_hostnames: Vec<String>,
     /// Serve `/metrics` without the API token.
     pub http_metrics_open: bool,
+    /// Most HTTP connections open at once, and per client address.
+    pub http_max_connections: usize,
+    pub http_max_connections_per_client: usize,
+    /// A request head must arrive within this (idle connections close).
+    pub http_header_timeout_s: u64,
     pub api_token: Option<String>,
     pub durability: Durability,
     pub max_batch: usize,
@@ -161,6 +166,21 @@ const KEYS: &[KeySpec] = &[
         key: "http.hostnames",
         default: Some(""),
         help: "comma-separated DNS names staff use for this node (addresses, localhost and *.local always work); other Host names are refused (DNS rebinding)",
+    },
+    KeySpec {
+        key: "http.max_connections",
+        default: Some("512"),
+        help: "most HTTP connections open at once (keep below the open-files limit)",
+    },
+    KeySpec {
+        key: "http.max_connections_per_client",
+        default: Some("64"),
+        help: "most HTTP connections one client address may hold",
+    },
+    KeySpec {
+        key: "http.header_timeout_s",
+        default: Some("10"),
+        help: "a connection must send a whole request head within this many seconds (also when idle between requests)",
     },
     KeySpec {
         key: "http.metrics_open",
@@ -450,6 +470,11 @@ impl Layers {
             http_max_body_bytes: self
                 .parse("http.max_body_bytes", |v| number(v, 1024, 64 << 20))?,
             http_metrics_open: self.parse("http.metrics_open", boolean)?,
+            http_max_connections: self.parse("http.max_connections", |v| number(v, 8, 100_000))?,
+            http_max_connections_per_client: self
+                .parse("http.max_connections_per_client", |v| number(v, 1, 100_000))?,
+            http_header_timeout_s: self.parse("http.header_timeout_s", |v| number(v, 1, 3600))?
+                as u64,
             http_hostnames: self.parse("http.hostnames", |v| {
                 v.split(',')
                     .map(str::trim)

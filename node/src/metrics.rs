@@ -46,6 +46,7 @@ pub struct Metrics {
     pub sync_batches: Family<Labels, Counter>,
     pub sync_reconnects: Counter,
     pub sync_down: Family<Labels, Counter>,
+    pub http_connections_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -91,8 +92,14 @@ impl Metrics {
             sync_batches: Family::default(),
             sync_reconnects: Counter::default(),
             sync_down: Family::default(),
+            http_connections_refused: Counter::default(),
         };
         if let Ok(mut r) = m.registry.lock() {
+            r.register(
+                "http_connections_refused",
+                "HTTP connections closed at once: over the per-client or total limit",
+                m.http_connections_refused.clone(),
+            );
             r.register(
                 "sync_online",
                 "1 while the link to the cloud broker is up (0 when down or not configured)",

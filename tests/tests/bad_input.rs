@@ -1618,3 +1618,73 @@ async fn the_generated_api_token_is_not_printed() {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+/// Regression: at the default 1,024 open files, 1,100 idle TCP connections
+/// to the HTTP port stopped `/healthz` and every staff page. Each client
+/// address holds at most 64 connections, a request head must come within
+/// the header timeout, and the staff are still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slow_http_clients_do_not_starve_the_staff() {
+    use tokio::io::AsyncWriteExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(
+        dir.path(),
+        Opts {
+            env: vec![("STORENODE_HTTP_HEADER_TIMEOUT_S".into(), "2".into())],
+            ..Opts::default()
+        },
+    )
+    .await
+    .unwrap();
+    // One hostile host (127.0.0.2) opens 2,000 connections and sends
+    // nothing; another (127.0.0.3) trickles a request head byte by byte.
+    let connect_from = |src: [u8; 4]| {
+        let to = node.http;
+        async move {
+            let s = tokio::net::TcpSocket::new_v4().unwrap();
+            s.bind(std::net::SocketAddr::from((src, 0))).unwrap();
+            s.connect(to).await
+        }
+    };
+    let mut idle = Vec::new();
+    for _ in 0..2_000 {
+        if let Ok(c) = connect_from([127, 0, 0, 2]).await {
+            idle.push(c);
+        }
+    }
+    let mut slow = connect_from([127, 0, 0, 3]).await.unwrap();
+    let trickle = tokio::spawn(async move {
+        for b in b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " {
+            if slow.write_all(&[*b]).await.is_err() {
+                return true; // closed by the node
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        false
+    });
+    // The staff are served meanwhile, promptly.
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        let (status, v) = node.get("/healthz").await.unwrap();
+        assert_eq!(status, 200, "{v}");
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    }
+    let (status, v) = node
+        .post("/api/v1/orders", &order_body("BUSY-1", 1))
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{v}");
+    assert!(
+        node.metric("storenode_http_connections_refused_total", "")
+            .await
+            .unwrap()
+            >= 1_900.0,
+        "connections over the per-client limit are closed and counted"
+    );
+    // The slow one is cut off at the header timeout, before its head ends.
+    assert!(
+        trickle.await.unwrap(),
+        "the slowloris client was not closed"
+    );
+    drop(idle);
+}

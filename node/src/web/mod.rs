@@ -18,6 +18,7 @@ pub mod error;
 pub mod i18n;
 pub mod live;
 pub mod pages;
+pub mod serve;
 pub mod time;
 
 use std::sync::Arc;
