@@ -158,9 +158,6 @@ fn decide(command: Command, by: String, rules: &Rules) -> Decide {
     }
 }
 
-/// Find the order a command names indirectly: a check-in by short code or
-/// QR token becomes a check-in for that order (a token's signature is
-/// checked first). Other commands are returned as they are.
 /// An order from a store device (a kiosk) is paid at the desk and priced
 /// from the catalog: a device cannot claim an online payment, nor name its
 /// own prices (`unit_price_cents: 0, payment: "prepaid"` was a free order).
@@ -188,6 +185,9 @@ fn device_order(command: Command, store: &Store) -> Result<Command, NotAllowed> 
     Ok(Command::CreateOrder { order_id, order })
 }
 
+/// Find the order a command names indirectly: a check-in by short code or
+/// QR token becomes a check-in for that order (a token's signature is
+/// checked first). Other commands are returned as they are.
 fn resolve(command: Command, store: &Store, rules: &Rules) -> Command {
     let Command::CheckInByCode {
         code,
