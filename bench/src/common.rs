@@ -34,28 +34,25 @@ pub fn date() -> String {
 
 /// Build the release node and return its path.
 pub fn release_binary() -> Result<PathBuf> {
+    release_build("storenode", "storenode")
+}
+
+/// Build `bin` of `package` in release mode and return its path.
+pub fn release_build(package: &str, bin: &str) -> Result<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let status =
         std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "build",
-                "--quiet",
-                "--release",
-                "-p",
-                "storenode",
-                "--bin",
-                "storenode",
-            ])
+            .args(["build", "--quiet", "--release", "-p", package, "--bin", bin])
             .current_dir(&root)
             .status()
             .context("cargo build --release")?;
     if !status.success() {
-        bail!("building the release binary failed");
+        bail!("building the release {bin} failed");
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or(root.join("target"));
-    Ok(target.join("release").join("storenode"))
+    Ok(target.join("release").join(bin))
 }
 
 /// Units of each catalog SKU the bench stocks. Orders reserve stock when

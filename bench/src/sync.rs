@@ -25,33 +25,10 @@ use crate::common;
 
 /// Build the release bridge and point the harness at it.
 pub fn release_bridge() -> Result<()> {
-    if std::env::var_os("CLOUD_BRIDGE_BIN").is_some() {
-        return Ok(());
+    if std::env::var_os("CLOUD_BRIDGE_BIN").is_none() {
+        let bin = common::release_build("cloud-bridge", "cloud-bridge")?;
+        std::env::set_var("CLOUD_BRIDGE_BIN", bin);
     }
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let status =
-        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "build",
-                "--quiet",
-                "--release",
-                "-p",
-                "cloud-bridge",
-                "--bin",
-                "cloud-bridge",
-            ])
-            .current_dir(&root)
-            .status()?;
-    if !status.success() {
-        bail!("building the release cloud-bridge failed");
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or(root.join("target"));
-    std::env::set_var(
-        "CLOUD_BRIDGE_BIN",
-        target.join("release").join("cloud-bridge"),
-    );
     Ok(())
 }
 

@@ -65,7 +65,7 @@ async fn poll(mut events: EventLoop, tx: mpsc::UnboundedSender<FromLink>) {
             Err(e) => {
                 failures = failures.saturating_add(1);
                 let sent = tx.send(FromLink::Down(e.to_string()));
-                tokio::time::sleep(crate::backoff(failures, 200, 10_000)).await;
+                tokio::time::sleep(protocol::link::backoff(failures, 200, 10_000)).await;
                 sent
             }
         };
@@ -293,7 +293,7 @@ async fn deliver(
                 failures = failures.saturating_add(1);
                 shared.metrics.webhook_failures.inc();
                 tracing::warn!(store = %batch.store_id, last = batch.last_seq, failures, reason, "webhook delivery failed; retrying");
-                tokio::time::sleep(crate::backoff(failures, 100, 10_000)).await;
+                tokio::time::sleep(protocol::link::backoff(failures, 100, 10_000)).await;
             }
         }
     }

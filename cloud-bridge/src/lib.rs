@@ -70,16 +70,6 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// A pause after `failures` failures: doubling from `base_ms` up to
-/// `max_ms`, drawn from the upper half (jitter, so retries spread out).
-pub fn backoff(failures: u32, base_ms: u64, max_ms: u64) -> Duration {
-    let ceiling = base_ms
-        .saturating_mul(1 << failures.saturating_sub(1).min(16))
-        .min(max_ms);
-    let ms = rand::Rng::gen_range(&mut rand::thread_rng(), ceiling / 2..=ceiling.max(1));
-    Duration::from_millis(ms)
-}
-
 /// Run one instance until `shutdown` turns true: ingest and the HQ API.
 pub async fn run(
     config: BridgeConfig,

@@ -126,6 +126,17 @@ pub fn tls_config(
     Ok(Arc::new(config))
 }
 
+/// The pause before the next attempt after `failures` failures in a row:
+/// doubling from `base_ms` up to `max_ms`, drawn from the upper half, so
+/// that a fleet that lost its broker together does not return together.
+pub fn backoff(failures: u32, base_ms: u64, max_ms: u64) -> std::time::Duration {
+    let ceiling = base_ms
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(max_ms);
+    let ms = rand::Rng::gen_range(&mut rand::thread_rng(), ceiling / 2..=ceiling.max(1));
+    std::time::Duration::from_millis(ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use cloud_bridge::webhook::{Receiver, Refused, Secret};
 use serde_json::Value;
 
-use crate::{status_and_json, tail, target_dir};
+use crate::{status_and_json, tail};
 
 /// The webhook secret the tests' bridges sign with.
 pub const SECRET: &str = "whsec_dGVzdC1zZWNyZXQtZm9yLXRoZS13ZWJob29r";
@@ -163,29 +163,28 @@ impl Drop for Mosquitto {
     }
 }
 
+/// Start a node on `dir` whose cloud link points at `url` (plus `opts`),
+/// and wait until the link is up.
+pub async fn linked_node(dir: &Path, url: &str, mut opts: crate::Opts) -> Result<crate::Node> {
+    opts.env.push(("STORENODE_CLOUD_URL".into(), url.into()));
+    let node = crate::Node::start_with(dir, opts).await?;
+    wait_link(&node, true).await?;
+    Ok(node)
+}
+
+/// Wait (up to 20 s) until the node's cloud link is up (or down).
+pub async fn wait_link(node: &crate::Node, online: bool) -> Result<()> {
+    node.wait_for(&format!("cloud link online = {online}"), 20, || async {
+        Ok(node.get("/api/v1/sync").await?.1["online"] == online)
+    })
+    .await
+}
+
 /// Path of the `cloud-bridge` binary, built once per test process.
+/// `CLOUD_BRIDGE_BIN` names another binary.
 pub fn bridge_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(p) = std::env::var_os("CLOUD_BRIDGE_BIN") {
-            return PathBuf::from(p);
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "cloud-bridge",
-                "--bin",
-                "cloud-bridge",
-            ])
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building cloud-bridge failed");
-        target_dir().join("debug").join("cloud-bridge")
-    })
+    BIN.get_or_init(|| crate::built("cloud-bridge", "cloud-bridge", "CLOUD_BRIDGE_BIN"))
 }
 
 /// A running `cloud-bridge` instance.

@@ -30,24 +30,28 @@ pub(crate) fn target_dir() -> PathBuf {
         })
 }
 
-/// Path of the `storenode` binary, built once per test process (a no-op
-/// when `cargo test --workspace` already built it). `STORENODE_BIN` names
-/// another binary (the benchmarks use the release build).
+/// Build `bin` of `package` (debug, quietly: a no-op when `cargo test
+/// --workspace` already built it) unless `override_var` names another
+/// binary (the benchmarks point it at the release build); its path.
+pub fn built(package: &str, bin: &str, override_var: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(override_var) {
+        return PathBuf::from(p);
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "-p", package, "--bin", bin])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building {bin} failed");
+    target_dir().join("debug").join(bin)
+}
+
+/// Path of the `storenode` binary, built once per test process.
+/// `STORENODE_BIN` names another binary.
 pub fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(p) = std::env::var_os("STORENODE_BIN") {
-            return PathBuf::from(p);
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "storenode", "--bin", "storenode"])
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building storenode failed");
-        target_dir().join("debug").join("storenode")
-    })
+    BIN.get_or_init(|| built("storenode", "storenode", "STORENODE_BIN"))
 }
 
 /// A running node.
@@ -58,6 +62,8 @@ pub struct Node {
     pub data_dir: PathBuf,
     pub token: String,
     pub log: PathBuf,
+    /// The store id it runs as.
+    pub store_id: String,
     http_client: reqwest::Client,
 }
 
@@ -153,6 +159,7 @@ impl Node {
             data_dir: data_dir.to_path_buf(),
             token: String::new(),
             log: log.clone(),
+            store_id: opts.store_id.clone().unwrap_or_else(|| "test-store".into()),
             http_client: reqwest::Client::new(),
         };
         // The node prints its resolved addresses once it is ready.
@@ -335,6 +342,16 @@ impl Node {
             password,
         )
         .await
+    }
+
+    /// Register `device`, connect as it, and subscribe to its reply topic.
+    pub async fn device(&self, device: &str) -> Result<Mqtt> {
+        let pw = self.add_device(device).await?;
+        let dev = self.mqtt(device, &pw).await?;
+        let store = protocol::StoreId::new(self.store_id.as_str())?;
+        dev.subscribe(&protocol::topic::device_reply(&store, device))
+            .await?;
+        Ok(dev)
     }
 
     /// Poll until `f` holds, or fail after `secs`.

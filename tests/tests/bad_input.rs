@@ -969,18 +969,11 @@ async fn malformed_cloud_commands_get_an_invalid_reply_and_a_dead_letter() {
     let broker = storenode_tests::cloud::Mosquitto::start(dir.path())
         .await
         .unwrap();
-    let node = Node::start_with(
+    let node = storenode_tests::cloud::linked_node(
         &dir.path().join("node"),
-        Opts {
-            env: vec![("STORENODE_CLOUD_URL".into(), broker.url())],
-            ..Default::default()
-        },
+        &broker.url(),
+        Default::default(),
     )
-    .await
-    .unwrap();
-    node.wait_for("cloud link up", 20, || async {
-        Ok(node.get("/api/v1/sync").await?.1["online"] == true)
-    })
     .await
     .unwrap();
     let mut cloud = Mqtt::connect(broker.addr(), "hq-bad", "hq", "x")
@@ -1514,12 +1507,7 @@ async fn a_device_cannot_take_over_the_nodes_own_broker_links() {
 async fn a_device_cannot_place_a_free_or_prepaid_order() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await.unwrap();
-    let pw = node.add_device("kiosk-1").await.unwrap();
-    let mut kiosk = node.mqtt("kiosk-1", &pw).await.unwrap();
-    kiosk
-        .subscribe(&topic::device_reply(&store(), "kiosk-1"))
-        .await
-        .unwrap();
+    let mut kiosk = node.device("kiosk-1").await.unwrap();
     let head = node.head().await.unwrap();
     let line = json!([{ "sku": "SKU-007", "quantity": 2, "unit_price_cents": 0 }]);
     for payment in ["prepaid", "pending"] {

@@ -195,18 +195,11 @@ async fn seed_flow_from_cloud_and_device_commands() {
     let broker = storenode_tests::cloud::Mosquitto::start(dir.path())
         .await
         .unwrap();
-    let node = Node::start_with(
+    let node = storenode_tests::cloud::linked_node(
         &dir.path().join("node"),
-        storenode_tests::Opts {
-            env: vec![("STORENODE_CLOUD_URL".into(), broker.url())],
-            ..Default::default()
-        },
+        &broker.url(),
+        Default::default(),
     )
-    .await
-    .unwrap();
-    node.wait_for("cloud link up", 20, || async {
-        Ok(node.get("/api/v1/sync").await?.1["online"] == true)
-    })
     .await
     .unwrap();
     let mut cloud = Mqtt::connect(broker.addr(), "hq-seed", "hq", "x")

@@ -20,7 +20,8 @@ fn store() -> protocol::StoreId {
 }
 
 /// A node of store `STORE` linked to `url`, resending a batch after 2 s
-/// (instead of 10) and refreshing its status every second.
+/// (instead of 10) and refreshing its status every second. Not waited
+/// for: some tests start it where the link cannot come up.
 async fn node(dir: &std::path::Path, url: &str, extra: &[(&str, &str)]) -> Node {
     let mut env = vec![
         ("STORENODE_CLOUD_URL".to_string(), url.to_string()),
@@ -47,11 +48,9 @@ async fn sync(node: &Node) -> Value {
 }
 
 async fn wait_online(node: &Node, online: bool) {
-    node.wait_for(&format!("sync online = {online}"), 20, || async {
-        Ok(sync(node).await["online"] == online)
-    })
-    .await
-    .unwrap();
+    storenode_tests::cloud::wait_link(node, online)
+        .await
+        .unwrap();
 }
 
 /// Create, pick, stage and hand over one order through the node's API.

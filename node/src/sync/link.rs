@@ -94,9 +94,7 @@ pub async fn poll(mut events: EventLoop, to_agent: mpsc::UnboundedSender<FromLin
 }
 
 fn backoff(failures: u32) -> Duration {
-    let ceiling = (500u64 << failures.saturating_sub(1).min(6)).min(30_000);
-    let ms = rand::Rng::gen_range(&mut rand::thread_rng(), ceiling / 2..=ceiling);
-    Duration::from_millis(ms)
+    protocol::link::backoff(failures, 500, 30_000)
 }
 
 /// A connection error in words an operator can act on.
