@@ -81,10 +81,18 @@ pub async fn get_order(
     Path(raw): Path<String>,
 ) -> Result<Json<OrderView>, AppError> {
     let id = order_id(&raw)?;
-    let order = s
-        .store
-        .order(&id)?
-        .ok_or_else(|| AppError::NotFound(format!("order {id} is not known in this store")))?;
+    let unknown = || AppError::NotFound(format!("order {id} is not known in this store"));
+    let mut order = s.store.order(&id)?.ok_or_else(unknown)?;
+    // sled shows a group's projections from the moment it is applied, a
+    // few milliseconds before its fsync moves the durable head; the
+    // timeline stops at the head. Answer only once both agree, so a
+    // reader never sees a state that a crash could still take back.
+    let newest = |o: &Order| o.status.log_seqs.last().copied().unwrap_or(0);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    while newest(&order) > s.store.head() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        order = s.store.order(&id)?.ok_or_else(unknown)?;
+    }
     let events = s.store.order_events(&id)?;
     Ok(Json(OrderView { order, events }))
 }
