@@ -34,6 +34,8 @@ pub enum StartError {
     HttpBind { addr: SocketAddr, reason: String },
     #[error("the store writer stopped: {0}")]
     Writer(String),
+    #[error("device CA: {0}")]
+    Pki(#[from] crate::pki::PkiError),
 }
 
 /// Install the log subscriber: JSON when stdout is not a terminal.
@@ -277,7 +279,28 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
         reason: e.to_string(),
     })?;
 
-    let mut broker = broker::start(&config, store.clone(), metrics.clone(), &LINKS)?;
+    match crate::net::raise_open_files_limit() {
+        Ok((before, after)) if after > before => {
+            tracing::info!(before, after, "open-files limit raised to the hard limit")
+        }
+        Ok((before, _)) => tracing::debug!(limit = before, "open-files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot read or raise the open-files limit"),
+    }
+    let ca = Arc::new(crate::pki::NodeCa::open(
+        &config.data_dir,
+        config.store_id.as_str(),
+    )?);
+    let tls_files = match config.mqtt_tls_listen {
+        Some(_) => Some(ca.server_files(&crate::pki::server_names(&config.mqtt_tls_names))?),
+        None => None,
+    };
+    if config.mqtt_insecure_plaintext_lan {
+        tracing::warn!(
+            listen = %config.mqtt_listen,
+            "INSECURE: mqtt.insecure_plaintext_lan is set: the plaintext broker listener faces the network; its clients are confined to no namespace and send passwords in clear"
+        );
+    }
+    let mut broker = broker::start(&config, store.clone(), metrics.clone(), &LINKS, tls_files)?;
     let mut link = |name: &'static str| {
         broker.take_link(name).ok_or_else(|| BrokerError::Link {
             name: name.to_string(),
@@ -464,8 +487,10 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
         shutdown.clone(),
     )));
     let limits = web::serve::Limits {
-        total: config.http_max_connections,
-        per_client: config.http_max_connections_per_client,
+        caps: crate::net::Caps {
+            total: config.http_max_connections,
+            per_client: config.http_max_connections_per_client,
+        },
         header_timeout: Duration::from_secs(config.http_header_timeout_s),
     };
     let server = tokio::spawn(web::serve::serve(
@@ -480,6 +505,7 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
         &config,
         http_addr,
         broker.addr,
+        broker.tls_addr,
         token_file.as_deref(),
         store.head(),
         started,
@@ -574,6 +600,7 @@ fn announce(
     config: &Config,
     http: SocketAddr,
     mqtt: SocketAddr,
+    mqtts: Option<SocketAddr>,
     token_file: Option<&Path>,
     head: u64,
     started: Instant,
@@ -582,6 +609,7 @@ fn announce(
         store_id = %config.store_id,
         http = %http,
         mqtt = %mqtt,
+        mqtts = ?mqtts.map(|a| a.to_string()),
         data_dir = %config.data_dir.display(),
         log_head = head,
         start_ms = started.elapsed().as_millis() as u64,
@@ -597,9 +625,23 @@ fn announce(
         out,
         "  staff API    http://{http}/api/v1/  (health /healthz, metrics /metrics)"
     );
+    match mqtts {
+        Some(a) => {
+            let _ = writeln!(
+                out,
+                "  device TLS   mqtts://{a}  (add a device: storenode device add NAME --kind KIND)"
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  device TLS   none (set mqtt.tls_listen to serve the store's devices)"
+            );
+        }
+    }
     let _ = writeln!(
         out,
-        "  device MQTT  mqtt://{mqtt}  (add a device: storenode device add NAME, while stopped)"
+        "  device MQTT  mqtt://{mqtt}  (plaintext, this machine's tools)"
     );
     let _ = writeln!(out, "  data         {}", config.data_dir.display());
     match &config.cloud {

@@ -78,6 +78,13 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub mqtt_listen: SocketAddr,
     pub mqtt_max_connections: usize,
+    pub mqtt_max_connections_per_client: usize,
+    /// The TLS device listener (mutual TLS, one namespace per device).
+    pub mqtt_tls_listen: Option<SocketAddr>,
+    /// Extra names (DNS or IP) for the broker's certificate.
+    pub mqtt_tls_names: Vec<String>,
+    /// The plaintext listener may face the LAN (loudly insecure).
+    pub mqtt_insecure_plaintext_lan: bool,
     pub mqtt_max_payload_bytes: usize,
     pub http_listen: SocketAddr,
     pub http_max_body_bytes: usize,
@@ -143,9 +150,29 @@ const KEYS: &[KeySpec] = &[
         help: "store broker listener (devices)",
     },
     KeySpec {
+        key: "mqtt.tls_listen",
+        default: Some(""),
+        help: "store broker TLS listener for devices (client certificates from the node's CA), e.g. 0.0.0.0:8883; empty: none",
+    },
+    KeySpec {
+        key: "mqtt.tls_names",
+        default: Some(""),
+        help: "comma-separated DNS names and IP addresses devices use for this node, written into the broker's certificate (besides localhost, 127.0.0.1 and this machine's host name)",
+    },
+    KeySpec {
+        key: "mqtt.insecure_plaintext_lan",
+        default: Some("false"),
+        help: "INSECURE: let mqtt.listen (no TLS, no confinement) listen beyond loopback",
+    },
+    KeySpec {
         key: "mqtt.max_connections",
         default: Some("256"),
         help: "most simultaneous MQTT clients",
+    },
+    KeySpec {
+        key: "mqtt.max_connections_per_client",
+        default: Some("16"),
+        help: "most MQTT connections one client address may hold",
     },
     KeySpec {
         key: "mqtt.max_payload_bytes",
@@ -452,6 +479,17 @@ impl Layers {
             }
         })?;
         let mqtt_listen = self.parse("mqtt.listen", socket_addr)?;
+        let mqtt_insecure_plaintext_lan = self.parse("mqtt.insecure_plaintext_lan", boolean)?;
+        if !mqtt_listen.ip().is_loopback() && !mqtt_insecure_plaintext_lan {
+            return Err(self.invalid(
+                "mqtt.listen",
+                "is reachable from the store network without TLS: passwords and pickup codes would cross the LAN in clear, and a plaintext client is confined to no namespace; serve devices on mqtt.tls_listen, keep mqtt.listen on 127.0.0.1 (or set mqtt.insecure_plaintext_lan = true)",
+            ));
+        }
+        let mqtt_tls_listen = match self.get("mqtt.tls_listen") {
+            Some((v, _)) if !v.trim().is_empty() => Some(self.parse("mqtt.tls_listen", socket_addr)?),
+            _ => None,
+        };
         let http_listen = self.parse("http.listen", socket_addr)?;
         let overlap = mqtt_listen.ip() == http_listen.ip()
             || mqtt_listen.ip().is_unspecified()
@@ -464,6 +502,23 @@ impl Layers {
             data_dir,
             mqtt_listen,
             mqtt_max_connections: self.parse("mqtt.max_connections", |v| number(v, 1, 100_000))?,
+            mqtt_max_connections_per_client: self
+                .parse("mqtt.max_connections_per_client", |v| number(v, 1, 100_000))?,
+            mqtt_tls_listen,
+            mqtt_insecure_plaintext_lan,
+            mqtt_tls_names: self.parse("mqtt.tls_names", |v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(|n| {
+                        if n.parse::<std::net::IpAddr>().is_ok() || dns_name(n) {
+                            Ok(n.to_ascii_lowercase())
+                        } else {
+                            Err(format!("{n:?} is neither an IP address nor a DNS name"))
+                        }
+                    })
+                    .collect()
+            })?,
             mqtt_max_payload_bytes: self
                 .parse("mqtt.max_payload_bytes", |v| number(v, 1024, 16 << 20))?,
             http_listen,
@@ -480,13 +535,7 @@ impl Layers {
                     .map(str::trim)
                     .filter(|n| !n.is_empty())
                     .map(|n| {
-                        let ok = n.len() <= 253
-                            && n.split('.').all(|l| {
-                                !l.is_empty()
-                                    && l.len() <= 63
-                                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                            });
-                        if ok {
+                        if dns_name(n) {
                             Ok(n.to_ascii_lowercase())
                         } else {
                             Err(format!("{n:?} is not a DNS name"))
@@ -712,6 +761,14 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// Whether `n` is a DNS name (labels of letters, digits and '-').
+fn dns_name(n: &str) -> bool {
+    n.len() <= 253
+        && n.split('.').all(|l| {
+            !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
 fn socket_addr(v: &str) -> Result<SocketAddr, String> {
     v.parse()
         .map_err(|_| "not a socket address like 127.0.0.1:1883 or 0.0.0.0:8080".to_string())
@@ -786,6 +843,12 @@ mod tests {
             ("http.listen", "0.0.0.0:1883", "same address as mqtt.listen"),
             ("http.listen", "nope", "not a socket address"),
             ("mqtt.max_connections", "0", "between 1 and 100000"),
+            ("mqtt.listen", "0.0.0.0:1883", "without TLS"),
+            ("mqtt.listen", "192.168.1.10:1883", "mqtt.insecure_plaintext_lan"),
+            ("mqtt.tls_listen", "8883", "not a socket address"),
+            ("mqtt.tls_names", "node.local, bad name", "neither an IP address nor a DNS name"),
+            ("mqtt.max_connections_per_client", "0", "between 1 and 100000"),
+            ("mqtt.insecure_plaintext_lan", "yes please", "true"),
             ("mqtt.max_connections", "many", "not a whole number"),
             ("mqtt.max_payload_bytes", "10", "between 1024"),
             ("http.max_body_bytes", "-1", "not a whole number"),
@@ -818,7 +881,7 @@ mod tests {
     fn layers_override_in_order() {
         let mut l = Layers::defaults();
         l.toml_text(
-            "store_id = \"from-file\"\n[mqtt]\nlisten = \"0.0.0.0:1884\"\nmax_connections = 10\n",
+            "store_id = \"from-file\"\n[mqtt]\nlisten = \"127.0.0.1:1884\"\nmax_connections = 10\n",
             Path::new("t.toml"),
         )
         .expect("valid toml");

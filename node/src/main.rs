@@ -25,6 +25,9 @@ struct Cli {
     /// Device broker listener, e.g. 0.0.0.0:1883.
     #[arg(long, global = true)]
     mqtt_listen: Option<String>,
+    /// Device broker TLS listener (client certificates), e.g. 0.0.0.0:8883.
+    #[arg(long, global = true)]
+    mqtt_tls_listen: Option<String>,
     /// Staff pages and API listener, e.g. 0.0.0.0:8080.
     #[arg(long, global = true)]
     http_listen: Option<String>,
@@ -117,6 +120,7 @@ fn layers(cli: &Cli) -> Result<Layers, config::ConfigError> {
         ("data_dir", &cli.data_dir, "--data-dir"),
         ("store_id", &cli.store_id, "--store-id"),
         ("mqtt.listen", &cli.mqtt_listen, "--mqtt-listen"),
+        ("mqtt.tls_listen", &cli.mqtt_tls_listen, "--mqtt-tls-listen"),
         ("http.listen", &cli.http_listen, "--http-listen"),
         ("log.level", &cli.log_level, "--log-level"),
     ];

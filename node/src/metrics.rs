@@ -47,6 +47,7 @@ pub struct Metrics {
     pub sync_reconnects: Counter,
     pub sync_down: Family<Labels, Counter>,
     pub http_connections_refused: Counter,
+    pub mqtt_connections_refused: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -93,8 +94,14 @@ impl Metrics {
             sync_reconnects: Counter::default(),
             sync_down: Family::default(),
             http_connections_refused: Counter::default(),
+            mqtt_connections_refused: Family::default(),
         };
         if let Ok(mut r) = m.registry.lock() {
+            r.register(
+                "mqtt_connections_refused",
+                "MQTT connections closed before rumqttd saw them, by listener and reason (limit, idle, handshake_busy, handshake_timeout)",
+                m.mqtt_connections_refused.clone(),
+            );
             r.register(
                 "http_connections_refused",
                 "HTTP connections closed at once: over the per-client or total limit",

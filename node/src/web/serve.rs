@@ -13,9 +13,7 @@
 //!
 //! A request already being answered (a page, an SSE stream) is not cut:
 //! on shutdown each connection is told to finish after its current request.
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -26,54 +24,13 @@ use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 
 use crate::metrics::Metrics;
+use crate::net::{Admission, Caps};
 use crate::shutdown::Shutdown;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    pub total: usize,
-    pub per_client: usize,
+    pub caps: Caps,
     pub header_timeout: Duration,
-}
-
-/// Open connections by client address.
-#[derive(Default)]
-struct Open {
-    total: usize,
-    by_client: HashMap<IpAddr, usize>,
-}
-
-/// One admitted connection; gives its place back when dropped.
-struct Admitted {
-    open: Arc<Mutex<Open>>,
-    ip: IpAddr,
-}
-
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        if let Ok(mut o) = self.open.lock() {
-            o.total = o.total.saturating_sub(1);
-            if let Some(n) = o.by_client.get_mut(&self.ip) {
-                *n -= 1;
-                if *n == 0 {
-                    o.by_client.remove(&self.ip);
-                }
-            }
-        }
-    }
-}
-
-fn admit(open: &Arc<Mutex<Open>>, ip: IpAddr, limits: Limits) -> Option<Admitted> {
-    let mut o = open.lock().ok()?;
-    let mine = o.by_client.get(&ip).copied().unwrap_or(0);
-    if o.total >= limits.total || mine >= limits.per_client {
-        return None;
-    }
-    o.total += 1;
-    *o.by_client.entry(ip).or_insert(0) += 1;
-    Some(Admitted {
-        open: open.clone(),
-        ip,
-    })
 }
 
 /// Serve `app` on `listener` until `shutdown`, within `limits`.
@@ -84,7 +41,7 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     mut shutdown: Shutdown,
 ) {
-    let open: Arc<Mutex<Open>> = Arc::default();
+    let admission = Admission::default();
     let (closing_tx, closing) = tokio::sync::watch::channel(false);
     let mut conns = tokio::task::JoinSet::new();
     loop {
@@ -101,7 +58,7 @@ pub async fn serve(
             },
         };
         while conns.try_join_next().is_some() {}
-        let Some(admitted) = admit(&open, addr.ip(), limits) else {
+        let Some(admitted) = admission.admit(addr.ip(), limits.caps) else {
             metrics.http_connections_refused.inc();
             drop(stream);
             continue;
@@ -132,28 +89,4 @@ pub async fn serve(
     }
     let _ = closing_tx.send(true);
     while conns.join_next().await.is_some() {}
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limits_per_client_and_in_all() {
-        let open: Arc<Mutex<Open>> = Arc::default();
-        let limits = Limits {
-            total: 3,
-            per_client: 2,
-            header_timeout: Duration::from_secs(1),
-        };
-        let a: IpAddr = [10, 0, 0, 1].into();
-        let b: IpAddr = [10, 0, 0, 2].into();
-        let a1 = admit(&open, a, limits).expect("a1");
-        let _a2 = admit(&open, a, limits).expect("a2");
-        assert!(admit(&open, a, limits).is_none(), "a's third");
-        let _b1 = admit(&open, b, limits).expect("b1");
-        assert!(admit(&open, b, limits).is_none(), "the fourth in all");
-        drop(a1);
-        assert!(admit(&open, b, limits).is_some(), "a place came free");
-    }
 }

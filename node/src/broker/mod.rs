@@ -1,11 +1,23 @@
 //! The embedded rumqttd broker: built in code, authentication on, console
 //! off, node services connected through in-process links.
 //!
-//! rumqttd has no ACLs and no per-publish hook, so the broker cannot stop an
-//! authenticated device from publishing on `store/{id}/events/…`. The node
-//! never trusts a broker payload on those topics: every consumer verifies
-//! each message against the log (see `services::consumer`), and the intake
-//! guard dead-letters and counts what the log does not hold.
+//! Two device listeners, each behind the node's own bounded front
+//! ([`front`]):
+//! - `mqtt.tls_listen`: mutual TLS with a certificate from the node's CA
+//!   ([`crate::pki`]). rumqttd (features `verify-client-cert`,
+//!   `validate-tenant-prefix`) takes the device's tenant from the
+//!   certificate's Organization and refuses every publish and subscribe
+//!   outside `/tenants/{tenant}/`: a device reaches its own namespace and
+//!   nothing else. Its client id becomes `{tenant}.{id}`.
+//! - `mqtt.listen`: plaintext, for tools on the node's own machine
+//!   (loopback unless `mqtt.insecure_plaintext_lan`). A plaintext client has
+//!   no tenant: once logged in it can publish and subscribe anywhere, as the
+//!   node's own in-process links can. So the node never trusts a broker
+//!   payload on its event topics: every consumer verifies each message
+//!   against the log (see `services::consumer`), and the intake guard
+//!   dead-letters and counts what the log does not hold.
+pub mod front;
+
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -16,12 +28,18 @@ use rumqttd::{Broker, ConnectionSettings, RouterConfig, ServerSettings};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::net::Caps;
+use crate::pki::ServerFiles;
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
-    #[error("mqtt.listen {addr}: cannot listen: {reason}")]
-    Bind { addr: SocketAddr, reason: String },
+    #[error("{key} {addr}: cannot listen: {reason}")]
+    Bind {
+        key: &'static str,
+        addr: SocketAddr,
+        reason: String,
+    },
     #[error("embedded broker refused link {name}: {reason}")]
     Link { name: String, reason: String },
     #[error("embedded broker did not start listening on {0} within 5 s")]
@@ -34,9 +52,12 @@ pub struct Link {
     pub rx: LinkRx,
 }
 
-/// The running broker: its address and the links made before it started.
+/// The running broker: its addresses and the links made before it started.
 pub struct EmbeddedBroker {
+    /// The plaintext listener (the front's address).
     pub addr: SocketAddr,
+    /// The TLS listener, when configured.
+    pub tls_addr: Option<SocketAddr>,
     links: HashMap<&'static str, Link>,
 }
 
@@ -61,26 +82,65 @@ pub fn publish_nonblocking(tx: &mut LinkTx, topic: String, payload: Vec<u8>, met
     }
 }
 
-/// Start the broker on its own threads with one link per name in `links`.
+/// Bind `addr` for a front (its port resolved when 0).
+fn bind_front(key: &'static str, addr: SocketAddr) -> Result<tokio::net::TcpListener, BrokerError> {
+    let err = |e: std::io::Error| BrokerError::Bind {
+        key,
+        addr,
+        reason: e.to_string(),
+    };
+    let l = TcpListener::bind(addr).map_err(err)?;
+    l.set_nonblocking(true).map_err(err)?;
+    tokio::net::TcpListener::from_std(l).map_err(err)
+}
+
+/// A free loopback port for one of rumqttd's own listeners (rumqttd binds
+/// inside its thread and only logs a failure).
+fn loopback_port(key: &'static str) -> Result<SocketAddr, BrokerError> {
+    let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let err = |e: std::io::Error| BrokerError::Bind {
+        key,
+        addr: any,
+        reason: e.to_string(),
+    };
+    let probe = TcpListener::bind(any).map_err(err)?;
+    probe.local_addr().map_err(err)
+}
+
+/// Start the broker on its own threads with one link per name in `links`,
+/// and its fronts on the runtime. `tls`: the broker's certificate files,
+/// when `mqtt.tls_listen` is set.
 pub fn start(
     config: &Config,
     store: Store,
     metrics: Arc<Metrics>,
     links: &[&'static str],
+    tls: Option<ServerFiles>,
 ) -> Result<EmbeddedBroker, BrokerError> {
-    // rumqttd binds inside its own thread and only logs a failure; check
-    // the address here so a taken port stops start-up with a clear error.
-    // Port 0 is resolved to a concrete free port the same way.
-    let addr = {
-        let probe = TcpListener::bind(config.mqtt_listen).map_err(|e| BrokerError::Bind {
-            addr: config.mqtt_listen,
-            reason: e.to_string(),
-        })?;
-        probe.local_addr().map_err(|e| BrokerError::Bind {
-            addr: config.mqtt_listen,
-            reason: e.to_string(),
-        })?
+    let plain = bind_front("mqtt.listen", config.mqtt_listen)?;
+    let addr = plain.local_addr().map_err(|e| BrokerError::Bind {
+        key: "mqtt.listen",
+        addr: config.mqtt_listen,
+        reason: e.to_string(),
+    })?;
+    let tls_front = match (config.mqtt_tls_listen, &tls) {
+        (Some(a), Some(_)) => Some(bind_front("mqtt.tls_listen", a)?),
+        _ => None,
     };
+    let tls_addr = match &tls_front {
+        Some(l) => Some(l.local_addr().map_err(|e| BrokerError::Bind {
+            key: "mqtt.tls_listen",
+            addr: config.mqtt_tls_listen.unwrap_or(addr),
+            reason: e.to_string(),
+        })?),
+        None => None,
+    };
+    let plain_backend = loopback_port("mqtt.listen")?;
+    let tls_backend = match tls_front {
+        Some(_) => Some(loopback_port("mqtt.tls_listen")?),
+        None => None,
+    };
+    let metrics_for_auth = metrics.clone();
 
     let mut connections = ConnectionSettings {
         connection_timeout_ms: 10_000,
@@ -96,7 +156,7 @@ pub fn start(
     let reserved: Vec<String> = links.iter().map(|l| l.to_string()).collect();
     connections.set_auth_handler(move |client_id: String, user: String, pass: String| {
         if reserved.contains(&client_id) {
-            metrics.mqtt_auth_failures.inc();
+            metrics_for_auth.mqtt_auth_failures.inc();
             tracing::warn!(
                 client_id,
                 user,
@@ -106,18 +166,37 @@ pub fn start(
         }
         let ok = store.check_device(&user, &pass);
         if !ok {
-            metrics.mqtt_auth_failures.inc();
+            metrics_for_auth.mqtt_auth_failures.inc();
             tracing::warn!(client_id, user, "mqtt login refused");
         }
         std::future::ready(ok)
     });
-    let server = ServerSettings {
-        name: "store".to_string(),
-        listen: addr,
-        tls: None,
+    let server = |name: &str, listen, tls| ServerSettings {
+        name: name.to_string(),
+        listen,
+        tls,
         next_connection_delay_ms: 1,
-        connections,
+        connections: connections.clone(),
     };
+    let mut servers = HashMap::from([(
+        "store".to_string(),
+        server("store", plain_backend, None),
+    )]);
+    if let (Some(backend), Some(files)) = (tls_backend, &tls) {
+        let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+        servers.insert(
+            "store-tls".to_string(),
+            server(
+                "store-tls",
+                backend,
+                Some(rumqttd::TlsConfig::Rustls {
+                    capath: Some(path(&files.ca)),
+                    certpath: path(&files.cert),
+                    keypath: path(&files.key),
+                }),
+            ),
+        );
+    }
     let broker_config = rumqttd::Config {
         id: 0,
         router: RouterConfig {
@@ -135,7 +214,7 @@ pub fn start(
             initialized_filters: None,
             shared_subscriptions_strategy: Default::default(),
         },
-        v4: Some(HashMap::from([("store".to_string(), server)])),
+        v4: Some(servers),
         v5: None,
         ws: None,
         cluster: None,
@@ -163,18 +242,51 @@ pub fn start(
             }
         })
         .map_err(|e| BrokerError::Bind {
+            key: "mqtt.listen",
             addr,
             reason: e.to_string(),
         })?;
 
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !is_listening(addr) {
-        if Instant::now() > deadline {
-            return Err(BrokerError::NotListening(addr));
+    for backend in std::iter::once(plain_backend).chain(tls_backend) {
+        while !is_listening(backend) {
+            if Instant::now() > deadline {
+                return Err(BrokerError::NotListening(backend));
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
-        std::thread::sleep(Duration::from_millis(10));
     }
-    Ok(EmbeddedBroker { addr, links: made })
+    let caps = Caps {
+        total: config.mqtt_max_connections,
+        per_client: config.mqtt_max_connections_per_client,
+    };
+    tokio::spawn(front::run(
+        front::Front {
+            name: "mqtt",
+            listener: plain,
+            backend: plain_backend,
+            caps,
+            tls: false,
+        },
+        metrics.clone(),
+    ));
+    if let (Some(listener), Some(backend)) = (tls_front, tls_backend) {
+        tokio::spawn(front::run(
+            front::Front {
+                name: "mqtts",
+                listener,
+                backend,
+                caps,
+                tls: true,
+            },
+            metrics.clone(),
+        ));
+    }
+    Ok(EmbeddedBroker {
+        addr,
+        tls_addr,
+        links: made,
+    })
 }
 
 /// Whether something listens on `addr`'s port. Read from /proc/net/tcp on
