@@ -364,7 +364,7 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
     consumer!(services::FulfillmentService, "fulfillment");
     consumer!(
         services::NotificationService {
-            store_id: config.store_id.clone()
+            store: store.clone()
         },
         "notification"
     );
@@ -481,6 +481,8 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
         sync,
         hostnames: config.http_hostnames.clone().into(),
         metrics_open: config.http_metrics_open,
+        ca: ca.clone(),
+        device_broker: broker.tls_addr,
     };
     tasks.push(tokio::spawn(web::live::feed(
         state.clone(),

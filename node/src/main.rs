@@ -102,8 +102,20 @@ enum StaffCmd {
 
 #[derive(Subcommand)]
 enum DeviceCmd {
-    /// Register a device and print its generated password.
-    Add { name: String },
+    /// Register a device: prints its password and writes its bundle (CA
+    /// certificate, device certificate and key, how to connect).
+    Add {
+        name: String,
+        /// scanner, locker, pickup-screen, kiosk, printer or gateway.
+        #[arg(long)]
+        kind: String,
+        /// A locker's compartments, e.g. 1-24 or A1,A2,B1.
+        #[arg(long, default_value = "")]
+        compartments: String,
+        /// Where to write NAME.bundle.pem (mode 0600).
+        #[arg(long, default_value = ".")]
+        bundle_dir: std::path::PathBuf,
+    },
     /// List registered devices.
     List,
     /// Remove a device.
@@ -192,46 +204,73 @@ fn main() -> ExitCode {
 }
 
 fn device(config: &config::Config, action: DeviceCmd) -> ExitCode {
-    let store = match storenode::app::open_store(config) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("storenode: {e}");
-            eprintln!("(while the node runs, use POST /api/v1/devices with the API token)");
-            return ExitCode::FAILURE;
+    let fail = |e: String| {
+        eprintln!("storenode: {e}");
+        if e.contains("in use by another process") {
+            eprintln!("(while the node runs, a manager uses the Devices page or POST /api/v1/devices)");
+        }
+        ExitCode::FAILURE
+    };
+    let run = |command: protocol::Command| -> Result<(), String> {
+        match storenode::app::offline_command(config, command).map_err(|e| e.to_string())? {
+            storenode::store::Written::Applied { .. } => Ok(()),
+            storenode::store::Written::Rejected { rejection, .. } => Err(rejection.to_string()),
+            other => Err(format!("unexpected outcome {other:?}")),
         }
     };
-    let result =
-        match action {
-            DeviceCmd::Add { name } => storenode::check_device_name(&name)
-                .map_err(|e| e.to_string())
-                .and_then(|_| store.add_device(&name).map_err(|e| e.to_string()))
-                .map(|pw| {
-                    println!("device {name} added");
-                    println!("  MQTT username: {name}");
-                    println!("  MQTT password: {pw}   (shown once)");
-                }),
-            DeviceCmd::List => store.devices().map_err(|e| e.to_string()).map(|ds| {
-                for d in ds {
-                    println!("{d}");
+    let result = match action {
+        DeviceCmd::Add {
+            name,
+            kind,
+            compartments,
+            bundle_dir,
+        } => (|| {
+            storenode::check_device_name(&name)?;
+            let kind = protocol::DeviceKind::from_name(&kind).ok_or_else(|| {
+                format!("--kind {kind:?}: must be scanner, locker, pickup-screen, kiosk, printer or gateway")
+            })?;
+            let compartments = storenode::domain::device::parse_compartments(&compartments)
+                .map_err(|e| format!("--compartments: {e}"))?;
+            let ca = storenode::pki::NodeCa::open(&config.data_dir, config.store_id.as_str())
+                .map_err(|e| e.to_string())?;
+            let reg = storenode::services::devices::prepare(&ca, &name, kind, compartments)
+                .map_err(|e| e.to_string())?;
+            run(reg.command.clone())?;
+            let broker = config.mqtt_tls_listen.map(|a| a.to_string());
+            let bundle = reg.bundle(&config.store_id, ca.ca_pem(), broker.as_deref());
+            std::fs::create_dir_all(&bundle_dir).map_err(|e| format!("{}: {e}", bundle_dir.display()))?;
+            let path = bundle_dir.join(format!("{name}.bundle.pem"));
+            storenode::pki::write_private(&path, &bundle).map_err(|e| e.to_string())?;
+            println!("device {name} added ({})", kind.name());
+            println!("  namespace:     /tenants/{}/", reg.tenant);
+            println!("  MQTT username: {name}");
+            println!("  MQTT password: {}   (shown once)", reg.password);
+            println!("  bundle:        {} (certificate, key, CA, topics; mode 0600)", path.display());
+            Ok(())
+        })(),
+        DeviceCmd::List => storenode::app::open_store(config)
+            .map_err(|e| e.to_string())
+            .map(|store| {
+                for d in store.device_list() {
+                    if d.compartments.is_empty() {
+                        println!("{}\t{}\t/tenants/{}/", d.name, d.kind.name(), d.tenant);
+                    } else {
+                        println!(
+                            "{}\t{}\t/tenants/{}/\tcompartments {}",
+                            d.name,
+                            d.kind.name(),
+                            d.tenant,
+                            d.compartments.join(",")
+                        );
+                    }
                 }
             }),
-            DeviceCmd::Remove { name } => store
-                .remove_device(&name)
-                .map_err(|e| e.to_string())
-                .map(|found| {
-                    if found {
-                        println!("device {name} removed")
-                    } else {
-                        println!("no device named {name}")
-                    }
-                }),
-        };
+        DeviceCmd::Remove { name } => run(protocol::Command::RemoveDevice { name: name.clone() })
+            .map(|()| println!("device {name} removed")),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("storenode: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(e),
     }
 }
 

@@ -48,6 +48,7 @@ pub struct Metrics {
     pub sync_down: Family<Labels, Counter>,
     pub http_connections_refused: Counter,
     pub mqtt_connections_refused: Family<Labels, Counter>,
+    pub device_commands_refused: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -95,8 +96,14 @@ impl Metrics {
             sync_down: Family::default(),
             http_connections_refused: Counter::default(),
             mqtt_connections_refused: Family::default(),
+            device_commands_refused: Family::default(),
         };
         if let Ok(mut r) = m.registry.lock() {
+            r.register(
+                "device_commands_refused",
+                "Device commands refused before any write, by the device's kind (`unregistered`: from a namespace no registered device has)",
+                m.device_commands_refused.clone(),
+            );
             r.register(
                 "mqtt_connections_refused",
                 "MQTT connections closed before rumqttd saw them, by listener and reason (limit, idle, handshake_busy, handshake_timeout)",
@@ -300,6 +307,13 @@ impl Metrics {
 
     pub fn event_appended(&self, kind: &'static str) {
         self.events_appended
+            .get_or_create(&vec![("kind", kind.to_string())])
+            .inc();
+    }
+
+    /// A device command refused before any write.
+    pub fn device_refused(&self, kind: &str) {
+        self.device_commands_refused
             .get_or_create(&vec![("kind", kind.to_string())])
             .inc();
     }

@@ -7,7 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
-    ArrivalChannel, CatalogItem, NewOrder, Role, ShortReason, SkuQuantity, StagingSlot,
+    ArrivalChannel, CatalogItem, DeviceKind, NewOrder, Role, ShortReason, SkuQuantity,
+    StagingSlot,
 };
 use crate::ids::OrderId;
 
@@ -172,6 +173,20 @@ pub enum Command {
     /// How long a ready order waits (seconds) and how long before expiry
     /// the customer is reminded (0: never).
     SetPickupTimes { expiry_s: u64, reminder_s: u64 },
+    /// Register a device (made by the node's own doors, which generate the
+    /// password and certificate; see [`crate::Event::DeviceRegistered`]).
+    RegisterDevice {
+        name: String,
+        kind: DeviceKind,
+        #[serde(default)]
+        compartments: Vec<String>,
+        salt: String,
+        password_hash: String,
+        cert_sha256: String,
+    },
+    /// Remove a device: it may no longer log in, and what it sends is
+    /// refused from now.
+    RemoveDevice { name: String },
 }
 
 fn one() -> u32 {
@@ -206,7 +221,9 @@ impl Command {
             | Command::SetStaffRole { .. }
             | Command::SetStaffEnabled { .. }
             | Command::ResetStaffPin { .. }
-            | Command::SetPickupTimes { .. } => OrderId::store_stream(),
+            | Command::SetPickupTimes { .. }
+            | Command::RegisterDevice { .. }
+            | Command::RemoveDevice { .. } => OrderId::store_stream(),
             // Resolved to its order by the node before deciding; unresolved
             // it names no order and is refused as unknown.
             Command::CheckInByCode { .. } => OrderId::store_stream(),

@@ -185,6 +185,61 @@ impl Role {
     }
 }
 
+/// What a store device is, which decides what it may send and hear
+/// (docs/security.md has the table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceKind {
+    /// A handheld for pickers: picks, shorts, substitutes, stages on shelves.
+    Scanner,
+    /// A pickup locker: loads and hands over its own compartments, reports
+    /// their doors; alone hears their `open` commands.
+    Locker,
+    /// The screen by the desk: hears ready / arrived / removed (no codes).
+    PickupScreen,
+    /// A self-service kiosk: checks customers in by code, takes orders
+    /// paid at the desk.
+    Kiosk,
+    /// A label printer: hears labels and put-back lists.
+    Printer,
+    /// The store's customer-messaging box: hears the customer messages.
+    Gateway,
+}
+
+impl DeviceKind {
+    pub const ALL: [DeviceKind; 6] = [
+        DeviceKind::Scanner,
+        DeviceKind::Locker,
+        DeviceKind::PickupScreen,
+        DeviceKind::Kiosk,
+        DeviceKind::Printer,
+        DeviceKind::Gateway,
+    ];
+
+    /// The kebab-case name used in JSON and the CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceKind::Scanner => "scanner",
+            DeviceKind::Locker => "locker",
+            DeviceKind::PickupScreen => "pickup-screen",
+            DeviceKind::Kiosk => "kiosk",
+            DeviceKind::Printer => "printer",
+            DeviceKind::Gateway => "gateway",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// A device's tenant id: the letters and digits of its name (the broker
+/// takes it from the certificate's Organization and allows nothing else).
+/// Two devices whose names give the same tenant cannot both be registered.
+pub fn device_tenant(name: &str) -> String {
+    name.chars().filter(char::is_ascii_alphanumeric).collect()
+}
+
 /// Why a picker could not find what a line needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -356,6 +411,22 @@ pub enum Event {
         reason: ShortReason,
         by: String,
     },
+    // ---- Devices (appended; never reorder) ----
+    /// A device may log in to the store broker. `password_hash` is the
+    /// salted SHA-256 (hex) of a 24-character random password; `cert_sha256`
+    /// the fingerprint of the client certificate issued with it.
+    DeviceRegistered {
+        name: String,
+        kind: DeviceKind,
+        tenant: String,
+        /// A locker's compartments (empty for other kinds).
+        compartments: Vec<String>,
+        salt: String,
+        password_hash: String,
+        cert_sha256: String,
+    },
+    /// A device may no longer log in; what it sends is refused from now.
+    DeviceRemoved { name: String },
 }
 
 /// The kind of an event without its data: names topics and metrics.
@@ -394,10 +465,12 @@ pub enum EventKind {
     StaffEnabled,
     StaffPinReset,
     PickupTimesChanged,
+    DeviceRegistered,
+    DeviceRemoved,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 32] = [
+    pub const ALL: [EventKind; 34] = [
         EventKind::OrderCreated,
         EventKind::OrderProcessed,
         EventKind::ShipmentPrepared,
@@ -430,6 +503,8 @@ impl EventKind {
         EventKind::StaffEnabled,
         EventKind::StaffPinReset,
         EventKind::PickupTimesChanged,
+        EventKind::DeviceRegistered,
+        EventKind::DeviceRemoved,
     ];
 
     /// The snake_case name used in topics, JSON and metrics.
@@ -467,6 +542,8 @@ impl EventKind {
             EventKind::StaffEnabled => "staff_enabled",
             EventKind::StaffPinReset => "staff_pin_reset",
             EventKind::PickupTimesChanged => "pickup_times_changed",
+            EventKind::DeviceRegistered => "device_registered",
+            EventKind::DeviceRemoved => "device_removed",
         }
     }
 
@@ -511,11 +588,12 @@ impl Event {
             Event::StaffPinReset { .. } => EventKind::StaffPinReset,
             Event::PickupTimesChanged { .. } => EventKind::PickupTimesChanged,
             Event::ItemShortedWithReason { .. } => EventKind::ItemShorted,
+            Event::DeviceRegistered { .. } => EventKind::DeviceRegistered,
+            Event::DeviceRemoved { .. } => EventKind::DeviceRemoved,
         }
     }
 
-    /// Whether the event is about staff accounts: kept in the log, never
-    /// published on the store broker (devices have no business with it).
+    /// Whether the event is about staff accounts.
     pub fn is_staff(&self) -> bool {
         matches!(
             self.kind(),
@@ -525,5 +603,16 @@ impl Event {
                 | EventKind::StaffEnabled
                 | EventKind::StaffPinReset
         )
+    }
+
+    /// Whether the event is about who may log in (staff accounts, device
+    /// credentials): kept in the log, never published on the store broker
+    /// (devices have no business with it).
+    pub fn is_private(&self) -> bool {
+        self.is_staff()
+            || matches!(
+                self.kind(),
+                EventKind::DeviceRegistered | EventKind::DeviceRemoved
+            )
     }
 }

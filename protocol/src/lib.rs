@@ -26,7 +26,8 @@ pub use codec::DecodeError;
 pub use command::{Command, CommandEnvelope, CommandReply, ReplyStatus};
 pub use envelope::{Actor, ChainHash, Envelope, SCHEMA_VERSION};
 pub use event::{
-    ArrivalChannel, CancelStage, CatalogItem, Event, EventKind, Location, NewOrder, OrderLine,
+    device_tenant, ArrivalChannel, CancelStage, CatalogItem, DeviceKind, Event, EventKind,
+    Location, NewOrder, OrderLine,
     PaymentMode, PickLine, PickupProof, Role, ShortReason, SkuQuantity, SlotKind, StagingSlot,
     Zone,
 };

@@ -1,13 +1,18 @@
 //! Every MQTT topic name. Nobody else builds a topic string.
 //!
-//! Store broker (inside the store):
-//! - `store/{store}/events/{kind}`: node events (postcard [`Envelope`]).
-//!   Only the node publishes here; consumers verify every message against
-//!   the log, since the broker cannot stop a device from publishing.
-//! - `store/{store}/device/{device}/cmd`: JSON [`CommandEnvelope`] from a device.
-//! - `store/{store}/device/{device}/reply`: JSON [`CommandReply`] to it.
-//! - `store/{store}/notify/{channel}`: JSON notifications for screens and lockers.
+//! Store broker (inside the store), topic contract version 5:
+//! - `store/{store}/events/{kind}`: node events (postcard [`Envelope`]),
+//!   for the node's own services. No device reaches them: a device on the
+//!   TLS listener is confined to its namespace; consumers still verify
+//!   every message against the log (a plaintext client on the node's own
+//!   machine has no namespace).
+//! - `/tenants/{tenant}/cmd`: JSON [`CommandEnvelope`] from a device.
+//! - `/tenants/{tenant}/reply`: JSON [`CommandReply`] to it.
+//! - `/tenants/{tenant}/notify/{channel}`: JSON notices for that device, on
+//!   the channels its kind hears.
 //!
+//! `{tenant}` is the device's tenant id ([`crate::device_tenant`]: the
+//! letters and digits of its name), the Organization of its certificate.
 //! No HQ command enters through the store broker: a device could send it.
 //!
 //! Cloud broker (the chain's; see [`crate::sync`] and docs/sync.md):
@@ -40,21 +45,41 @@ pub fn events_tree(store: &StoreId) -> String {
     format!("{ROOT}/{store}/events/#")
 }
 
-pub fn device_command(store: &StoreId, device: &str) -> String {
-    format!("{ROOT}/{store}/device/{device}/cmd")
+const TENANTS: &str = "/tenants";
+
+/// Where device `tenant` sends its commands.
+pub fn tenant_command(tenant: &str) -> String {
+    format!("{TENANTS}/{tenant}/cmd")
 }
 
-pub fn device_reply(store: &StoreId, device: &str) -> String {
-    format!("{ROOT}/{store}/device/{device}/reply")
+/// Where device `tenant` gets the answers.
+pub fn tenant_reply(tenant: &str) -> String {
+    format!("{TENANTS}/{tenant}/reply")
+}
+
+/// Where device `tenant` hears notices on `channel`.
+pub fn tenant_notify(tenant: &str, channel: &str) -> String {
+    format!("{TENANTS}/{tenant}/notify/{channel}")
+}
+
+/// The command topic of the device named `name`.
+pub fn device_command(name: &str) -> String {
+    tenant_command(&crate::device_tenant(name))
+}
+
+/// The reply topic of the device named `name`.
+pub fn device_reply(name: &str) -> String {
+    tenant_reply(&crate::device_tenant(name))
+}
+
+/// The notice topic on `channel` of the device named `name`.
+pub fn device_notify(name: &str, channel: &str) -> String {
+    tenant_notify(&crate::device_tenant(name), channel)
 }
 
 /// Filter matching every device's command topic.
-pub fn all_device_commands(store: &StoreId) -> String {
-    format!("{ROOT}/{store}/device/+/cmd")
-}
-
-pub fn notify(store: &StoreId, channel: &str) -> String {
-    format!("{ROOT}/{store}/notify/{channel}")
+pub fn all_tenant_commands() -> String {
+    format!("{TENANTS}/+/cmd")
 }
 
 const CLOUD_ROOT: &str = "stores";
@@ -140,14 +165,25 @@ pub enum Parsed<'a> {
     Event(EventKind),
     /// Something under `events/` that no node event uses.
     UnknownEvent(&'a str),
+    /// A device's command, by its tenant id.
     DeviceCommand {
-        device: &'a str,
+        tenant: &'a str,
     },
     Other,
 }
 
 /// Classify a topic of `store`'s broker.
 pub fn parse<'a>(store: &StoreId, topic: &'a str) -> Parsed<'a> {
+    if let Some(tenant) = topic
+        .strip_prefix(TENANTS)
+        .and_then(|t| t.strip_prefix('/'))
+        .and_then(|r| r.strip_suffix("/cmd"))
+    {
+        if !tenant.is_empty() && !tenant.contains('/') {
+            return Parsed::DeviceCommand { tenant };
+        }
+        return Parsed::Other;
+    }
     let Some(rest) = topic
         .strip_prefix(ROOT)
         .and_then(|t| t.strip_prefix('/'))
@@ -161,14 +197,6 @@ pub fn parse<'a>(store: &StoreId, topic: &'a str) -> Parsed<'a> {
             Some(k) => Parsed::Event(k),
             None => Parsed::UnknownEvent(kind),
         };
-    }
-    if let Some(device) = rest
-        .strip_prefix("device/")
-        .and_then(|r| r.strip_suffix("/cmd"))
-    {
-        if !device.is_empty() && !device.contains('/') {
-            return Parsed::DeviceCommand { device };
-        }
     }
     Parsed::Other
 }
@@ -184,9 +212,14 @@ mod tests {
             assert_eq!(parse(&s, &event(&s, k)), Parsed::Event(k));
         }
         assert_eq!(
-            parse(&s, &device_command(&s, "locker-1")),
-            Parsed::DeviceCommand { device: "locker-1" }
+            parse(&s, &device_command("locker-1")),
+            Parsed::DeviceCommand { tenant: "locker1" }
         );
+        assert_eq!(device_notify("pickup-screen-1", "pickup-screen"), "/tenants/pickupscreen1/notify/pickup-screen");
+        assert_eq!(parse(&s, "/tenants//cmd"), Parsed::Other);
+        assert_eq!(parse(&s, "/tenants/a/b/cmd"), Parsed::Other);
+        // The older device topics are nothing now.
+        assert_eq!(parse(&s, "store/s1/device/locker-1/cmd"), Parsed::Other);
         // The old HQ door on the store broker is nothing now.
         assert_eq!(parse(&s, "store/s1/cloud/cmd"), Parsed::Other);
         for t in [
@@ -213,6 +246,5 @@ mod tests {
             Parsed::UnknownEvent("made_up")
         );
         assert_eq!(parse(&s, "store/s2/events/order_created"), Parsed::Other);
-        assert_eq!(parse(&s, "store/s1/device//cmd"), Parsed::Other);
     }
 }

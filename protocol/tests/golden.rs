@@ -584,6 +584,32 @@ const ENVELOPES: &[(&str, &str)] = &[
             prev_hash!(),
         ),
     ),
+    (
+        "device_registered",
+        concat!(
+            envelope_head!(),
+            "05",                 // actor Cli
+            "21",                 // DeviceRegistered
+            "086c6f636b65722d31", // name "locker-1"
+            "01",                 // kind Locker
+            "076c6f636b657231",   // tenant "locker1"
+            "0201310132",         // compartments ["1", "2"]
+            "0473346c74",         // salt "s4lt"
+            "0468347368",         // password_hash "h4sh"
+            "0466316e67",         // cert_sha256 "f1ng"
+            prev_hash!(),
+        ),
+    ),
+    (
+        "device_removed",
+        concat!(
+            envelope_head!(),
+            "01",                 // actor Api
+            "22",                 // DeviceRemoved
+            "086c6f636b65722d31", // name "locker-1"
+            prev_hash!(),
+        ),
+    ),
 ];
 
 /// Pairs fixtures with their expected encodings by name; both lists must
@@ -643,6 +669,8 @@ fn fixtures_cover_every_variant() {
             Command::SetStaffEnabled { .. } => "set_staff_enabled",
             Command::ResetStaffPin { .. } => "reset_staff_pin",
             Command::SetPickupTimes { .. } => "set_pickup_times",
+            Command::RegisterDevice { .. } => "register_device",
+            Command::RemoveDevice { .. } => "remove_device",
         }
     }
 
@@ -655,7 +683,12 @@ fn fixtures_cover_every_variant() {
     // reason, which comes last.
     let names: Vec<_> = events.iter().map(|(name, _, _)| *name).collect();
     let mut all_names: Vec<_> = EventKind::ALL.iter().map(|k| k.name()).collect();
-    all_names.push("item_shorted_with_reason");
+    let after = all_names
+        .iter()
+        .position(|n| *n == "pickup_times_changed")
+        .expect("pickup_times_changed")
+        + 1;
+    all_names.insert(after, "item_shorted_with_reason");
     assert_eq!(names, all_names);
 
     let actors: BTreeSet<_> = events.iter().map(|(_, _, a)| actor_name(a)).collect();
@@ -666,7 +699,7 @@ fn fixtures_cover_every_variant() {
         .iter()
         .map(|(_, c)| command_name(&c.command))
         .collect();
-    assert_eq!(names.len(), 23, "every command appears: {names:?}");
+    assert_eq!(names.len(), 25, "every command appears: {names:?}");
     for (name, command) in &commands {
         assert_eq!(*name, command_name(&command.command));
     }
@@ -1108,6 +1141,29 @@ fn command_of_every_variant() {
                 "901c",               // reminder_s 3_600
             ),
         ),
+        (
+            "register_device",
+            concat!(
+                "01",
+                "08636d642d30303234", // id "cmd-0024"
+                "17",                 // RegisterDevice
+                "086c6f636b65722d31", // name "locker-1"
+                "01",                 // kind Locker
+                "0201310132",         // compartments ["1", "2"]
+                "0473346c74",         // salt "s4lt"
+                "0468347368",         // password_hash "h4sh"
+                "0466316e67",         // cert_sha256 "f1ng"
+            ),
+        ),
+        (
+            "remove_device",
+            concat!(
+                "01",
+                "08636d642d30303235", // id "cmd-0025"
+                "18",                 // RemoveDevice
+                "086c6f636b65722d31", // name "locker-1"
+            ),
+        ),
     ];
     check_postcard::<CommandEnvelope>(&by_name(common::commands(), &want));
 }
@@ -1303,6 +1359,17 @@ fn command_json_as_devices_send_it() {
         (
             "set_pickup_times",
             r#"{"id":"cmd-0023","command":{"set_pickup_times":{"expiry_s":86400,"reminder_s":3600}}}"#,
+        ),
+        (
+            "register_device",
+            concat!(
+                r#"{"id":"cmd-0024","command":{"register_device":{"name":"locker-1","kind":"locker","#,
+                r#""compartments":["1","2"],"salt":"s4lt","password_hash":"h4sh","cert_sha256":"f1ng"}}}"#,
+            ),
+        ),
+        (
+            "remove_device",
+            r#"{"id":"cmd-0025","command":{"remove_device":{"name":"locker-1"}}}"#,
         ),
     ];
     check_json::<CommandEnvelope>(&by_name(common::commands(), &want));
@@ -1629,6 +1696,17 @@ fn event_json_of_every_variant() {
         (
             "item_shorted_with_reason",
             r#"{"item_shorted_with_reason":{"line_no":2,"found":0,"reason":"damaged","by":"1003"}}"#,
+        ),
+        (
+            "device_registered",
+            concat!(
+                r#"{"device_registered":{"name":"locker-1","kind":"locker","tenant":"locker1","#,
+                r#""compartments":["1","2"],"salt":"s4lt","password_hash":"h4sh","cert_sha256":"f1ng"}}"#,
+            ),
+        ),
+        (
+            "device_removed",
+            r#"{"device_removed":{"name":"locker-1"}}"#,
         ),
     ];
     let events = common::events()

@@ -36,7 +36,9 @@ fn every_command_names_its_stream() {
             | Command::SetStaffRole { .. }
             | Command::SetStaffEnabled { .. }
             | Command::ResetStaffPin { .. }
-            | Command::SetPickupTimes { .. } => OrderId::store_stream(),
+            | Command::SetPickupTimes { .. }
+            | Command::RegisterDevice { .. }
+            | Command::RemoveDevice { .. } => OrderId::store_stream(),
             _ => common::order_id(),
         };
         assert_eq!(envelope.command.stream(), want, "{name}");
@@ -57,7 +59,7 @@ fn a_reserved_order_id_is_representable() {
 
 #[test]
 fn event_kind_names() {
-    assert_eq!(EventKind::ALL.len(), 32);
+    assert_eq!(EventKind::ALL.len(), 34);
     let names: BTreeSet<_> = EventKind::ALL.iter().map(|k| k.name()).collect();
     assert_eq!(names.len(), EventKind::ALL.len(), "names are unique");
     for kind in EventKind::ALL {

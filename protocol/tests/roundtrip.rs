@@ -15,7 +15,7 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use protocol::codec::{self, DecodeError, FORMAT_VERSION};
 use protocol::{
-    Actor, ArrivalChannel, CancelStage, CatalogItem, ChainHash, Command, CommandEnvelope,
+    Actor, ArrivalChannel, CancelStage, CatalogItem, ChainHash, Command, CommandEnvelope, DeviceKind,
     CommandReply, Envelope, Event, EventId, EventKind, Location, NewOrder, OrderId, OrderLine,
     PaymentMode, PickLine, PickupProof, ReplyStatus, Role, ShortReason, SkuQuantity, SlotKind,
     StagingSlot, StoreId, Zone,
@@ -278,7 +278,32 @@ fn event() -> impl Strategy<Value = Event> {
                 by,
             }
         ),
+        (
+            text(),
+            device_kind(),
+            text(),
+            proptest::collection::vec(text(), 0..3),
+            (text(), text(), text())
+        )
+            .prop_map(
+                |(name, kind, tenant, compartments, (salt, password_hash, cert_sha256))| {
+                    Event::DeviceRegistered {
+                        name,
+                        kind,
+                        tenant,
+                        compartments,
+                        salt,
+                        password_hash,
+                        cert_sha256,
+                    }
+                }
+            ),
+        text().prop_map(|name| Event::DeviceRemoved { name }),
     ]
+}
+
+fn device_kind() -> impl Strategy<Value = DeviceKind> {
+    proptest::sample::select(DeviceKind::ALL.to_vec())
 }
 
 fn role() -> impl Strategy<Value = Role> {
@@ -467,6 +492,25 @@ fn command() -> impl Strategy<Value = Command> {
                 reminder_s,
             }
         }),
+        (
+            text(),
+            device_kind(),
+            proptest::collection::vec(text(), 0..3),
+            (text(), text(), text())
+        )
+            .prop_map(
+                |(name, kind, compartments, (salt, password_hash, cert_sha256))| {
+                    Command::RegisterDevice {
+                        name,
+                        kind,
+                        compartments,
+                        salt,
+                        password_hash,
+                        cert_sha256,
+                    }
+                }
+            ),
+        text().prop_map(|name| Command::RemoveDevice { name }),
     ]
 }
 
@@ -647,7 +691,7 @@ fn event_and_command_strategies_reach_every_variant() {
         .into_iter()
         .map(|(name, _)| name.to_owned())
         .collect();
-    assert_eq!(all.len(), 23);
+    assert_eq!(all.len(), 25);
     assert_eq!(commands, all);
 }
 

@@ -5,6 +5,7 @@
 //! One module per service: `order` (intake), `inventory`, `fulfillment`,
 //! `warehouse` (picking), `pickup` (staging, check-in, hand-over, expiry),
 //! `notification`.
+pub mod device;
 pub mod fulfillment;
 pub mod inventory;
 pub mod notification;
@@ -15,6 +16,7 @@ pub mod warehouse;
 
 pub use inventory::{Site, StockItem};
 pub use order::{Order, OrderState};
+pub use device::Device;
 pub use staff::StaffMember;
 
 use protocol::Event;
@@ -118,6 +120,10 @@ pub trait StoreView {
     fn staff(&self, id: &str) -> Option<StaffMember>;
     /// Every staff account (a store has tens, not thousands).
     fn staff_list(&self) -> Vec<StaffMember>;
+    /// One registered device.
+    fn device(&self, name: &str) -> Option<Device>;
+    /// Every registered device (tens).
+    fn device_list(&self) -> Vec<Device>;
 }
 
 /// Everything a decision may read.
@@ -143,9 +149,14 @@ pub(crate) mod testing {
         pub items: HashMap<String, StockItem>,
         pub site: Site,
         pub staff: HashMap<String, StaffMember>,
+        pub devices: HashMap<String, Device>,
     }
 
     impl Shelf {
+        pub fn add_device(&mut self, d: Device) {
+            self.devices.insert(d.name.clone(), d);
+        }
+
         /// SKU `sku` with barcode `barcode`, at aisle `aisle`, `on_hand` units.
         pub fn with(
             mut self,
@@ -197,6 +208,12 @@ pub(crate) mod testing {
         }
         fn staff_list(&self) -> Vec<StaffMember> {
             self.staff.values().cloned().collect()
+        }
+        fn device(&self, name: &str) -> Option<Device> {
+            self.devices.get(name).cloned()
+        }
+        fn device_list(&self) -> Vec<Device> {
+            self.devices.values().cloned().collect()
         }
     }
 }

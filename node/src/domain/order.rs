@@ -510,7 +510,9 @@ pub fn apply(order: Option<Order>, env: &Envelope) -> Option<Order> {
         | Event::StaffDisabled { .. }
         | Event::StaffEnabled { .. }
         | Event::StaffPinReset { .. }
-        | Event::PickupTimesChanged { .. } => {}
+        | Event::PickupTimesChanged { .. }
+        | Event::DeviceRegistered { .. }
+        | Event::DeviceRemoved { .. } => {}
     }
     Some(o)
 }

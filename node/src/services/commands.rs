@@ -2,7 +2,7 @@
 //! write requests, decided by the same domain functions.
 use std::sync::Arc;
 
-use protocol::{codec, Actor, Command, CommandReply, ReplyStatus, Role, ShortReason};
+use protocol::{codec, Actor, Command, CommandReply, DeviceKind, ReplyStatus, Role, ShortReason};
 
 use crate::domain::{self, pickup::PickupKeys, OrderState};
 use crate::store::writer::Decide;
@@ -151,6 +151,27 @@ fn decide(command: Command, by: String, rules: &Rules) -> Decide {
         Command::ResetStaffPin { staff_id, pin_hash } => {
             Box::new(move |c| staff::decide_pin(c, &staff_id, &pin_hash))
         }
+        Command::RegisterDevice {
+            name,
+            kind,
+            compartments,
+            salt,
+            password_hash,
+            cert_sha256,
+        } => Box::new(move |c| {
+            domain::device::decide_register(
+                c,
+                &name,
+                kind,
+                &compartments,
+                &salt,
+                &password_hash,
+                &cert_sha256,
+            )
+        }),
+        Command::RemoveDevice { name } => {
+            Box::new(move |c| domain::device::decide_remove(c, &name))
+        }
         Command::SetPickupTimes {
             expiry_s,
             reminder_s,
@@ -241,8 +262,8 @@ pub enum Principal {
     /// A caller with the API token naming the person it acts for (a label
     /// for the events' `by` fields; the actor stays `api`).
     ApiFor(String),
-    /// A device logged in on the store broker.
-    Device(String),
+    /// A device on the store broker (its namespace told the node which).
+    Device { name: String, kind: DeviceKind },
     /// The chain's cloud, over the cloud link.
     Cloud,
     /// The `storenode` command line, node stopped.
@@ -255,7 +276,7 @@ impl Principal {
         match self {
             Principal::Staff { id, .. } => Actor::Staff(id.clone()),
             Principal::Api | Principal::ApiFor(_) => Actor::Api,
-            Principal::Device(d) => Actor::Device(d.clone()),
+            Principal::Device { name, .. } => Actor::Device(name.clone()),
             Principal::Cloud => Actor::Cloud,
             Principal::Cli => Actor::Cli,
         }
@@ -269,7 +290,7 @@ impl Principal {
         let claimed = claimed.map(str::trim).filter(|c| !c.is_empty());
         match (self, claimed) {
             (Principal::Staff { id, .. }, _) => id.clone(),
-            (Principal::Device(d), _) => d.clone(),
+            (Principal::Device { name, .. }, _) => name.clone(),
             (Principal::ApiFor(name), _) => name.clone(),
             (Principal::Api | Principal::Cloud, Some(name)) => name.to_string(),
             (Principal::Api, None) => "api".into(),
@@ -278,27 +299,32 @@ impl Principal {
         }
     }
 
-    /// Whether this principal may send `command`. The store broker cannot
-    /// tell devices apart per topic (rumqttd has no ACLs), so the rules
-    /// themselves limit what a device login can do: shop-floor devices
-    /// pick, stage, check in and report doors, and hand over only what sits
-    /// in a locker; the cloud creates, confirms, cancels and manages stock,
+    /// Whether this principal may send `command`. A device may send what
+    /// its kind needs (docs/security.md): a scanner what a picker does, a
+    /// locker loads, hands over and reports its own compartments (checked
+    /// in [`prepare`], which sees the store), a kiosk checks customers in
+    /// and takes orders paid at the desk; screens, printers and gateways
+    /// only listen. The cloud creates, confirms, cancels and manages stock,
     /// but does not pick or hand over. Staff may do what their role allows
     /// (a manager everything); the API token and the command line anything.
     pub fn may(&self, command: &Command) -> Result<(), NotAllowed> {
         let ok = match self {
-            // What a picker may do, plus the kiosk's and the locker's.
-            Principal::Device(_) => {
-                role_may(Role::Picker, command)
-                    || matches!(
-                        command,
-                        Command::CreateOrder { .. }
-                            | Command::CheckIn { .. }
-                            | Command::CheckInByCode { .. }
-                            | Command::HandOver { .. }
-                            | Command::ReportLockerDoor { .. }
-                    )
-            }
+            Principal::Device { kind, .. } => match kind {
+                DeviceKind::Scanner => role_may(Role::Picker, command),
+                DeviceKind::Locker => matches!(
+                    command,
+                    Command::Stage { .. }
+                        | Command::HandOver { .. }
+                        | Command::ReportLockerDoor { .. }
+                ),
+                DeviceKind::Kiosk => matches!(
+                    command,
+                    Command::CreateOrder { .. }
+                        | Command::CheckIn { .. }
+                        | Command::CheckInByCode { .. }
+                ),
+                DeviceKind::PickupScreen | DeviceKind::Printer | DeviceKind::Gateway => false,
+            },
             Principal::Cloud => matches!(
                 command,
                 Command::CreateOrder { .. }
@@ -324,9 +350,10 @@ impl Principal {
                 role.name(),
                 name.replace('_', " ")
             ),
-            Principal::Device(_) => {
-                format!("a device may not send {name}: it is a staff action (use the staff pages)")
-            }
+            Principal::Device { kind, .. } => format!(
+                "a {} may not send {name} (docs/security.md lists what each kind of device may send)",
+                kind.name()
+            ),
             _ => {
                 format!("the cloud may not send {name}: it is a staff action (use the staff pages)")
             }
@@ -394,10 +421,19 @@ pub fn prepare(
     store: &Store,
 ) -> Result<WriteRequest, NotAllowed> {
     principal.may(&command)?;
-    let command = match principal {
-        Principal::Device(_) => device_order(command, store)?,
-        _ => command,
+    let device = match principal {
+        Principal::Device { name, .. } => Some(
+            store
+                .device(name)
+                .ok_or_else(|| NotAllowed(format!("device {name} is not registered")))?,
+        ),
+        _ => None,
     };
+    let command = match &device {
+        Some(_) => device_order(command, store)?,
+        None => command,
+    };
+    compartments(&command, device.as_ref(), store)?;
     let dedup = match resend {
         Some((scope, id)) => Dedup::Inbox {
             scope,
@@ -408,31 +444,30 @@ pub fn prepare(
     };
     let command = resolve(command, store, rules);
     let by = principal.label(claimed(&command));
-    let locker_only =
-        matches!(principal, Principal::Device(_)) && matches!(command, Command::HandOver { .. });
+    let locker = device
+        .filter(|_| matches!(command, Command::HandOver { .. }));
     let stream = command.stream();
     let inner = decide(command, by, rules);
-    let decide: Decide = if locker_only {
-        // A device hands over only what waits in a locker (the locker
-        // checks the customer's code); everything else goes over the desk.
-        Box::new(move |c| {
-            let in_locker = c.order.is_none_or(|o| {
+    let decide: Decide = match locker {
+        // A device hands over only what waits in its own compartments (the
+        // locker checks the customer's code); the rest goes over the desk.
+        Some(locker) => Box::new(move |c| {
+            let mine = c.order.is_none_or(|o| {
                 o.state != OrderState::Ready
-                    || o.slot
-                        .as_ref()
-                        .is_some_and(|s| s.kind == protocol::SlotKind::Locker)
+                    || o.slot.as_ref().is_some_and(|s| {
+                        s.kind == protocol::SlotKind::Locker && locker.owns(&s.id)
+                    })
             });
-            if in_locker {
+            if mine {
                 inner(c)
             } else {
-                Err(domain::Rejection::Pickup(
-                    "a device may hand over only orders waiting in a locker; hand it over at the desk"
-                        .into(),
-                ))
+                Err(domain::Rejection::Pickup(format!(
+                    "locker {} may hand over only orders in its own compartments; hand it over at the desk",
+                    locker.name
+                )))
             }
-        })
-    } else {
-        inner
+        }),
+        None => inner,
     };
     Ok(WriteRequest {
         order_id: stream,
@@ -441,6 +476,49 @@ pub fn prepare(
         dedup,
         decide,
     })
+}
+
+/// Locker compartments belong to their locker: staging into one needs a
+/// registered locker that has it, and a device stages into (and reports
+/// doors of) only its own; a locker stages nowhere else.
+fn compartments(
+    command: &Command,
+    device: Option<&domain::Device>,
+    store: &Store,
+) -> Result<(), NotAllowed> {
+    let (compartment, staging) = match command {
+        Command::Stage { slot, .. } if slot.kind == protocol::SlotKind::Locker => {
+            (Some(slot.id.as_str()), true)
+        }
+        Command::Stage { .. } => (None, true),
+        Command::ReportLockerDoor { compartment, .. } => (Some(compartment.as_str()), false),
+        _ => return Ok(()),
+    };
+    match (device, compartment) {
+        (Some(d), Some(c)) if d.owns(c) => Ok(()),
+        (Some(d), Some(c)) if d.kind == DeviceKind::Locker => Err(NotAllowed(format!(
+            "compartment {c} is not one of locker {}'s",
+            d.name
+        ))),
+        (Some(d), Some(_)) => Err(NotAllowed(format!(
+            "a {} may not load lockers: only the locker itself loads its compartments",
+            d.kind.name()
+        ))),
+        (Some(d), None) if staging && d.kind == DeviceKind::Locker => Err(NotAllowed(format!(
+            "locker {} stages only into its own compartments",
+            d.name
+        ))),
+        (None, Some(c)) if staging => {
+            if store.device_list().iter().any(|d| d.owns(c)) {
+                Ok(())
+            } else {
+                Err(NotAllowed(format!(
+                    "no registered locker has compartment {c} (add the locker with its compartments first)"
+                )))
+            }
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The command's name as in JSON.

@@ -35,7 +35,7 @@ enum Handled {
     Done,
 }
 
-/// The device a reply goes to.
+/// The namespace (tenant id) a reply goes to.
 type ReplyTo = String;
 
 #[derive(Clone)]
@@ -87,7 +87,7 @@ impl Intake {
         let mut link = self.link.clone().lock_owned().await;
         let store_id = self.store.store_id().clone();
         for filter in [
-            topic::all_device_commands(&store_id),
+            topic::all_tenant_commands(),
             topic::events_tree(&store_id),
         ] {
             link.tx
@@ -134,35 +134,38 @@ impl Intake {
         replies: &mpsc::Sender<Option<(ReplyTo, CommandReply)>>,
     ) -> Result<Handled, ServiceError> {
         let store_id = self.store.store_id().clone();
-        let (to, source, decoded) = match topic::parse(&store_id, topic_name) {
+        let (to, device, decoded) = match topic::parse(&store_id, topic_name) {
             Parsed::Event(_) | Parsed::UnknownEvent(_) => {
                 self.guard(topic_name, payload)?;
                 return Ok(Handled::Done);
             }
             Parsed::Other => return Ok(Handled::Done),
-            Parsed::DeviceCommand { device } => {
-                if !self.store.device_exists(device) {
-                    // The name is the sender's choice: all made-up names
-                    // share one allowance.
+            Parsed::DeviceCommand { tenant } => {
+                // The namespace says who sent it (the broker lets a device
+                // publish in its own only). Removed devices land here too,
+                // at once, while their connection is still open.
+                let Some(device) = self.store.device_by_tenant(tenant) else {
+                    self.metrics.device_refused("unregistered");
+                    // All unknown namespaces share one allowance.
                     self.dead_letter(
                         "device",
                         UNREGISTERED,
                         topic_name,
-                        "command from an unregistered device name",
+                        "command from a namespace no registered device has (unknown or removed)",
                         payload,
                     )?;
                     return Ok(Handled::Done);
-                }
+                };
                 let decoded =
                     codec::from_json::<CommandEnvelope>(payload).map_err(|e| e.to_string());
-                (device.to_string(), format!("device/{device}"), decoded)
+                (tenant.to_string(), device, decoded)
             }
         };
         let metric_source = "device";
         let cmd = match decoded.and_then(|c| commands::check_id(&c.id).map(|_| c)) {
             Ok(c) => c,
             Err(reason) => {
-                self.dead_letter(metric_source, &to, topic_name, &reason, payload)?;
+                self.dead_letter(metric_source, &device.name, topic_name, &reason, payload)?;
                 self.metrics.command(metric_source, "invalid");
                 let id = salvage_id(payload);
                 let reply = CommandReply {
@@ -174,13 +177,18 @@ impl Intake {
                 return Ok(Handled::ReplyNow(to, reply));
             }
         };
-        let door = commands::Principal::Device(to.clone());
+        let door = commands::Principal::Device {
+            name: device.name.clone(),
+            kind: device.kind,
+        };
         let id = cmd.id.clone();
-        let resend = Some((source, cmd.id));
+        let resend = Some((format!("device/{}", device.name), cmd.id));
         let req = match commands::prepare(cmd.command, &door, resend, &self.rules, &self.store) {
             Ok(req) => req,
             Err(reason) => {
                 self.metrics.command(metric_source, "rejected");
+                self.metrics.device_refused(device.kind.name());
+                tracing::info!(device = %device.name, kind = device.kind.name(), reason = %reason, "device command refused");
                 let reply = CommandReply {
                     id,
                     status: ReplyStatus::Rejected,
@@ -215,8 +223,7 @@ impl Intake {
         to: &ReplyTo,
         reply: &CommandReply,
     ) -> Result<(), ServiceError> {
-        let store_id = self.store.store_id();
-        let (t, payload) = (topic::device_reply(store_id, to), codec::to_json(reply));
+        let (t, payload) = (topic::tenant_reply(to), codec::to_json(reply));
         crate::broker::publish_nonblocking(&mut link.tx, t, payload, &self.metrics);
         Ok(())
     }

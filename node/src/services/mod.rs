@@ -14,6 +14,7 @@
 //! as commands decided by `domain::*` (see `commands`).
 pub mod commands;
 pub mod consumer;
+pub mod devices;
 pub mod intake;
 pub mod staff;
 pub mod timers;
@@ -22,7 +23,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use protocol::{codec, topic, Envelope, Event, StoreId};
+use protocol::{codec, topic, Envelope, Event};
+
+use crate::store::Store;
 
 use crate::domain;
 use crate::metrics::Metrics;
@@ -110,9 +113,11 @@ impl Reactor for FulfillmentService {
     }
 }
 
-/// The notification service: tells screens and lockers about every event.
+/// The notification service: tells each device what its kind hears, in
+/// its own namespace (nothing to devices that do not need it: pickup codes
+/// go only to the gateway, a locker's `open` only to that locker).
 pub struct NotificationService {
-    pub store_id: StoreId,
+    pub store: Store,
 }
 
 impl Reactor for NotificationService {
@@ -120,10 +125,13 @@ impl Reactor for NotificationService {
         "notification"
     }
     fn react(&self, env: &Envelope) -> Reaction {
-        let msgs = domain::notification::notices(env)
-            .into_iter()
-            .map(|n| (topic::notify(&self.store_id, n.channel), codec::to_json(&n)))
-            .collect();
+        let mut msgs = Vec::new();
+        for n in domain::notification::notices(env) {
+            let json = codec::to_json(&n);
+            for tenant in self.store.tenants_hearing(n.channel, n.compartment.as_deref()) {
+                msgs.push((topic::tenant_notify(&tenant, n.channel), json.clone()));
+            }
+        }
         Reaction::Publish(msgs)
     }
 }

@@ -14,7 +14,7 @@
 //! | `c`    | consumer name               | checkpoint log_seq (u64 BE)    |
 //! | `x`    | scope, 0, command id        | [`InboxEntry`]                 |
 //! | `d`    | dead-letter seq (u64 BE)    | [`DeadLetter`] (JSON)          |
-//! | `v`    | device name                 | [`DeviceCredential`]           |
+//! | `v`    | device name                 | [`Device`] (projection; `devices`) |
 //! | `i`    | SKU                         | [`StockItem`] (catalog + stock) |
 //! | `g`    | —                           | [`Site`] (store settings)      |
 //! | `s`    | node stream id (`_store`)   | last `order_seq` (u64 BE)      |
@@ -22,6 +22,7 @@
 //! | `u`    | staff id                    | [`StaffMember`] (projection)   |
 //! | `n`    | SHA-256 of a session token  | [`SessionRecord`]              |
 //! | `h`    | HQ command seq (u64 BE)     | when it was decided (see `sync`) |
+mod devices;
 mod session;
 mod sync;
 pub mod writer;
@@ -31,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use protocol::{codec, CommandReply, Envelope, OrderId, StoreId};
-use rand::Rng;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -39,6 +40,7 @@ use crate::domain::inventory::SiteV1;
 use crate::domain::order::OrderStatus;
 use crate::domain::{Order, OrderState, Site, StaffMember, StockItem};
 
+pub use devices::new_password;
 pub use session::SessionRecord;
 pub use writer::{Dedup, WriteRequest, Writer, WriterHandle, Written};
 
@@ -92,13 +94,6 @@ pub struct DeadLetter {
     /// The first bytes of the payload, hex-encoded.
     pub payload_hex: String,
     pub payload_len: usize,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeviceCredential {
-    pub salt: [u8; 16],
-    pub hash: [u8; 32],
-    pub created_ms: u64,
 }
 
 /// The newest log entry's hash: anchors the hash chain's end, so removing
@@ -212,8 +207,8 @@ pub struct Store {
     queue: Arc<std::sync::RwLock<Option<Queue>>>,
     /// Customers who checked in for an order still open: order → when.
     arrivals: Arc<std::sync::RwLock<std::collections::BTreeMap<OrderId, u64>>>,
-    /// The directory sled was opened on.
-    dir: Arc<Path>,
+    /// Registered devices (the `v` projection, in memory).
+    devices: Arc<std::sync::RwLock<devices::Devices>>,
 }
 
 pub(crate) fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
@@ -254,9 +249,6 @@ pub(crate) fn stream_key(id: &OrderId) -> Vec<u8> {
 }
 pub(crate) fn chain_key() -> Vec<u8> {
     key(b'm', &[b"chain"])
-}
-fn device_key(name: &str) -> Vec<u8> {
-    key(b'v', &[name.as_bytes()])
 }
 pub(crate) fn staff_key(id: &str) -> Vec<u8> {
     key(b'u', &[id.as_bytes()])
@@ -381,6 +373,7 @@ impl Store {
                     reason: e.to_string(),
                 })?;
         }
+        let devices = Store::load_devices(&tree)?;
         Ok(Store {
             db,
             tree,
@@ -392,7 +385,7 @@ impl Store {
             stock: Arc::new(std::sync::RwLock::new(stock)),
             queue: Arc::default(),
             arrivals: Arc::new(std::sync::RwLock::new(arrivals)),
-            dir: Arc::from(dir),
+            devices: Arc::new(std::sync::RwLock::new(devices)),
         })
     }
 
@@ -907,70 +900,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Register a new device and return its generated password. The
-    /// password itself is not stored, only a salted SHA-256 of it. An
-    /// existing name is refused (remove it first to issue a new password).
-    pub fn add_device(&self, name: &str) -> Result<String, StoreError> {
-        let mut rng = rand::thread_rng();
-        let password: String = (0..24)
-            .map(|_| rng.sample(rand::distributions::Alphanumeric) as char)
-            .collect();
-        let salt: [u8; 16] = rng.gen();
-        let cred = DeviceCredential {
-            salt,
-            hash: password_hash(&salt, &password),
-            created_ms: now_ms(),
-        };
-        let created = self.tree.compare_and_swap(
-            device_key(name),
-            None as Option<&[u8]>,
-            Some(codec::encode(&cred)),
-        )?;
-        if created.is_err() {
-            return Err(StoreError::DeviceExists(name.to_string()));
-        }
-        self.sync_admin()?;
-        Ok(password)
-    }
-
-    pub fn remove_device(&self, name: &str) -> Result<bool, StoreError> {
-        let existed = self.tree.remove(device_key(name))?.is_some();
-        self.sync_admin()?;
-        Ok(existed)
-    }
-
-    /// Make an administrative write (device credentials) as durable as the
-    /// writer's group commits: sled's flush, then fdatasync of its log file.
-    /// Blocking: call it off the async runtime.
-    fn sync_admin(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        std::fs::File::open(self.dir.join("db"))?.sync_data()?;
-        Ok(())
-    }
-
-    pub fn devices(&self) -> Result<Vec<String>, StoreError> {
-        let mut out = Vec::new();
-        for k in self.tree.scan_prefix([b'v']).keys() {
-            out.push(String::from_utf8_lossy(&k?[1..]).into_owned());
-        }
-        Ok(out)
-    }
-
-    pub fn device_exists(&self, name: &str) -> bool {
-        matches!(self.tree.contains_key(device_key(name)), Ok(true))
-    }
-
-    /// Check a device's MQTT credentials.
-    pub fn check_device(&self, name: &str, password: &str) -> bool {
-        let Ok(Some(bytes)) = self.tree.get(device_key(name)) else {
-            return false;
-        };
-        let Ok(cred) = codec::decode::<DeviceCredential>(&bytes) else {
-            return false;
-        };
-        crate::secret_eq(&password_hash(&cred.salt, password), &cred.hash)
-    }
-
     /// Bytes the database occupies on disk.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
@@ -1007,6 +936,12 @@ impl crate::domain::StoreView for Store {
     fn staff_list(&self) -> Vec<StaffMember> {
         Store::staff_list(self)
     }
+    fn device(&self, name: &str) -> Option<crate::domain::Device> {
+        Store::device(self, name)
+    }
+    fn device_list(&self) -> Vec<crate::domain::Device> {
+        Store::device_list(self)
+    }
 }
 
 fn decode_env(seq: u64, bytes: &[u8]) -> Result<Envelope, StoreError> {
@@ -1016,12 +951,6 @@ fn decode_env(seq: u64, bytes: &[u8]) -> Result<Envelope, StoreError> {
     })
 }
 
-fn password_hash(salt: &[u8; 16], password: &str) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(salt);
-    h.update(password.as_bytes());
-    h.finalize().into()
-}
 
 /// A durable change of an order's state (for the in-memory indexes).
 #[derive(Debug, Clone)]
@@ -1063,6 +992,7 @@ impl Store {
         let mut items: HashMap<String, StockItem> = HashMap::new();
         let mut site = Site::default();
         let mut staff: HashMap<String, StaffMember> = HashMap::new();
+        let mut devices: HashMap<String, crate::domain::Device> = HashMap::new();
         let mut expected_seq = 1;
         let mut prev_hash = [0u8; 32];
         // What HQ acknowledged: the log must still hold that entry, with
@@ -1132,6 +1062,12 @@ impl Store {
                     None => report
                         .problems
                         .push(format!("log {seq}: change of unknown staff member {id}")),
+                }
+            }
+            if let Some(name) = crate::domain::device::device_name_of(&env.event) {
+                let cur = devices.remove(name);
+                if let Some(d) = crate::domain::device::apply(cur, &env.event, env.time_ms) {
+                    devices.insert(d.name.clone(), d);
                 }
             }
             if env.order_id.is_reserved() {
@@ -1236,6 +1172,22 @@ impl Store {
             report
                 .problems
                 .push("staff accounts differ from the log's".into());
+        }
+        let stored_devices: HashMap<String, crate::domain::Device> =
+            Store::load_devices(&self.tree)?
+                .into_list()
+                .into_iter()
+                .map(|d| (d.name.clone(), d))
+                .collect();
+        let in_memory: HashMap<String, crate::domain::Device> = self
+            .device_list()
+            .into_iter()
+            .map(|d| (d.name.clone(), d))
+            .collect();
+        if stored_devices != devices || in_memory != devices {
+            report
+                .problems
+                .push("registered devices differ from the log's".into());
         }
         if let Ok(queue) = self.queue.read() {
             if let Some(q) = queue.as_ref() {

@@ -23,13 +23,13 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     chain_hash, chain_key, checkpoint_key, content_key, inbox_key, item_key, log_key, now_ms,
-    order_key, site_key, staff_key, stream_key, ChainHead, InboxEntry, QueueKey, StateMove, Store,
+    devices::device_key, order_key, site_key, staff_key, stream_key, ChainHead, InboxEntry, QueueKey, StateMove, Store,
     StoreError,
 };
 use crate::config::Durability;
 use crate::domain::inventory::{self, Effect};
 use crate::domain::{
-    self, Ctx, Decision, Order, Rejection, Site, StaffMember, StockItem, StoreView,
+    self, Ctx, Decision, Device, Order, Rejection, Site, StaffMember, StockItem, StoreView,
 };
 use crate::metrics::Metrics;
 
@@ -290,6 +290,7 @@ impl<S: EventSink> Writer<S> {
             let head = group.head;
             let group_moves = std::mem::take(&mut group.moves);
             let (touched, site, staff) = group.finish(self.last_hash);
+            let group_devices: Vec<_> = group.devices.drain().collect();
             let new_hash = group.last_hash;
             let committed = match failed {
                 Some(e) => Err(e),
@@ -315,6 +316,7 @@ impl<S: EventSink> Writer<S> {
             self.last_hash = new_hash;
             self.store.move_states(&group_moves);
             self.store.update_stock(touched, site, staff);
+            self.store.update_devices(group_devices);
             self.store.advance_head(head);
             let mut envs = Vec::with_capacity(published.len());
             for (env, bytes) in published {
@@ -322,7 +324,7 @@ impl<S: EventSink> Writer<S> {
                 self.metrics.event_bytes.inc_by(bytes.len() as u64);
                 // Staff accounts are no device's business (consumers read
                 // them from the log, seeing the gap).
-                if !env.event.is_staff() {
+                if !env.event.is_private() {
                     self.sink
                         .publish(topic::event(self.store.store_id(), env.event.kind()), bytes);
                 }
@@ -486,6 +488,14 @@ impl<S: EventSink> Writer<S> {
                 let next = domain::staff::apply(current, &env.event, env.time_ms);
                 group.staff.insert(id.to_string(), next);
             }
+            if let Some(name) = domain::device::device_name_of(&env.event) {
+                let current = match group.devices.remove(name) {
+                    Some(d) => d,
+                    None => store.device(name),
+                };
+                let next = domain::device::apply(current, &env.event, env.time_ms);
+                group.devices.insert(name.to_string(), next);
+            }
             if node_stream {
                 group.streams.insert(req.order_id.clone(), order_seq);
             } else {
@@ -611,6 +621,27 @@ impl StoreView for GroupView<'_> {
         }
         all.into_values().collect()
     }
+    fn device(&self, name: &str) -> Option<Device> {
+        match self.group.devices.get(name) {
+            Some(d) => d.clone(),
+            None => self.store.device(name),
+        }
+    }
+    fn device_list(&self) -> Vec<Device> {
+        let mut all: HashMap<String, Device> = self
+            .store
+            .device_list()
+            .into_iter()
+            .map(|d| (d.name.clone(), d))
+            .collect();
+        for (name, d) in &self.group.devices {
+            match d {
+                Some(d) => all.insert(name.clone(), d.clone()),
+                None => all.remove(name),
+            };
+        }
+        all.into_values().collect()
+    }
 }
 
 /// One group commit in the making: its sled batch, and what it has changed
@@ -629,6 +660,8 @@ struct Group {
     site: Option<Site>,
     /// Staff accounts changed by the group.
     staff: HashMap<String, Option<StaffMember>>,
+    /// Devices registered or removed by the group.
+    devices: HashMap<String, Option<Device>>,
     /// Node streams' last `order_seq`.
     streams: HashMap<OrderId, u64>,
 }
@@ -646,6 +679,7 @@ impl Group {
             items: HashMap::new(),
             site: None,
             staff: HashMap::new(),
+            devices: HashMap::new(),
             streams: HashMap::new(),
         }
     }
@@ -690,6 +724,12 @@ impl Group {
             if let Some(m) = m {
                 self.batch.insert(staff_key(&id), codec::encode(&m));
                 staff.push(m);
+            }
+        }
+        for (name, d) in &self.devices {
+            match d {
+                Some(d) => self.batch.insert(device_key(name), codec::encode(d)),
+                None => self.batch.remove(device_key(name)),
             }
         }
         for (id, seq) in &self.streams {

@@ -65,6 +65,10 @@ pub struct AppState {
     pub hostnames: Arc<[String]>,
     /// `/metrics` without the API token (`http.metrics_open`).
     pub metrics_open: bool,
+    /// The device CA (it issues each new device's certificate).
+    pub ca: Arc<crate::pki::NodeCa>,
+    /// The TLS device listener, for the bundles' "how to connect".
+    pub device_broker: Option<std::net::SocketAddr>,
 }
 
 impl AppState {

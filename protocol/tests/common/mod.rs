@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test crate uses a different part
 
 use protocol::{
-    Actor, ArrivalChannel, CancelStage, CatalogItem, ChainHash, Command, CommandEnvelope,
+    Actor, ArrivalChannel, CancelStage, CatalogItem, ChainHash, Command, CommandEnvelope, DeviceKind,
     CommandReply, Envelope, Event, EventId, Location, NewOrder, OrderId, OrderLine, PaymentMode,
     PickLine, PickupProof, ReplyStatus, Role, ShortReason, SkuQuantity, SlotKind, StagingSlot,
     StoreId, Zone, SCHEMA_VERSION,
@@ -401,6 +401,26 @@ pub fn events() -> Vec<(&'static str, Event, Actor)> {
             },
             Actor::Staff(s("1003")),
         ),
+        (
+            "device_registered",
+            Event::DeviceRegistered {
+                name: s("locker-1"),
+                kind: DeviceKind::Locker,
+                tenant: s("locker1"),
+                compartments: vec![s("1"), s("2")],
+                salt: s("s4lt"),
+                password_hash: s("h4sh"),
+                cert_sha256: s("f1ng"),
+            },
+            Actor::Cli,
+        ),
+        (
+            "device_removed",
+            Event::DeviceRemoved {
+                name: s("locker-1"),
+            },
+            Actor::Api,
+        ),
     ]
 }
 
@@ -680,6 +700,29 @@ pub fn commands() -> Vec<(&'static str, CommandEnvelope)> {
                 command: Command::SetPickupTimes {
                     expiry_s: 86_400,
                     reminder_s: 3_600,
+                },
+            },
+        ),
+        (
+            "register_device",
+            CommandEnvelope {
+                id: s("cmd-0024"),
+                command: Command::RegisterDevice {
+                    name: s("locker-1"),
+                    kind: DeviceKind::Locker,
+                    compartments: vec![s("1"), s("2")],
+                    salt: s("s4lt"),
+                    password_hash: s("h4sh"),
+                    cert_sha256: s("f1ng"),
+                },
+            },
+        ),
+        (
+            "remove_device",
+            CommandEnvelope {
+                id: s("cmd-0025"),
+                command: Command::RemoveDevice {
+                    name: s("locker-1"),
                 },
             },
         ),

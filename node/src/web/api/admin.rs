@@ -7,12 +7,11 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use protocol::{Command, EventKind, OrderId, Role};
+use protocol::{Command, DeviceKind, EventKind, OrderId, Role};
 
 use super::{act, IdemKey, JsonBody};
 use crate::read::audit::{self, AuditFilter};
 use crate::read::dashboard;
-use crate::store::StoreError;
 use crate::web::auth::Caller;
 use crate::web::{AppError, AppState};
 
@@ -51,54 +50,138 @@ pub async fn set_open(
 #[serde(deny_unknown_fields)]
 pub struct DeviceBody {
     name: String,
+    kind: DeviceKind,
+    /// A locker's compartments: `["1","2"]`, or as typed: `"1-24,C1"`.
+    #[serde(default)]
+    compartments: Option<Compartments>,
 }
 
-/// Register a device; returns its generated password (shown once).
-pub(crate) async fn register_device(s: &AppState, name: &str) -> Result<String, AppError> {
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Compartments {
+    List(Vec<String>),
+    Text(String),
+}
+
+/// What registering a device gives back, once.
+pub(crate) struct Added {
+    pub tenant: String,
+    pub password: String,
+    pub bundle: String,
+}
+
+/// Register a device (any door with a principal that may): make its
+/// password and certificate, decide the registration, and only then hand
+/// the secrets out.
+pub(crate) async fn register_device(
+    s: &AppState,
+    principal: &crate::services::commands::Principal,
+    name: &str,
+    kind: DeviceKind,
+    compartments: Vec<String>,
+) -> Result<Added, AppError> {
     crate::check_device_name(name).map_err(|reason| AppError::InvalidBody {
         field: "name".into(),
         reason,
     })?;
-    // Blocking disk sync: off the async workers.
-    let store = s.store.clone();
-    let n = name.to_string();
-    let added = tokio::task::spawn_blocking(move || store.add_device(&n))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    let password = match added {
-        Err(StoreError::DeviceExists(name)) => {
-            return Err(AppError::Conflict(format!("device {name} already exists")))
+    let ca = s.ca.clone();
+    let (n, comps) = (name.to_string(), compartments);
+    // Key generation and signing: off the async workers.
+    let reg = crate::web::blocking(move || {
+        crate::services::devices::prepare(&ca, &n, kind, comps)
+            .map_err(|e| AppError::Internal(e.to_string()))
+    })
+    .await?;
+    let req = crate::services::commands::prepare(
+        reg.command.clone(),
+        principal,
+        None,
+        &s.rules,
+        &s.store,
+    )
+    .map_err(|e| AppError::Forbidden(e.0))?;
+    match s.writer.write(req).await? {
+        crate::store::Written::Applied { .. } => {}
+        crate::store::Written::Rejected { rejection, .. } => {
+            return Err(AppError::Refused(rejection.to_string()))
         }
-        other => other?,
-    };
-    tracing::info!(device = name, "device registered");
-    Ok(password)
+        other => return Err(AppError::Internal(format!("unexpected outcome {other:?}"))),
+    }
+    tracing::info!(device = name, kind = kind.name(), tenant = %reg.tenant, "device registered");
+    let broker = s.device_broker.map(|a| a.to_string());
+    Ok(Added {
+        bundle: reg.bundle(s.store.store_id(), s.ca.ca_pem(), broker.as_deref()),
+        tenant: reg.tenant,
+        password: reg.password,
+    })
 }
 
-/// Remove a device's login (a connected device keeps its connection until
-/// it reconnects: the broker checks credentials at CONNECT).
-pub(crate) async fn unregister_device(s: &AppState, name: &str) -> Result<(), AppError> {
-    let store = s.store.clone();
-    let n = name.to_string();
-    let existed = crate::web::blocking(move || store.remove_device(&n)).await?;
-    if !existed {
-        return Err(AppError::NotFound(format!("no device named {name}")));
+/// Remove a device: its next command is refused even on a connection that
+/// is still open, nothing more is published into its namespace, and its
+/// password is refused at the next CONNECT.
+pub(crate) async fn unregister_device(
+    s: &AppState,
+    principal: &crate::services::commands::Principal,
+    name: &str,
+) -> Result<(), AppError> {
+    let req = crate::services::commands::prepare(
+        Command::RemoveDevice {
+            name: name.to_string(),
+        },
+        principal,
+        None,
+        &s.rules,
+        &s.store,
+    )
+    .map_err(|e| AppError::Forbidden(e.0))?;
+    match s.writer.write(req).await? {
+        crate::store::Written::Applied { .. } => {}
+        crate::store::Written::Rejected { .. } => {
+            return Err(AppError::NotFound(format!("no device named {name}")))
+        }
+        other => return Err(AppError::Internal(format!("unexpected outcome {other:?}"))),
     }
     tracing::info!(device = name, "device removed");
     Ok(())
 }
 
-/// `POST /api/v1/devices`: register a device; the password is shown once.
+/// `POST /api/v1/devices`: register a device; the password, certificate
+/// and key are in the answer, once.
 pub async fn add_device(
     State(s): State<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody<DeviceBody>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     caller.require(Role::Manager)?;
-    let password = register_device(&s, &body.name).await?;
+    let compartments = match body.compartments {
+        None => vec![],
+        Some(Compartments::List(l)) => l,
+        Some(Compartments::Text(t)) => crate::domain::device::parse_compartments(&t)
+            .map_err(|reason| AppError::InvalidBody {
+                field: "compartments".into(),
+                reason,
+            })?,
+    };
+    let added = register_device(&s, &caller.principal, &body.name, body.kind, compartments).await?;
+    let t = &added.tenant;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "name": body.name, "username": body.name, "password": password })),
+        Json(json!({
+            "name": body.name,
+            "kind": body.kind,
+            "tenant": t,
+            "username": body.name,
+            "password": added.password,
+            "topics": {
+                "command": protocol::topic::tenant_command(t),
+                "reply": protocol::topic::tenant_reply(t),
+                "notify": crate::services::devices::channels(body.kind)
+                    .iter()
+                    .map(|c| protocol::topic::tenant_notify(t, c))
+                    .collect::<Vec<_>>(),
+            },
+            "bundle": added.bundle,
+        })),
     ))
 }
 
@@ -109,7 +192,7 @@ pub async fn remove_device(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     caller.require(Role::Manager)?;
-    unregister_device(&s, &name).await?;
+    unregister_device(&s, &caller.principal, &name).await?;
     Ok(Json(json!({ "removed": name })))
 }
 
@@ -118,7 +201,19 @@ pub async fn list_devices(
     caller: Caller,
 ) -> Result<Json<Value>, AppError> {
     caller.require(Role::Manager)?;
-    Ok(Json(json!({ "devices": s.store.devices()? })))
+    let devices: Vec<Value> = s
+        .store
+        .device_list()
+        .into_iter()
+        .map(|d| {
+            json!({
+                "name": d.name, "kind": d.kind, "tenant": d.tenant,
+                "compartments": d.compartments, "cert_sha256": d.cert_sha256,
+                "added_ms": d.added_ms,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "devices": devices })))
 }
 
 #[derive(Debug, Deserialize)]

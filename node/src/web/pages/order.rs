@@ -209,6 +209,11 @@ pub fn describe(s: &AppState, env: &Envelope) -> String {
                 ),
             ],
         ),
+        Event::DeviceRegistered { name, kind, .. } => m.f(
+            "event.device_registered",
+            &[("name", name), ("kind", &kind.name())],
+        ),
+        Event::DeviceRemoved { name } => m.f("event.device_removed", &[("name", name)]),
     }
 }
 
