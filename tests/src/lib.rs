@@ -59,6 +59,8 @@ pub struct Node {
     child: Option<Child>,
     pub http: SocketAddr,
     pub mqtt: SocketAddr,
+    /// The TLS device listener (the harness always turns it on).
+    pub mqtts: SocketAddr,
     pub data_dir: PathBuf,
     pub token: String,
     pub log: PathBuf,
@@ -138,6 +140,8 @@ impl Node {
                 &format!("127.0.0.1:{}", opts.http_port.unwrap_or(0)),
                 "--mqtt-listen",
                 "127.0.0.1:0",
+                "--mqtt-tls-listen",
+                "127.0.0.1:0",
             ])
             .args([
                 "--store-id",
@@ -156,6 +160,7 @@ impl Node {
             child: Some(child),
             http: "127.0.0.1:1".parse()?,
             mqtt: "127.0.0.1:1".parse()?,
+            mqtts: "127.0.0.1:1".parse()?,
             data_dir: data_dir.to_path_buf(),
             token: String::new(),
             log: log.clone(),
@@ -168,9 +173,11 @@ impl Node {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let http = find_addr(&text, "staff API    http://");
             let mqtt = find_addr(&text, "device MQTT  mqtt://");
-            if let (Some(h), Some(m)) = (http, mqtt) {
+            let mqtts = find_addr(&text, "device TLS   mqtts://");
+            if let (Some(h), Some(m), Some(t)) = (http, mqtt, mqtts) {
                 node.http = h;
                 node.mqtt = m;
+                node.mqtts = t;
                 break;
             }
             if let Some(status) = node
@@ -306,10 +313,14 @@ impl Node {
     }
 
     /// Register a device through the API; returns its password.
-    pub async fn add_device(&self, name: &str) -> Result<String> {
-        let (status, v) = self
-            .post("/api/v1/devices", &serde_json::json!({ "name": name }))
-            .await?;
+    /// Register a device of `kind` through the API (a locker gets the
+    /// compartments 1-24); returns its password.
+    pub async fn add_device(&self, name: &str, kind: &str) -> Result<String> {
+        let mut body = serde_json::json!({ "name": name, "kind": kind });
+        if kind == "locker" {
+            body["compartments"] = "1-24".into();
+        }
+        let (status, v) = self.post("/api/v1/devices", &body).await?;
         if status != 201 {
             bail!("add device {name}: {status} {v}");
         }
@@ -344,13 +355,48 @@ impl Node {
         .await
     }
 
-    /// Register `device`, connect as it, and subscribe to its reply topic.
-    pub async fn device(&self, device: &str) -> Result<Mqtt> {
-        let pw = self.add_device(device).await?;
+    /// Register a device of `kind` and return what its bundle holds.
+    pub async fn add_tls_device(&self, name: &str, kind: &str) -> Result<DeviceCreds> {
+        let mut body = serde_json::json!({ "name": name, "kind": kind });
+        if kind == "locker" {
+            body["compartments"] = "1-24".into();
+        }
+        let (status, v) = self.post("/api/v1/devices", &body).await?;
+        if status != 201 {
+            bail!("add device {name}: {status} {v}");
+        }
+        let bundle = v["bundle"].as_str().unwrap_or_default();
+        let blocks = pem_blocks(bundle);
+        if blocks.len() != 3 {
+            bail!("bundle of {name} has {} PEM blocks, not 3:\n{bundle}", blocks.len());
+        }
+        Ok(DeviceCreds {
+            name: name.to_string(),
+            password: v["password"].as_str().unwrap_or_default().to_string(),
+            ca_pem: blocks[0].clone(),
+            cert_pem: blocks[1].clone(),
+            key_pem: blocks[2].clone(),
+        })
+    }
+
+    /// Connect over TLS as `creds` (certificate and password).
+    pub async fn mqtts(&self, creds: &DeviceCreds) -> Result<Mqtt> {
+        Mqtt::connect_tls(
+            self.mqtts,
+            &format!("c{}", rand::random::<u32>()),
+            Some((&creds.name, &creds.password)),
+            &creds.ca_pem,
+            Some((&creds.cert_pem, &creds.key_pem)),
+        )
+        .await
+    }
+
+    /// Register `device` as `kind`, connect as it (plaintext, loopback),
+    /// and subscribe to its reply topic.
+    pub async fn device(&self, device: &str, kind: &str) -> Result<Mqtt> {
+        let pw = self.add_device(device, kind).await?;
         let dev = self.mqtt(device, &pw).await?;
-        let store = protocol::StoreId::new(self.store_id.as_str())?;
-        dev.subscribe(&protocol::topic::device_reply(&store, device))
-            .await?;
+        dev.subscribe(&protocol::topic::device_reply(device)).await?;
         Ok(dev)
     }
 
@@ -470,6 +516,37 @@ pub fn order_body(id: &str, lines: usize) -> Value {
     serde_json::json!({ "order_id": id, "customer_name": "Test Customer", "lines": lines, "payment": "prepaid" })
 }
 
+/// What a device bundle holds.
+#[derive(Debug, Clone)]
+pub struct DeviceCreds {
+    pub name: String,
+    pub password: String,
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// The PEM blocks of a text, in order.
+pub fn pem_blocks(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur: Option<String> = None;
+    for line in text.lines() {
+        if line.starts_with("-----BEGIN ") {
+            cur = Some(String::new());
+        }
+        if let Some(c) = cur.as_mut() {
+            c.push_str(line);
+            c.push('\n');
+        }
+        if line.starts_with("-----END ") {
+            if let Some(c) = cur.take() {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
 /// An MQTT client (rumqttc) with its event loop driven in the background;
 /// received publishes arrive on `rx`.
 pub struct Mqtt {
@@ -488,6 +565,48 @@ impl Mqtt {
     ) -> Result<Mqtt> {
         let mut opts = MqttOptions::new(client_id, addr.ip().to_string(), addr.port());
         opts.set_credentials(user, password);
+        Self::connect_with(opts, user).await
+    }
+
+    /// Connect over TLS, trusting `ca_pem`, with an optional client
+    /// certificate and optional credentials.
+    pub async fn connect_tls(
+        addr: SocketAddr,
+        client_id: &str,
+        login: Option<(&str, &str)>,
+        ca_pem: &str,
+        client: Option<(&str, &str)>,
+    ) -> Result<Mqtt> {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+            roots.add(c?)?;
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots);
+        let config = match client {
+            Some((cert, key)) => {
+                let certs = CertificateDer::pem_slice_iter(cert.as_bytes())
+                    .collect::<Result<Vec<_>, _>>()?;
+                let key = PrivateKeyDer::from_pem_slice(key.as_bytes())?;
+                builder.with_client_auth_cert(certs, key)?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let mut opts = MqttOptions::new(client_id, addr.ip().to_string(), addr.port());
+        if let Some((user, password)) = login {
+            opts.set_credentials(user, password);
+        }
+        opts.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(std::sync::Arc::new(config)),
+        ));
+        Self::connect_with(opts, login.map_or("(anonymous)", |l| l.0)).await
+    }
+
+    async fn connect_with(mut opts: MqttOptions, user: &str) -> Result<Mqtt> {
         opts.set_keep_alive(Duration::from_secs(30));
         opts.set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut eventloop) = AsyncClient::new(opts, 1024);

@@ -732,8 +732,8 @@ async fn connect_anonymous(addr: SocketAddr) -> anyhow::Result<()> {
 async fn mqtt_logins_without_the_right_password_are_refused_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await.unwrap();
-    let pw = node.add_device("scanner-1").await.unwrap();
-    let other_pw = node.add_device("scanner-2").await.unwrap();
+    let pw = node.add_device("scanner-1", "scanner").await.unwrap();
+    let other_pw = node.add_device("scanner-2", "scanner").await.unwrap();
     const FAILURES: &str = "storenode_mqtt_auth_failures_total";
 
     let refused = [
@@ -763,7 +763,8 @@ async fn mqtt_logins_without_the_right_password_are_refused_and_counted() {
     // The right password still works, for both devices.
     node.mqtt("scanner-1", &pw).await.unwrap();
     node.mqtt("scanner-2", &other_pw).await.unwrap();
-    assert_eq!(node.head().await.unwrap(), CATALOG_EVENTS);
+    // Two device registrations.
+    assert_eq!(node.head().await.unwrap(), CATALOG_EVENTS + 2);
 }
 
 /// (what, payload, reply status, reply id, words in the reason)
@@ -777,11 +778,11 @@ type DeviceCase = (
 
 /// Publish `payload` on the device's command topic; the JSON reply.
 async fn device_command(dev: &mut Mqtt, device: &str, payload: Vec<u8>) -> Value {
-    dev.publish(&topic::device_command(&store(), device), payload)
+    dev.publish(&topic::device_command(device), payload)
         .await
         .unwrap();
     let p = dev
-        .recv_on(&topic::device_reply(&store(), device), 10)
+        .recv_on(&topic::device_reply(device), 10)
         .await
         .unwrap();
     serde_json::from_slice(&p.payload).unwrap()
@@ -796,13 +797,13 @@ fn create_json(id: &str, order_id: &str, lines: Value) -> Value {
 async fn malformed_device_commands_get_an_invalid_reply_and_a_dead_letter() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await.unwrap();
-    let pw = node.add_device("scanner-1").await.unwrap();
-    let mut dev = node.mqtt("scanner-1", &pw).await.unwrap();
-    dev.subscribe(&topic::device_reply(&store(), "scanner-1"))
+    let pw = node.add_device("kiosk-1", "kiosk").await.unwrap();
+    let mut dev = node.mqtt("kiosk-1", &pw).await.unwrap();
+    dev.subscribe(&topic::device_reply("kiosk-1"))
         .await
         .unwrap();
     let head = node.head().await.unwrap();
-    let cmd_topic = topic::device_command(&store(), "scanner-1");
+    let cmd_topic = topic::device_command("kiosk-1");
     let picked = json!({ "mark_picked": { "order_id": "DEV-1", "staff": "ann" } });
 
     let cases: Vec<DeviceCase> = vec![
@@ -887,8 +888,10 @@ async fn malformed_device_commands_get_an_invalid_reply_and_a_dead_letter() {
             &["lines", "at least one line"],
         ),
         (
-            "picked before the order exists",
-            json!({ "id": "c-9", "command": picked }).to_string().into_bytes(),
+            "checked in before the order exists",
+            json!({ "id": "c-9", "command": { "check_in": { "order_id": "DEV-1", "channel": "kiosk" } } })
+                .to_string()
+                .into_bytes(),
             "rejected",
             "c-9",
             &["DEV-1", "not known"],
@@ -901,7 +904,7 @@ async fn malformed_device_commands_get_an_invalid_reply_and_a_dead_letter() {
     let mut letters = dead_letters(&node).await.len();
     let mut invalid = 0.0;
     for (what, payload, status, id, words) in cases {
-        let reply = device_command(&mut dev, "scanner-1", payload.clone()).await;
+        let reply = device_command(&mut dev, "kiosk-1", payload.clone()).await;
         assert_eq!(reply["status"], status, "{what}: {reply}");
         assert_eq!(reply["id"], id, "{what}: {reply}");
         assert_eq!(reply["log_seqs"], json!([]), "{what}: {reply}");
@@ -942,7 +945,7 @@ async fn malformed_device_commands_get_an_invalid_reply_and_a_dead_letter() {
 
     // A good command from the same device still works.
     let good = create_json("c-10", "DEV-1", json!([line()]));
-    let reply = device_command(&mut dev, "scanner-1", good.to_string().into_bytes()).await;
+    let reply = device_command(&mut dev, "kiosk-1", good.to_string().into_bytes()).await;
     assert_eq!(reply["status"], "accepted", "{reply}");
     assert_eq!(reply["log_seqs"], json!([head + 1]), "{reply}");
 }
@@ -1084,15 +1087,15 @@ async fn malformed_cloud_commands_get_an_invalid_reply_and_a_dead_letter() {
 async fn command_for_an_unregistered_device_name_is_dead_lettered_without_reply() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await.unwrap();
-    let pw = node.add_device("scanner-1").await.unwrap();
+    let pw = node.add_device("scanner-1", "scanner").await.unwrap();
     let mut dev = node.mqtt("scanner-1", &pw).await.unwrap();
-    dev.subscribe(&format!("store/{}/device/+/reply", store()))
+    dev.subscribe("/tenants/+/reply")
         .await
         .unwrap();
     let head = node.head().await.unwrap();
     let letters = dead_letters(&node).await.len();
 
-    let ghost_topic = topic::device_command(&store(), "ghost");
+    let ghost_topic = topic::device_command("ghost");
     let cmd = create_json("g-1", "GHOST-1", json!([line()]))
         .to_string()
         .into_bytes();
@@ -1104,7 +1107,7 @@ async fn command_for_an_unregistered_device_name_is_dead_lettered_without_reply(
         d["reason"]
             .as_str()
             .unwrap()
-            .contains("unregistered device"),
+            .contains("no registered device has"),
         "{d}"
     );
     assert_eq!(d["payload_hex"], hex(&cmd), "{d}");
@@ -1157,7 +1160,9 @@ async fn forged_events_from_a_device_change_nothing() {
     assert_eq!(real.len(), 4);
     assert_eq!(real[3].log_seq, head);
 
-    let pw = node.add_device("rogue").await.unwrap();
+    let pw = node.add_device("rogue", "scanner").await.unwrap();
+    // The registration is an event too.
+    let head = node.head().await.unwrap();
     let rogue = node.mqtt("rogue", &pw).await.unwrap();
     let new_order = real[0].event.clone();
     let mut other_content = real[0].clone();
@@ -1297,23 +1302,23 @@ async fn forged_events_from_a_device_change_nothing() {
 async fn reusing_a_command_id_for_another_command_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await.unwrap();
-    let pw = node.add_device("scanner-1").await.unwrap();
-    let mut dev = node.mqtt("scanner-1", &pw).await.unwrap();
-    dev.subscribe(&topic::device_reply(&store(), "scanner-1"))
+    let pw = node.add_device("kiosk-1", "kiosk").await.unwrap();
+    let mut dev = node.mqtt("kiosk-1", &pw).await.unwrap();
+    dev.subscribe(&topic::device_reply("kiosk-1"))
         .await
         .unwrap();
 
     let first = create_json("dup-1", "DUP-1", json!([line()]))
         .to_string()
         .into_bytes();
-    let reply = device_command(&mut dev, "scanner-1", first.clone()).await;
+    let reply = device_command(&mut dev, "kiosk-1", first.clone()).await;
     assert_eq!(reply["status"], "accepted", "{reply}");
     let seqs = reply["log_seqs"].clone();
     wait_prepared(&node, "DUP-1").await;
     let head = node.head().await.unwrap();
 
     // The same command again is a retry: the first answer, nothing new.
-    let again = device_command(&mut dev, "scanner-1", first).await;
+    let again = device_command(&mut dev, "kiosk-1", first).await;
     assert_eq!(again, reply);
     assert_eq!(node.head().await.unwrap(), head);
 
@@ -1323,7 +1328,7 @@ async fn reusing_a_command_id_for_another_command_is_rejected() {
         json!({ "id": "dup-1", "command": { "mark_picked": { "order_id": "DUP-1", "staff": "ann" } } }),
     ];
     for cmd in others {
-        let reply = device_command(&mut dev, "scanner-1", cmd.to_string().into_bytes()).await;
+        let reply = device_command(&mut dev, "kiosk-1", cmd.to_string().into_bytes()).await;
         assert_eq!(reply["status"], "rejected", "{cmd}: {reply}");
         assert_eq!(reply["id"], "dup-1", "{reply}");
         let reason = reply["reason"].as_str().unwrap();
@@ -1344,7 +1349,7 @@ async fn reusing_a_command_id_for_another_command_is_rejected() {
 
     // A fresh id for the same mark-picked works.
     let fresh = json!({ "id": "dup-2", "command": { "mark_picked": { "order_id": "DUP-1", "staff": "ann" } } });
-    let reply = device_command(&mut dev, "scanner-1", fresh.to_string().into_bytes()).await;
+    let reply = device_command(&mut dev, "kiosk-1", fresh.to_string().into_bytes()).await;
     assert_eq!(reply["status"], "accepted", "{reply}");
     assert_eq!(
         node.order_state("DUP-1").await.unwrap().as_deref(),
@@ -1358,7 +1363,7 @@ async fn reusing_a_command_id_for_another_command_is_rejected() {
 async fn a_flood_of_bad_messages_stores_only_its_allowance() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await.unwrap();
-    let pw = node.add_device("rogue").await.unwrap();
+    let pw = node.add_device("rogue", "scanner").await.unwrap();
     let rogue = node.mqtt("rogue", &pw).await.unwrap();
     let t = topic::event(&store(), protocol::EventKind::OrderCreated);
     const FORGED: &str = "storenode_forged_events_total";
@@ -1379,7 +1384,8 @@ async fn a_flood_of_bad_messages_stores_only_its_allowance() {
         (100..140).contains(&stored),
         "stored {stored} of 150 dead letters; the allowance is a burst of 100 then 10/s"
     );
-    assert_eq!(node.head().await.unwrap(), CATALOG_EVENTS);
+    // One device registration.
+    assert_eq!(node.head().await.unwrap(), CATALOG_EVENTS + 1);
 
     // Regression: the allowance was per topic, so a topic per message
     // (`device/ghost-N/cmd`) stored every one. It is per sender now: all
@@ -1389,7 +1395,7 @@ async fn a_flood_of_bad_messages_stores_only_its_allowance() {
     for i in 0..1_000u32 {
         rogue
             .publish(
-                &topic::device_command(&store(), &format!("ghost-{i}")),
+                &topic::device_command(&format!("ghost-{i}")),
                 b"{}".to_vec(),
             )
             .await
@@ -1463,7 +1469,7 @@ async fn extreme_stock_adjustments_are_refused_and_change_nothing() {
 async fn a_device_cannot_take_over_the_nodes_own_broker_links() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await.unwrap();
-    let pw = node.add_device("scanner-1").await.unwrap();
+    let pw = node.add_device("scanner-1", "scanner").await.unwrap();
     const FAILURES: &str = "storenode_mqtt_auth_failures_total";
     for id in ["intake", "order", "fulfillment", "notification", "writer"] {
         let before = node.metric(FAILURES, "").await.unwrap();
@@ -1479,7 +1485,7 @@ async fn a_device_cannot_take_over_the_nodes_own_broker_links() {
     // Every link still works: a device command is answered, and an order
     // still reaches its pick list (order and fulfillment services).
     let mut dev = node.mqtt("scanner-1", &pw).await.unwrap();
-    dev.subscribe(&topic::device_reply(&store(), "scanner-1"))
+    dev.subscribe(&topic::device_reply("scanner-1"))
         .await
         .unwrap();
     let (status, v) = node
@@ -1490,7 +1496,7 @@ async fn a_device_cannot_take_over_the_nodes_own_broker_links() {
     node.wait_state("LINK-1", "prepared", 10).await.unwrap();
     let cmd = json!({ "id": "link-1", "command": { "mark_picked": { "order_id": "LINK-1" } } });
     dev.publish(
-        &topic::device_command(&store(), "scanner-1"),
+        &topic::device_command("scanner-1"),
         cmd.to_string().into_bytes(),
     )
     .await
@@ -1507,7 +1513,7 @@ async fn a_device_cannot_take_over_the_nodes_own_broker_links() {
 async fn a_device_cannot_place_a_free_or_prepaid_order() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await.unwrap();
-    let mut kiosk = node.device("kiosk-1").await.unwrap();
+    let mut kiosk = node.device("kiosk-1", "kiosk").await.unwrap();
     let head = node.head().await.unwrap();
     let line = json!([{ "sku": "SKU-007", "quantity": 2, "unit_price_cents": 0 }]);
     for payment in ["prepaid", "pending"] {

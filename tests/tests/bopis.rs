@@ -74,21 +74,41 @@ fn kinds(v: &Value) -> Vec<String> {
 /// A device command and its reply (JSON on the device's topics).
 async fn device(dev: &mut Mqtt, name: &str, command: Value) -> Value {
     dev.publish(
-        &topic::device_command(&store(), name),
+        &topic::device_command(name),
         command.to_string().into_bytes(),
     )
     .await
     .unwrap();
     let p = dev
-        .recv_on(&topic::device_reply(&store(), name), 10)
+        .recv_on(&topic::device_reply(name), 10)
         .await
         .unwrap();
     serde_json::from_slice(&p.payload).unwrap()
 }
 
-/// The next notice on `channel` about `event` (skipping others).
-async fn notice(dev: &mut Mqtt, channel: &str, event: &str) -> Value {
-    let t = topic::notify(&store(), channel);
+/// A device of `kind` listening to every notice of its namespace.
+async fn listener(node: &Node, name: &str, kind: &str) -> Mqtt {
+    let pw = node.add_device(name, kind).await.unwrap();
+    let dev = node.mqtt(name, &pw).await.unwrap();
+    dev.subscribe(&format!("/tenants/{}/notify/#", protocol::device_tenant(name)))
+        .await
+        .unwrap();
+    dev
+}
+
+/// Everything `dev` has received so far, as text.
+fn heard(dev: &mut Mqtt) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Ok(p) = dev.rx.try_recv() {
+        out.push(format!("{} {}", p.topic, String::from_utf8_lossy(&p.payload)));
+    }
+    out
+}
+
+/// The next notice on `channel` of device `name` about `event` (skipping
+/// others).
+async fn notice(dev: &mut Mqtt, name: &str, channel: &str, event: &str) -> Value {
+    let t = topic::device_notify(name, channel);
     for _ in 0..200 {
         let p = dev.recv_on(&t, 10).await.unwrap();
         let v: Value = serde_json::from_slice(&p.payload).unwrap();
@@ -103,18 +123,15 @@ async fn notice(dev: &mut Mqtt, channel: &str, event: &str) -> Value {
 async fn a_full_order_with_a_short_and_a_substitution() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await.unwrap();
-    let pw = node.add_device("scanner-1").await.unwrap();
+    let pw = node.add_device("scanner-1", "scanner").await.unwrap();
     let mut scanner = node.mqtt("scanner-1", &pw).await.unwrap();
     scanner
-        .subscribe(&topic::device_reply(&store(), "scanner-1"))
+        .subscribe(&topic::device_reply("scanner-1"))
         .await
         .unwrap();
-    let screen_pw = node.add_device("screen").await.unwrap();
-    let mut screen = node.mqtt("screen", &screen_pw).await.unwrap();
-    screen
-        .subscribe(&format!("store/{}/notify/#", store()))
-        .await
-        .unwrap();
+    let mut screen = listener(&node, "screen", "pickup-screen").await;
+    let mut printer = listener(&node, "printer-9", "printer").await;
+    let mut gateway = listener(&node, "gateway-1", "gateway").await;
 
     // Milk-like line 1 (×2, substitutes ok), line 2 (×1, no substitutes),
     // line 3 (×2, substitutes ok).
@@ -194,7 +211,7 @@ async fn a_full_order_with_a_short_and_a_substitution() {
         (200, Some("picked")),
         "last line settles the task: {v}"
     );
-    notice(&mut screen, "printer", "shipment_processed").await;
+    notice(&mut printer, "printer-9", "printer", "shipment_processed").await;
 
     let v = get_order(&node, "FULL-1").await;
     let progress = v["order"]["progress"].as_array().unwrap();
@@ -230,7 +247,7 @@ async fn a_full_order_with_a_short_and_a_substitution() {
         .await
         .unwrap();
     assert_eq!((status, v["state"].as_str()), (200, Some("ready")), "{v}");
-    let shown = notice(&mut screen, "pickup-screen", "ready_for_pickup").await;
+    let shown = notice(&mut screen, "screen", "pickup-screen", "ready_for_pickup").await;
     assert_eq!(shown["order_id"], "FULL-1");
     assert_eq!(shown["action"], "show");
     let code = get_order(&node, "FULL-1").await["order"]["pickup_code"]
@@ -255,8 +272,23 @@ async fn a_full_order_with_a_short_and_a_substitution() {
         (200, Some("FULL-1")),
         "{found}"
     );
-    let customer = notice(&mut screen, "customer", "ready_for_pickup").await;
+    let customer = notice(&mut gateway, "gateway-1", "customer", "ready_for_pickup").await;
     assert!(customer["message"].as_str().unwrap().contains(&code));
+    // Only the gateway hears the code: the screen and the printer never do,
+    // and each hears only its own channel.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for (dev, name, channel) in [
+        (&mut screen, "screen", "pickup-screen"),
+        (&mut printer, "printer-9", "printer"),
+    ] {
+        for line in heard(dev) {
+            assert!(!line.contains(&code), "{name} heard the pickup code: {line}");
+            assert!(
+                line.starts_with(&topic::device_notify(name, channel)),
+                "{name} heard another channel: {line}"
+            );
+        }
+    }
 
     // A wrong code is refused; the right one hands it over.
     let (status, e) = node
@@ -411,12 +443,8 @@ async fn batch_pick_of_three_orders_in_one_walk() {
 async fn cancel_at_each_stage() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await.unwrap();
-    let pw = node.add_device("screen").await.unwrap();
-    let mut screen = node.mqtt("screen", &pw).await.unwrap();
-    screen
-        .subscribe(&format!("store/{}/notify/#", store()))
-        .await
-        .unwrap();
+    let mut screen = listener(&node, "screen", "pickup-screen").await;
+    let mut printer = listener(&node, "printer-9", "printer").await;
     for i in 1..=5 {
         create(&node, &order(&format!("C-{i}"), &[(60, 2, false)])).await;
         node.wait_state(&format!("C-{i}"), "prepared", 10)
@@ -496,9 +524,9 @@ async fn cancel_at_each_stage() {
     // After staging: the slot to clear is named, and screens drop it.
     let c4 = get_order(&node, "C-4").await;
     assert_eq!(c4["order"]["cancel"]["unstage"]["id"], "A1");
-    let gone = notice(&mut screen, "pickup-screen", "order_cancelled").await;
+    let gone = notice(&mut screen, "screen", "pickup-screen", "order_cancelled").await;
     assert_eq!(gone["action"], "remove");
-    let put_back = notice(&mut screen, "printer", "restocked").await;
+    let put_back = notice(&mut printer, "printer-9", "printer", "restocked").await;
     assert_eq!(put_back["action"], "print_put_back");
 
     // After hand-over: refused, with the reason, recorded once.
@@ -537,10 +565,10 @@ async fn cancel_at_each_stage() {
 async fn each_door_sends_only_its_own_commands() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await.unwrap();
-    let pw = node.add_device("printer-1").await.unwrap();
+    let pw = node.add_device("printer-1", "printer").await.unwrap();
     let mut printer = node.mqtt("printer-1", &pw).await.unwrap();
     printer
-        .subscribe(&topic::device_reply(&store(), "printer-1"))
+        .subscribe(&topic::device_reply("printer-1"))
         .await
         .unwrap();
     create(&node, &order("D-1", &[(7, 1, false)])).await;
@@ -572,6 +600,7 @@ async fn each_door_sends_only_its_own_commands() {
     );
 
     // A locker hands over what waits in it, with the customer's code.
+    let pw = node.add_device("locker-1", "locker").await.unwrap();
     create(&node, &order("D-2", &[(8, 1, false)])).await;
     node.wait_state("D-2", "prepared", 10).await.unwrap();
     node.post("/api/v1/orders/D-2/picked", &json!({ "staff": "ann" }))
@@ -589,10 +618,9 @@ async fn each_door_sends_only_its_own_commands() {
         .as_str()
         .unwrap()
         .to_string();
-    let pw = node.add_device("locker-1").await.unwrap();
     let mut locker = node.mqtt("locker-1", &pw).await.unwrap();
     locker
-        .subscribe(&topic::device_reply(&store(), "locker-1"))
+        .subscribe(&topic::device_reply("locker-1"))
         .await
         .unwrap();
     let wrong = device(&mut locker, "locker-1", json!({ "id": "l-1", "command": { "hand_over": { "order_id": "D-2", "staff": "locker-1", "code": "ZZZZZZ" } } })).await;
@@ -1103,19 +1131,14 @@ BEER-6,Lager 6-pack,73513537,9,1,2,ambient,899,true,12
 async fn devices_check_in_and_cannot_forge_node_events() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await.unwrap();
-    let pw = node.add_device("kiosk-1").await.unwrap();
+    let pw = node.add_device("kiosk-1", "kiosk").await.unwrap();
     let mut kiosk = node.mqtt("kiosk-1", &pw).await.unwrap();
     kiosk
-        .subscribe(&topic::device_reply(&store(), "kiosk-1"))
+        .subscribe(&topic::device_reply("kiosk-1"))
         .await
         .unwrap();
     // Notices on their own connection: `device()` skips what is not its reply.
-    let pw = node.add_device("screen").await.unwrap();
-    let mut screen = node.mqtt("screen", &pw).await.unwrap();
-    screen
-        .subscribe(&format!("store/{}/notify/#", store()))
-        .await
-        .unwrap();
+    let mut screen = listener(&node, "screen", "pickup-screen").await;
     create(&node, &order("K-1", &[(10, 1, false)])).await;
     let code = node.make_ready("K-1").await.unwrap();
 
@@ -1141,7 +1164,7 @@ async fn devices_check_in_and_cannot_forge_node_events() {
     )
     .await;
     assert_eq!(r["status"], "accepted", "{r}");
-    let here = notice(&mut screen, "pickup-screen", "customer_arrived").await;
+    let here = notice(&mut screen, "screen", "pickup-screen", "customer_arrived").await;
     assert_eq!(here["order_id"], "K-1");
     let v = get_order(&node, "K-1").await;
     assert_eq!(v["order"]["arrival"]["channel"], "curbside");
@@ -1149,10 +1172,15 @@ async fn devices_check_in_and_cannot_forge_node_events() {
 
     // A locker reports its doors; the report is in the log (audit) and on
     // the locker channel.
-    let pw = node.add_device("locker-1").await.unwrap();
+    let pw = node.add_device("locker-1", "locker").await.unwrap();
     let mut locker = node.mqtt("locker-1", &pw).await.unwrap();
     locker
-        .subscribe(&topic::device_reply(&store(), "locker-1"))
+        .subscribe(&topic::device_reply("locker-1"))
+        .await
+        .unwrap();
+    let mut locker_notices = node.mqtt("locker-1", &pw).await.unwrap();
+    locker_notices
+        .subscribe(&topic::device_notify("locker-1", "locker"))
         .await
         .unwrap();
     let r = device(
@@ -1162,7 +1190,7 @@ async fn devices_check_in_and_cannot_forge_node_events() {
     )
     .await;
     assert_eq!(r["status"], "accepted", "{r}");
-    let door = notice(&mut screen, "locker", "locker_door_reported").await;
+    let door = notice(&mut locker_notices, "locker-1", "locker", "locker_door_reported").await;
     assert_eq!(
         (door["action"].as_str(), door["compartment"].as_str()),
         (Some("door_open"), Some("12"))

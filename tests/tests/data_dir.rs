@@ -23,15 +23,38 @@ fn storenode(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_dir_is_locked_bound_to_its_store_and_devices_are_unique() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, out, err) = storenode(
-        dir.path(),
-        &["--store-id", "test-store", "device", "add", "locker-1"],
-    );
+    let bundles = dir.path().join("bundles");
+    let bundle_dir = bundles.to_str().unwrap();
+    let add = [
+        "--store-id",
+        "test-store",
+        "device",
+        "add",
+        "locker-1",
+        "--kind",
+        "locker",
+        "--compartments",
+        "1-24",
+        "--bundle-dir",
+        bundle_dir,
+    ];
+    let (code, out, err) = storenode(dir.path(), &add);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("MQTT password: "), "{out}");
+    assert!(out.contains("/tenants/locker1/"), "{out}");
+    // The bundle: CA, certificate and key, readable by its owner only.
+    let bundle = bundles.join("locker-1.bundle.pem");
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    assert_eq!(storenode_tests::pem_blocks(&text).len(), 3, "{text}");
+    assert!(text.contains("/tenants/locker1/cmd"), "{text}");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&bundle).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
     let (code, _, err) = storenode(
         dir.path(),
-        &["--store-id", "test-store", "device", "add", "locker-1"],
+        &["--store-id", "test-store", "device", "add", "locker-1", "--kind", "scanner"],
     );
     assert_eq!(code, 1);
     assert!(err.contains("device locker-1 already exists"), "{err}");
@@ -44,7 +67,7 @@ async fn data_dir_is_locked_bound_to_its_store_and_devices_are_unique() {
     let (status, v) = node
         .post(
             "/api/v1/devices",
-            &serde_json::json!({ "name": "locker-1" }),
+            &serde_json::json!({ "name": "locker-1", "kind": "locker", "compartments": "30-40" }),
         )
         .await
         .unwrap();

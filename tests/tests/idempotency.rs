@@ -34,7 +34,7 @@ fn create_cmd(cmd_id: &str, order_id: &str) -> Vec<u8> {
 
 async fn reply(dev: &mut Mqtt, secs: u64) -> anyhow::Result<Value> {
     let p = dev
-        .recv_on(&topic::device_reply(&store(), "kiosk"), secs)
+        .recv_on(&topic::device_reply("kiosk"), secs)
         .await?;
     Ok(serde_json::from_slice(&p.payload)?)
 }
@@ -112,13 +112,13 @@ async fn http_create_is_idempotent_on_order_id() {
 async fn mqtt_redelivery_applies_once() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await.unwrap();
-    let pw = node.add_device("kiosk").await.unwrap();
+    let pw = node.add_device("kiosk", "kiosk").await.unwrap();
     let mut dev = node.mqtt("kiosk", &pw).await.unwrap();
-    dev.subscribe(&topic::device_reply(&store(), "kiosk"))
+    dev.subscribe(&topic::device_reply("kiosk"))
         .await
         .unwrap();
 
-    let cmd_topic = topic::device_command(&store(), "kiosk");
+    let cmd_topic = topic::device_command("kiosk");
     let mut replies = Vec::new();
     for _ in 0..3 {
         dev.publish(&cmd_topic, create_cmd("k-1", "DUP-1"))
@@ -160,17 +160,17 @@ async fn mqtt_redelivery_applies_once() {
 async fn device_reply_only_after_flush_and_retry_after_kill_applies_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = Node::start(dir.path()).await.unwrap();
-    let pw = node.add_device("kiosk").await.unwrap();
+    let pw = node.add_device("kiosk", "kiosk").await.unwrap();
 
     for round in 0..12 {
         let order_id = format!("KILL-{round}");
         let cmd_id = format!("kiosk-cmd-{round}");
         let mut dev = node.mqtt("kiosk", &pw).await.unwrap();
-        dev.subscribe(&topic::device_reply(&store(), "kiosk"))
+        dev.subscribe(&topic::device_reply("kiosk"))
             .await
             .unwrap();
         dev.publish(
-            &topic::device_command(&store(), "kiosk"),
+            &topic::device_command("kiosk"),
             create_cmd(&cmd_id, &order_id),
         )
         .await
@@ -197,12 +197,12 @@ async fn device_reply_only_after_flush_and_retry_after_kill_applies_once() {
         }
         // The device retries until it gets an answer.
         let mut dev = node.mqtt("kiosk", &pw).await.unwrap();
-        dev.subscribe(&topic::device_reply(&store(), "kiosk"))
+        dev.subscribe(&topic::device_reply("kiosk"))
             .await
             .unwrap();
         let r = loop {
             dev.publish(
-                &topic::device_command(&store(), "kiosk"),
+                &topic::device_command("kiosk"),
                 create_cmd(&cmd_id, &order_id),
             )
             .await

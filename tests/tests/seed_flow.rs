@@ -34,13 +34,13 @@ async fn next_event(watch: &mut Mqtt) -> Envelope {
 async fn seed_flow_over_api_and_broker() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await.unwrap();
-    let pw = node.add_device("watcher").await.unwrap();
+    let pw = node.add_device("watcher", "scanner").await.unwrap();
     let mut watch = node.mqtt("watcher", &pw).await.unwrap();
     watch.subscribe(&topic::all_events(&store())).await.unwrap();
-    let screen_pw = node.add_device("pickup-screen").await.unwrap();
+    let screen_pw = node.add_device("pickup-screen", "pickup-screen").await.unwrap();
     let mut screen = node.mqtt("pickup-screen", &screen_pw).await.unwrap();
     screen
-        .subscribe(&topic::notify(&store(), "pickup-screen"))
+        .subscribe(&topic::device_notify("pickup-screen", "pickup-screen"))
         .await
         .unwrap();
 
@@ -206,10 +206,10 @@ async fn seed_flow_from_cloud_and_device_commands() {
         .await
         .unwrap();
     cloud.subscribe(&topic::sync_reply(&store())).await.unwrap();
-    let scanner_pw = node.add_device("scanner-1").await.unwrap();
+    let scanner_pw = node.add_device("scanner-1", "scanner").await.unwrap();
     let mut scanner = node.mqtt("scanner-1", &scanner_pw).await.unwrap();
     scanner
-        .subscribe(&topic::device_reply(&store(), "scanner-1"))
+        .subscribe(&topic::device_reply("scanner-1"))
         .await
         .unwrap();
 
@@ -244,7 +244,7 @@ async fn seed_flow_from_cloud_and_device_commands() {
     let picked = json!({ "id": "scan-77", "command": { "mark_picked": { "order_id": "CLOUD-1", "staff": "ann" } } });
     scanner
         .publish(
-            &topic::device_command(&store(), "scanner-1"),
+            &topic::device_command("scanner-1"),
             picked.to_string().into_bytes(),
         )
         .await
@@ -262,7 +262,7 @@ async fn seed_flow_from_cloud_and_device_commands() {
     let early = json!({ "id": "scan-78", "command": { "hand_over": { "order_id": "NOPE", "staff": "ann", "code": "ABCDEF" } } });
     scanner
         .publish(
-            &topic::device_command(&store(), "scanner-1"),
+            &topic::device_command("scanner-1"),
             early.to_string().into_bytes(),
         )
         .await

@@ -765,7 +765,7 @@ async fn tls_with_a_client_certificate_and_clear_refusals() {
 async fn a_device_on_the_old_cloud_topic_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await.unwrap();
-    let pw = node.add_device("kiosk-1").await.unwrap();
+    let pw = node.add_device("kiosk-1", "kiosk").await.unwrap();
     let mut dev = node.mqtt("kiosk-1", &pw).await.unwrap();
     dev.subscribe("store/test-store/cloud/reply").await.unwrap();
     let head = node.head().await.unwrap();

@@ -701,7 +701,7 @@ async fn every_page_is_accessible_and_photographed() {
     let node = Node::start(dir.path()).await.unwrap();
     let (mid, mpin) = node.add_staff("Maria Manager", "manager").await.unwrap();
     let _ = node.add_staff("Pat Picker", "picker").await.unwrap();
-    let _ = node.add_device("locker-1").await.unwrap();
+    let _ = node.add_device("locker-1", "locker").await.unwrap();
     add_wine(&node).await;
     create(
         &node,

@@ -15,8 +15,8 @@
 //!   [`FIRST_BYTES`], so idle connections go;
 //! - on the TLS listener, handshakes pass to rumqttd one at a time (that is
 //!   all its loop does anyway), at most one per client address waiting or
-//!   under way, each done within [`HANDSHAKE`] or cut, so a stalled
-//!   handshake delays the others by at most that long;
+//!   under way, each done within [`HANDSHAKE`] of its turn or cut, so a
+//!   stalled handshake delays the others by at most that long;
 //! - refusals are logged at most every [`LOG_EVERY`] with a count.
 //!
 //! The bytes are passed through unchanged: TLS ends in rumqttd, which takes
@@ -35,8 +35,10 @@ use crate::net::{Admission, Caps, Throttled};
 
 /// A new connection must send its first bytes within this.
 pub const FIRST_BYTES: Duration = Duration::from_secs(10);
-/// A TLS handshake must be done within this, waiting for its turn included.
+/// A TLS handshake must be done within this once it has its turn…
 pub const HANDSHAKE: Duration = Duration::from_secs(3);
+/// …which it waits for at most this long (then it is closed and counted).
+pub const TURN_WAIT: Duration = Duration::from_secs(10);
 /// At most one refusal line per listener per this.
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -179,8 +181,10 @@ async fn pass(mut client: TcpStream, addr: SocketAddr, shared: &Shared) -> Resul
             ip: addr.ip(),
         }
     };
+    let Ok(Ok(_slot)) = tokio::time::timeout(TURN_WAIT, shared.slot.acquire()).await else {
+        return Err(Refused::HandshakeBusy);
+    };
     let handshake = async {
-        let _slot = shared.slot.acquire().await.map_err(|_| ())?;
         let mut server = connect(shared.backend).await.map_err(|_| ())?;
         server.write_all(&first).await.map_err(|_| ())?;
         handshake(&mut client, &mut server).await?;
@@ -191,6 +195,7 @@ async fn pass(mut client: TcpStream, addr: SocketAddr, shared: &Shared) -> Resul
         Ok(Err(())) => return Ok(()), // closed by either side
         Err(_) => return Err(Refused::HandshakeTimeout),
     };
+    drop(_slot);
     drop(_turn);
     let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
     Ok(())

@@ -84,6 +84,9 @@ pub(crate) async fn register_device(
         field: "name".into(),
         reason,
     })?;
+    if s.store.device(name).is_some() {
+        return Err(AppError::Conflict(format!("device {name} already exists (remove it first)")));
+    }
     let ca = s.ca.clone();
     let (n, comps) = (name.to_string(), compartments);
     // Key generation and signing: off the async workers.
