@@ -37,7 +37,7 @@ type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Instant>>>>;
 
 /// Watch `shipment_prepared` events and wake whoever waits for that order.
 async fn watch_pick_lists(node: &Node) -> Result<(Waiters, tokio::task::JoinHandle<()>)> {
-    let pw = node.add_device("bench-watch").await?;
+    let pw = node.add_device("bench-watch", "scanner").await?;
     let mut watch = node.mqtt("bench-watch", &pw).await?;
     let store = StoreId::new("test-store").map_err(|e| anyhow!("{e}"))?;
     watch

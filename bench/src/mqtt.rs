@@ -1,14 +1,19 @@
 //! Scenario: QoS1 throughput of the embedded broker (authentication on)
-//! against Mosquitto started by the bench, same client and message size,
-//! same run.
+//! over its plaintext listener and over its TLS device listener (mutual
+//! TLS, the device confined to its namespace), against Mosquitto started by
+//! the bench without and with TLS (client certificates required), same
+//! client and message size, same run; and the time a device takes to
+//! connect (TCP, TLS handshake, MQTT CONNECT/CONNACK) on each.
 //!
-//! Load, identical for both brokers: two publishers publish QoS1 on
-//! `bench/qos1/{n}` as fast as the client lets them (rumqttc 0.25 through
-//! the test harness: 100 in flight, 1024 queued requests), one subscriber
-//! holds a QoS1 subscription to `bench/qos1/+` and counts. After a 1 s
-//! warm-up, messages received by the subscriber are counted for `seconds`.
-//! Then the publishers stop and the subscriber drains, so a broker that
-//! drops QoS1 messages shows up as `lost`, not as a higher rate.
+//! Load, identical for every broker: two publishers publish QoS1 on
+//! `/tenants/benchdevice/qos1/{n}` (the namespace of the bench's device, so
+//! that the TLS listener allows it) as fast as the client lets them
+//! (rumqttc 0.25 through the test harness: 100 in flight, 1024 queued
+//! requests), one subscriber holds a QoS1 subscription to
+//! `/tenants/benchdevice/qos1/+` and counts. After a 1 s warm-up, messages
+//! received by the subscriber are counted for `seconds`. Then the
+//! publishers stop and the subscriber drains, so a broker that drops QoS1
+//! messages shows up as `lost`, not as a higher rate.
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -16,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use storenode_tests::Mqtt;
 use tempfile::TempDir;
@@ -31,6 +36,11 @@ const WARM_UP: Duration = Duration::from_secs(1);
 /// `max_inflight_count`, so both brokers may have as many un-acked
 /// messages towards the subscriber.
 const MOSQUITTO_INFLIGHT: u32 = 100;
+/// The bench device's name and namespace.
+const DEVICE: &str = "bench-device";
+const PREFIX: &str = "/tenants/benchdevice/qos1";
+/// Connects timed per listener.
+const CONNECTS: usize = 30;
 
 /// Run the comparison; a JSON object with both figures and their ratio.
 pub async fn run(seconds: u64, message_bytes: usize) -> Result<Value> {
@@ -41,23 +51,33 @@ pub async fn run(seconds: u64, message_bytes: usize) -> Result<Value> {
     let mut payload = vec![0u8; message_bytes];
     Fill::new().bytes(&mut payload);
 
-    let (embedded, cursor_jumps) = {
+    let (embedded, tls, cursor_jumps, connect_plain, connect_tls) = {
         let (_dir, node) = common::start_node("fdatasync").await?;
-        // One device per client: the publishers, then the subscriber.
-        let mut logins = Vec::new();
-        for n in 0..=PUBLISHERS {
-            let name = format!("bench-device-{n}");
-            let password = node.add_device(&name).await?;
-            logins.push(Login::new(&name, &password));
-        }
-        let figures = measure(node.mqtt, &logins, seconds, &payload)
+        // One device; each client connects with its own client id.
+        let creds = node.add_tls_device(DEVICE, "scanner").await?;
+        let plain = Way::Plain {
+            user: creds.name.clone(),
+            password: creds.password.clone(),
+        };
+        let embedded = measure(node.mqtt, &plain, seconds, &payload)
             .await
             .context("embedded broker")?;
+        let connect_plain = connect_times(node.mqtt, &plain).await?;
+        let tls_way = Way::Tls {
+            login: Some((creds.name.clone(), creds.password.clone())),
+            ca: creds.ca_pem.clone(),
+            cert: creds.cert_pem.clone(),
+            key: creds.key_pem.clone(),
+        };
+        let tls = measure(node.mqtts, &tls_way, seconds, &payload)
+            .await
+            .context("embedded broker over TLS")?;
+        let connect_tls = connect_times(node.mqtts, &tls_way).await?;
         // rumqttd logs (at warn) each time a subscriber's read cursor is
         // moved past segments it dropped: the evidence for `broker_lost`.
         let cursor_jumps = node.logs().matches("Read cursor start jumped").count();
         // The node stops here, before Mosquitto starts.
-        (figures, cursor_jumps)
+        (embedded, tls, cursor_jumps, connect_plain, connect_tls)
     };
 
     let mut out = json!({
@@ -71,6 +91,13 @@ pub async fn run(seconds: u64, message_bytes: usize) -> Result<Value> {
         "broker_lost": embedded.lost,
         "broker_lost_fraction": embedded.lost_fraction(),
         "broker_cursor_jumps": cursor_jumps,
+        "broker_tls_qos1_msgs_per_s": tls.received_per_s.round(),
+        "broker_tls_published_per_s": tls.published_per_s.round(),
+        "broker_tls_lost": tls.lost,
+        "broker_tls_lost_fraction": tls.lost_fraction(),
+        "ratio_tls_to_plain": r3(tls.received_per_s / embedded.received_per_s.max(1.0)),
+        "connect_ms_plain": connect_plain,
+        "connect_ms_tls": connect_tls,
         // The load generator is this program: a debug build (plain
         // `cargo run`) caps the client, and so both brokers, lower.
         "client_build": if cfg!(debug_assertions) { "debug" } else { "release" },
@@ -89,12 +116,13 @@ pub async fn run(seconds: u64, message_bytes: usize) -> Result<Value> {
         ));
     }
 
-    match Mosquitto::start() {
+    match Mosquitto::start(None) {
         Ok(mosquitto) => {
-            let logins: Vec<Login> = (0..=PUBLISHERS)
-                .map(|n| Login::new(&format!("bench-device-{n}"), "unused"))
-                .collect();
-            let figures = measure(mosquitto.addr, &logins, seconds, &payload)
+            let way = Way::Plain {
+                user: "unused".into(),
+                password: "unused".into(),
+            };
+            let figures = measure(mosquitto.addr, &way, seconds, &payload)
                 .await
                 .with_context(|| format!("mosquitto\n{}", mosquitto.log()))?;
             out["mosquitto_qos1_msgs_per_s"] = json!(figures.received_per_s.round());
@@ -110,26 +138,92 @@ pub async fn run(seconds: u64, message_bytes: usize) -> Result<Value> {
         }
         Err(e) => out["mosquitto_note"] = json!(format!("not measured: {e:#}")),
     }
+    let pki_dir = tempfile::tempdir()?;
+    let pki = storenode_tests::cloud::TestPki::new(pki_dir.path(), "bench")?;
+    let (client_cert, client_key) = pki.issue("bench-device", "client")?;
+    match Mosquitto::start(Some(&pki.files)) {
+        Ok(mosquitto) => {
+            let way = Way::Tls {
+                login: None,
+                ca: std::fs::read_to_string(&pki.files.ca)?,
+                cert: std::fs::read_to_string(&client_cert)?,
+                key: std::fs::read_to_string(&client_key)?,
+            };
+            let figures = measure(mosquitto.addr, &way, seconds, &payload)
+                .await
+                .with_context(|| format!("mosquitto over TLS\n{}", mosquitto.log()))?;
+            out["mosquitto_tls_qos1_msgs_per_s"] = json!(figures.received_per_s.round());
+            out["mosquitto_tls_published_per_s"] = json!(figures.published_per_s.round());
+            out["mosquitto_tls_lost"] = json!(figures.lost);
+            out["mosquitto_tls_lost_fraction"] = json!(figures.lost_fraction());
+            out["mosquitto_tls_connect_ms"] = connect_times(mosquitto.addr, &way).await?;
+            if figures.received_per_s > 0.0 {
+                out["ratio_embedded_tls_to_mosquitto_tls"] =
+                    json!(r3(tls.received_per_s / figures.received_per_s));
+            }
+        }
+        Err(e) => out["mosquitto_tls_note"] = json!(format!("not measured: {e:#}")),
+    }
     out["load_average_before"] = load_before;
     out["machine"] = common::machine();
     out["date"] = json!(common::date());
     Ok(out)
 }
 
-/// Credentials for one client; Mosquitto allows anonymous clients and
-/// ignores them.
-struct Login {
-    user: String,
-    password: String,
+/// How a client connects: plain TCP with a login (Mosquitto allows
+/// anonymous clients and ignores it), or TLS with a client certificate.
+enum Way {
+    Plain {
+        user: String,
+        password: String,
+    },
+    Tls {
+        login: Option<(String, String)>,
+        ca: String,
+        cert: String,
+        key: String,
+    },
 }
 
-impl Login {
-    fn new(user: &str, password: &str) -> Login {
-        Login {
-            user: user.to_string(),
-            password: password.to_string(),
+impl Way {
+    async fn connect(&self, addr: SocketAddr, client_id: &str) -> Result<Mqtt> {
+        match self {
+            Way::Plain { user, password } => Mqtt::connect(addr, client_id, user, password).await,
+            Way::Tls {
+                login,
+                ca,
+                cert,
+                key,
+            } => {
+                Mqtt::connect_tls(
+                    addr,
+                    client_id,
+                    login.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
+                    ca,
+                    Some((cert, key)),
+                )
+                .await
+            }
         }
     }
+}
+
+/// Connect `CONNECTS` times, one after the other (TCP, TLS if any, MQTT
+/// CONNECT until CONNACK): median and p99 in ms.
+async fn connect_times(addr: SocketAddr, way: &Way) -> Result<Value> {
+    let mut ms = Vec::with_capacity(CONNECTS);
+    for i in 0..CONNECTS {
+        let t = Instant::now();
+        let c = way.connect(addr, &format!("bench-connect-{i}")).await?;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        drop(c);
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok(json!({
+        "connects": CONNECTS,
+        "p50": r3(ms[CONNECTS / 2]),
+        "p99": r3(ms[(CONNECTS * 99 / 100).min(CONNECTS - 1)]),
+    }))
 }
 
 /// What one broker sustained.
@@ -148,17 +242,11 @@ impl Figures {
     }
 }
 
-/// Drive `addr` with the publishers and the subscriber; `logins` holds one
-/// login per publisher, then the subscriber's.
-async fn measure(
-    addr: SocketAddr,
-    logins: &[Login],
-    seconds: u64,
-    payload: &[u8],
-) -> Result<Figures> {
-    let (sub_login, pub_logins) = logins.split_last().ok_or_else(|| anyhow!("no logins"))?;
-    let mut sub = Mqtt::connect(addr, "bench-sub", &sub_login.user, &sub_login.password).await?;
-    sub.subscribe("bench/qos1/+").await?;
+/// Drive `addr` with the publishers and the subscriber, each connecting
+/// `way`.
+async fn measure(addr: SocketAddr, way: &Way, seconds: u64, payload: &[u8]) -> Result<Figures> {
+    let mut sub = way.connect(addr, "bench-sub").await?;
+    sub.subscribe(&format!("{PREFIX}/+")).await?;
     let received = Arc::new(AtomicU64::new(0));
     let counter = {
         let received = received.clone();
@@ -172,16 +260,10 @@ async fn measure(
     let published = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let mut publishers = Vec::new();
-    for (n, login) in pub_logins.iter().enumerate() {
-        let client = Mqtt::connect(
-            addr,
-            &format!("bench-pub-{n}"),
-            &login.user,
-            &login.password,
-        )
-        .await?;
+    for n in 0..PUBLISHERS {
+        let client = way.connect(addr, &format!("bench-pub-{n}")).await?;
         let (published, stop) = (published.clone(), stop.clone());
-        let topic = format!("bench/qos1/{n}");
+        let topic = format!("{PREFIX}/{n}");
         let payload = payload.to_vec();
         publishers.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
@@ -256,7 +338,7 @@ struct Mosquitto {
 impl Mosquitto {
     /// Start it and wait until it accepts connections; an error (for the
     /// report, not the run) if it is missing or does not come up.
-    fn start() -> Result<Mosquitto> {
+    fn start(tls: Option<&storenode_tests::cloud::TlsFiles>) -> Result<Mosquitto> {
         if !Path::new(MOSQUITTO).exists() {
             bail!("{MOSQUITTO} is missing (Debian package mosquitto)");
         }
@@ -275,8 +357,16 @@ impl Mosquitto {
         let addr = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .context("pick a free port")?;
-        let config = vec![
-            format!("listener {} 127.0.0.1", addr.port()),
+        let mut config = vec![format!("listener {} 127.0.0.1", addr.port())];
+        if let Some(t) = tls {
+            config.extend([
+                format!("cafile {}", t.ca.display()),
+                format!("certfile {}", t.server_cert.display()),
+                format!("keyfile {}", t.server_key.display()),
+                "require_certificate true".to_string(),
+            ]);
+        }
+        config.extend([
             "allow_anonymous true".to_string(),
             // The default 1000 silently drops QoS1 messages for a
             // subscriber that falls behind: no limit, like a fair peer.
@@ -284,7 +374,7 @@ impl Mosquitto {
             format!("max_inflight_messages {MOSQUITTO_INFLIGHT}"),
             "persistence false".to_string(),
             "log_dest none".to_string(),
-        ];
+        ]);
         let dir = tempfile::tempdir().context("temp dir for mosquitto")?;
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(&conf, config.join("\n") + "\n").context("write mosquitto.conf")?;

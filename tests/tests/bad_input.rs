@@ -1087,8 +1087,8 @@ async fn malformed_cloud_commands_get_an_invalid_reply_and_a_dead_letter() {
 async fn command_for_an_unregistered_device_name_is_dead_lettered_without_reply() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await.unwrap();
-    let pw = node.add_device("scanner-1", "scanner").await.unwrap();
-    let mut dev = node.mqtt("scanner-1", &pw).await.unwrap();
+    let pw = node.add_device("kiosk-1", "kiosk").await.unwrap();
+    let mut dev = node.mqtt("kiosk-1", &pw).await.unwrap();
     dev.subscribe("/tenants/+/reply")
         .await
         .unwrap();
@@ -1119,7 +1119,7 @@ async fn command_for_an_unregistered_device_name_is_dead_lettered_without_reply(
     assert_eq!(node.order_state("GHOST-1").await.unwrap(), None);
 
     // The device's own topic still works.
-    let reply = device_command(&mut dev, "scanner-1", cmd).await;
+    let reply = device_command(&mut dev, "kiosk-1", cmd).await;
     assert_eq!(reply["status"], "accepted", "{reply}");
 }
 
@@ -1325,7 +1325,7 @@ async fn reusing_a_command_id_for_another_command_is_rejected() {
     let others = [
         create_json("dup-1", "DUP-2", json!([line()])),
         create_json("dup-1", "DUP-1", json!([line(), line()])),
-        json!({ "id": "dup-1", "command": { "mark_picked": { "order_id": "DUP-1", "staff": "ann" } } }),
+        json!({ "id": "dup-1", "command": { "check_in": { "order_id": "DUP-1", "channel": "kiosk" } } }),
     ];
     for cmd in others {
         let reply = device_command(&mut dev, "kiosk-1", cmd.to_string().into_bytes()).await;
@@ -1347,14 +1347,12 @@ async fn reusing_a_command_id_for_another_command_is_rejected() {
     assert_eq!(v["order"]["content"]["lines"].as_array().unwrap().len(), 1);
     assert_eq!(seqs, json!([v["order"]["created_log_seq"]]));
 
-    // A fresh id for the same mark-picked works.
-    let fresh = json!({ "id": "dup-2", "command": { "mark_picked": { "order_id": "DUP-1", "staff": "ann" } } });
+    // A fresh id for the same check-in works.
+    let fresh = json!({ "id": "dup-2", "command": { "check_in": { "order_id": "DUP-1", "channel": "kiosk" } } });
     let reply = device_command(&mut dev, "kiosk-1", fresh.to_string().into_bytes()).await;
     assert_eq!(reply["status"], "accepted", "{reply}");
-    assert_eq!(
-        node.order_state("DUP-1").await.unwrap().as_deref(),
-        Some("picked")
-    );
+    let (_, v) = node.get("/api/v1/orders/DUP-1").await.unwrap();
+    assert_eq!(v["order"]["arrival"]["channel"], "kiosk", "{v}");
 }
 
 /// A client flooding the node with unusable messages is refused and counted

@@ -183,8 +183,8 @@ async fn seed_flow_over_api_and_broker() {
         node.metric("storenode_events_appended_total", "")
             .await
             .unwrap(),
-        14.0,
-        "12 for the order, 2 for the test catalog's import"
+        16.0,
+        "12 for the order, 2 for the test catalog's import, 2 device registrations"
     );
 }
 
@@ -259,7 +259,7 @@ async fn seed_flow_from_cloud_and_device_commands() {
     );
 
     // A rule refusal is a reply with the reason, not silence.
-    let early = json!({ "id": "scan-78", "command": { "hand_over": { "order_id": "NOPE", "staff": "ann", "code": "ABCDEF" } } });
+    let early = json!({ "id": "scan-78", "command": { "start_pick": { "order_id": "NOPE", "tote": 1 } } });
     scanner
         .publish(
             &topic::device_command("scanner-1"),

@@ -473,6 +473,89 @@ async fn manager_sees_the_day_adds_a_picker_who_logs_in_then_disables_them() {
     m.close().await;
 }
 
+/// A manager registers a locker on the Devices page, takes its bundle (the
+/// only time the key is shown), and removes it again; both are in the
+/// audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manager_adds_a_locker_takes_its_bundle_and_removes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path()).await.unwrap();
+    let (mid, mpin) = node.add_staff("Maria Manager", "manager").await.unwrap();
+    let m = Browser::start(&node.url(""), DESKTOP).await.unwrap();
+    m.login(&mid, &mpin).await.unwrap();
+    m.wait_path("/manager", 15).await.unwrap();
+    m.goto("/manager/devices").await.unwrap();
+    m.type_into("#dev-name", "locker-7").await.unwrap();
+    m.js(
+        "document.getElementById('dev-kind').value = 'locker';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    m.type_into("#dev-comps", "1-12").await.unwrap();
+    m.click("form[action='/manager/devices/add'] button[type=submit]")
+        .await
+        .unwrap();
+    let shown = m
+        .wait_text("[role=status]", "password", 15)
+        .await
+        .unwrap();
+    let href = m
+        .js(
+            "return document.getElementById('bundle-download').getAttribute('href');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let b64 = href
+        .as_str()
+        .unwrap()
+        .strip_prefix("data:application/x-pem-file;base64,")
+        .unwrap()
+        .to_string();
+    use base64::Engine as _;
+    let bundle = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(storenode_tests::pem_blocks(&bundle).len(), 3, "{bundle}");
+    let password = shown
+        .split("password: ")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_alphanumeric()).next())
+        .unwrap()
+        .to_string();
+    assert!(bundle.contains(&password), "the bundle carries the password");
+    m.screenshot("manager-device-added").await.unwrap();
+    let (_, v) = node.get("/api/v1/devices").await.unwrap();
+    let d = &v["devices"][0];
+    assert_eq!(
+        (d["name"].as_str(), d["kind"].as_str()),
+        (Some("locker-7"), Some("locker")),
+        "{v}"
+    );
+    assert_eq!(d["compartments"].as_array().unwrap().len(), 12, "{v}");
+
+    m.goto("/manager/devices").await.unwrap();
+    m.wait_text("#device-list", "locker-7", 15).await.unwrap();
+    m.click("#device-list form button[type=submit]")
+        .await
+        .unwrap();
+    m.wait_text("body", "removed", 15).await.unwrap();
+    let (_, v) = node.get("/api/v1/devices").await.unwrap();
+    assert_eq!(v["devices"].as_array().unwrap().len(), 0, "{v}");
+    m.goto("/manager/audit").await.unwrap();
+    let audit = m
+        .wait_text("#audit tbody", "Device locker-7 removed", 15)
+        .await
+        .unwrap();
+    assert!(audit.contains("Device locker-7 added (locker)"), "{audit}");
+    assert!(audit.contains("Maria Manager"), "{audit}");
+    m.close().await;
+}
+
 /// An HTTP client that shows redirects instead of following them.
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
