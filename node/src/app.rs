@@ -294,6 +294,25 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
         Some(_) => Some(ca.server_files(&crate::pki::server_names(&config.mqtt_tls_names))?),
         None => None,
     };
+    let https = match &config.http_tls {
+        crate::config::HttpTls::Off => None,
+        crate::config::HttpTls::NodeCa => {
+            let mut names = crate::pki::server_names(&config.http_hostnames);
+            for n in &config.mqtt_tls_names {
+                if !names.contains(n) {
+                    names.push(n.clone());
+                }
+            }
+            let ip = config.http_listen.ip();
+            if !ip.is_unspecified() && !names.contains(&ip.to_string()) {
+                names.push(ip.to_string());
+            }
+            let files = ca.https_files(&names)?;
+            Some(crate::pki::https_config(&files.cert, &files.key)?)
+        }
+        crate::config::HttpTls::Files { cert, key } => Some(crate::pki::https_config(cert, key)?),
+    }
+    .map(|c| tokio_rustls::TlsAcceptor::from(Arc::new(c)));
     if config.mqtt_insecure_plaintext_lan {
         tracing::warn!(
             listen = %config.mqtt_listen,
@@ -476,7 +495,7 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
             expiry_s: config.pickup_expiry_s,
             reminder_s: config.pickup_reminder_s,
         },
-        tls: false,
+        tls: https.is_some(),
         flashes: Arc::default(),
         sync,
         hostnames: config.http_hostnames.clone().into(),
@@ -494,6 +513,7 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
             per_client: config.http_max_connections_per_client,
         },
         header_timeout: Duration::from_secs(config.http_header_timeout_s),
+        tls: https.clone(),
     };
     let server = tokio::spawn(web::serve::serve(
         http,
@@ -505,6 +525,7 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
 
     announce(
         &config,
+        https.is_some(),
         http_addr,
         broker.addr,
         broker.tls_addr,
@@ -598,8 +619,10 @@ fn prune_inbox(store: &Store, days: u64) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn announce(
     config: &Config,
+    https: bool,
     http: SocketAddr,
     mqtt: SocketAddr,
     mqtts: Option<SocketAddr>,
@@ -618,14 +641,15 @@ fn announce(
         "storenode ready"
     );
     let mut out = std::io::stdout().lock();
+    let scheme = if https { "https" } else { "http" };
     let _ = writeln!(out, "storenode ready: store {}", config.store_id);
     let _ = writeln!(
         out,
-        "  staff pages  http://{http}/  (log in with a staff id and PIN; first manager: storenode staff add NAME --role manager)"
+        "  staff pages  {scheme}://{http}/  (log in with a staff id and PIN; first manager: storenode staff add NAME --role manager)"
     );
     let _ = writeln!(
         out,
-        "  staff API    http://{http}/api/v1/  (health /healthz, metrics /metrics)"
+        "  staff API    {scheme}://{http}/api/v1/  (health /healthz, metrics /metrics)"
     );
     match mqtts {
         Some(a) => {

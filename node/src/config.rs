@@ -63,6 +63,16 @@ pub enum Durability {
     Flush,
 }
 
+/// Whether and how the HTTP listener speaks TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpTls {
+    Off,
+    /// A certificate from the node's own CA for the node's names.
+    NodeCa,
+    /// The chain's own certificate and key (PEM files).
+    Files { cert: PathBuf, key: PathBuf },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     /// JSON when stdout is not a terminal, text otherwise.
@@ -93,6 +103,8 @@ pub struct Config {
     pub http_hostnames: Vec<String>,
     /// Serve `/metrics` without the API token.
     pub http_metrics_open: bool,
+    /// HTTPS for the pages and the API.
+    pub http_tls: HttpTls,
     /// Most HTTP connections open at once, and per client address.
     pub http_max_connections: usize,
     pub http_max_connections_per_client: usize,
@@ -208,6 +220,21 @@ const KEYS: &[KeySpec] = &[
         key: "http.header_timeout_s",
         default: Some("10"),
         help: "a connection must send a whole request head within this many seconds (also when idle between requests)",
+    },
+    KeySpec {
+        key: "http.tls",
+        default: Some("off"),
+        help: "HTTPS for the pages and API: off | node-ca (a certificate from the node's CA for its names; staff devices trust /ca.pem) | files (http.tls_cert and http.tls_key)",
+    },
+    KeySpec {
+        key: "http.tls_cert",
+        default: Some(""),
+        help: "PEM certificate chain for HTTPS (with http.tls = files)",
+    },
+    KeySpec {
+        key: "http.tls_key",
+        default: Some(""),
+        help: "PEM private key of http.tls_cert",
     },
     KeySpec {
         key: "http.metrics_open",
@@ -466,6 +493,45 @@ impl Layers {
         self.values.get(key)
     }
 
+    fn http_tls(&self) -> Result<HttpTls, ConfigError> {
+        let file = |key: &'static str| -> Result<Option<PathBuf>, ConfigError> {
+            match self.get(key) {
+                Some((v, _)) if !v.trim().is_empty() => {
+                    let path = PathBuf::from(v.trim());
+                    self.parse(key, |_| {
+                        let text = std::fs::read_to_string(&path)
+                            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                        if text.contains("-----BEGIN ") {
+                            Ok(())
+                        } else {
+                            Err(format!("{} is not a PEM file", path.display()))
+                        }
+                    })?;
+                    Ok(Some(path))
+                }
+                _ => Ok(None),
+            }
+        };
+        let (cert, key) = (file("http.tls_cert")?, file("http.tls_key")?);
+        let mode = self.parse("http.tls", |v| match v.trim() {
+            "off" | "node-ca" | "files" => Ok(v.trim().to_string()),
+            _ => Err("must be `off`, `node-ca` or `files`".to_string()),
+        })?;
+        match (mode.as_str(), cert, key) {
+            ("files", Some(cert), Some(key)) => Ok(HttpTls::Files { cert, key }),
+            ("files", _, _) => Err(self.invalid(
+                "http.tls",
+                "is `files` but http.tls_cert and http.tls_key are not both set",
+            )),
+            (_, Some(_), _) | (_, _, Some(_)) => Err(self.invalid(
+                "http.tls_cert",
+                "is set but http.tls is not `files`",
+            )),
+            ("node-ca", None, None) => Ok(HttpTls::NodeCa),
+            _ => Ok(HttpTls::Off),
+        }
+    }
+
     /// Validate every key and build the [`Config`].
     pub fn validate(&self) -> Result<Config, ConfigError> {
         let store_id = self.parse("store_id", |v| {
@@ -525,6 +591,7 @@ impl Layers {
             http_max_body_bytes: self
                 .parse("http.max_body_bytes", |v| number(v, 1024, 64 << 20))?,
             http_metrics_open: self.parse("http.metrics_open", boolean)?,
+            http_tls: self.http_tls()?,
             http_max_connections: self.parse("http.max_connections", |v| number(v, 8, 100_000))?,
             http_max_connections_per_client: self
                 .parse("http.max_connections_per_client", |v| number(v, 1, 100_000))?,
@@ -849,6 +916,9 @@ mod tests {
             ("mqtt.tls_names", "node.local, bad name", "neither an IP address nor a DNS name"),
             ("mqtt.max_connections_per_client", "0", "between 1 and 100000"),
             ("mqtt.insecure_plaintext_lan", "yes please", "true"),
+            ("http.tls", "on", "`off`, `node-ca` or `files`"),
+            ("http.tls", "files", "not both set"),
+            ("http.tls_cert", "/nonexistent.pem", "cannot read"),
             ("mqtt.max_connections", "many", "not a whole number"),
             ("mqtt.max_payload_bytes", "10", "between 1024"),
             ("http.max_body_bytes", "-1", "not a whole number"),

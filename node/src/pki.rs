@@ -110,12 +110,22 @@ impl NodeCa {
     /// The broker's certificate for `names` (DNS names and addresses),
     /// made again when the names change.
     pub fn server_files(&self, names: &[String]) -> Result<ServerFiles, PkiError> {
+        self.issue_server("server", names)
+    }
+
+    /// The HTTPS certificate for `names` (`http.tls = node-ca`), made
+    /// again when the names change.
+    pub fn https_files(&self, names: &[String]) -> Result<ServerFiles, PkiError> {
+        self.issue_server("https", names)
+    }
+
+    fn issue_server(&self, stem: &str, names: &[String]) -> Result<ServerFiles, PkiError> {
         let files = ServerFiles {
             ca: self.dir.join("ca.pem"),
-            cert: self.dir.join("server.pem"),
-            key: self.dir.join("server.key"),
+            cert: self.dir.join(format!("{stem}.pem")),
+            key: self.dir.join(format!("{stem}.key")),
         };
-        let names_path = self.dir.join("server.names");
+        let names_path = self.dir.join(format!("{stem}.names"));
         let wanted = names.join("\n");
         let current = std::fs::read_to_string(&names_path).ok();
         if current.as_deref() != Some(wanted.as_str())
@@ -179,6 +189,30 @@ pub fn server_names(configured: &[String]) -> Vec<String> {
         }
     }
     names
+}
+
+/// A rustls server configuration (ring) from PEM files, for HTTPS.
+pub fn https_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, PkiError> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |path: &Path, reason: String| PkiError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| bad(cert, format!("not a PEM certificate chain: {e}")))?;
+    let key_der =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, format!("not a PEM private key: {e}")))?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(cert, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| bad(cert, format!("certificate and key do not fit: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 fn file_error(path: &Path, e: std::io::Error) -> PkiError {

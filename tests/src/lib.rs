@@ -171,7 +171,8 @@ impl Node {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let http = find_addr(&text, "staff API    http://");
+            let http = find_addr(&text, "staff API    http://")
+                .or_else(|| find_addr(&text, "staff API    https://"));
             let mqtt = find_addr(&text, "device MQTT  mqtt://");
             let mqtts = find_addr(&text, "device TLS   mqtts://");
             if let (Some(h), Some(m), Some(t)) = (http, mqtt, mqtts) {

@@ -10,10 +10,6 @@ use rand::Rng;
 use serde_json::{json, Value};
 use storenode_tests::{order_body, Mqtt, Node};
 
-fn store() -> StoreId {
-    StoreId::new("test-store").unwrap()
-}
-
 async fn kinds(node: &Node, id: &str) -> Vec<EventKind> {
     let (_, v) = node.get(&format!("/api/v1/orders/{id}")).await.unwrap();
     let events: Vec<protocol::Envelope> =

@@ -142,6 +142,7 @@ pub fn app(state: AppState) -> Router {
         ));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/ca.pem", get(ca_pem))
         .route("/metrics", get(metrics))
         .nest("/api/v1", api)
         .merge(pages::routes())
@@ -225,6 +226,22 @@ where
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?
         .map_err(Into::into)
+}
+
+/// `GET /ca.pem`: the node's CA certificate, open to all (it is public):
+/// staff devices install it to trust the pages over HTTPS
+/// (`http.tls = node-ca`), integrators to trust the device broker.
+async fn ca_pem(State(s): State<AppState>) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "application/x-pem-file"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"storenode-ca.pem\"",
+            ),
+        ],
+        s.ca.ca_pem().to_string(),
+    )
 }
 
 async fn healthz(State(s): State<AppState>) -> Json<serde_json::Value> {

@@ -27,10 +27,13 @@ use crate::metrics::Metrics;
 use crate::net::{Admission, Caps};
 use crate::shutdown::Shutdown;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct Limits {
     pub caps: Caps,
     pub header_timeout: Duration,
+    /// HTTPS: every connection does its TLS handshake first, within
+    /// `header_timeout`.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Serve `app` on `listener` until `shutdown`, within `limits`.
@@ -71,22 +74,56 @@ pub async fn serve(
                     req
                 });
         let mut closing = closing.clone();
+        let (header_timeout, tls) = (limits.header_timeout, limits.tls.clone());
         conns.spawn(async move {
             let _admitted = admitted;
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = closing.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            match tls {
+                None => connection(TokioIo::new(stream), svc, header_timeout, &mut closing).await,
+                Some(acceptor) => {
+                    // A handshake that does not finish in time is closed
+                    // like an idle connection.
+                    let Ok(Ok(tls)) =
+                        tokio::time::timeout(header_timeout, acceptor.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    connection(TokioIo::new(tls), svc, header_timeout, &mut closing).await
                 }
             }
         });
     }
     let _ = closing_tx.send(true);
     while conns.join_next().await.is_some() {}
+}
+
+/// Serve one connection until it ends, or finish its current request
+/// when the node stops.
+async fn connection<I, S>(
+    io: I,
+    svc: S,
+    header_timeout: Duration,
+    closing: &mut tokio::sync::watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: tower::Service<
+            axum::http::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(io, TowerToHyperService::new(svc));
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = closing.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
