@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use protocol::{topic, EventKind, StoreId};
+use protocol::{topic, EventKind};
 use rand::Rng;
 use serde_json::{json, Value};
 use storenode_tests::{order_body, Mqtt, Node};
