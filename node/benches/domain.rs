@@ -53,6 +53,12 @@ impl StoreView for Catalog {
     fn staff_list(&self) -> Vec<StaffMember> {
         vec![]
     }
+    fn device(&self, _name: &str) -> Option<storenode::domain::Device> {
+        None
+    }
+    fn device_list(&self) -> Vec<storenode::domain::Device> {
+        vec![]
+    }
 }
 
 fn ctx(order: Option<&Order>) -> Ctx<'_> {

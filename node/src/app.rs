@@ -38,27 +38,49 @@ pub enum StartError {
     Pki(#[from] crate::pki::PkiError),
 }
 
-/// Install the log subscriber: JSON when stdout is not a terminal.
+/// Install the log subscriber: JSON when stdout is not a terminal. rumqttd's
+/// own lines go through [`crate::broker::log`] (counted, at most one per
+/// kind every 10 s) unless `level` names `rumqttd`.
 pub fn init_tracing(level: &str, format: LogFormat) {
     use std::io::IsTerminal;
+    use tracing_subscriber::filter::{filter_fn, FilterExt as _};
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
+    let show_rumqttd = level.contains("rumqttd");
     // rumqttd logs every connection at info; keep it at warn unless asked.
-    let filter = if level.contains("rumqttd") {
+    let filter = if show_rumqttd {
         level.to_string()
     } else {
         format!("{level},rumqttd=warn")
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+    let env = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let shown = env.and(filter_fn(move |m| {
+        show_rumqttd || !crate::broker::log::is_rumqttd(m)
+    }));
+    let broker = crate::broker::log::BrokerLog::default().with_filter(filter_fn(|m| {
+        crate::broker::log::is_rumqttd(m) && *m.level() <= tracing::Level::WARN
+    }));
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stdout().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let registry = tracing_subscriber::registry().with(broker);
     let _ = if json {
-        builder.json().flatten_event(true).try_init()
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_filter(shown),
+            )
+            .try_init()
     } else {
-        builder.try_init()
+        registry
+            .with(tracing_subscriber::fmt::layer().with_filter(shown))
+            .try_init()
     };
 }
 
@@ -634,7 +656,7 @@ fn announce(
         store_id = %config.store_id,
         http = %http,
         mqtt = %mqtt,
-        mqtts = ?mqtts.map(|a| a.to_string()),
+        mqtts = %mqtts.map_or("none".to_string(), |a| a.to_string()),
         data_dir = %config.data_dir.display(),
         log_head = head,
         start_ms = started.elapsed().as_millis() as u64,

@@ -70,7 +70,10 @@ pub enum HttpTls {
     /// A certificate from the node's own CA for the node's names.
     NodeCa,
     /// The chain's own certificate and key (PEM files).
-    Files { cert: PathBuf, key: PathBuf },
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -523,10 +526,9 @@ impl Layers {
                 "http.tls",
                 "is `files` but http.tls_cert and http.tls_key are not both set",
             )),
-            (_, Some(_), _) | (_, _, Some(_)) => Err(self.invalid(
-                "http.tls_cert",
-                "is set but http.tls is not `files`",
-            )),
+            (_, Some(_), _) | (_, _, Some(_)) => {
+                Err(self.invalid("http.tls_cert", "is set but http.tls is not `files`"))
+            }
             ("node-ca", None, None) => Ok(HttpTls::NodeCa),
             _ => Ok(HttpTls::Off),
         }
@@ -553,7 +555,9 @@ impl Layers {
             ));
         }
         let mqtt_tls_listen = match self.get("mqtt.tls_listen") {
-            Some((v, _)) if !v.trim().is_empty() => Some(self.parse("mqtt.tls_listen", socket_addr)?),
+            Some((v, _)) if !v.trim().is_empty() => {
+                Some(self.parse("mqtt.tls_listen", socket_addr)?)
+            }
             _ => None,
         };
         let http_listen = self.parse("http.listen", socket_addr)?;
@@ -832,7 +836,9 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
 fn dns_name(n: &str) -> bool {
     n.len() <= 253
         && n.split('.').all(|l| {
-            !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
 }
 
@@ -911,10 +917,22 @@ mod tests {
             ("http.listen", "nope", "not a socket address"),
             ("mqtt.max_connections", "0", "between 1 and 100000"),
             ("mqtt.listen", "0.0.0.0:1883", "without TLS"),
-            ("mqtt.listen", "192.168.1.10:1883", "mqtt.insecure_plaintext_lan"),
+            (
+                "mqtt.listen",
+                "192.168.1.10:1883",
+                "mqtt.insecure_plaintext_lan",
+            ),
             ("mqtt.tls_listen", "8883", "not a socket address"),
-            ("mqtt.tls_names", "node.local, bad name", "neither an IP address nor a DNS name"),
-            ("mqtt.max_connections_per_client", "0", "between 1 and 100000"),
+            (
+                "mqtt.tls_names",
+                "node.local, bad name",
+                "neither an IP address nor a DNS name",
+            ),
+            (
+                "mqtt.max_connections_per_client",
+                "0",
+                "between 1 and 100000",
+            ),
             ("mqtt.insecure_plaintext_lan", "yes please", "true"),
             ("http.tls", "on", "`off`, `node-ca` or `files`"),
             ("http.tls", "files", "not both set"),

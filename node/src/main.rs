@@ -207,7 +207,9 @@ fn device(config: &config::Config, action: DeviceCmd) -> ExitCode {
     let fail = |e: String| {
         eprintln!("storenode: {e}");
         if e.contains("in use by another process") {
-            eprintln!("(while the node runs, a manager uses the Devices page or POST /api/v1/devices)");
+            eprintln!(
+                "(while the node runs, a manager uses the Devices page or POST /api/v1/devices)"
+            );
         }
         ExitCode::FAILURE
     };
@@ -238,14 +240,18 @@ fn device(config: &config::Config, action: DeviceCmd) -> ExitCode {
             run(reg.command.clone())?;
             let broker = config.mqtt_tls_listen.map(|a| a.to_string());
             let bundle = reg.bundle(&config.store_id, ca.ca_pem(), broker.as_deref());
-            std::fs::create_dir_all(&bundle_dir).map_err(|e| format!("{}: {e}", bundle_dir.display()))?;
+            std::fs::create_dir_all(&bundle_dir)
+                .map_err(|e| format!("{}: {e}", bundle_dir.display()))?;
             let path = bundle_dir.join(format!("{name}.bundle.pem"));
             storenode::pki::write_private(&path, &bundle).map_err(|e| e.to_string())?;
             println!("device {name} added ({})", kind.name());
             println!("  namespace:     /tenants/{}/", reg.tenant);
             println!("  MQTT username: {name}");
             println!("  MQTT password: {}   (shown once)", reg.password);
-            println!("  bundle:        {} (certificate, key, CA, topics; mode 0600)", path.display());
+            println!(
+                "  bundle:        {} (certificate, key, CA, topics; mode 0600)",
+                path.display()
+            );
             Ok(())
         })(),
         DeviceCmd::List => storenode::app::open_store(config)

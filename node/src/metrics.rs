@@ -236,7 +236,7 @@ impl Metrics {
             );
             r.register(
                 "mqtt_auth_failures",
-                "Refused MQTT logins",
+                "Refused MQTT logins: unknown device or wrong password, no credentials, keep-alive 0, not MQTT 3.1.1, no CONNECT in time, a reserved client id",
                 m.mqtt_auth_failures.clone(),
             );
             r.register(

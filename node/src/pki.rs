@@ -202,8 +202,8 @@ pub fn https_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, Pki
     let certs = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| bad(cert, format!("not a PEM certificate chain: {e}")))?;
-    let key_der =
-        PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, format!("not a PEM private key: {e}")))?;
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| bad(key, format!("not a PEM private key: {e}")))?;
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -7,8 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
-    ArrivalChannel, CatalogItem, DeviceKind, NewOrder, Role, ShortReason, SkuQuantity,
-    StagingSlot,
+    ArrivalChannel, CatalogItem, DeviceKind, NewOrder, Role, ShortReason, SkuQuantity, StagingSlot,
 };
 use crate::ids::OrderId;
 

@@ -27,8 +27,7 @@ pub use command::{Command, CommandEnvelope, CommandReply, ReplyStatus};
 pub use envelope::{Actor, ChainHash, Envelope, SCHEMA_VERSION};
 pub use event::{
     device_tenant, ArrivalChannel, CancelStage, CatalogItem, DeviceKind, Event, EventKind,
-    Location, NewOrder, OrderLine,
-    PaymentMode, PickLine, PickupProof, Role, ShortReason, SkuQuantity, SlotKind, StagingSlot,
-    Zone,
+    Location, NewOrder, OrderLine, PaymentMode, PickLine, PickupProof, Role, ShortReason,
+    SkuQuantity, SlotKind, StagingSlot, Zone,
 };
 pub use ids::{EventId, IdError, OrderId, StoreId};

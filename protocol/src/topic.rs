@@ -215,7 +215,10 @@ mod tests {
             parse(&s, &device_command("locker-1")),
             Parsed::DeviceCommand { tenant: "locker1" }
         );
-        assert_eq!(device_notify("pickup-screen-1", "pickup-screen"), "/tenants/pickupscreen1/notify/pickup-screen");
+        assert_eq!(
+            device_notify("pickup-screen-1", "pickup-screen"),
+            "/tenants/pickupscreen1/notify/pickup-screen"
+        );
         assert_eq!(parse(&s, "/tenants//cmd"), Parsed::Other);
         assert_eq!(parse(&s, "/tenants/a/b/cmd"), Parsed::Other);
         // The older device topics are nothing now.

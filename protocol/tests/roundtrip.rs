@@ -15,10 +15,10 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use protocol::codec::{self, DecodeError, FORMAT_VERSION};
 use protocol::{
-    Actor, ArrivalChannel, CancelStage, CatalogItem, ChainHash, Command, CommandEnvelope, DeviceKind,
-    CommandReply, Envelope, Event, EventId, EventKind, Location, NewOrder, OrderId, OrderLine,
-    PaymentMode, PickLine, PickupProof, ReplyStatus, Role, ShortReason, SkuQuantity, SlotKind,
-    StagingSlot, StoreId, Zone,
+    Actor, ArrivalChannel, CancelStage, CatalogItem, ChainHash, Command, CommandEnvelope,
+    CommandReply, DeviceKind, Envelope, Event, EventId, EventKind, Location, NewOrder, OrderId,
+    OrderLine, PaymentMode, PickLine, PickupProof, ReplyStatus, Role, ShortReason, SkuQuantity,
+    SlotKind, StagingSlot, StoreId, Zone,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -369,7 +369,10 @@ impl Node {
         let bundle = v["bundle"].as_str().unwrap_or_default();
         let blocks = pem_blocks(bundle);
         if blocks.len() != 3 {
-            bail!("bundle of {name} has {} PEM blocks, not 3:\n{bundle}", blocks.len());
+            bail!(
+                "bundle of {name} has {} PEM blocks, not 3:\n{bundle}",
+                blocks.len()
+            );
         }
         Ok(DeviceCreds {
             name: name.to_string(),
@@ -397,7 +400,8 @@ impl Node {
     pub async fn device(&self, device: &str, kind: &str) -> Result<Mqtt> {
         let pw = self.add_device(device, kind).await?;
         let dev = self.mqtt(device, &pw).await?;
-        dev.subscribe(&protocol::topic::device_reply(device)).await?;
+        dev.subscribe(&protocol::topic::device_reply(device))
+            .await?;
         Ok(dev)
     }
 

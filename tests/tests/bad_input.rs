@@ -747,18 +747,89 @@ async fn mqtt_logins_without_the_right_password_are_refused_and_counted() {
         ("unknown device", "ghost", pw.clone()),
         ("password with a suffix", "scanner-1", format!("{pw}x")),
     ];
+    // Counted once each (the count follows the refusal by a moment).
+    let counted = |want: f64, what: String| {
+        let node = &node;
+        async move {
+            node.wait_for(&what, 5, || async {
+                Ok(node.metric(FAILURES, "").await? >= want)
+            })
+            .await
+            .unwrap();
+            assert_eq!(node.metric(FAILURES, "").await.unwrap(), want, "{what}");
+        }
+    };
     for (what, user, password) in &refused {
         let before = node.metric(FAILURES, "").await.unwrap();
         let r = node.mqtt(user, password).await;
         assert!(r.is_err(), "{what}: the broker let {user} in");
-        let after = node.metric(FAILURES, "").await.unwrap();
-        assert_eq!(after, before + 1.0, "{what}: refused login not counted");
+        counted(before + 1.0, format!("{what}: refused login counted once")).await;
     }
 
+    // Refusals rumqttd makes before it asks the node are counted too: no
+    // credentials, keep-alive 0 (with the right password), another
+    // protocol level.
+    let before = node.metric(FAILURES, "").await.unwrap();
     assert!(
         connect_anonymous(node.mqtt).await.is_err(),
         "anonymous client let in"
     );
+    counted(before + 1.0, "anonymous login counted".into()).await;
+    let mut opts = MqttOptions::new("ka-0", "127.0.0.1", node.mqtt.port());
+    opts.set_credentials("scanner-1", &pw);
+    opts.set_keep_alive(Duration::ZERO);
+    let (_c, mut eventloop) = rumqttc::AsyncClient::new(opts, 10);
+    let refused_ka0 = matches!(
+        tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match eventloop.poll().await {
+                    Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => return false,
+                    Ok(_) => {}
+                    Err(_) => return true,
+                }
+            }
+        })
+        .await,
+        Ok(true)
+    );
+    assert!(refused_ka0, "keep-alive 0 let in");
+    counted(before + 2.0, "keep-alive 0 counted".into()).await;
+    {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut s = tokio::net::TcpStream::connect(node.mqtt).await.unwrap();
+        // CONNECT, protocol "MQTT" level 9, clean session, keep-alive 60,
+        // client id "lvl".
+        s.write_all(&[
+            0x10, 15, 0, 4, b'M', b'Q', b'T', b'T', 9, 0x02, 0, 60, 0, 3, b'l', b'v', b'l',
+        ])
+        .await
+        .unwrap();
+        let mut buf = [0u8; 16];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap_or(0);
+        // Closed, or a CONNACK refusing it: never a CONNACK with code 0.
+        assert!(
+            n == 0 || buf[3] != 0,
+            "protocol level 9 let in: {:?}",
+            &buf[..n]
+        );
+    }
+    counted(before + 3.0, "another protocol level counted".into()).await;
+
+    // A client that keeps trying does not flood the log: 100 wrong
+    // passwords in a row, a handful of lines.
+    for _ in 0..100 {
+        let _ = node.mqtt("scanner-1", "wrong").await;
+    }
+    counted(before + 103.0, "all 100 counted".into()).await;
+    let logs = node.logs();
+    let lines = logs.matches("mqtt login refused").count()
+        + logs
+            .matches("Error while handling MQTT connect packet")
+            .count();
+    assert!(lines <= 12, "{lines} log lines for 104 refusals");
 
     // The right password still works, for both devices.
     node.mqtt("scanner-1", &pw).await.unwrap();
@@ -781,10 +852,7 @@ async fn device_command(dev: &mut Mqtt, device: &str, payload: Vec<u8>) -> Value
     dev.publish(&topic::device_command(device), payload)
         .await
         .unwrap();
-    let p = dev
-        .recv_on(&topic::device_reply(device), 10)
-        .await
-        .unwrap();
+    let p = dev.recv_on(&topic::device_reply(device), 10).await.unwrap();
     serde_json::from_slice(&p.payload).unwrap()
 }
 
@@ -1089,9 +1157,7 @@ async fn command_for_an_unregistered_device_name_is_dead_lettered_without_reply(
     let node = Node::start(dir.path()).await.unwrap();
     let pw = node.add_device("kiosk-1", "kiosk").await.unwrap();
     let mut dev = node.mqtt("kiosk-1", &pw).await.unwrap();
-    dev.subscribe("/tenants/+/reply")
-        .await
-        .unwrap();
+    dev.subscribe("/tenants/+/reply").await.unwrap();
     let head = node.head().await.unwrap();
     let letters = dead_letters(&node).await.len();
 

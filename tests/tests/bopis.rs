@@ -79,10 +79,7 @@ async fn device(dev: &mut Mqtt, name: &str, command: Value) -> Value {
     )
     .await
     .unwrap();
-    let p = dev
-        .recv_on(&topic::device_reply(name), 10)
-        .await
-        .unwrap();
+    let p = dev.recv_on(&topic::device_reply(name), 10).await.unwrap();
     serde_json::from_slice(&p.payload).unwrap()
 }
 
@@ -90,9 +87,12 @@ async fn device(dev: &mut Mqtt, name: &str, command: Value) -> Value {
 async fn listener(node: &Node, name: &str, kind: &str) -> Mqtt {
     let pw = node.add_device(name, kind).await.unwrap();
     let dev = node.mqtt(name, &pw).await.unwrap();
-    dev.subscribe(&format!("/tenants/{}/notify/#", protocol::device_tenant(name)))
-        .await
-        .unwrap();
+    dev.subscribe(&format!(
+        "/tenants/{}/notify/#",
+        protocol::device_tenant(name)
+    ))
+    .await
+    .unwrap();
     dev
 }
 
@@ -100,7 +100,11 @@ async fn listener(node: &Node, name: &str, kind: &str) -> Mqtt {
 fn heard(dev: &mut Mqtt) -> Vec<String> {
     let mut out = Vec::new();
     while let Ok(p) = dev.rx.try_recv() {
-        out.push(format!("{} {}", p.topic, String::from_utf8_lossy(&p.payload)));
+        out.push(format!(
+            "{} {}",
+            p.topic,
+            String::from_utf8_lossy(&p.payload)
+        ));
     }
     out
 }
@@ -282,7 +286,10 @@ async fn a_full_order_with_a_short_and_a_substitution() {
         (&mut printer, "printer-9", "printer"),
     ] {
         for line in heard(dev) {
-            assert!(!line.contains(&code), "{name} heard the pickup code: {line}");
+            assert!(
+                !line.contains(&code),
+                "{name} heard the pickup code: {line}"
+            );
             assert!(
                 line.starts_with(&topic::device_notify(name, channel)),
                 "{name} heard another channel: {line}"
@@ -1190,7 +1197,13 @@ async fn devices_check_in_and_cannot_forge_node_events() {
     )
     .await;
     assert_eq!(r["status"], "accepted", "{r}");
-    let door = notice(&mut locker_notices, "locker-1", "locker", "locker_door_reported").await;
+    let door = notice(
+        &mut locker_notices,
+        "locker-1",
+        "locker",
+        "locker_door_reported",
+    )
+    .await;
     assert_eq!(
         (door["action"].as_str(), door["compartment"].as_str()),
         (Some("door_open"), Some("12"))

@@ -54,7 +54,15 @@ async fn data_dir_is_locked_bound_to_its_store_and_devices_are_unique() {
     }
     let (code, _, err) = storenode(
         dir.path(),
-        &["--store-id", "test-store", "device", "add", "locker-1", "--kind", "scanner"],
+        &[
+            "--store-id",
+            "test-store",
+            "device",
+            "add",
+            "locker-1",
+            "--kind",
+            "scanner",
+        ],
     );
     assert_eq!(code, 1);
     assert!(err.contains("device locker-1 already exists"), "{err}");

@@ -29,9 +29,7 @@ fn create_cmd(cmd_id: &str, order_id: &str) -> Vec<u8> {
 }
 
 async fn reply(dev: &mut Mqtt, secs: u64) -> anyhow::Result<Value> {
-    let p = dev
-        .recv_on(&topic::device_reply("kiosk"), secs)
-        .await?;
+    let p = dev.recv_on(&topic::device_reply("kiosk"), secs).await?;
     Ok(serde_json::from_slice(&p.payload)?)
 }
 
@@ -110,9 +108,7 @@ async fn mqtt_redelivery_applies_once() {
     let node = Node::start(dir.path()).await.unwrap();
     let pw = node.add_device("kiosk", "kiosk").await.unwrap();
     let mut dev = node.mqtt("kiosk", &pw).await.unwrap();
-    dev.subscribe(&topic::device_reply("kiosk"))
-        .await
-        .unwrap();
+    dev.subscribe(&topic::device_reply("kiosk")).await.unwrap();
 
     let cmd_topic = topic::device_command("kiosk");
     let mut replies = Vec::new();
@@ -162,9 +158,7 @@ async fn device_reply_only_after_flush_and_retry_after_kill_applies_once() {
         let order_id = format!("KILL-{round}");
         let cmd_id = format!("kiosk-cmd-{round}");
         let mut dev = node.mqtt("kiosk", &pw).await.unwrap();
-        dev.subscribe(&topic::device_reply("kiosk"))
-            .await
-            .unwrap();
+        dev.subscribe(&topic::device_reply("kiosk")).await.unwrap();
         dev.publish(
             &topic::device_command("kiosk"),
             create_cmd(&cmd_id, &order_id),
@@ -193,9 +187,7 @@ async fn device_reply_only_after_flush_and_retry_after_kill_applies_once() {
         }
         // The device retries until it gets an answer.
         let mut dev = node.mqtt("kiosk", &pw).await.unwrap();
-        dev.subscribe(&topic::device_reply("kiosk"))
-            .await
-            .unwrap();
+        dev.subscribe(&topic::device_reply("kiosk")).await.unwrap();
         let r = loop {
             dev.publish(
                 &topic::device_command("kiosk"),

@@ -1,6 +1,7 @@
 //! Hostile devices on the store network, over the real TLS listener with
 //! certificates from the node's own CA (and others made here with rcgen).
 //! Each attack must change nothing, and be counted where the node sees it.
+#![allow(clippy::unwrap_used)]
 use std::time::Duration;
 
 use protocol::topic;
@@ -217,7 +218,10 @@ async fn each_kind_may_send_only_what_it_needs() {
         .await
         .unwrap();
     assert_eq!(status, 403, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("compartment 99"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("compartment 99"),
+        "{v}"
+    );
 
     // What the kinds may do works: the scanner picks, the locker loads its
     // own compartment and hands over with the customer's code; a shelf
@@ -251,7 +255,10 @@ async fn each_kind_may_send_only_what_it_needs() {
     .await;
     assert_eq!(r["status"], "rejected", "{r}");
     assert!(
-        r["reason"].as_str().unwrap().contains("its own compartments"),
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("its own compartments"),
         "{r}"
     );
     let code1 = node.get("/api/v1/orders/K-1").await.unwrap().1["order"]["pickup_code"]
@@ -326,7 +333,13 @@ async fn tls_logins_need_the_nodes_certificate_and_the_password() {
 
     let (other_cert, other_key) = forged(&node, false);
     let (old_cert, old_key) = forged(&node, true);
-    let attempts: Vec<(&str, Option<(&str, &str)>, Option<(&str, &str)>)> = vec![
+    // (what, login, client certificate and key)
+    type Attempt<'a> = (
+        &'a str,
+        Option<(&'a str, &'a str)>,
+        Option<(&'a str, &'a str)>,
+    );
+    let attempts: Vec<Attempt> = vec![
         (
             "a certificate from another CA",
             Some(("scanner-1", &good.password)),
@@ -467,10 +480,16 @@ async fn idle_and_stalled_connections_do_not_lock_devices_out() {
     let mut stalled = stalled.connect(node.mqtts).await.unwrap();
     use tokio::io::AsyncWriteExt as _;
     // A TLS record header for a ClientHello that never comes whole.
-    stalled.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).await.unwrap();
+    stalled
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .await
+        .unwrap();
 
     // Devices still log in, the staff API still answers.
-    let mut dev = node.mqtts(&scanner).await.expect("TLS login under pressure");
+    let mut dev = node
+        .mqtts(&scanner)
+        .await
+        .expect("TLS login under pressure");
     let r = send(
         &mut dev,
         "scanner-1",
@@ -588,7 +607,11 @@ async fn https_with_a_certificate_from_the_node_ca_and_secure_cookies() {
     )
     .await
     .unwrap();
-    assert!(node.logs().contains("staff pages  https://"), "{}", node.logs());
+    assert!(
+        node.logs().contains("staff pages  https://"),
+        "{}",
+        node.logs()
+    );
     let ca = std::fs::read(node.data_dir.join("tls/ca.pem")).unwrap();
     let trusting = reqwest::Client::builder()
         .tls_built_in_root_certs(false)
@@ -598,7 +621,11 @@ async fn https_with_a_certificate_from_the_node_ca_and_secure_cookies() {
         .unwrap();
     let base = format!("https://{}", node.http);
     // Trusted by the node's CA, for 127.0.0.1.
-    let r = trusting.get(format!("{base}/healthz")).send().await.unwrap();
+    let r = trusting
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     // /ca.pem is that CA, for staff devices to install.
     let served = trusting
@@ -615,7 +642,11 @@ async fn https_with_a_certificate_from_the_node_ca_and_secure_cookies() {
         .tls_built_in_root_certs(false)
         .build()
         .unwrap();
-    assert!(stranger.get(format!("{base}/healthz")).send().await.is_err());
+    assert!(stranger
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .is_err());
     assert!(reqwest::get(format!("http://{}/healthz", node.http))
         .await
         .is_err());

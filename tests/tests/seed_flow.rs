@@ -37,7 +37,10 @@ async fn seed_flow_over_api_and_broker() {
     let pw = node.add_device("watcher", "scanner").await.unwrap();
     let mut watch = node.mqtt("watcher", &pw).await.unwrap();
     watch.subscribe(&topic::all_events(&store())).await.unwrap();
-    let screen_pw = node.add_device("pickup-screen", "pickup-screen").await.unwrap();
+    let screen_pw = node
+        .add_device("pickup-screen", "pickup-screen")
+        .await
+        .unwrap();
     let mut screen = node.mqtt("pickup-screen", &screen_pw).await.unwrap();
     screen
         .subscribe(&topic::device_notify("pickup-screen", "pickup-screen"))
@@ -259,7 +262,8 @@ async fn seed_flow_from_cloud_and_device_commands() {
     );
 
     // A rule refusal is a reply with the reason, not silence.
-    let early = json!({ "id": "scan-78", "command": { "start_pick": { "order_id": "NOPE", "tote": 1 } } });
+    let early =
+        json!({ "id": "scan-78", "command": { "start_pick": { "order_id": "NOPE", "tote": 1 } } });
     scanner
         .publish(
             &topic::device_command("scanner-1"),

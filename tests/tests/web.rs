@@ -496,10 +496,7 @@ async fn manager_adds_a_locker_takes_its_bundle_and_removes_it() {
     m.click("form[action='/manager/devices/add'] button[type=submit]")
         .await
         .unwrap();
-    let shown = m
-        .wait_text("[role=status]", "password", 15)
-        .await
-        .unwrap();
+    let shown = m.wait_text("[role=status]", "password", 15).await.unwrap();
     let href = m
         .js(
             "return document.getElementById('bundle-download').getAttribute('href');",
@@ -527,7 +524,10 @@ async fn manager_adds_a_locker_takes_its_bundle_and_removes_it() {
         .and_then(|r| r.split(|c: char| !c.is_ascii_alphanumeric()).next())
         .unwrap()
         .to_string();
-    assert!(bundle.contains(&password), "the bundle carries the password");
+    assert!(
+        bundle.contains(&password),
+        "the bundle carries the password"
+    );
     m.screenshot("manager-device-added").await.unwrap();
     let (_, v) = node.get("/api/v1/devices").await.unwrap();
     let d = &v["devices"][0];

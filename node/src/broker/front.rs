@@ -322,9 +322,9 @@ mod tests {
         assert!(echoes(&mut b, b"two").await);
         let mut c = TcpStream::connect(addr).await.expect("c");
         assert!(!echoes(&mut c, b"three").await, "the third is closed");
-        assert!(metrics
-            .render()
-            .contains(r#"storenode_mqtt_connections_refused_total{listener="test",reason="limit"} 1"#));
+        assert!(metrics.render().contains(
+            r#"storenode_mqtt_connections_refused_total{listener="test",reason="limit"} 1"#
+        ));
         drop(a);
         tokio::time::sleep(Duration::from_millis(50)).await;
         let mut d = TcpStream::connect(addr).await.expect("d");
@@ -348,7 +348,9 @@ mod tests {
         // After the deadline the stalled one is cut and the slot is free.
         tokio::time::sleep(HANDSHAKE + Duration::from_millis(200)).await;
         assert!(!echoes(&mut stalled, b"x").await, "cut");
-        assert!(metrics.render().contains(r#"reason="handshake_timeout"} 1"#));
+        assert!(metrics
+            .render()
+            .contains(r#"reason="handshake_timeout"} 1"#));
         let mut third = TcpStream::connect(addr).await.expect("third");
         assert!(echoes(&mut third, b"hello").await);
         assert!(echoes(&mut third, b"flight").await, "four turns: passed");

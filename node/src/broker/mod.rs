@@ -17,6 +17,7 @@
 //!   against the log (see `services::consumer`), and the intake guard
 //!   dead-letters and counts what the log does not hold.
 pub mod front;
+pub mod log;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
@@ -154,22 +155,27 @@ pub fn start(
     // already connected, the node's in-process links included: a device
     // that connected as `intake` and left would take command intake down.
     let reserved: Vec<String> = links.iter().map(|l| l.to_string()).collect();
+    // A refusal is counted by `log` (rumqttd logs every refused CONNECT);
+    // the reason is written here, at most every 10 s.
+    log::attach(metrics_for_auth);
+    let refusals = Arc::new(crate::net::Throttled::new(log::EVERY));
     connections.set_auth_handler(move |client_id: String, user: String, pass: String| {
-        if reserved.contains(&client_id) {
-            metrics_for_auth.mqtt_auth_failures.inc();
+        let why = if reserved.contains(&client_id) {
+            Some("the client id is one of the node's own links")
+        } else if !store.check_device(&user, &pass) {
+            Some("unknown device or wrong password")
+        } else {
+            None
+        };
+        if let (Some(why), Some(held)) = (why, why.and_then(|_| refusals.ready())) {
             tracing::warn!(
                 client_id,
                 user,
-                "mqtt login refused: the client id is one of the node's own links"
+                held_back = held,
+                "mqtt login refused: {why}"
             );
-            return std::future::ready(false);
         }
-        let ok = store.check_device(&user, &pass);
-        if !ok {
-            metrics_for_auth.mqtt_auth_failures.inc();
-            tracing::warn!(client_id, user, "mqtt login refused");
-        }
-        std::future::ready(ok)
+        std::future::ready(why.is_none())
     });
     let server = |name: &str, listen, tls| ServerSettings {
         name: name.to_string(),
@@ -178,10 +184,7 @@ pub fn start(
         next_connection_delay_ms: 1,
         connections: connections.clone(),
     };
-    let mut servers = HashMap::from([(
-        "store".to_string(),
-        server("store", plain_backend, None),
-    )]);
+    let mut servers = HashMap::from([("store".to_string(), server("store", plain_backend, None))]);
     if let (Some(backend), Some(files)) = (tls_backend, &tls) {
         let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
         servers.insert(

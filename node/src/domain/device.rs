@@ -41,9 +41,9 @@ pub const MAX_COMPARTMENTS: usize = 500;
 pub fn parse_compartments(text: &str) -> Result<Vec<String>, String> {
     let mut out: Vec<String> = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let range = part
-            .split_once('-')
-            .and_then(|(a, b)| Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?)));
+        let range = part.split_once('-').and_then(|(a, b)| {
+            Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?))
+        });
         match range {
             Some((a, b)) if a <= b && (b - a) as usize <= MAX_COMPARTMENTS => {
                 out.extend((a..=b).map(|n| n.to_string()))
@@ -83,7 +83,10 @@ pub fn decide_register(
     }
     let devices = ctx.view.device_list();
     if devices.iter().any(|d| d.name == name) {
-        return Err(invalid("name", format!("device {name} already exists (remove it first)")));
+        return Err(invalid(
+            "name",
+            format!("device {name} already exists (remove it first)"),
+        ));
     }
     if let Some(other) = devices.iter().find(|d| d.tenant == tenant) {
         return Err(invalid(
@@ -97,7 +100,10 @@ pub fn decide_register(
     match kind {
         DeviceKind::Locker => {
             if compartments.is_empty() {
-                return Err(invalid("compartments", "a locker needs its compartments, e.g. 1-24"));
+                return Err(invalid(
+                    "compartments",
+                    "a locker needs its compartments, e.g. 1-24",
+                ));
             }
             for c in compartments {
                 let ok = !c.is_empty()
@@ -124,7 +130,10 @@ pub fn decide_register(
     }
     let hex_of = |v: &str, len: usize| v.len() == len && v.chars().all(|c| c.is_ascii_hexdigit());
     if !hex_of(salt, 32) || !hex_of(password_hash, 64) || !hex_of(cert_sha256, 64) {
-        return Err(invalid("credentials", "salt, hash or fingerprint malformed"));
+        return Err(invalid(
+            "credentials",
+            "salt, hash or fingerprint malformed",
+        ));
     }
     Ok(vec![Event::DeviceRegistered {
         name: name.to_string(),
@@ -214,12 +223,30 @@ mod tests {
         assert_eq!(tenant, "locker1");
         shelf.add_device(apply(None, &first[0], 1).expect("device"));
         let refusals = [
-            (register(&shelf, "locker-1", DeviceKind::Locker, &["9"]), "already exists"),
-            (register(&shelf, "locker1", DeviceKind::Locker, &["9"]), "namespace locker1"),
-            (register(&shelf, "locker-2", DeviceKind::Locker, &["2"]), "belongs to locker locker-1"),
-            (register(&shelf, "locker-3", DeviceKind::Locker, &[]), "needs its compartments"),
-            (register(&shelf, "scan-1", DeviceKind::Scanner, &["5"]), "only a locker"),
-            (register(&shelf, "---", DeviceKind::Scanner, &[]), "letter or digit"),
+            (
+                register(&shelf, "locker-1", DeviceKind::Locker, &["9"]),
+                "already exists",
+            ),
+            (
+                register(&shelf, "locker1", DeviceKind::Locker, &["9"]),
+                "namespace locker1",
+            ),
+            (
+                register(&shelf, "locker-2", DeviceKind::Locker, &["2"]),
+                "belongs to locker locker-1",
+            ),
+            (
+                register(&shelf, "locker-3", DeviceKind::Locker, &[]),
+                "needs its compartments",
+            ),
+            (
+                register(&shelf, "scan-1", DeviceKind::Scanner, &["5"]),
+                "only a locker",
+            ),
+            (
+                register(&shelf, "---", DeviceKind::Scanner, &[]),
+                "letter or digit",
+            ),
             (register(&shelf, "a/b", DeviceKind::Scanner, &[]), "name"),
         ];
         for (got, words) in refusals {

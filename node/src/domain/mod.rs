@@ -14,9 +14,9 @@ pub mod pickup;
 pub mod staff;
 pub mod warehouse;
 
+pub use device::Device;
 pub use inventory::{Site, StockItem};
 pub use order::{Order, OrderState};
-pub use device::Device;
 pub use staff::StaffMember;
 
 use protocol::Event;

@@ -444,8 +444,7 @@ pub fn prepare(
     };
     let command = resolve(command, store, rules);
     let by = principal.label(claimed(&command));
-    let locker = device
-        .filter(|_| matches!(command, Command::HandOver { .. }));
+    let locker = device.filter(|_| matches!(command, Command::HandOver { .. }));
     let stream = command.stream();
     let inner = decide(command, by, rules);
     let decide: Decide = match locker {
@@ -454,9 +453,9 @@ pub fn prepare(
         Some(locker) => Box::new(move |c| {
             let mine = c.order.is_none_or(|o| {
                 o.state != OrderState::Ready
-                    || o.slot.as_ref().is_some_and(|s| {
-                        s.kind == protocol::SlotKind::Locker && locker.owns(&s.id)
-                    })
+                    || o.slot
+                        .as_ref()
+                        .is_some_and(|s| s.kind == protocol::SlotKind::Locker && locker.owns(&s.id))
             });
             if mine {
                 inner(c)

@@ -114,10 +114,7 @@ impl Registration {
             topic::tenant_reply(t)
         ));
         for ch in channels(self.kind) {
-            out.push_str(&format!(
-                "  subscribe  {}\n",
-                topic::tenant_notify(t, ch)
-            ));
+            out.push_str(&format!("  subscribe  {}\n", topic::tenant_notify(t, ch)));
         }
         let may = commands(self.kind);
         if may.is_empty() {

@@ -86,10 +86,7 @@ impl Intake {
     pub async fn run(self, mut shutdown: Shutdown) -> Result<(), ServiceError> {
         let mut link = self.link.clone().lock_owned().await;
         let store_id = self.store.store_id().clone();
-        for filter in [
-            topic::all_tenant_commands(),
-            topic::events_tree(&store_id),
-        ] {
+        for filter in [topic::all_tenant_commands(), topic::events_tree(&store_id)] {
             link.tx
                 .subscribe(filter)
                 .map_err(|e| ServiceError::Link(e.to_string()))?;

@@ -128,7 +128,10 @@ impl Reactor for NotificationService {
         let mut msgs = Vec::new();
         for n in domain::notification::notices(env) {
             let json = codec::to_json(&n);
-            for tenant in self.store.tenants_hearing(n.channel, n.compartment.as_deref()) {
+            for tenant in self
+                .store
+                .tenants_hearing(n.channel, n.compartment.as_deref())
+            {
                 msgs.push((topic::tenant_notify(&tenant, n.channel), json.clone()));
             }
         }

@@ -26,8 +26,8 @@ mod dead_letters;
 mod devices;
 mod inbox;
 mod session;
-mod verify;
 mod sync;
+mod verify;
 pub mod writer;
 
 use std::path::Path;
@@ -846,7 +846,6 @@ fn decode_env(seq: u64, bytes: &[u8]) -> Result<Envelope, StoreError> {
         reason: e.to_string(),
     })
 }
-
 
 /// A durable change of an order's state (for the in-memory indexes).
 #[derive(Debug, Clone)]

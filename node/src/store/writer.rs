@@ -22,9 +22,9 @@ use protocol::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    chain_hash, chain_key, checkpoint_key, content_key, inbox_key, item_key, log_key, now_ms,
-    devices::device_key, order_key, site_key, staff_key, stream_key, ChainHead, InboxEntry, QueueKey, StateMove, Store,
-    StoreError,
+    chain_hash, chain_key, checkpoint_key, content_key, devices::device_key, inbox_key, item_key,
+    log_key, now_ms, order_key, site_key, staff_key, stream_key, ChainHead, InboxEntry, QueueKey,
+    StateMove, Store, StoreError,
 };
 use crate::config::Durability;
 use crate::domain::inventory::{self, Effect};

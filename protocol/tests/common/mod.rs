@@ -3,10 +3,10 @@
 #![allow(dead_code)] // each test crate uses a different part
 
 use protocol::{
-    Actor, ArrivalChannel, CancelStage, CatalogItem, ChainHash, Command, CommandEnvelope, DeviceKind,
-    CommandReply, Envelope, Event, EventId, Location, NewOrder, OrderId, OrderLine, PaymentMode,
-    PickLine, PickupProof, ReplyStatus, Role, ShortReason, SkuQuantity, SlotKind, StagingSlot,
-    StoreId, Zone, SCHEMA_VERSION,
+    Actor, ArrivalChannel, CancelStage, CatalogItem, ChainHash, Command, CommandEnvelope,
+    CommandReply, DeviceKind, Envelope, Event, EventId, Location, NewOrder, OrderId, OrderLine,
+    PaymentMode, PickLine, PickupProof, ReplyStatus, Role, ShortReason, SkuQuantity, SlotKind,
+    StagingSlot, StoreId, Zone, SCHEMA_VERSION,
 };
 
 /// The event id of every golden envelope.

@@ -85,7 +85,9 @@ pub(crate) async fn register_device(
         reason,
     })?;
     if s.store.device(name).is_some() {
-        return Err(AppError::Conflict(format!("device {name} already exists (remove it first)")));
+        return Err(AppError::Conflict(format!(
+            "device {name} already exists (remove it first)"
+        )));
     }
     let ca = s.ca.clone();
     let (n, comps) = (name.to_string(), compartments);
@@ -159,11 +161,14 @@ pub async fn add_device(
     let compartments = match body.compartments {
         None => vec![],
         Some(Compartments::List(l)) => l,
-        Some(Compartments::Text(t)) => crate::domain::device::parse_compartments(&t)
-            .map_err(|reason| AppError::InvalidBody {
-                field: "compartments".into(),
-                reason,
-            })?,
+        Some(Compartments::Text(t)) => {
+            crate::domain::device::parse_compartments(&t).map_err(|reason| {
+                AppError::InvalidBody {
+                    field: "compartments".into(),
+                    reason,
+                }
+            })?
+        }
     };
     let added = register_device(&s, &caller.principal, &body.name, body.kind, compartments).await?;
     let t = &added.tenant;

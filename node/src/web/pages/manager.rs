@@ -678,8 +678,7 @@ pub async fn device_add(
         Err(e) => return Ok(refused(e).respond(&s, &f.staff, f.fetch)),
     };
     let principal = f.staff.0.principal();
-    match crate::web::api::admin::register_device(&s, &principal, &name, kind, compartments).await
-    {
+    match crate::web::api::admin::register_device(&s, &principal, &name, kind, compartments).await {
         Ok(added) => {
             tracing::info!(by = %f.staff.0.member.id, device = %name, "device added on the manager page");
             use base64::Engine as _;
