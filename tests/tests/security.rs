@@ -102,8 +102,12 @@ async fn a_device_reaches_nothing_outside_its_namespace() {
             "forged".to_string(),
         ),
     ] {
+        // Retained, too: nothing may be planted for later subscribers.
         let mut dev = node.mqtts(&scanner).await.unwrap();
-        dev.publish(&t, payload.into_bytes()).await.unwrap();
+        dev.client
+            .publish(&t, rumqttc::QoS::AtLeastOnce, true, payload.into_bytes())
+            .await
+            .unwrap();
         closed_without_a_word(&mut dev, 5)
             .await
             .unwrap_or_else(|e| panic!("publish {t}: {e}"));
@@ -111,6 +115,17 @@ async fn a_device_reaches_nothing_outside_its_namespace() {
     hears_nothing(&mut lock, 500)
         .await
         .expect("no locker opened by another device");
+    let mut later = node.mqtts(&locker).await.unwrap();
+    later
+        .subscribe(&format!(
+            "/tenants/{}/#",
+            protocol::device_tenant("locker-1")
+        ))
+        .await
+        .unwrap();
+    hears_nothing(&mut later, 500)
+        .await
+        .expect("nothing retained for a later subscriber");
     assert_eq!(node.head().await.unwrap(), head, "the log did not move");
 
     // A whole order to the customer: the scanner never hears a code; its
