@@ -1745,4 +1745,65 @@ async fn idle_and_slow_http_clients_do_not_starve_the_staff() {
         "the slowloris client was not closed"
     );
     drop(idle);
+
+    // A request body trickled after a quick head is cut at the same
+    // timeout, and the order in it is not created.
+    let mut slow_body = connect_from([127, 0, 0, 4]).await.unwrap();
+    let body = order_body("SLOW-1", 1).to_string();
+    let head = format!(
+        "POST /api/v1/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        node.token,
+        body.len()
+    );
+    slow_body.write_all(head.as_bytes()).await.unwrap();
+    let (mut rd, mut wr) = slow_body.into_split();
+    let bytes = body.into_bytes();
+    let trickler = tokio::spawn(async move {
+        for b in bytes {
+            if wr.write_all(&[b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let started = std::time::Instant::now();
+    let answer = {
+        use tokio::io::AsyncReadExt as _;
+        let mut answer = vec![0u8; 256];
+        let n = tokio::time::timeout(Duration::from_secs(6), rd.read(&mut answer))
+            .await
+            .expect("no answer to a trickled body within 6 s")
+            .unwrap_or(0);
+        String::from_utf8_lossy(&answer[..n]).to_string()
+    };
+    trickler.abort();
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+        "a trickled body was not refused: {answer}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(node.order_state("SLOW-1").await.unwrap(), None);
+
+    // A request head far over 64 KiB is refused with 431.
+    let mut big = connect_from([127, 0, 0, 5]).await.unwrap();
+    let filler = "x".repeat(256 << 10);
+    big.write_all(
+        format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {filler}\r\n\r\n").as_bytes(),
+    )
+    .await
+    .ok();
+    {
+        use tokio::io::AsyncReadExt as _;
+        let mut answer = vec![0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(2), big.read(&mut answer))
+            .await
+            .map(|r| r.unwrap_or(0))
+            .unwrap_or(0);
+        let text = String::from_utf8_lossy(&answer[..n]).to_string();
+        assert!(text.starts_with("HTTP/1.1 431"), "{text:?}");
+    }
 }

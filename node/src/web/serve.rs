@@ -9,6 +9,11 @@
 //! - a connection must send a complete request head within
 //!   `header_timeout`, also between requests on a kept-alive connection
 //!   (hyper's header read timeout), so idle and slowloris connections go;
+//! - a request body must arrive within the same time (a trickled upload
+//!   is cut; responses such as the live feed are not limited);
+//! - a request head is at most about [`MAX_HEAD`] bytes (hyper answers
+//!   431; it checks while the head is incomplete, so one that arrives in a
+//!   few large reads may pass up to about twice that);
 //! - `TCP_NODELAY`, so small responses do not wait for Nagle.
 //!
 //! A request already being answered (a page, an SSE stream) is not cut:
@@ -26,6 +31,9 @@ use tower::ServiceExt as _;
 use crate::metrics::Metrics;
 use crate::net::{Admission, Caps};
 use crate::shutdown::Shutdown;
+
+/// The largest request head (request line and headers) accepted.
+pub const MAX_HEAD: usize = 64 << 10;
 
 #[derive(Clone)]
 pub struct Limits {
@@ -67,11 +75,12 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let body_time = limits.header_timeout;
         let svc =
             app.clone()
                 .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(ConnectInfo(addr));
-                    req
+                    req.map(|body| Deadline::new(body, body_time))
                 });
         let mut closing = closing.clone();
         let (header_timeout, tls) = (limits.header_timeout, limits.tls.clone());
@@ -117,6 +126,7 @@ async fn connection<I, S>(
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
+        .max_header_size(MAX_HEAD)
         .serve_connection(io, TowerToHyperService::new(svc));
     tokio::pin!(conn);
     tokio::select! {
@@ -125,5 +135,60 @@ async fn connection<I, S>(
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+    }
+}
+
+/// A request body that must arrive whole within a deadline from the end of
+/// the request head (hyper only limits the head; a body trickled a byte at
+/// a time would hold its connection for as long as it likes).
+pub struct Deadline<B> {
+    inner: B,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<B> Deadline<B> {
+    fn new(inner: B, within: Duration) -> Self {
+        Deadline {
+            inner,
+            sleep: Box::pin(tokio::time::sleep(within)),
+        }
+    }
+}
+
+/// The body did not arrive in time.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within the time allowed")]
+pub struct BodyTooSlow;
+
+impl<B> hyper::body::Body for Deadline<B>
+where
+    B: hyper::body::Body + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Data = B::Data;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        use std::future::Future as _;
+        if self.inner.is_end_stream() {
+            return std::task::Poll::Ready(None);
+        }
+        if self.sleep.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(Some(Err(Box::new(BodyTooSlow))));
+        }
+        std::pin::Pin::new(&mut self.inner)
+            .poll_frame(cx)
+            .map_err(Into::into)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
