@@ -185,7 +185,7 @@ impl Intake {
             Err(reason) => {
                 self.metrics.command(metric_source, "rejected");
                 self.metrics.device_refused(device.kind.name());
-                tracing::info!(device = %device.name, kind = device.kind.name(), reason = %reason, "device command refused");
+                tracing::debug!(device = %device.name, kind = device.kind.name(), reason = %reason, "device command refused");
                 let reply = CommandReply {
                     id,
                     status: ReplyStatus::Rejected,
