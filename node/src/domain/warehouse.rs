@@ -257,6 +257,19 @@ pub fn decide_substitute(
     // No more than the line still needs: the customer is charged for it.
     let open = line.quantity - picked;
     within_open(line_no, open, quantity)?;
+    // Only units no other order holds: taking reserved ones would leave
+    // that order short on the shelf.
+    let free = ctx.view.item(&sku).map_or(0, |i| i.available());
+    if free < i64::from(quantity) {
+        return Err(Rejection::Invalid {
+            field: "quantity".into(),
+            reason: format!(
+                "only {} of {} are free (the rest is reserved for other orders): substitute fewer, or another item",
+                free.max(0),
+                label(ctx, &sku)
+            ),
+        });
+    }
     let price = ctx.view.item(&sku).map_or(0, |i| i.item.unit_price_cents);
     events.push(Event::ItemSubstituted {
         line_no,
@@ -398,6 +411,31 @@ mod tests {
         for (name, f, want) in rows {
             assert_eq!(kinds(&run(&o, f)), want, "{name}");
         }
+    }
+
+    /// Regression (#12): a substitution took units reserved for other
+    /// orders (`decide_substitute` never looked at availability).
+    #[test]
+    fn a_substitute_takes_only_free_units() {
+        let o = prepared();
+        let mut shelf = shelf();
+        if let Some(oat) = shelf.items.get_mut("OAT-1L") {
+            oat.on_hand = 3;
+            oat.reserved = 2; // another order's
+        }
+        let ctx = Ctx {
+            order: Some(&o),
+            view: &shelf,
+            now_ms: 0,
+        };
+        assert_eq!(
+            kinds(&decide_substitute(&ctx, 1, OAT, 2, "ann")),
+            Err("quantity: only 1 of OAT-1L name (OAT-1L) are free (the rest is reserved for other orders): substitute fewer, or another item".into())
+        );
+        assert_eq!(
+            kinds(&decide_substitute(&ctx, 1, OAT, 1, "ann")),
+            Ok(vec!["pick_started", "item_substituted"])
+        );
     }
 
     #[test]

@@ -438,7 +438,7 @@ pub fn prepare(
         Some((scope, id)) => Dedup::Inbox {
             scope,
             id,
-            fingerprint: codec::encode(&command),
+            fingerprint: crate::store::fingerprint(&codec::encode(&command)),
         },
         None => Dedup::None,
     };

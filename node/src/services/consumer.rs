@@ -6,7 +6,8 @@
 //! 1. starts from its durable checkpoint and catches up from the log,
 //! 2. follows the live topic, taking a message only if it is the next
 //!    `log_seq` and its bytes equal the log's (else: forged, counted),
-//! 3. on a gap (a later `log_seq` than expected) catches up from the log,
+//! 3. on a gap (a genuine message with a later `log_seq` than expected)
+//!    catches up from the log,
 //! 4. every tick, catches up if the log head is ahead (a dropped tail).
 //!
 //! Reactions are written with the trigger as causation and
@@ -159,21 +160,26 @@ impl<R: Reactor> Consumer<R> {
         if env.log_seq <= p.cursor {
             return Ok(()); // seen already
         }
+        // The bytes first, also for a message from the future: a forgery
+        // naming a later log_seq used to skip this check and start an
+        // uncounted catch-up.
+        let genuine = matches!(
+            self.store.log_bytes(env.log_seq)?,
+            Some(logged) if logged.as_ref() == payload && env.log_seq <= self.store.head()
+        );
+        if !genuine {
+            self.metrics.forged(self.reactor.name());
+            tracing::debug!(
+                service = self.reactor.name(),
+                log_seq = env.log_seq,
+                "ignored a message the log does not hold"
+            );
+            return Ok(());
+        }
         if env.log_seq > p.cursor + 1 {
             return self.catch_up(p, link).await; // gap: the log has it all
         }
-        match self.store.log_bytes(env.log_seq)? {
-            Some(logged) if logged.as_ref() == payload => self.handle(p, link, env).await,
-            _ => {
-                self.metrics.forged(self.reactor.name());
-                tracing::debug!(
-                    service = self.reactor.name(),
-                    log_seq = env.log_seq,
-                    "ignored a message the log does not hold"
-                );
-                Ok(())
-            }
-        }
+        self.handle(p, link, env).await
     }
 
     async fn catch_up(&self, p: &mut Progress, link: &mut Link) -> Result<(), ServiceError> {

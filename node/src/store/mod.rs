@@ -45,7 +45,7 @@ use crate::domain::{Order, OrderState, Site, StaffMember, StockItem};
 
 pub use dead_letters::{DeadLetter, MAX_DEAD_LETTERS};
 pub use devices::new_password;
-pub use inbox::InboxEntry;
+pub use inbox::{fingerprint, InboxEntry};
 pub use session::SessionRecord;
 pub use verify::VerifyReport;
 pub use writer::{Dedup, WriteRequest, Writer, WriterHandle, Written};

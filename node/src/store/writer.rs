@@ -401,7 +401,7 @@ impl<S: EventSink> Writer<S> {
                     None => store.inbox(scope, id)?,
                 };
                 if let Some(entry) = known {
-                    return Ok(if entry.fingerprint == *fingerprint {
+                    return Ok(if entry.same_command(fingerprint) {
                         (Written::Repeat(entry.reply), vec![])
                     } else {
                         (Written::IdReused, vec![])
