@@ -97,10 +97,14 @@ struct LinkSink {
 }
 
 impl EventSink for LinkSink {
+    /// Never blocks: `LinkTx::publish` waits when the broker's router
+    /// channel is full, and the writer would stop acknowledging anything
+    /// while the broker is busy. `try_publish` queues the message on the
+    /// link and only its wake-up of the router can fail; it goes out with
+    /// the next wake-up, and consumers catch up from the log in any case.
     fn publish(&mut self, topic: String, payload: Vec<u8>) {
-        if let Err(e) = self.tx.publish(topic, payload) {
-            // Consumers catch up from the log; only live followers miss it.
-            tracing::warn!(error = %e, "publishing an event on the broker failed");
+        if let Err(e) = self.tx.try_publish(topic, payload) {
+            tracing::debug!(error = %e, "broker busy; the event goes with the link's next wake-up");
         }
     }
 
