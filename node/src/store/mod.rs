@@ -1194,4 +1194,37 @@ mod tests {
         assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
         assert!(report.problems[0].contains("differs from the log"));
     }
+
+    /// Regression (#12): `verify` replayed stock with the writer's own
+    /// `effects`, so a reservation the stock lost was invisible to it. Here
+    /// an order is accepted for a SKU the catalog does not hold: the replay
+    /// agrees with the projections (nothing reserved), but the order still
+    /// owes its lines.
+    #[test]
+    fn verify_checks_reservations_against_what_orders_owe() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rt = tokio::runtime::Runtime::new().expect("rt");
+        let (store, h, t, _) = start(dir.path());
+        rt.block_on(async {
+            h.write(create("o1", Dedup::None)).await.expect("write");
+            h.write(WriteRequest {
+                order_id: OrderId::new("o1").expect("valid"),
+                actor: Actor::Cli,
+                causation: None,
+                dedup: Dedup::None,
+                decide: Box::new(|_| Ok(vec![protocol::Event::OrderAccepted])),
+            })
+            .await
+            .expect("write");
+            h.close().await;
+        });
+        t.join().expect("join").expect("writer ok");
+        let report = store.verify().expect("verify");
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert!(
+            report.problems[0].contains("0 reserved, but the open orders still owe"),
+            "{:?}",
+            report.problems
+        );
+    }
 }
