@@ -889,6 +889,38 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        /// Fuzzing with proptest: any file text is refused with a key and a
+        /// reason, or validated; never a panic.
+        #[test]
+        fn any_config_text_is_refused_or_valid_never_a_panic(
+            text in proptest::string::string_regex("(?s).{0,300}").expect("regex"),
+            key in proptest::sample::select(KEYS.iter().map(|k| k.key).collect::<Vec<_>>()),
+            value in proptest::sample::select(vec![
+                "\"\"", "0", "-1", "true", "\"0.0.0.0:1\"", "\"x\"", "99999999999999999999",
+                "[1, 2]", "{ a = 1 }", "\"127.0.0.1:0\"", "1.5",
+            ]),
+        ) {
+            let mut l = Layers::defaults();
+            if l.toml_text(&text, Path::new("fuzz.toml")).is_ok() {
+                let _ = l.validate();
+            }
+            // A known key with a value of any type.
+            let (table, leaf) = key.split_once('.').unwrap_or(("", key));
+            let doc = if table.is_empty() {
+                format!("{leaf} = {value}\n")
+            } else {
+                format!("[{table}]\n{leaf} = {value}\n")
+            };
+            let mut l = Layers::defaults();
+            if l.toml_text(&doc, Path::new("fuzz.toml")).is_ok() {
+                let _ = l.validate();
+            }
+        }
+    }
+
     #[test]
     fn defaults_are_valid_and_safe() {
         let c = Layers::defaults().validate().expect("defaults validate");

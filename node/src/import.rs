@@ -364,6 +364,55 @@ fn accept(out: &mut Parsed, seen: &mut Seen, row: usize, item: CatalogItem, on_h
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        /// Fuzzing with proptest (stable CI; `fuzz/` has the cargo-fuzz
+        /// targets for longer runs): any text is a report, never a panic.
+        #[test]
+        fn any_import_text_is_refused_or_read_never_a_panic(
+            text in proptest::string::string_regex("(?s).{0,600}").expect("regex"),
+            header in proptest::sample::select(vec![
+                "",
+                "sku,name,barcodes,aisle,bay,shelf,zone,unit_price_cents,age_restricted,on_hand\n",
+                "sku,on_hand\n",
+            ]),
+        ) {
+            let text = format!("{header}{text}");
+            let _ = parse_csv(&text);
+            let _ = parse_json(&text);
+        }
+
+        /// Rows made of the right kind of parts, in any mix: each row is
+        /// an item or a reported error.
+        #[test]
+        fn plausible_csv_rows_are_items_or_reported(
+            rows in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::sample::select(vec![
+                        "MILK-1L", "", "4006381333931", "73513537|036000291452", "x", "-1",
+                        "4", "chilled", "frozen", "warm", "true", "false", "99999999999",
+                        "1e9", "\"a,b\"", "0",
+                    ]),
+                    0..12,
+                ),
+                0..20,
+            ),
+        ) {
+            let mut text = String::from("sku,name,barcodes,aisle,bay,shelf,zone,unit_price_cents,age_restricted,on_hand\n");
+            for r in &rows {
+                text.push_str(&r.join(","));
+                text.push('\n');
+            }
+            if let Ok(p) = parse_csv(&text) {
+                // Every item was checked, every error names a real row.
+                proptest::prop_assert!(p.items.iter().all(|i| !i.sku.is_empty()));
+                proptest::prop_assert!(p.items.len() <= rows.len());
+                proptest::prop_assert!(p.errors.iter().all(|e| e.row >= 1 && e.row <= rows.len() + 1));
+            }
+        }
+    }
+
     #[test]
     fn csv_rows_with_a_report_of_the_bad_ones() {
         let text = "\

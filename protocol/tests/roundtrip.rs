@@ -749,6 +749,11 @@ proptest! {
         let _ = codec::from_json::<Envelope>(&bytes);
         let _ = codec::from_json::<CommandEnvelope>(&bytes);
         let _ = codec::from_json::<CommandReply>(&bytes);
+        let _ = codec::decode::<protocol::sync::UpBatch>(&bytes);
+        let _ = codec::decode::<protocol::sync::UpAck>(&bytes);
+        let _ = codec::decode::<protocol::sync::DownCommand>(&bytes);
+        let _ = codec::decode::<protocol::sync::DownReply>(&bytes);
+        let _ = serde_json::from_slice::<protocol::sync::StoreStatus>(&bytes);
     }
 
     /// postcard encodings are self-delimiting, so no strict prefix of a
