@@ -963,7 +963,9 @@ mod tests {
         ));
         assert_eq!(store.head(), 1);
 
-        // Reaction: applied once per consumer and trigger.
+        // Reaction: applied once per consumer and trigger. (A rejection:
+        // an acceptance would reserve stock this store's empty catalog
+        // does not have, which `verify` reports.)
         let react = |trigger_seq| WriteRequest {
             order_id: OrderId::new("o1").expect("valid"),
             actor: Actor::Service("order".into()),
@@ -972,7 +974,11 @@ mod tests {
                 consumer: "order",
                 trigger_seq,
             },
-            decide: Box::new(|_| Ok(vec![Event::OrderAccepted])),
+            decide: Box::new(|_| {
+                Ok(vec![Event::OrderRejected {
+                    reason: "test".into(),
+                }])
+            }),
         };
         assert!(matches!(
             h.write(react(1)).await,
@@ -997,7 +1003,7 @@ mod tests {
             *topics.lock().expect("lock"),
             vec![
                 "store/s1/events/order_created".to_string(),
-                "store/s1/events/order_accepted".to_string()
+                "store/s1/events/order_rejected".to_string()
             ]
         );
         let report = store.verify().expect("verify");
