@@ -393,6 +393,16 @@ async fn tls_logins_need_the_nodes_certificate_and_the_password() {
         .await
         .unwrap();
     assert!(failures >= 1.0, "auth failures counted: {failures}");
+    // The three handshakes that failed (foreign CA, expired, none) are
+    // counted from rumqttd's log line.
+    node.wait_for("failed handshakes counted", 5, || async {
+        Ok(node
+            .metric("storenode_mqtt_connections_refused_total", "reason=\"tls\"")
+            .await?
+            >= 3.0)
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
