@@ -313,10 +313,9 @@ impl Node {
             .sum())
     }
 
-    /// Register a device through the API; returns its password.
     /// Register a device of `kind` through the API (a locker gets the
-    /// compartments 1-24); returns its password.
-    pub async fn add_device(&self, name: &str, kind: &str) -> Result<String> {
+    /// compartments 1-24); the API's answer.
+    async fn register_device(&self, name: &str, kind: &str) -> Result<Value> {
         let mut body = serde_json::json!({ "name": name, "kind": kind });
         if kind == "locker" {
             body["compartments"] = "1-24".into();
@@ -325,6 +324,12 @@ impl Node {
         if status != 201 {
             bail!("add device {name}: {status} {v}");
         }
+        Ok(v)
+    }
+
+    /// Register a device of `kind`; returns its password.
+    pub async fn add_device(&self, name: &str, kind: &str) -> Result<String> {
+        let v = self.register_device(name, kind).await?;
         Ok(v["password"].as_str().unwrap_or_default().to_string())
     }
 
@@ -358,14 +363,7 @@ impl Node {
 
     /// Register a device of `kind` and return what its bundle holds.
     pub async fn add_tls_device(&self, name: &str, kind: &str) -> Result<DeviceCreds> {
-        let mut body = serde_json::json!({ "name": name, "kind": kind });
-        if kind == "locker" {
-            body["compartments"] = "1-24".into();
-        }
-        let (status, v) = self.post("/api/v1/devices", &body).await?;
-        if status != 201 {
-            bail!("add device {name}: {status} {v}");
-        }
+        let v = self.register_device(name, kind).await?;
         let bundle = v["bundle"].as_str().unwrap_or_default();
         let blocks = pem_blocks(bundle);
         if blocks.len() != 3 {

@@ -607,19 +607,7 @@ impl StoreView for GroupView<'_> {
         }
     }
     fn staff_list(&self) -> Vec<StaffMember> {
-        let mut all: HashMap<String, StaffMember> = self
-            .store
-            .staff_list()
-            .into_iter()
-            .map(|m| (m.id.clone(), m))
-            .collect();
-        for (id, m) in &self.group.staff {
-            match m {
-                Some(m) => all.insert(id.clone(), m.clone()),
-                None => all.remove(id),
-            };
-        }
-        all.into_values().collect()
+        overlay(self.store.staff_list(), |m| &m.id, &self.group.staff)
     }
     fn device(&self, name: &str) -> Option<Device> {
         match self.group.devices.get(name) {
@@ -628,20 +616,24 @@ impl StoreView for GroupView<'_> {
         }
     }
     fn device_list(&self) -> Vec<Device> {
-        let mut all: HashMap<String, Device> = self
-            .store
-            .device_list()
-            .into_iter()
-            .map(|d| (d.name.clone(), d))
-            .collect();
-        for (name, d) in &self.group.devices {
-            match d {
-                Some(d) => all.insert(name.clone(), d.clone()),
-                None => all.remove(name),
-            };
-        }
-        all.into_values().collect()
+        overlay(self.store.device_list(), |d| &d.name, &self.group.devices)
     }
+}
+
+/// The durable `base` with the group's changes laid over it (`None`: gone).
+fn overlay<T: Clone>(
+    base: Vec<T>,
+    key: impl Fn(&T) -> &String,
+    changes: &HashMap<String, Option<T>>,
+) -> Vec<T> {
+    let mut all: HashMap<String, T> = base.into_iter().map(|t| (key(&t).clone(), t)).collect();
+    for (k, v) in changes {
+        match v {
+            Some(v) => all.insert(k.clone(), v.clone()),
+            None => all.remove(k),
+        };
+    }
+    all.into_values().collect()
 }
 
 /// One group commit in the making: its sled batch, and what it has changed

@@ -143,14 +143,17 @@ async fn connection<I, S>(
 /// a time would hold its connection for as long as it likes).
 pub struct Deadline<B> {
     inner: B,
-    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    at: tokio::time::Instant,
+    /// Made on the first poll of a body that has one: a GET pays nothing.
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<B> Deadline<B> {
     fn new(inner: B, within: Duration) -> Self {
         Deadline {
             inner,
-            sleep: Box::pin(tokio::time::sleep(within)),
+            at: tokio::time::Instant::now() + within,
+            sleep: None,
         }
     }
 }
@@ -176,7 +179,11 @@ where
         if self.inner.is_end_stream() {
             return std::task::Poll::Ready(None);
         }
-        if self.sleep.as_mut().poll(cx).is_ready() {
+        let at = self.at;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        if sleep.as_mut().poll(cx).is_ready() {
             return std::task::Poll::Ready(Some(Err(Box::new(BodyTooSlow))));
         }
         std::pin::Pin::new(&mut self.inner)

@@ -97,20 +97,8 @@ pub(crate) async fn register_device(
             .map_err(|e| AppError::Internal(e.to_string()))
     })
     .await?;
-    let req = crate::services::commands::prepare(
-        reg.command.clone(),
-        principal,
-        None,
-        &s.rules,
-        &s.store,
-    )
-    .map_err(|e| AppError::Forbidden(e.0))?;
-    match s.writer.write(req).await? {
-        crate::store::Written::Applied { .. } => {}
-        crate::store::Written::Rejected { rejection, .. } => {
-            return Err(AppError::Refused(rejection.to_string()))
-        }
-        other => return Err(AppError::Internal(format!("unexpected outcome {other:?}"))),
+    if let Err(rejection) = write_device_change(s, principal, reg.command.clone()).await? {
+        return Err(AppError::Refused(rejection.to_string()));
     }
     tracing::info!(device = name, kind = kind.name(), tenant = %reg.tenant, "device registered");
     let broker = s.device_broker.map(|a| a.to_string());
@@ -121,6 +109,22 @@ pub(crate) async fn register_device(
     })
 }
 
+/// Decide and write a device registration or removal for `principal`:
+/// `Ok(Err(_))` when the rules refused it.
+async fn write_device_change(
+    s: &AppState,
+    principal: &crate::services::commands::Principal,
+    command: Command,
+) -> Result<Result<(), crate::domain::Rejection>, AppError> {
+    let req = crate::services::commands::prepare(command, principal, None, &s.rules, &s.store)
+        .map_err(|e| AppError::Forbidden(e.0))?;
+    match s.writer.write(req).await? {
+        crate::store::Written::Applied { .. } => Ok(Ok(())),
+        crate::store::Written::Rejected { rejection, .. } => Ok(Err(rejection)),
+        other => Err(AppError::Internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
 /// Remove a device: its next command is refused even on a connection that
 /// is still open, nothing more is published into its namespace, and its
 /// password is refused at the next CONNECT.
@@ -129,22 +133,11 @@ pub(crate) async fn unregister_device(
     principal: &crate::services::commands::Principal,
     name: &str,
 ) -> Result<(), AppError> {
-    let req = crate::services::commands::prepare(
-        Command::RemoveDevice {
-            name: name.to_string(),
-        },
-        principal,
-        None,
-        &s.rules,
-        &s.store,
-    )
-    .map_err(|e| AppError::Forbidden(e.0))?;
-    match s.writer.write(req).await? {
-        crate::store::Written::Applied { .. } => {}
-        crate::store::Written::Rejected { .. } => {
-            return Err(AppError::NotFound(format!("no device named {name}")))
-        }
-        other => return Err(AppError::Internal(format!("unexpected outcome {other:?}"))),
+    let remove = Command::RemoveDevice {
+        name: name.to_string(),
+    };
+    if write_device_change(s, principal, remove).await?.is_err() {
+        return Err(AppError::NotFound(format!("no device named {name}")));
     }
     tracing::info!(device = name, "device removed");
     Ok(())

@@ -624,7 +624,7 @@ pub async fn devices(State(s): State<AppState>, staff: Staff) -> Result<Response
                         strong { (d.name) }
                         span class="muted small" {
                             " " (m.t(&format!("devices.kind_{}", d.kind.name().replace('-', "_"))))
-                            @if !d.compartments.is_empty() { " · " (d.compartments.len()) " ▢" }
+                            @if !d.compartments.is_empty() { " · " (m.f("devices.compartment_count", &[("n", &d.compartments.len())])) }
                         }
                         form method="post" action="/manager/devices/remove" class="inline" {
                             (csrf(&staff))
