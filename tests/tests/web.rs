@@ -205,6 +205,89 @@ async fn picker_sees_new_orders_live_scans_shorts_substitutes_and_stages() {
     b.close().await;
 }
 
+/// A refresh that was on its way while the picker opened a panel must not
+/// close it under their thumb (CI once lost a "Short" tap to one). The
+/// page's region fetches are slowed so the race is hit every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_refresh_never_closes_a_panel_the_picker_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path()).await.unwrap();
+    let (id, pin) = node.add_staff("Pat Picker", "picker").await.unwrap();
+    create(
+        &node,
+        &order("PANEL-1", "Ada", &[(31, 2, true), (12, 1, false)]),
+    )
+    .await;
+    let b = Browser::start(&node.url(""), PHONE).await.unwrap();
+    b.login(&id, &pin).await.unwrap();
+    b.wait_text("#queue li", "PANEL-1", 15).await.unwrap();
+    b.click("#q-PANEL-1 button[name=order_id]").await.unwrap();
+    b.wait_path("/pick/order/PANEL-1", 15).await.unwrap();
+    b.js(
+        "window.__regionFetches = 0;
+         var f = window.fetch;
+         window.fetch = function (u, o) {
+           if (o && o.headers && o.headers['X-Requested-With'] === 'region') {
+             window.__regionFetches++;
+             return new Promise(function (r) { setTimeout(r, 1500); }).then(function () { return f(u, o); });
+           }
+           return f(u, o);
+         };",
+        vec![],
+    )
+    .await
+    .unwrap();
+    // Someone else picks line 2 (through the API): the page hears of it
+    // and starts a refresh.
+    let (status, v) = node
+        .post(
+            "/api/v1/orders/PANEL-1/lines/2/pick",
+            &json!({ "barcode": test_barcode(12), "staff": "someone" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{v}");
+    let mut started = false;
+    for _ in 0..100 {
+        if b.js("return window.__regionFetches", vec![]).await.unwrap() != json!(0) {
+            started = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(started, "the page never asked for a refresh");
+    // While it is on its way, the picker opens "Short" on line 1.
+    b.click("#line-PANEL-1-1 details.short summary")
+        .await
+        .unwrap();
+    // The refresh lands (1.5 s) and is put off: the panel stays open.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        b.js(
+            "return !!document.querySelector('#line-PANEL-1-1 details.short[open]')",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        json!(true),
+        "the panel was closed by a refresh"
+    );
+    b.click("#line-PANEL-1-1 button[name=found][value='1']")
+        .await
+        .unwrap();
+    b.wait_text("#result .result.ok", "Line 1 settled", 15)
+        .await
+        .unwrap();
+    // With the panel closed, the page catches up with line 2: every
+    // line is settled, so it offers staging.
+    b.wait_text("#stage-PANEL-1", "Pickup shelf", 15)
+        .await
+        .unwrap();
+    let v = order_json(&node, "PANEL-1").await;
+    assert_eq!(v["order"]["state"], "picked", "{v}");
+    b.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_walk_of_three_orders() {
     let dir = tempfile::tempdir().unwrap();

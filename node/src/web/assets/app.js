@@ -77,18 +77,26 @@
     return !!(a && region.contains(a) && a.matches("input:not(.scan), select, textarea") && a.value);
   }
 
+  function anyBusy() {
+    var regions = document.querySelectorAll("[data-region]");
+    for (var i = 0; i < regions.length; i++) {
+      if (busy(regions[i])) return true;
+    }
+    return false;
+  }
+
   var refreshTimer = null;
   function refreshRegions(delay) {
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(function () {
-      var regions = document.querySelectorAll("[data-region]");
-      if (!regions.length) return;
-      for (var i = 0; i < regions.length; i++) {
-        if (busy(regions[i])) { refreshRegions(2000); return; }
-      }
+      if (!document.querySelector("[data-region]")) return;
+      if (anyBusy()) { refreshRegions(2000); return; }
       fetch(location.href, { headers: { "X-Requested-With": "region" }, credentials: "same-origin" })
         .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
         .then(function (text) {
+          // The member may have opened a panel or started typing while
+          // this was on its way: try again later rather than undo it.
+          if (anyBusy()) { refreshRegions(2000); return; }
           var doc = new DOMParser().parseFromString(text, "text/html");
           var out = {};
           doc.querySelectorAll("[data-region]").forEach(function (el) {
