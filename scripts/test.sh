@@ -16,6 +16,7 @@ needs=(
   "curl:curl"                         # fetches axe-core below
   "/usr/share/zoneinfo/Europe/Berlin:tzdata"  # time zones for the pages
   "/usr/sbin/mosquitto:mosquitto"     # the stand-in cloud broker of the sync tests
+  "faketime:faketime"                 # a wall clock the clock tests step (libfaketime)
 )
 missing=()
 for n in "${needs[@]}"; do

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod broker;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod domain;

@@ -49,6 +49,9 @@ pub struct Metrics {
     pub http_connections_refused: Counter,
     pub mqtt_connections_refused: Family<Labels, Counter>,
     pub device_commands_refused: Family<Labels, Counter>,
+    pub clock_steps: Family<Labels, Counter>,
+    pub clock_synchronised: Gauge,
+    pub clock_behind_seconds: Gauge,
 }
 
 impl Default for Metrics {
@@ -97,8 +100,26 @@ impl Metrics {
             http_connections_refused: Counter::default(),
             mqtt_connections_refused: Family::default(),
             device_commands_refused: Family::default(),
+            clock_steps: Family::default(),
+            clock_synchronised: Gauge::default(),
+            clock_behind_seconds: Gauge::default(),
         };
         if let Ok(mut r) = m.registry.lock() {
+            r.register(
+                "clock_steps",
+                "Steps of the wall clock (over 2 s against the monotonic clock) since start, by direction",
+                m.clock_steps.clone(),
+            );
+            r.register(
+                "clock_synchronised",
+                "0 while the wall clock reads before the newest event (event times hold still), else 1",
+                m.clock_synchronised.clone(),
+            );
+            r.register(
+                "clock_behind_log_seconds",
+                "How far the wall clock reads before the newest event (0: it does not)",
+                m.clock_behind_seconds.clone(),
+            );
             r.register(
                 "device_commands_refused",
                 "Device commands refused before any write, by the device's kind (`unregistered`: from a namespace no registered device has)",
@@ -355,6 +376,21 @@ impl Metrics {
         self.orders
             .get_or_create(&vec![("state", state.to_string())])
             .set(n as i64);
+    }
+
+    /// The clock's state, read at scrape time.
+    pub fn clock(&self, clock: &crate::clock::Clock) {
+        use crate::clock::Direction;
+        for d in [Direction::Forward, Direction::Backward] {
+            let c = self
+                .clock_steps
+                .get_or_create(&vec![("direction", d.name().to_string())]);
+            // The clock counts; this counter follows it.
+            c.inc_by(clock.step_count(d).saturating_sub(c.get()));
+        }
+        let behind = clock.behind_ms();
+        self.clock_synchronised.set(i64::from(behind == 0));
+        self.clock_behind_seconds.set((behind / 1000) as i64);
     }
 
     pub fn http(&self, route: String, status: u16) {

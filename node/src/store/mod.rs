@@ -39,6 +39,7 @@ use protocol::{codec, Envelope, OrderId, StoreId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::clock::Clock;
 use crate::domain::inventory::SiteV1;
 use crate::domain::order::OrderStatus;
 use crate::domain::{Order, OrderState, Site, StaffMember, StockItem};
@@ -185,6 +186,8 @@ pub struct Store {
     arrivals: Arc<std::sync::RwLock<std::collections::BTreeMap<OrderId, u64>>>,
     /// Registered devices (the `v` projection, in memory).
     devices: Arc<std::sync::RwLock<devices::Devices>>,
+    /// The time every decision and event reads (see `crate::clock`).
+    clock: Clock,
 }
 
 pub(crate) fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
@@ -239,16 +242,29 @@ fn be_u64(bytes: &[u8], what: &str) -> Result<u64, StoreError> {
         })
 }
 
+/// The system clock, raw: for what is not a decision about an order (a
+/// login session, a dead letter's time). Decisions read [`Store::clock`].
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    crate::clock::wall_ms()
+}
+
+pub(crate) fn clock_steps_key() -> Vec<u8> {
+    key(b'm', &[b"clock_steps"])
 }
 
 impl Store {
-    /// Open (or create) the database under `dir`.
+    /// Open (or create) the database under `dir`, on the machine's clock.
     pub fn open(dir: &Path, store_id: StoreId) -> Result<Self, StoreError> {
+        Store::open_with_clock(dir, store_id, Arc::new(crate::clock::System::default()))
+    }
+
+    /// Open (or create) the database under `dir`, reading time from
+    /// `source` (tests drive a [`crate::clock::Manual`] one).
+    pub fn open_with_clock(
+        dir: &Path,
+        store_id: StoreId,
+        source: Arc<dyn crate::clock::Source>,
+    ) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(32 << 20)
@@ -350,6 +366,18 @@ impl Store {
                 })?;
         }
         let devices = Store::load_devices(&tree)?;
+        let last_event_ms = match tree.get(log_key(head))? {
+            Some(b) => decode_env(head, &b)?.time_ms,
+            None => 0,
+        };
+        let steps = match tree.get(clock_steps_key())? {
+            Some(v) => codec::decode(&v).map_err(|e| StoreError::Corrupt {
+                key: "clock steps".into(),
+                reason: e.to_string(),
+            })?,
+            None => Vec::new(),
+        };
+        let clock = Clock::new(source, last_event_ms, steps);
         Ok(Store {
             db,
             tree,
@@ -362,7 +390,24 @@ impl Store {
             queue: Arc::default(),
             arrivals: Arc::new(std::sync::RwLock::new(arrivals)),
             devices: Arc::new(std::sync::RwLock::new(devices)),
+            clock,
         })
+    }
+
+    /// The time every decision and event reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Write down the clock's forward steps if it saw one since the last
+    /// call (timers correct what was stamped before them, also after a
+    /// restart). Flushed: a step is rare and its loss would expire orders.
+    pub fn save_clock_steps(&self) -> Result<(), StoreError> {
+        if let Some(steps) = self.clock.take_unsaved() {
+            self.tree.insert(clock_steps_key(), codec::encode(&steps))?;
+            self.db.flush()?;
+        }
+        Ok(())
     }
 
     pub fn store_id(&self) -> &StoreId {

@@ -425,7 +425,7 @@ impl<S: EventSink> Writer<S> {
             None if node_stream => None,
             None => store.order(&req.order_id)?,
         };
-        let now = now_ms();
+        let now = store.clock().now_ms();
         let decision = {
             let view = GroupView { store, group };
             let ctx = Ctx {

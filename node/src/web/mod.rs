@@ -271,6 +271,7 @@ async fn metrics(State(s): State<AppState>, headers: axum::http::HeaderMap) -> R
         s.metrics.orders(state.name(), n);
     }
     s.metrics.db_bytes.set(s.store.size_on_disk() as i64);
+    s.metrics.clock(s.store.clock());
     s.metrics
         .orders_late
         .set(s.store.overdue_orders().len() as i64);

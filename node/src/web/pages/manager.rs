@@ -77,6 +77,38 @@ fn lockouts(s: &AppState, staff: &Staff) -> Markup {
     }
 }
 
+/// The node's clock, when it needs a manager's eye: behind the newest
+/// event (not synchronised), or stepped in the last day.
+fn clock_card(s: &AppState) -> Markup {
+    let m = &s.messages;
+    let clock = s.store.clock();
+    let behind = clock.behind_ms();
+    let step = clock
+        .last_step()
+        .filter(|(at, _, _)| crate::store::now_ms().saturating_sub(*at) < 86_400_000);
+    html! {
+        @if behind > 0 || step.is_some() {
+            section class="card warn-card" aria-labelledby="clock-h" id="clock" {
+                h2 id="clock-h" { (m.t("manager.clock")) }
+                @if behind > 0 {
+                    p { span class="chip bad" { (m.t("manager.clock_unsynced")) } }
+                    p { (m.f("manager.clock_behind", &[("time", &crate::web::time::minutes_text(behind))])) }
+                    p class="muted small" { (m.t("manager.clock_help")) }
+                }
+                @if let Some((at, by, dir)) = step {
+                    @let text = crate::web::time::minutes_text(by);
+                    p {
+                        @match dir {
+                            crate::clock::Direction::Forward => (m.f("manager.clock_stepped_forward", &[("by", &text), ("time", &s.clock.short(at))])),
+                            crate::clock::Direction::Backward => (m.f("manager.clock_stepped_back", &[("by", &text), ("time", &s.clock.short(at))])),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The cloud link: whether it is up, what waits for HQ, the last problem.
 fn cloud_link(s: &AppState, v: &crate::sync::SyncView) -> Markup {
     let m = &s.messages;
@@ -169,6 +201,7 @@ pub async fn dashboard(State(s): State<AppState>, staff: Staff) -> Result<Respon
                     }
                 }
             }
+            (clock_card(&s))
             (lockouts(&s, &staff))
             section class="card" aria-labelledby="late-h" id="late" {
                 h2 id="late-h" { (m.f("manager.late", &[("n", &d.late.len())])) }
