@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 pub mod browser;
 pub mod cloud;
+pub mod crashloop;
 
 /// The workspace's target directory.
 pub(crate) fn target_dir() -> PathBuf {
