@@ -68,8 +68,8 @@ impl Default for Config {
         Config {
             cycles: 500,
             seed: 1,
-            clients: 6,
-            kill_after_ms: (20, 250),
+            clients: 4,
+            kill_after_ms: (10, 150),
             verify_every: 1,
             fresh_every: 100,
             dir: None,

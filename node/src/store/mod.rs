@@ -28,6 +28,7 @@ mod inbox;
 mod session;
 mod sync;
 mod verify;
+mod watermark;
 pub mod writer;
 
 use std::path::Path;
@@ -59,6 +60,10 @@ pub enum StoreError {
     Locked { path: String },
     #[error("stored record {key} is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
+    #[error(
+        "the database in {path} is damaged ({detail}); nothing is started on it. Keep the damaged directory for inspection, restore the data directory from the last backup (docs/operations.md, \"A damaged data directory\"), run `storenode verify` on the restored copy, then start the node"
+    )]
+    Damaged { path: String, detail: String },
     #[error("disk sync failed: {0}")]
     Sync(#[from] std::io::Error),
     #[error("the store is shutting down")]
@@ -259,8 +264,40 @@ impl Store {
     }
 
     /// Open (or create) the database under `dir`, reading time from
-    /// `source` (tests drive a [`crate::clock::Manual`] one).
+    /// `source` (tests drive a [`crate::clock::Manual`] one). A database
+    /// whose checksums fail is [`StoreError::Damaged`].
     pub fn open_with_clock(
+        dir: &Path,
+        store_id: StoreId,
+        source: Arc<dyn crate::clock::Source>,
+    ) -> Result<Self, StoreError> {
+        Store::open_inner(dir, store_id, source).map_err(|e| match e {
+            StoreError::Sled(sled::Error::Corruption { at, .. }) => StoreError::Damaged {
+                path: dir.display().to_string(),
+                detail: match at {
+                    Some(at) => {
+                        let byte: String = format!("{at:?}")
+                            .chars()
+                            .filter(char::is_ascii_digit)
+                            .collect();
+                        format!("a checksum failed reading its log near byte {byte}")
+                    }
+                    None => "a checksum failed reading it".into(),
+                },
+            },
+            StoreError::Sled(sled::Error::Io(io))
+                if io.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                StoreError::Damaged {
+                    path: dir.display().to_string(),
+                    detail: format!("a file ends early: {io}"),
+                }
+            }
+            other => other,
+        })
+    }
+
+    fn open_inner(
         dir: &Path,
         store_id: StoreId,
         source: Arc<dyn crate::clock::Source>,
@@ -378,7 +415,7 @@ impl Store {
             None => Vec::new(),
         };
         let clock = Clock::new(source, last_event_ms, steps);
-        Ok(Store {
+        let store = Store {
             db,
             tree,
             head: Arc::new(AtomicU64::new(head)),
@@ -391,7 +428,10 @@ impl Store {
             arrivals: Arc::new(std::sync::RwLock::new(arrivals)),
             devices: Arc::new(std::sync::RwLock::new(devices)),
             clock,
-        })
+        };
+        // A log cut short or replaced under the node is refused here.
+        store.check_watermark(dir)?;
+        Ok(store)
     }
 
     /// The time every decision and event reads.

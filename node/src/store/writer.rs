@@ -171,6 +171,8 @@ pub struct Writer<S: EventSink> {
     linger: std::time::Duration,
     /// Hash of the newest log entry: the next entry's `prev_hash`.
     last_hash: [u8; 32],
+    /// How far the log is durable, beside the database (see `watermark`).
+    watermark: super::watermark::Watermark,
 }
 
 impl<S: EventSink> Writer<S> {
@@ -217,7 +219,9 @@ impl<S: EventSink> Writer<S> {
                 ),
             });
         }
+        let watermark = super::watermark::Watermark::open(db_dir)?;
         let writer = Writer {
+            watermark,
             last_hash,
             store,
             rx,
@@ -228,6 +232,11 @@ impl<S: EventSink> Writer<S> {
             metrics,
             linger,
         };
+        // What the log holds now is made durable before the watermark
+        // says so (a killed run may have left it in the page cache only).
+        let mut writer = writer;
+        writer.sync()?;
+        writer.watermark.set(expected)?;
         Ok((writer, WriterHandle { tx }))
     }
 
@@ -313,6 +322,15 @@ impl<S: EventSink> Writer<S> {
             }
             // Durable: readers may see it, the broker may hear of it, the
             // senders may be told.
+            if head > self.store.head() {
+                if let Err(e) = self.watermark.set(ChainHead {
+                    seq: head,
+                    hash: new_hash,
+                }) {
+                    // Only the safety net is lost: the log itself is durable.
+                    tracing::warn!(error = %e, "writing the durable-head watermark failed");
+                }
+            }
             self.last_hash = new_hash;
             self.store.move_states(&group_moves);
             self.store.update_stock(touched, site, staff);

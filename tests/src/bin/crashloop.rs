@@ -1,5 +1,5 @@
 //! The crash loop, for long runs: `cargo run --release -p storenode-tests
-//! --bin crashloop -- --cycles 5000 --seed 7 [--clients 6] [--kill-ms 20-250]
+//! --bin crashloop -- --cycles 5000 --seed 7 [--clients 4] [--kill-ms 10-150]
 //! [--verify-every 1] [--fresh-every 100 (0: one data directory for the
 //! whole run)] [--dir D] [--json] [-v]`. The node it runs is the
 //! debug build unless `STORENODE_BIN` names another (e.g.
