@@ -310,6 +310,12 @@ impl Clock {
         Clock::answer(&st, wall, mono).0.saturating_sub(wall)
     }
 
+    /// Whether the wall clock can be taken as right: not behind the
+    /// node's time by more than drift ([`STEP_MS`]).
+    pub fn synchronised(&self) -> bool {
+        self.behind_ms() <= STEP_MS
+    }
+
     /// The forward steps known (this run's and earlier runs').
     pub fn steps(&self) -> Vec<Step> {
         self.state().steps.clone()

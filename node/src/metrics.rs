@@ -112,7 +112,7 @@ impl Metrics {
             );
             r.register(
                 "clock_synchronised",
-                "0 while the wall clock reads before the newest event (event times hold still), else 1",
+                "0 while the wall clock reads more than 2 s before the node's time (the newest event, counted on by real time), else 1",
                 m.clock_synchronised.clone(),
             );
             r.register(
@@ -389,7 +389,7 @@ impl Metrics {
             c.inc_by(clock.step_count(d).saturating_sub(c.get()));
         }
         let behind = clock.behind_ms();
-        self.clock_synchronised.set(i64::from(behind == 0));
+        self.clock_synchronised.set(i64::from(clock.synchronised()));
         self.clock_behind_seconds.set((behind / 1000) as i64);
     }
 

@@ -82,15 +82,15 @@ fn lockouts(s: &AppState, staff: &Staff) -> Markup {
 fn clock_card(s: &AppState) -> Markup {
     let m = &s.messages;
     let clock = s.store.clock();
-    let behind = clock.behind_ms();
+    let behind = Some(clock.behind_ms()).filter(|b| *b > crate::clock::STEP_MS);
     let step = clock
         .last_step()
         .filter(|(at, _, _)| crate::store::now_ms().saturating_sub(*at) < 86_400_000);
     html! {
-        @if behind > 0 || step.is_some() {
+        @if behind.is_some() || step.is_some() {
             section class="card warn-card" aria-labelledby="clock-h" id="clock" {
                 h2 id="clock-h" { (m.t("manager.clock")) }
-                @if behind > 0 {
+                @if let Some(behind) = behind {
                     p { span class="chip bad" { (m.t("manager.clock_unsynced")) } }
                     p { (m.f("manager.clock_behind", &[("time", &crate::web::time::minutes_text(behind))])) }
                     p class="muted small" { (m.t("manager.clock_help")) }
