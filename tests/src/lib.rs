@@ -314,6 +314,19 @@ impl Node {
             .sum())
     }
 
+    /// Post the staff login form as a browser on this node's own page
+    /// would (its Origin), without following the redirect.
+    pub async fn form_login(&self, staff_id: &str, pin: &str) -> Result<reqwest::Response> {
+        Ok(reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?
+            .post(self.url("/login"))
+            .header("origin", format!("http://{}", self.http))
+            .form(&[("staff_id", staff_id), ("pin", pin), ("next", "")])
+            .send()
+            .await?)
+    }
+
     /// Register a device of `kind` through the API (a locker gets the
     /// compartments 1-24); the API's answer.
     async fn register_device(&self, name: &str, kind: &str) -> Result<Value> {

@@ -1389,15 +1389,6 @@ async fn demo_seeds_a_store_and_a_trickle_of_orders() {
     let words: Vec<&str> = manager.split_whitespace().collect();
     let (id, pin) = (words[1], words[3]);
     assert!(logs.contains("desk ") && logs.contains("picker "), "{logs}");
-    let resp = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(node.url("/login"))
-        .header("origin", format!("http://{}", node.http))
-        .form(&[("staff_id", id), ("pin", pin), ("next", "")])
-        .send()
-        .await
-        .unwrap();
+    let resp = node.form_login(id, pin).await.unwrap();
     assert_eq!(resp.status().as_u16(), 303, "{manager}");
 }

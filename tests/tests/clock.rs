@@ -58,17 +58,7 @@ const EXPIRY_S: u64 = 30;
 
 /// The manager's dashboard, logged in with a form like a browser.
 async fn manager_page(node: &Node, id: &str, pin: &str) -> String {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let login = client
-        .post(node.url("/login"))
-        .header("origin", format!("http://{}", node.http))
-        .form(&[("staff_id", id), ("pin", pin), ("next", "")])
-        .send()
-        .await
-        .unwrap();
+    let login = node.form_login(id, pin).await.unwrap();
     let cookie = login
         .headers()
         .get_all("set-cookie")
@@ -77,7 +67,7 @@ async fn manager_page(node: &Node, id: &str, pin: &str) -> String {
         .find(|v| v.starts_with("sn_session="))
         .map(|v| v.split(';').next().unwrap().to_string())
         .expect("logged in");
-    client
+    reqwest::Client::new()
         .get(node.url("/manager"))
         .header("cookie", cookie)
         .send()

@@ -1003,13 +1003,7 @@ fn cli(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
 
 /// Log in through the form over plain HTTP; the status and where to.
 async fn form_login(node: &Node, id: &str, pin: &str) -> (u16, String) {
-    let resp = no_redirects()
-        .post(node.url("/login"))
-        .header("origin", format!("http://{}", node.http))
-        .form(&[("staff_id", id), ("pin", pin), ("next", "")])
-        .send()
-        .await
-        .unwrap();
+    let resp = node.form_login(id, pin).await.unwrap();
     let to = resp
         .headers()
         .get("location")

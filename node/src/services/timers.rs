@@ -171,11 +171,12 @@ mod tests {
     use std::path::Path;
     use std::sync::Arc;
 
-    use protocol::{Event, NewOrder, OrderId, OrderLine, PaymentMode, StoreId};
+    use protocol::{Event, OrderId, StoreId};
 
     use super::*;
     use crate::clock::Manual;
     use crate::config::Durability;
+    use crate::domain::order::tests::content;
     use crate::store::writer::EventSink;
     use crate::store::{StoreError, Writer};
 
@@ -229,21 +230,6 @@ mod tests {
             decide: Box::new(move |_| Ok(events)),
         };
         h.write(req).await.expect("write");
-    }
-
-    fn content() -> NewOrder {
-        NewOrder {
-            customer_name: "Ada".into(),
-            lines: vec![OrderLine {
-                sku: "MILK".into(),
-                quantity: 1,
-                unit_price_cents: 99,
-                substitution_allowed: false,
-            }],
-            due_at_ms: None,
-            payment: PaymentMode::Prepaid,
-            pickup_token: None,
-        }
     }
 
     /// The Pi after a three-day power cut: it boots an hour behind its

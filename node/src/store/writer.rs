@@ -302,6 +302,7 @@ impl<S: EventSink> Writer<S> {
         let mut writer = writer;
         writer.sync()?;
         writer.watermark.set(expected)?;
+        // (Written once a second after this; see `watermark`.)
         Ok((writer, WriterHandle { tx }))
     }
 
@@ -312,7 +313,9 @@ impl<S: EventSink> Writer<S> {
         let mut batch = Vec::with_capacity(self.max_batch);
         loop {
             let Some(first) = self.rx.blocking_recv() else {
-                return self.sync();
+                let synced = self.sync();
+                self.watermark.flush();
+                return synced;
             };
             batch.push(first);
             self.drain(&mut batch);
@@ -388,13 +391,10 @@ impl<S: EventSink> Writer<S> {
             // Durable: readers may see it, the broker may hear of it, the
             // senders may be told.
             if head > self.store.head() {
-                if let Err(e) = self.watermark.set(ChainHead {
+                self.watermark.advance(ChainHead {
                     seq: head,
                     hash: new_hash,
-                }) {
-                    // Only the safety net is lost: the log itself is durable.
-                    tracing::warn!(error = %e, "writing the durable-head watermark failed");
-                }
+                });
             }
             self.last_hash = new_hash;
             self.store.move_states(&group_moves);
@@ -421,6 +421,7 @@ impl<S: EventSink> Writer<S> {
                 let _ = reply.send(Ok(written));
             }
             if let Some(done) = close {
+                self.watermark.flush();
                 let _ = done.send(());
                 tracing::info!(head, "writer closed");
                 return Ok(());
