@@ -238,24 +238,23 @@ impl Clock {
         let expected = st
             .last_wall
             .saturating_add(mono.saturating_sub(st.last_mono));
-        if wall > expected.saturating_add(STEP_MS) {
-            tracing::warn!(
-                from_ms = expected,
-                to_ms = wall,
-                by_ms = wall - expected,
-                "the wall clock stepped forward"
-            );
-            st.last_step = Some((wall, wall - expected, Direction::Forward));
-            self.inner.forward.fetch_add(1, Ordering::Relaxed);
+        let step = if wall > expected.saturating_add(STEP_MS) {
+            Some((wall - expected, Direction::Forward, &self.inner.forward))
         } else if expected > wall.saturating_add(STEP_MS) {
+            Some((expected - wall, Direction::Backward, &self.inner.backward))
+        } else {
+            None
+        };
+        if let Some((by_ms, direction, count)) = step {
             tracing::warn!(
                 from_ms = expected,
                 to_ms = wall,
-                by_ms = expected - wall,
-                "the wall clock stepped backward: the node's time runs on by real time until the wall clock is past it"
+                by_ms,
+                direction = direction.name(),
+                "the wall clock stepped (going back: the node's time runs on by real time until the wall clock is past it)"
             );
-            st.last_step = Some((wall, expected - wall, Direction::Backward));
-            self.inner.backward.fetch_add(1, Ordering::Relaxed);
+            st.last_step = Some((wall, by_ms, direction));
+            count.fetch_add(1, Ordering::Relaxed);
         }
         st.last_wall = wall;
         st.last_mono = mono;
@@ -308,12 +307,6 @@ impl Clock {
         let wall = self.read(&mut st);
         let mono = st.last_mono;
         Clock::answer(&st, wall, mono).0.saturating_sub(wall)
-    }
-
-    /// Whether the wall clock can be taken as right: not behind the
-    /// node's time by more than drift ([`STEP_MS`]).
-    pub fn synchronised(&self) -> bool {
-        self.behind_ms() <= STEP_MS
     }
 
     /// The forward steps known (this run's and earlier runs').

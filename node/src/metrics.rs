@@ -389,7 +389,8 @@ impl Metrics {
             c.inc_by(clock.step_count(d).saturating_sub(c.get()));
         }
         let behind = clock.behind_ms();
-        self.clock_synchronised.set(i64::from(clock.synchronised()));
+        self.clock_synchronised
+            .set(i64::from(behind <= crate::clock::STEP_MS));
         self.clock_behind_seconds.set((behind / 1000) as i64);
     }
 

@@ -668,26 +668,6 @@ fn check_order(
     Ok(())
 }
 
-/// A copy of the stopped node's data directory (its logs left out), for
-/// `verify` to read while the next cycle runs.
-fn snapshot(from: &Path, to: &Path) -> Result<()> {
-    if to.exists() {
-        std::fs::remove_dir_all(to)?;
-    }
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let name = e.file_name();
-        let target = to.join(&name);
-        if e.file_type()?.is_dir() {
-            snapshot(&e.path(), &target)?;
-        } else if !name.to_string_lossy().ends_with(".log") {
-            std::fs::copy(e.path(), target)?;
-        }
-    }
-    Ok(())
-}
-
 /// `storenode verify` on the (stopped) data directory.
 fn verify(dir: &Path) -> Result<()> {
     let out = std::process::Command::new(crate::binary())
@@ -824,7 +804,7 @@ async fn run_epoch(cfg: &Config, epoch: u64, first: usize, cycles: usize) -> Res
                 finish(v)?;
                 report.verifies += 1;
             }
-            snapshot(&dir, &snap).with_context(|| at(cycle))?;
+            crate::copy_data_dir(&dir, &snap).with_context(|| at(cycle))?;
             let (snap, label) = (snap.clone(), at(cycle));
             verifying = Some(std::thread::spawn(move || verify(&snap).context(label)));
         }

@@ -48,6 +48,26 @@ pub fn built(package: &str, bin: &str, override_var: &str) -> PathBuf {
     target_dir().join("debug").join(bin)
 }
 
+/// Copy a stopped node's data directory to `to` (replacing it), without
+/// the harness's `node-N.log` files.
+pub fn copy_data_dir(from: &Path, to: &Path) -> Result<()> {
+    if to.exists() {
+        std::fs::remove_dir_all(to)?;
+    }
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let name = e.file_name();
+        let target = to.join(&name);
+        if e.file_type()?.is_dir() {
+            copy_data_dir(&e.path(), &target)?;
+        } else if !name.to_string_lossy().ends_with(".log") {
+            std::fs::copy(e.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
 /// Path of the `storenode` binary, built once per test process.
 /// `STORENODE_BIN` names another binary.
 pub fn binary() -> &'static Path {

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use storenode_tests::{order_body, Node};
+use storenode_tests::{copy_data_dir, order_body, Node};
 
 /// `storenode verify` on `dir`: (success, output).
 fn verify(dir: &Path) -> (bool, String) {
@@ -22,19 +22,6 @@ fn verify(dir: &Path) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }
 
 /// Invert `n` bytes of `file` at `at`.
@@ -95,7 +82,7 @@ async fn a_damaged_data_directory_is_named_at_start_never_trusted() {
     // The database file cut short inside its live part (a copy cut off,
     // a failing card): sled alone would start on what is left.
     let cut = tmp.path().join("cut");
-    copy_dir(&good, &cut);
+    copy_data_dir(&good, &cut).unwrap();
     let at = live[live.len() / 2];
     let f = std::fs::OpenOptions::new()
         .write(true)
@@ -124,7 +111,7 @@ async fn a_damaged_data_directory_is_named_at_start_never_trusted() {
     // and would start without the acknowledged tail; the durable-head
     // watermark beside it says how far the log was durable.
     let tail = tmp.path().join("tail");
-    copy_dir(&good, &tail);
+    copy_data_dir(&good, &tail).unwrap();
     for e in std::fs::read_dir(tail.join("db")).unwrap() {
         let p = e.unwrap().path();
         if p.file_name()
@@ -153,7 +140,7 @@ async fn a_damaged_data_directory_is_named_at_start_never_trusted() {
     let (mut refused, mut whole) = (0, 0);
     for (k, at) in live.iter().step_by(step).enumerate() {
         let dir = tmp.path().join(format!("flip-{k}"));
-        copy_dir(&good, &dir);
+        copy_data_dir(&good, &dir).unwrap();
         flip(&db(&dir), *at, 32);
         let (ok, text) = verify(&dir);
         assert!(!text.contains("panicked"), "flip at {at}: a panic:\n{text}");
@@ -172,7 +159,7 @@ async fn a_damaged_data_directory_is_named_at_start_never_trusted() {
 
     // A damaged snapshot of sled's page table.
     let snap = tmp.path().join("snap");
-    copy_dir(&good, &snap);
+    copy_data_dir(&good, &snap).unwrap();
     let file = std::fs::read_dir(snap.join("db"))
         .unwrap()
         .map(|e| e.unwrap().path())
