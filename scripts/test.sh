@@ -56,6 +56,10 @@ if [ "$(cat "$axe_dir/VERSION" 2>/dev/null)" != "$AXE_VERSION" ] || [ ! -s "$axe
   rm -f "$tgz"
 fi
 
+# One full build of the workspace, not an edit loop: incremental caches
+# would only add gigabytes to target/ (set CARGO_INCREMENTAL=1 to keep them).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo build --locked --workspace --bins
