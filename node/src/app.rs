@@ -85,7 +85,14 @@ pub fn init_tracing(level: &str, format: LogFormat) {
 }
 
 /// The names of the in-process broker links, one per part.
-const LINKS: [&str; 5] = ["writer", "intake", "order", "fulfillment", "notification"];
+const LINKS: [&str; 6] = [
+    "writer",
+    "intake",
+    "order",
+    "fulfillment",
+    "notification",
+    services::deliveries::NAME,
+];
 
 /// Publishes durable events through the writer's broker link, and hands
 /// each durable group to the staff pages' live feed.
@@ -221,10 +228,10 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
 
 pub fn open_store(config: &Config) -> Result<Store, StartError> {
     prepare_data_dir(&config.data_dir)?;
-    Ok(Store::open(
-        &config.data_dir.join("db"),
-        config.store_id.clone(),
-    )?)
+    let db = config.data_dir.join("db");
+    let store = Store::open(&db, config.store_id.clone())?;
+    store.watch_disk(&db, config.min_free_bytes);
+    Ok(store)
 }
 
 /// Apply one command with the node stopped (CLI import): the same writer,
@@ -407,9 +414,24 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
         "order"
     );
     consumer!(services::FulfillmentService, "fulfillment");
+    let deliveries = services::deliveries::Deliveries::new(
+        store.clone(),
+        metrics.clone(),
+        link(services::deliveries::NAME)?,
+    )?;
+    {
+        let (d, sd) = (deliveries.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(services::supervise(
+            services::deliveries::NAME,
+            metrics.clone(),
+            shutdown.clone(),
+            move || d.clone().run(sd.clone()),
+        )));
+    }
     consumer!(
         services::NotificationService {
-            store: store.clone()
+            store: store.clone(),
+            deliveries,
         },
         "notification"
     );

@@ -99,6 +99,9 @@ pub struct Config {
     /// The plaintext listener may face the LAN (loudly insecure).
     pub mqtt_insecure_plaintext_lan: bool,
     pub mqtt_max_payload_bytes: usize,
+    /// Per device subscription, the broker's buffer for a subscriber that
+    /// falls behind (bytes).
+    pub mqtt_subscriber_buffer_bytes: usize,
     pub http_listen: SocketAddr,
     pub http_max_body_bytes: usize,
     /// DNS names the HTTP listener answers to (besides addresses,
@@ -115,6 +118,8 @@ pub struct Config {
     pub http_header_timeout_s: u64,
     pub api_token: Option<String>,
     pub durability: Durability,
+    /// Free bytes kept on the data directory's disk (`storage.min_free_mib`).
+    pub min_free_bytes: u64,
     pub max_batch: usize,
     pub linger_us: u64,
     pub inbox_retention_days: u64,
@@ -195,6 +200,11 @@ const KEYS: &[KeySpec] = &[
         help: "largest MQTT message accepted",
     },
     KeySpec {
+        key: "mqtt.subscriber_buffer_kib",
+        default: Some("16384"),
+        help: "per device subscription, how much recent traffic the broker keeps for a subscriber that falls behind (KiB); the node's own event subscriptions keep 1 MiB",
+    },
+    KeySpec {
         key: "http.listen",
         default: Some("127.0.0.1:8080"),
         help: "staff pages and JSON API listener",
@@ -263,6 +273,11 @@ const KEYS: &[KeySpec] = &[
         key: "storage.inbox_retention_days",
         default: Some("7"),
         help: "how long a command id is remembered (retries within it get the first answer)",
+    },
+    KeySpec {
+        key: "storage.min_free_mib",
+        default: Some("128"),
+        help: "keep this much of the data directory's disk free: below it new work is refused (reads go on) until space is freed",
     },
     KeySpec {
         key: "storage.linger_us",
@@ -591,6 +606,9 @@ impl Layers {
             })?,
             mqtt_max_payload_bytes: self
                 .parse("mqtt.max_payload_bytes", |v| number(v, 1024, 16 << 20))?,
+            mqtt_subscriber_buffer_bytes: self
+                .parse("mqtt.subscriber_buffer_kib", |v| number(v, 256, 1 << 20))?
+                * 1024,
             http_listen,
             http_max_body_bytes: self
                 .parse("http.max_body_bytes", |v| number(v, 1024, 64 << 20))?,
@@ -624,6 +642,8 @@ impl Layers {
                 _ => Err("must be `fdatasync` or `flush`".to_string()),
             })?,
             max_batch: self.parse("storage.max_batch", |v| number(v, 1, 100_000))?,
+            min_free_bytes: self.parse("storage.min_free_mib", |v| number(v, 1, 1 << 20))? as u64
+                * (1 << 20),
             linger_us: self.parse("storage.linger_us", |v| number(v, 0, 100_000))? as u64,
             inbox_retention_days: self
                 .parse("storage.inbox_retention_days", |v| number(v, 1, 3650))?

@@ -52,6 +52,13 @@ pub struct Metrics {
     pub clock_steps: Family<Labels, Counter>,
     pub clock_synchronised: Gauge,
     pub clock_behind_seconds: Gauge,
+    pub notices_pending: Gauge,
+    pub writes_refused: Family<Labels, Counter>,
+    pub disk_free_bytes: Gauge,
+    pub disk_writable: Gauge,
+    pub notice_sends: Family<Labels, Counter>,
+    pub notice_acks: Family<Labels, Counter>,
+    pub notices_dropped: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -103,8 +110,50 @@ impl Metrics {
             clock_steps: Family::default(),
             clock_synchronised: Gauge::default(),
             clock_behind_seconds: Gauge::default(),
+            notices_pending: Gauge::default(),
+            writes_refused: Family::default(),
+            disk_free_bytes: Gauge::default(),
+            disk_writable: Gauge::default(),
+            notice_sends: Family::default(),
+            notice_acks: Family::default(),
+            notices_dropped: Family::default(),
         };
         if let Ok(mut r) = m.registry.lock() {
+            r.register(
+                "writes_refused",
+                "Writes refused before touching the disk, by reason (disk_full: under storage.min_free_mib free; read_only)",
+                m.writes_refused.clone(),
+            );
+            r.register(
+                "disk_free_bytes",
+                "Bytes free for the node on the data directory's filesystem (read at scrape time)",
+                m.disk_free_bytes.clone(),
+            );
+            r.register(
+                "disk_writable",
+                "1 while new work is accepted; 0 while the disk is full (under storage.min_free_mib) or read-only",
+                m.disk_writable.clone(),
+            );
+            r.register(
+                "notices_pending",
+                "Notices a device must act on, sent and not yet acknowledged by it",
+                m.notices_pending.clone(),
+            );
+            r.register(
+                "notice_sends",
+                "Sends of notices a device must act on, by attempt (first, again)",
+                m.notice_sends.clone(),
+            );
+            r.register(
+                "notice_acks",
+                "Acknowledgements from devices, by outcome (acknowledged; unknown: a repeat or an id nothing waits for; invalid; unregistered)",
+                m.notice_acks.clone(),
+            );
+            r.register(
+                "notices_dropped",
+                "Notices no longer sent, by reason (superseded, order_closed, device_removed; expired: unacknowledged for a day; full: over 10,000 waiting)",
+                m.notices_dropped.clone(),
+            );
             r.register(
                 "clock_steps",
                 "Steps of the wall clock (over 2 s against the monotonic clock) since start, by direction",
@@ -351,6 +400,30 @@ impl Metrics {
     pub fn forged(&self, consumer: &'static str) {
         self.forged_events
             .get_or_create(&vec![("consumer", consumer.to_string())])
+            .inc();
+    }
+
+    pub fn write_refused(&self, reason: &'static str) {
+        self.writes_refused
+            .get_or_create(&vec![("reason", reason.to_string())])
+            .inc();
+    }
+
+    pub fn notice_sent(&self, attempt: &'static str) {
+        self.notice_sends
+            .get_or_create(&vec![("attempt", attempt.to_string())])
+            .inc();
+    }
+
+    pub fn notice_ack(&self, outcome: &'static str) {
+        self.notice_acks
+            .get_or_create(&vec![("outcome", outcome.to_string())])
+            .inc();
+    }
+
+    pub fn notice_dropped(&self, reason: &'static str) {
+        self.notices_dropped
+            .get_or_create(&vec![("reason", reason.to_string())])
             .inc();
     }
 

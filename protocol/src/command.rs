@@ -240,6 +240,15 @@ pub struct CommandEnvelope {
     pub command: Command,
 }
 
+/// A device's word that it acted on a notice (JSON on
+/// `/tenants/{tenant}/ack`): the `notice_id` the notice carried. Until it
+/// comes, the node sends the notice again (contract 6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeAck {
+    pub notice_id: String,
+}
+
 /// The outcome of a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -23,7 +23,7 @@ pub mod sync;
 pub mod topic;
 
 pub use codec::DecodeError;
-pub use command::{Command, CommandEnvelope, CommandReply, ReplyStatus};
+pub use command::{Command, CommandEnvelope, CommandReply, NoticeAck, ReplyStatus};
 pub use envelope::{Actor, ChainHash, Envelope, SCHEMA_VERSION};
 pub use event::{
     device_tenant, ArrivalChannel, CancelStage, CatalogItem, DeviceKind, Event, EventKind,

@@ -1,6 +1,6 @@
 //! Every MQTT topic name. Nobody else builds a topic string.
 //!
-//! Store broker (inside the store), topic contract version 5:
+//! Store broker (inside the store), topic contract version 6:
 //! - `store/{store}/events/{kind}`: node events (postcard [`Envelope`]),
 //!   for the node's own services. No device reaches them: a device on the
 //!   TLS listener is confined to its namespace; consumers still verify
@@ -10,6 +10,9 @@
 //! - `/tenants/{tenant}/reply`: JSON [`CommandReply`] to it.
 //! - `/tenants/{tenant}/notify/{channel}`: JSON notices for that device, on
 //!   the channels its kind hears.
+//! - `/tenants/{tenant}/ack`: JSON [`NoticeAck`] from the device: it has
+//!   acted on a notice that carried a `notice_id` (contract 6), which the
+//!   node re-sends until then.
 //!
 //! `{tenant}` is the device's tenant id ([`crate::device_tenant`]: the
 //! letters and digits of its name), the Organization of its certificate.
@@ -25,6 +28,7 @@
 //! [`Envelope`]: crate::Envelope
 //! [`CommandEnvelope`]: crate::CommandEnvelope
 //! [`CommandReply`]: crate::CommandReply
+//! [`NoticeAck`]: crate::NoticeAck
 use crate::event::EventKind;
 use crate::ids::StoreId;
 
@@ -62,6 +66,11 @@ pub fn tenant_notify(tenant: &str, channel: &str) -> String {
     format!("{TENANTS}/{tenant}/notify/{channel}")
 }
 
+/// Where device `tenant` acknowledges the notices it acted on.
+pub fn tenant_ack(tenant: &str) -> String {
+    format!("{TENANTS}/{tenant}/ack")
+}
+
 /// The command topic of the device named `name`.
 pub fn device_command(name: &str) -> String {
     tenant_command(&crate::device_tenant(name))
@@ -80,6 +89,16 @@ pub fn device_notify(name: &str, channel: &str) -> String {
 /// Filter matching every device's command topic.
 pub fn all_tenant_commands() -> String {
     format!("{TENANTS}/+/cmd")
+}
+
+/// Filter matching every device's acknowledgement topic.
+pub fn all_tenant_acks() -> String {
+    format!("{TENANTS}/+/ack")
+}
+
+/// The acknowledgement topic of the device named `name`.
+pub fn device_ack(name: &str) -> String {
+    tenant_ack(&crate::device_tenant(name))
 }
 
 const CLOUD_ROOT: &str = "stores";
@@ -169,20 +188,25 @@ pub enum Parsed<'a> {
     DeviceCommand {
         tenant: &'a str,
     },
+    /// A device's acknowledgement of a notice, by its tenant id.
+    DeviceAck {
+        tenant: &'a str,
+    },
     Other,
 }
 
 /// Classify a topic of `store`'s broker.
 pub fn parse<'a>(store: &StoreId, topic: &'a str) -> Parsed<'a> {
-    if let Some(tenant) = topic
+    if let Some(rest) = topic
         .strip_prefix(TENANTS)
         .and_then(|t| t.strip_prefix('/'))
-        .and_then(|r| r.strip_suffix("/cmd"))
     {
-        if !tenant.is_empty() && !tenant.contains('/') {
-            return Parsed::DeviceCommand { tenant };
-        }
-        return Parsed::Other;
+        let one = |t: &str| !t.is_empty() && !t.contains('/');
+        return match (rest.strip_suffix("/cmd"), rest.strip_suffix("/ack")) {
+            (Some(tenant), _) if one(tenant) => Parsed::DeviceCommand { tenant },
+            (_, Some(tenant)) if one(tenant) => Parsed::DeviceAck { tenant },
+            _ => Parsed::Other,
+        };
     }
     let Some(rest) = topic
         .strip_prefix(ROOT)
@@ -219,6 +243,12 @@ mod tests {
             device_notify("pickup-screen-1", "pickup-screen"),
             "/tenants/pickupscreen1/notify/pickup-screen"
         );
+        assert_eq!(
+            parse(&s, &device_ack("locker-1")),
+            Parsed::DeviceAck { tenant: "locker1" }
+        );
+        assert_eq!(parse(&s, "/tenants//ack"), Parsed::Other);
+        assert_eq!(parse(&s, "/tenants/a/b/ack"), Parsed::Other);
         assert_eq!(parse(&s, "/tenants//cmd"), Parsed::Other);
         assert_eq!(parse(&s, "/tenants/a/b/cmd"), Parsed::Other);
         // The older device topics are nothing now.

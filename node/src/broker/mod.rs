@@ -33,6 +33,9 @@ use crate::net::Caps;
 use crate::pki::ServerFiles;
 use crate::store::Store;
 
+/// Segments per subscription filter in rumqttd's in-memory log.
+const SEGMENTS: usize = 4;
+
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
     #[error("{key} {addr}: cannot listen: {reason}")]
@@ -206,14 +209,23 @@ pub fn start(
             // RouterConfig::default() has zero limits: set every one.
             max_connections: config.mqtt_max_connections + links.len(),
             max_outgoing_packet_count: 1024,
-            // Per topic, rumqttd keeps up to size × count bytes in memory
-            // and drops the oldest segment (a slow subscriber's backlog)
-            // when full. 4 × 256 KiB per topic keeps a Pi's memory small;
-            // node services never depend on the backlog (they catch up
-            // from the log), devices reconcile through the API.
-            max_segment_size: 256 << 10,
-            max_segment_count: 4,
-            custom_segment: None,
+            // Per subscription filter, rumqttd keeps up to size × count
+            // bytes of the matching messages in memory (never less: a
+            // segment is dropped only when a fifth one starts) and moves a
+            // subscriber that is further behind past the dropped segment:
+            // it loses those messages. Device subscriptions get
+            // `mqtt.subscriber_buffer_kib`; the node's own event
+            // subscriptions 4 × 256 KiB (its services catch up from the
+            // log). Measured in docs/performance.md ("The broker").
+            max_segment_size: (config.mqtt_subscriber_buffer_bytes / SEGMENTS).max(1024),
+            max_segment_count: SEGMENTS,
+            custom_segment: Some(HashMap::from([(
+                protocol::topic::events_tree(&config.store_id),
+                rumqttd::SegmentConfig {
+                    max_segment_size: 256 << 10,
+                    max_segment_count: SEGMENTS,
+                },
+            )])),
             initialized_filters: None,
             shared_subscriptions_strategy: Default::default(),
         },

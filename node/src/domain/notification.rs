@@ -27,6 +27,22 @@ pub struct Notice {
     /// Locker compartment or staging slot the action is about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compartment: Option<String>,
+    /// Present on a notice the device must act on (every action but the
+    /// door reports, which echo the locker's own): the device acknowledges
+    /// it on its `ack` topic, and the node sends it again until it does.
+    /// `{log_seq}-{channel}`: one per event and channel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice_id: Option<String>,
+}
+
+impl Notice {
+    /// Whether the device must act on it (and acknowledge it).
+    pub fn is_actionable(&self) -> bool {
+        matches!(
+            self.action,
+            Some("show" | "remove" | "open" | "print_label" | "print_put_back" | "send")
+        )
+    }
 }
 
 /// The notices one event produces, in the order to publish them.
@@ -41,6 +57,7 @@ pub fn notices(env: &Envelope) -> Vec<Notice> {
         message,
         action,
         compartment,
+        notice_id: None,
     };
     let id = &env.order_id;
     if let Event::LockerDoorReported { compartment, open } = &env.event {
@@ -163,6 +180,11 @@ pub fn notices(env: &Envelope) -> Vec<Notice> {
     if let Some(m) = customer_message(env) {
         out.push(notice("customer", m.text, Some("send"), None));
     }
+    for n in &mut out {
+        if n.is_actionable() {
+            n.notice_id = Some(format!("{}-{}", n.log_seq, n.channel));
+        }
+    }
     out
 }
 
@@ -259,6 +281,27 @@ mod tests {
             },
         ));
         assert!(ready[2].message.contains("K7P2QX"));
+        // What a device must act on carries an id to acknowledge; the
+        // hints and the locker's own door reports do not.
+        let ids: Vec<Option<&str>> = ready.iter().map(|n| n.notice_id.as_deref()).collect();
+        let seq = ready[0].log_seq;
+        assert_eq!(
+            ids,
+            vec![
+                None,
+                Some(format!("{seq}-pickup-screen").as_str()),
+                Some(format!("{seq}-customer").as_str())
+            ]
+        );
+        let door = notices(&env(
+            1,
+            Event::LockerDoorReported {
+                compartment: "12".into(),
+                open: true,
+            },
+        ));
+        assert_eq!(door[0].action, Some("door_open"));
+        assert_eq!(door[0].notice_id, None);
         // Staff accounts: nothing for devices, whatever the stream.
         let mut added = env(
             1,

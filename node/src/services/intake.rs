@@ -21,7 +21,7 @@ use super::{commands, ServiceError};
 use crate::broker::Link;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
-use crate::store::{Store, WriterHandle};
+use crate::store::{Store, StoreError, WriterHandle};
 
 pub const NAME: &str = "intake";
 
@@ -136,7 +136,8 @@ impl Intake {
                 self.guard(topic_name, payload)?;
                 return Ok(Handled::Done);
             }
-            Parsed::Other => return Ok(Handled::Done),
+            // Acknowledgements are the deliveries service's.
+            Parsed::Other | Parsed::DeviceAck { .. } => return Ok(Handled::Done),
             Parsed::DeviceCommand { tenant } => {
                 // The namespace says who sent it (the broker lets a device
                 // publish in its own only). Removed devices land here too,
@@ -206,6 +207,20 @@ impl Intake {
                     let reply = commands::reply(&id, written);
                     metrics.command(metric_source, outcome_name(reply.status));
                     Some((to, reply))
+                }
+                // Refused before anything was written (a full or read-only
+                // disk): say so, the device may try again later.
+                Ok(Err(StoreError::Disk(trouble))) => {
+                    metrics.command(metric_source, "rejected");
+                    Some((
+                        to,
+                        CommandReply {
+                            id,
+                            status: ReplyStatus::Rejected,
+                            reason: Some(trouble.to_string()),
+                            log_seqs: vec![],
+                        },
+                    ))
                 }
                 _ => None,
             };

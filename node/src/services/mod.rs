@@ -4,7 +4,9 @@
 //! - `order` (intake rules): OrderCreated → OrderAccepted (stock reserved)
 //!   or OrderRejected; OrderProcessed unless payment is pending
 //! - `fulfillment`: OrderProcessed → ShipmentPrepared (the pick task)
-//! - `notification`: every event → JSON notices on device topics
+//! - `notification`: every event → JSON notices on device topics; those a
+//!   device must act on go through `deliveries`
+//! - `deliveries`: sends those until their device acknowledges them
 //! - `timers`: late orders, pickup reminders and expiry, from durable state
 //! - `intake`: device and cloud commands in, replies out after the flush;
 //!   also the guard that dead-letters forged events
@@ -14,6 +16,7 @@
 //! as commands decided by `domain::*` (see `commands`).
 pub mod commands;
 pub mod consumer;
+pub mod deliveries;
 pub mod devices;
 pub mod intake;
 pub mod staff;
@@ -115,9 +118,12 @@ impl Reactor for FulfillmentService {
 
 /// The notification service: tells each device what its kind hears, in
 /// its own namespace (nothing to devices that do not need it: pickup codes
-/// go only to the gateway, a locker's `open` only to that locker).
+/// go only to the gateway, a locker's `open` only to that locker). Hints
+/// (`orders`, `stock`, door reports) are published once; what a device must
+/// act on is queued with `deliveries`, which sends it until acknowledged.
 pub struct NotificationService {
     pub store: Store,
+    pub deliveries: deliveries::Deliveries,
 }
 
 impl Reactor for NotificationService {
@@ -125,17 +131,26 @@ impl Reactor for NotificationService {
         "notification"
     }
     fn react(&self, env: &Envelope) -> Reaction {
-        let mut msgs = Vec::new();
+        let (mut hints, mut acts) = (Vec::new(), Vec::new());
         for n in domain::notification::notices(env) {
             let json = codec::to_json(&n);
             for tenant in self
                 .store
                 .tenants_hearing(n.channel, n.compartment.as_deref())
             {
-                msgs.push((topic::tenant_notify(&tenant, n.channel), json.clone()));
+                match &n.notice_id {
+                    Some(id) => acts.push(deliveries::Outgoing {
+                        tenant,
+                        channel: n.channel,
+                        notice_id: id.clone(),
+                        payload: json.clone(),
+                    }),
+                    None => hints.push((topic::tenant_notify(&tenant, n.channel), json.clone())),
+                }
             }
         }
-        Reaction::Publish(msgs)
+        self.deliveries.queue(env, acts);
+        Reaction::Publish(hints)
     }
 }
 

@@ -22,8 +22,11 @@
 //! | `u`    | staff id                    | [`StaffMember`] (projection)   |
 //! | `n`    | SHA-256 of a session token  | [`SessionRecord`]              |
 //! | `h`    | HQ command seq (u64 BE)     | when it was decided (see `sync`) |
+//! | `a`    | device tenant, 0, notice id | [`PendingNotice`] until acknowledged |
 mod dead_letters;
+mod deliveries;
 mod devices;
+pub mod disk;
 mod inbox;
 mod session;
 mod sync;
@@ -46,6 +49,7 @@ use crate::domain::order::OrderStatus;
 use crate::domain::{Order, OrderState, Site, StaffMember, StockItem};
 
 pub use dead_letters::{DeadLetter, MAX_DEAD_LETTERS};
+pub use deliveries::PendingNotice;
 pub use devices::new_password;
 pub use inbox::{fingerprint, InboxEntry};
 pub use session::SessionRecord;
@@ -68,6 +72,9 @@ pub enum StoreError {
     Sync(#[from] std::io::Error),
     #[error("the store is shutting down")]
     Closed,
+    /// New work refused: the disk is full or read-only (nothing written).
+    #[error(transparent)]
+    Disk(#[from] disk::DiskTrouble),
     #[error(
         "database {path} belongs to store {found:?}, not {wanted:?} (check store_id or data_dir)"
     )]
@@ -193,6 +200,7 @@ pub struct Store {
     devices: Arc<std::sync::RwLock<devices::Devices>>,
     /// The time every decision and event reads (see `crate::clock`).
     clock: Clock,
+    disk: Arc<std::sync::OnceLock<disk::Disk>>,
 }
 
 pub(crate) fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
@@ -428,10 +436,22 @@ impl Store {
             arrivals: Arc::new(std::sync::RwLock::new(arrivals)),
             devices: Arc::new(std::sync::RwLock::new(devices)),
             clock,
+            disk: Arc::default(),
         };
         // A log cut short or replaced under the node is refused here.
         store.check_watermark(dir)?;
         Ok(store)
+    }
+
+    /// Refuse new work while the disk holding `dir` has less than
+    /// `reserve` bytes free or is read-only (see [`disk`]). Once per store.
+    pub fn watch_disk(&self, dir: &Path, reserve: u64) {
+        let _ = self.disk.set(disk::Disk::new(dir.to_path_buf(), reserve));
+    }
+
+    /// The disk's watch, if [`Store::watch_disk`] started one.
+    pub fn disk(&self) -> Option<&disk::Disk> {
+        self.disk.get()
     }
 
     /// The time every decision and event reads.

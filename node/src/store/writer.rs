@@ -334,6 +334,28 @@ impl<S: EventSink> Writer<S> {
             // measured on this disk), so one batch per group commit cuts
             // both bytes written and CPU. Requests in the group see each
             // other's effects through the overlay.
+            // A full or read-only disk: refuse the group's writes before
+            // sled tries one it cannot make, and write nothing (a consumer's
+            // checkpoint comes again; a close still closes).
+            if let Some(trouble) = self.store.disk().and_then(|d| d.check()) {
+                let mut close = None;
+                for msg in batch.drain(..) {
+                    match msg {
+                        Msg::Write(_, reply) => {
+                            self.metrics.write_refused(trouble.name());
+                            let _ = reply.send(Err(StoreError::Disk(trouble)));
+                        }
+                        Msg::Checkpoint { .. } => {}
+                        Msg::Close(done) => close = Some(done),
+                    }
+                }
+                if let Some(done) = close {
+                    let _ = done.send(());
+                    tracing::info!(head = self.store.head(), "writer closed");
+                    return Ok(());
+                }
+                continue;
+            }
             let mut group = Group::new(self.store.head(), self.last_hash);
             let mut replies = Vec::with_capacity(batch.len());
             let mut published = Vec::new();

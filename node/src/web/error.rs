@@ -36,6 +36,9 @@ pub enum AppError {
     Import(serde_json::Value),
     #[error("the node is shutting down or its disk failed; retry")]
     Unavailable,
+    /// The disk is full or read-only: nothing was written.
+    #[error(transparent)]
+    Disk(crate::store::disk::DiskTrouble),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -44,6 +47,7 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Closed => AppError::Unavailable,
+            StoreError::Disk(t) => AppError::Disk(t),
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -115,6 +119,7 @@ impl AppError {
             AppError::Import(_) => (StatusCode::UNPROCESSABLE_ENTITY, "import_refused"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            AppError::Disk(t) => (StatusCode::INSUFFICIENT_STORAGE, t.name()),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -245,11 +245,15 @@ async fn ca_pem(State(s): State<AppState>) -> impl IntoResponse {
 }
 
 async fn healthz(State(s): State<AppState>) -> Json<serde_json::Value> {
+    // Alive either way; `writable` says whether new work is accepted.
+    let trouble = s.store.disk().and_then(|d| d.check());
     Json(json!({
         "status": "ok",
         "store_id": s.store.store_id().as_str(),
         "log_head": s.store.head(),
         "uptime_s": s.started.elapsed().as_secs(),
+        "writable": trouble.is_none(),
+        "disk": trouble.map(|t| t.to_string()),
     }))
 }
 
@@ -271,6 +275,13 @@ async fn metrics(State(s): State<AppState>, headers: axum::http::HeaderMap) -> R
         s.metrics.orders(state.name(), n);
     }
     s.metrics.db_bytes.set(s.store.size_on_disk() as i64);
+    if let Some(d) = s.store.disk() {
+        let trouble = d.check();
+        s.metrics.disk_writable.set(i64::from(trouble.is_none()));
+        s.metrics
+            .disk_free_bytes
+            .set(i64::try_from(d.free_bytes()).unwrap_or(i64::MAX));
+    }
     s.metrics.clock(s.store.clock());
     s.metrics
         .orders_late

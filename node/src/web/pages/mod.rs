@@ -509,7 +509,16 @@ pub fn error_text(m: &Messages, e: &AppError) -> String {
     match e {
         AppError::Rejected(r) => refusal(m, r),
         AppError::Unavailable => m.t("error.unavailable").to_string(),
+        AppError::Disk(t) => disk_text(m, *t).to_string(),
         other => other.to_string(),
+    }
+}
+
+/// Why nothing new can be saved, in the staff's words.
+fn disk_text(m: &Messages, t: crate::store::disk::DiskTrouble) -> &str {
+    match t {
+        crate::store::disk::DiskTrouble::Full { .. } => m.t("error.disk_full"),
+        crate::store::disk::DiskTrouble::ReadOnly => m.t("error.disk_read_only"),
     }
 }
 
@@ -577,6 +586,9 @@ pub fn layout(
                     }
                 }
                 div id="conn" class="conn" role="status" aria-live="polite" hidden { (m.t("live.lost")) }
+                @if let Some(t) = s.store.disk().and_then(|d| d.trouble()) {
+                    div id="disk" class="conn" role="alert" { (disk_text(m, t)) }
+                }
                 main id="main" {
                     div id="result" class="result-slot" role="status" aria-live="assertive" {
                         @if let Some(f) = flash {
