@@ -116,10 +116,19 @@ pub async fn seed_catalog(node: &Node) -> Result<()> {
 
 /// Resident set size of a process in MiB, from /proc.
 pub fn rss_mb(pid: u32) -> Option<f64> {
+    proc_status_mb(pid, "VmRSS:")
+}
+
+/// The most a process has ever been resident, in MiB, from /proc.
+pub fn peak_rss_mb(pid: u32) -> Option<f64> {
+    proc_status_mb(pid, "VmHWM:")
+}
+
+fn proc_status_mb(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: f64 = status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
+        .find(|l| l.starts_with(field))?
         .split_whitespace()
         .nth(1)?
         .parse()

@@ -51,8 +51,9 @@ pub async fn run(seconds: u64, message_bytes: usize) -> Result<Value> {
     let mut payload = vec![0u8; message_bytes];
     Fill::new().bytes(&mut payload);
 
-    let (embedded, tls, cursor_jumps, connect_plain, connect_tls) = {
+    let (embedded, tls, cursor_jumps, connect_plain, connect_tls, rss) = {
         let (_dir, node) = common::start_node("fdatasync").await?;
+        let rss_idle = common::rss_mb(node.pid());
         // One device; each client connects with its own client id.
         let creds = node.add_tls_device(DEVICE, "scanner").await?;
         let plain = Way::Plain {
@@ -76,8 +77,15 @@ pub async fn run(seconds: u64, message_bytes: usize) -> Result<Value> {
         // rumqttd logs (at warn) each time a subscriber's read cursor is
         // moved past segments it dropped: the evidence for `broker_lost`.
         let cursor_jumps = node.logs().matches("Read cursor start jumped").count();
+        // What the broker's buffers cost: resident now (both runs' topics
+        // still buffered) and at the peak.
+        let rss = json!({
+            "before_mb": rss_idle.map(r3),
+            "after_mb": common::rss_mb(node.pid()).map(r3),
+            "peak_mb": common::peak_rss_mb(node.pid()).map(r3),
+        });
         // The node stops here, before Mosquitto starts.
-        (embedded, tls, cursor_jumps, connect_plain, connect_tls)
+        (embedded, tls, cursor_jumps, connect_plain, connect_tls, rss)
     };
 
     let mut out = json!({
@@ -91,6 +99,10 @@ pub async fn run(seconds: u64, message_bytes: usize) -> Result<Value> {
         "broker_lost": embedded.lost,
         "broker_lost_fraction": embedded.lost_fraction(),
         "broker_cursor_jumps": cursor_jumps,
+        "node_rss": rss,
+        // The node's per-subscription buffer for this run (its default
+        // unless STORENODE_MQTT_SUBSCRIBER_BUFFER_KIB is set).
+        "subscriber_buffer_kib": std::env::var("STORENODE_MQTT_SUBSCRIBER_BUFFER_KIB").ok(),
         "broker_tls_qos1_msgs_per_s": tls.received_per_s.round(),
         "broker_tls_published_per_s": tls.published_per_s.round(),
         "broker_tls_lost": tls.lost,

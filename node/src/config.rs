@@ -201,7 +201,7 @@ const KEYS: &[KeySpec] = &[
     },
     KeySpec {
         key: "mqtt.subscriber_buffer_kib",
-        default: Some("16384"),
+        default: Some("4096"),
         help: "per device subscription, how much recent traffic the broker keeps for a subscriber that falls behind (KiB); the node's own event subscriptions keep 1 MiB",
     },
     KeySpec {

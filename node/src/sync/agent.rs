@@ -20,11 +20,12 @@ use rumqttc::{AsyncClient, Publish, QoS};
 use tokio::sync::mpsc;
 
 use super::link::{self, FromLink};
+use super::decisions::{self as proto, AckOutcome, Limits, Next, UpSender};
 use super::{CloudConfig, SyncStatus};
 use crate::metrics::Metrics;
 use crate::services::{commands, ServiceError};
 use crate::shutdown::Shutdown;
-use crate::store::{chain_hash, now_ms, ChainHead, Store, WriterHandle};
+use crate::store::{chain_hash, now_ms, Store, WriterHandle};
 
 pub const NAME: &str = "sync";
 
@@ -41,21 +42,31 @@ pub struct Agent {
     pub status: Arc<SyncStatus>,
 }
 
-/// The batch waiting for its acknowledgement.
-struct InFlight {
-    last: u64,
-    payload: Vec<u8>,
-    sent: Instant,
-}
-
-#[derive(Default)]
 struct State {
-    online: bool,
-    in_flight: Option<InFlight>,
-    /// Since when a backlog smaller than a batch has waited (linger).
-    backlog_since: Option<Instant>,
+    /// The protocol's decisions (`protocol::UpSender`), on the time since
+    /// the agent started.
+    sender: UpSender,
+    started: Instant,
+    /// The encoded batch in flight, for a resend.
+    payload: Option<Vec<u8>>,
     status_sent: Option<Instant>,
     gauges_set: Option<Instant>,
+}
+
+impl State {
+    fn new() -> Self {
+        State {
+            sender: UpSender::default(),
+            started: Instant::now(),
+            payload: None,
+            status_sent: None,
+            gauges_set: None,
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
 }
 
 /// An HQ command's answer, ready once its outcome is durable; `None` when
@@ -69,7 +80,7 @@ impl Agent {
         let (link_tx, mut link_rx) = mpsc::unbounded_channel();
         let poller = AbortOnDrop(tokio::spawn(link::poll(events, link_tx)));
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
-        let mut st = State::default();
+        let mut st = State::new();
         let mut waiting = 0usize;
         let mut tick = tokio::time::interval(Duration::from_millis(
             self.config.batch_linger_ms.clamp(5, 250),
@@ -98,7 +109,7 @@ impl Agent {
             }
         }
         // A clean goodbye: the will is only sent for a lost connection.
-        if st.online {
+        if st.sender.online() {
             self.send_status(&client, false);
             let _ = client.try_disconnect();
             let _ = tokio::time::timeout(Duration::from_secs(1), async {
@@ -122,7 +133,8 @@ impl Agent {
         session: bool,
     ) -> Result<(), ServiceError> {
         let id = self.store.store_id();
-        st.online = true;
+        let now = st.now();
+        st.sender.connected(now, &self.limits());
         self.metrics.sync_online.set(1);
         self.metrics.sync_reconnects.inc();
         self.status.update(|l| {
@@ -140,18 +152,15 @@ impl Agent {
                 .map_err(|e| ServiceError::Link(e.to_string()))?;
         }
         // Whatever was in flight may be lost with the old connection (and
-        // rumqttc drops its own retries when the session is new): send it
-        // again now. A duplicate is dropped by HQ by its sequence.
-        if let Some(f) = &mut st.in_flight {
-            f.sent = Instant::now() - Duration::from_secs(self.config.ack_timeout_s);
-        }
+        // rumqttc drops its own retries when the session is new): it is
+        // sent again now (`connected`). HQ drops a duplicate by sequence.
         self.send_status(client, true);
         st.status_sent = Some(Instant::now());
         self.pump(client, st)
     }
 
     fn on_down_link(&self, st: &mut State, reason: String) {
-        if st.online {
+        if st.sender.online() {
             tracing::warn!(
                 reason,
                 "sync link down; the store carries on, the backlog waits"
@@ -159,8 +168,8 @@ impl Agent {
         } else {
             tracing::debug!(reason, "sync link still down");
         }
-        let was_online = st.online;
-        st.online = false;
+        let was_online = st.sender.online();
+        st.sender.disconnected();
         self.metrics.sync_online.set(0);
         self.status.update(|l| {
             if was_online || l.since_ms.is_none() {
@@ -184,14 +193,11 @@ impl Agent {
             Some((s, SyncTopic::Ack)) if s == *me => {
                 self.on_ack(&p)?;
                 let _ = client.try_ack(&p);
-                if st
-                    .in_flight
-                    .as_ref()
-                    .is_some_and(|f| self.store.sync_anchor().is_ok_and(|a| a.seq >= f.last))
-                {
-                    st.in_flight = None;
+                let anchor = self.store.sync_anchor()?.seq;
+                let now = st.now();
+                if st.sender.acked(anchor, now, &self.limits()) {
+                    st.payload = None;
                     // More waiting: send the next batch now, without linger.
-                    st.backlog_since = Some(Instant::now() - self.linger());
                     self.pump(client, st)?;
                 }
                 Ok(false)
@@ -211,36 +217,19 @@ impl Agent {
             Err(e) => return self.refuse(p, &format!("not an acknowledgement: {e}")),
         };
         let anchor = self.store.sync_anchor()?;
-        if ack.last_seq <= anchor.seq {
-            return Ok(()); // a late copy of an older acknowledgement
-        }
-        if ack.last_seq > self.store.head() {
-            return self.refuse(
-                p,
-                &format!(
-                    "acknowledges log {} but the log ends at {}",
-                    ack.last_seq,
-                    self.store.head()
-                ),
-            );
-        }
-        let hash = match self.store.log_bytes(ack.last_seq)? {
-            Some(b) => chain_hash(&b),
-            None => return self.refuse(p, "acknowledges an event the log does not hold"),
+        let head = self.store.head();
+        let bytes = if ack.last_seq > anchor.seq && ack.last_seq <= head {
+            self.store.log_bytes(ack.last_seq)?
+        } else {
+            None
         };
-        if hash != ack.last_hash.0 {
-            return self.refuse(
-                p,
-                &format!(
-                    "acknowledges log {} with a hash the log does not have for it",
-                    ack.last_seq
-                ),
-            );
-        }
-        self.store.set_sync_anchor(ChainHead {
-            seq: ack.last_seq,
-            hash,
-        })?;
+        let moved =
+            match proto::check_ack(&ack, anchor.seq, head, |_| bytes.as_deref().map(chain_hash)) {
+                AckOutcome::Stale => return Ok(()), // a late copy of an older acknowledgement
+                AckOutcome::Refused(reason) => return self.refuse(p, &reason),
+                AckOutcome::Advance(to) => to,
+            };
+        self.store.set_sync_anchor(moved)?;
         let n = ack.last_seq - anchor.seq;
         self.metrics.sync_events_acked.inc_by(n);
         self.metrics.sync_acked_seq.set(ack.last_seq as i64);
@@ -304,8 +293,7 @@ impl Agent {
                 return Ok(false);
             }
         };
-        let floor = self.store.hq_floor()?;
-        if cmd.hq_seq <= floor {
+        if let proto::Down::Repeat { floor } = proto::down(cmd.hq_seq, self.store.hq_floor()?) {
             // Forgotten by the inbox long ago, so applied long ago.
             answer_now(
                 cmd.hq_id,
@@ -381,8 +369,12 @@ impl Agent {
         let _ = client.try_ack(p);
     }
 
-    fn linger(&self) -> Duration {
-        Duration::from_millis(self.config.batch_linger_ms)
+    fn limits(&self) -> Limits {
+        Limits {
+            batch_max_events: self.config.batch_max_events,
+            linger_ms: self.config.batch_linger_ms,
+            ack_timeout_ms: self.config.ack_timeout_s.saturating_mul(1000),
+        }
     }
 
     /// Send the next batch, or the one in flight again after the timeout.
@@ -390,7 +382,7 @@ impl Agent {
         let anchor = self.store.sync_anchor()?;
         let head = self.store.head();
         self.gauges(st, anchor.seq, head)?;
-        if !st.online {
+        if !st.sender.online() {
             return Ok(());
         }
         if st
@@ -401,62 +393,52 @@ impl Agent {
             st.status_sent = Some(Instant::now());
         }
         let up = topic::sync_up(self.store.store_id());
-        if let Some(f) = &mut st.in_flight {
-            if f.sent.elapsed() >= Duration::from_secs(self.config.ack_timeout_s) {
-                if client
-                    .try_publish(up, QoS::AtLeastOnce, false, f.payload.clone())
-                    .is_ok()
-                {
-                    self.count_batch("resend");
-                    tracing::debug!(last = f.last, "batch not acknowledged in time; sent again");
+        let now = st.now();
+        match st.sender.next(now, anchor.seq, head, &self.limits()) {
+            Next::Wait => Ok(()),
+            Next::Resend { last, .. } => {
+                if let Some(payload) = &st.payload {
+                    if client
+                        .try_publish(up, QoS::AtLeastOnce, false, payload.clone())
+                        .is_ok()
+                    {
+                        self.count_batch("resend");
+                        tracing::debug!(last, "batch not acknowledged in time; sent again");
+                    }
                 }
-                f.sent = Instant::now();
+                st.sender.resent(now);
+                Ok(())
             }
-            return Ok(());
+            Next::Send { first, max_events } => {
+                let run = self
+                    .store
+                    .log_run(first, max_events, self.config.batch_max_bytes)?;
+                let (Some((first, _)), Some((last, last_bytes))) = (run.first(), run.last()) else {
+                    return Ok(());
+                };
+                let batch = UpBatch {
+                    store_id: self.store.store_id().clone(),
+                    first_seq: *first,
+                    last_seq: *last,
+                    last_hash: ChainHash(chain_hash(last_bytes)),
+                    events: run.iter().map(|(_, b)| LogBytes(b.to_vec())).collect(),
+                };
+                let payload = codec::encode(&batch);
+                if client
+                    .try_publish(up, QoS::AtLeastOnce, false, payload.clone())
+                    .is_err()
+                {
+                    // The request queue is full (the link is stalling): later.
+                    return Ok(());
+                }
+                self.count_batch("first");
+                st.sender.sent(batch.first_seq, batch.last_seq, now);
+                st.payload = Some(payload);
+                self.status
+                    .update(|l| l.in_flight = Some((batch.first_seq, batch.last_seq)));
+                Ok(())
+            }
         }
-        if head <= anchor.seq {
-            st.backlog_since = None;
-            return Ok(());
-        }
-        let since = *st.backlog_since.get_or_insert_with(Instant::now);
-        if ((head - anchor.seq) as usize) < self.config.batch_max_events
-            && since.elapsed() < self.linger()
-        {
-            return Ok(());
-        }
-        let run = self.store.log_run(
-            anchor.seq + 1,
-            self.config.batch_max_events,
-            self.config.batch_max_bytes,
-        )?;
-        let (Some((first, _)), Some((last, last_bytes))) = (run.first(), run.last()) else {
-            return Ok(());
-        };
-        let batch = UpBatch {
-            store_id: self.store.store_id().clone(),
-            first_seq: *first,
-            last_seq: *last,
-            last_hash: ChainHash(chain_hash(last_bytes)),
-            events: run.iter().map(|(_, b)| LogBytes(b.to_vec())).collect(),
-        };
-        let payload = codec::encode(&batch);
-        if client
-            .try_publish(up, QoS::AtLeastOnce, false, payload.clone())
-            .is_err()
-        {
-            // The request queue is full (the link is stalling): later.
-            return Ok(());
-        }
-        self.count_batch("first");
-        st.in_flight = Some(InFlight {
-            last: batch.last_seq,
-            payload,
-            sent: Instant::now(),
-        });
-        st.backlog_since = None;
-        self.status
-            .update(|l| l.in_flight = Some((batch.first_seq, batch.last_seq)));
-        Ok(())
     }
 
     fn count_batch(&self, kind: &str) {
@@ -484,7 +466,7 @@ impl Agent {
             _ => 0,
         };
         self.metrics.sync_backlog_oldest_seconds.set(oldest as i64);
-        if st.in_flight.is_none() {
+        if st.sender.in_flight().is_none() {
             self.status.update(|l| l.in_flight = None);
         }
         Ok(())

@@ -13,6 +13,7 @@
 //! - [`agent`]: uploads, acknowledgements, HQ commands, the status.
 pub mod agent;
 mod link;
+pub mod decisions;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
