@@ -19,8 +19,8 @@ use protocol::{codec, ChainHash, CommandReply, EventId, ReplyStatus};
 use rumqttc::{AsyncClient, Publish, QoS};
 use tokio::sync::mpsc;
 
-use super::link::{self, FromLink};
 use super::decisions::{self as proto, AckOutcome, Limits, Next, UpSender};
+use super::link::{self, FromLink};
 use super::{CloudConfig, SyncStatus};
 use crate::metrics::Metrics;
 use crate::services::{commands, ServiceError};

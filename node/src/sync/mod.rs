@@ -12,8 +12,8 @@
 //!   will), polled by a task that never publishes.
 //! - [`agent`]: uploads, acknowledgements, HQ commands, the status.
 pub mod agent;
-mod link;
 pub mod decisions;
+mod link;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
