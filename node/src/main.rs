@@ -48,6 +48,11 @@ enum Cmd {
     /// contiguous order streams, projections equal to a replay. Exit 1 on
     /// any problem.
     Verify,
+    /// Write every projection (orders, stock, settings, staff, devices)
+    /// again from the log (node stopped), when the log is sound but what is
+    /// derived from it is not. Refused, with nothing written, if the log
+    /// itself is damaged (then restore a backup).
+    Rebuild,
     /// Manage device credentials for the store broker (node stopped).
     Device {
         #[command(subcommand)]
@@ -167,6 +172,7 @@ fn main() -> ExitCode {
         Cmd::Device { action } => return device(&config, action),
         Cmd::Staff { action } => return staff(&config, action),
         Cmd::Verify => return verify(&config),
+        Cmd::Rebuild => return rebuild(&config),
         Cmd::Import { file, dry_run } => return import(&config, &file, dry_run),
         Cmd::Keys => {
             return match storenode::app::pickup_keys(&config) {
@@ -380,6 +386,22 @@ fn verify(config: &config::Config) -> ExitCode {
         }
         Err(e) => {
             eprintln!("storenode: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn rebuild(config: &config::Config) -> ExitCode {
+    match storenode::store::rebuild(&config.data_dir.join("db"), &config.store_id) {
+        Ok(r) => {
+            println!(
+                "rebuilt from {} events: {} orders, {} SKUs, {} staff, {} devices ({} projection keys replaced); run `storenode verify` to check",
+                r.events, r.orders, r.skus, r.staff, r.devices, r.replaced
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("storenode: rebuild refused: {e}");
             ExitCode::FAILURE
         }
     }

@@ -23,6 +23,15 @@
 //! no gaps, and stock is conserved, computed here from the events alone:
 //! on-hand = initial − taken + restocked, reserved = still owed.
 //!
+//! With `cloud` (the default) the node also syncs with HQ the whole time:
+//! a Mosquitto as the chain's broker, a `cloud-bridge` instance and a
+//! webhook receiver run for the whole loop, and HQ sends stock corrections
+//! while the node is being killed. After every restart the sync cursor must
+//! not be ahead of what the receiver applied (the bridge acknowledges only
+//! after a 2xx); at the end every event has reached HQ once, in order, and
+//! every HQ command was applied exactly once (one event naming it as its
+//! cause).
+//!
 //! `cargo run -p storenode-tests --bin crashloop -- --cycles 5000 --seed 7`
 //! runs it long; CI runs 500 cycles (tests/tests/crash.rs).
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,6 +45,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
+use crate::cloud::{Bridge, Mosquitto, Sink};
 use crate::{test_barcode, test_skus, Node, Opts};
 
 /// Units of every SKU the harness's catalog starts with.
@@ -61,6 +71,9 @@ pub struct Config {
     pub dir: Option<PathBuf>,
     /// Print a line per cycle.
     pub verbose: bool,
+    /// Sync with a stand-in HQ (Mosquitto, a bridge, a receiver) and send
+    /// HQ commands during the loop.
+    pub cloud: bool,
 }
 
 impl Default for Config {
@@ -74,6 +87,7 @@ impl Default for Config {
             fresh_every: 100,
             dir: None,
             verbose: false,
+            cloud: true,
         }
     }
 }
@@ -88,7 +102,101 @@ pub struct Report {
     pub repeats: usize,
     pub verifies: usize,
     pub events: u64,
+    /// Events HQ's receiver applied (each once, in order).
+    pub events_at_hq: u64,
+    /// HQ commands sent while the node was being killed; each applied once.
+    pub hq_commands: usize,
     pub seconds: f64,
+}
+
+/// The stand-in HQ: its broker, one bridge instance, its receiver.
+struct Hq {
+    _dir: tempfile::TempDir,
+    broker: Mosquitto,
+    bridge: Bridge,
+    sink: Sink,
+}
+
+impl Hq {
+    async fn start() -> Result<Hq> {
+        let dir = tempfile::tempdir()?;
+        let broker = Mosquitto::start(dir.path()).await.context("mosquitto")?;
+        let sink = Sink::start().await?;
+        let bridge = Bridge::start(dir.path(), &broker.url(), &sink.url, "crash-hq")
+            .await
+            .context("cloud-bridge")?;
+        Ok(Hq {
+            _dir: dir,
+            broker,
+            bridge,
+            sink,
+        })
+    }
+
+    /// After a restart: the node's durable sync cursor is not ahead of
+    /// what HQ applied.
+    async fn check_cursor(&self, api: &Api, store: &str) -> Result<()> {
+        let (status, v) = api
+            .call(reqwest::Method::GET, "/api/v1/sync", None, None)
+            .await?;
+        if status != 200 {
+            bail!("GET /api/v1/sync: {status} {v}");
+        }
+        let acked = v["acked_seq"].as_u64().unwrap_or(0);
+        let applied = self.sink.applied(store);
+        if acked > applied {
+            bail!("the sync cursor is at {acked}, ahead of what HQ applied ({applied})");
+        }
+        Ok(())
+    }
+
+    /// A stock correction from HQ (+1 on a substitute SKU); its command id,
+    /// or `None` if the bridge has not seen the store yet.
+    async fn adjust(&self, store: &str, rng: &mut StdRng) -> Result<Option<String>> {
+        let sku = &test_skus()[90 + rng.gen_range(0..10)];
+        let (status, v) = self
+            .bridge
+            .post(
+                &format!("/api/v1/stores/{store}/stock"),
+                &json!({ "adjust": { "sku": sku, "delta": 1, "reason": "HQ recount" } }),
+            )
+            .await?;
+        match status {
+            202 => Ok(v["command_id"].as_str().map(str::to_string)),
+            404 => Ok(None),
+            _ => bail!("HQ stock adjust: {status} {v}"),
+        }
+    }
+
+    /// The end: every event reached HQ once and in order; each command
+    /// was answered `accepted` and caused exactly one event.
+    async fn check_end(
+        &self,
+        api: &Api,
+        store: &str,
+        head: u64,
+        commands: &[String],
+    ) -> Result<()> {
+        self.sink
+            .wait_all(store, head, 120)
+            .await
+            .context("the log at HQ")?;
+        let events = store_events(api).await?;
+        for id in commands {
+            let outcome = self.bridge.command_outcome(store, id, 60).await?;
+            if outcome["status"] != "accepted" {
+                bail!("HQ command {id}: {outcome}");
+            }
+            let caused = events
+                .iter()
+                .filter(|e| e.causation_id.is_some_and(|c| c.to_string() == *id))
+                .count();
+            if caused != 1 {
+                bail!("HQ command {id} caused {caused} events, not 1");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One step of an order's plan.
@@ -669,11 +777,11 @@ fn check_order(
 }
 
 /// `storenode verify` on the (stopped) data directory.
-fn verify(dir: &Path) -> Result<()> {
+fn verify(dir: &Path, store: &str) -> Result<()> {
     let out = std::process::Command::new(crate::binary())
         .arg("--data-dir")
         .arg(dir)
-        .args(["--store-id", "crash-store", "verify"])
+        .args(["--store-id", store, "verify"])
         .output()?;
     if !out.status.success() {
         bail!(
@@ -685,11 +793,17 @@ fn verify(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn start(dir: &Path) -> Result<Node> {
+async fn start(dir: &Path, store: &str, hq: Option<&Hq>) -> Result<Node> {
+    let mut env = Vec::new();
+    if let Some(hq) = hq {
+        env.push(("STORENODE_CLOUD_URL".to_string(), hq.broker.url()));
+        env.push(("STORENODE_CLOUD_ACK_TIMEOUT_S".into(), "1".into()));
+    }
     Node::start_with(
         dir,
         Opts {
-            store_id: Some("crash-store".into()),
+            store_id: Some(store.into()),
+            env,
             ..Opts::default()
         },
     )
@@ -709,11 +823,17 @@ pub async fn run(cfg: &Config) -> Result<Report> {
     } else {
         cfg.fresh_every
     };
+    let hq = match cfg.cloud {
+        true => Some(Hq::start().await?),
+        false => None,
+    };
     let mut first = 0;
     let mut epoch = 0;
     while first < cfg.cycles || (first == 0 && cfg.cycles == 0) {
         let n = per.min(cfg.cycles - first);
-        let r = run_epoch(cfg, epoch, first, n).await?;
+        let r = run_epoch(cfg, hq.as_ref(), epoch, first, n).await?;
+        report.events_at_hq += r.events_at_hq;
+        report.hq_commands += r.hq_commands;
         report.orders += r.orders;
         report.steps_acked += r.steps_acked;
         report.repeats += r.repeats;
@@ -728,7 +848,16 @@ pub async fn run(cfg: &Config) -> Result<Report> {
 
 /// Cycles `first..first + cycles` on one data directory, from empty,
 /// ending with every step answered and the exact checks.
-async fn run_epoch(cfg: &Config, epoch: u64, first: usize, cycles: usize) -> Result<Report> {
+async fn run_epoch(
+    cfg: &Config,
+    hq: Option<&Hq>,
+    epoch: u64,
+    first: usize,
+    cycles: usize,
+) -> Result<Report> {
+    // A store id per epoch: HQ's receiver keeps each store's last sequence.
+    let store = format!("crash-{}-{epoch}", cfg.seed % 1_000_000);
+    let mut commands: Vec<String> = Vec::new();
     let tmp = tempfile::tempdir()?;
     let dir = match &cfg.dir {
         Some(d) => d.join(format!("epoch-{epoch}")),
@@ -759,7 +888,7 @@ async fn run_epoch(cfg: &Config, epoch: u64, first: usize, cycles: usize) -> Res
     };
     for cycle in 0..cycles {
         let t_start = Instant::now();
-        let mut node = start(&dir).await.with_context(|| at(cycle))?;
+        let mut node = start(&dir, &store, hq).await.with_context(|| at(cycle))?;
         let started = t_start.elapsed();
         let api = Arc::new(Api {
             base: node.url(""),
@@ -770,6 +899,20 @@ async fn run_epoch(cfg: &Config, epoch: u64, first: usize, cycles: usize) -> Res
         check_touched(&api, &clients, false)
             .await
             .with_context(|| at(cycle))?;
+        if let Some(hq) = hq {
+            hq.check_cursor(&api, &store)
+                .await
+                .with_context(|| at(cycle))?;
+            if rng.gen_bool(0.3) {
+                if let Some(id) = hq
+                    .adjust(&store, &mut rng)
+                    .await
+                    .with_context(|| at(cycle))?
+                {
+                    commands.push(id);
+                }
+            }
+        }
         // The shelves that may run short are counted back up (its answer
         // may be cut off too; the stock check reads the log).
         let counts: Vec<Value> = test_skus()[SHORT_SKUS..90]
@@ -805,8 +948,10 @@ async fn run_epoch(cfg: &Config, epoch: u64, first: usize, cycles: usize) -> Res
                 report.verifies += 1;
             }
             crate::copy_data_dir(&dir, &snap).with_context(|| at(cycle))?;
-            let (snap, label) = (snap.clone(), at(cycle));
-            verifying = Some(std::thread::spawn(move || verify(&snap).context(label)));
+            let (snap, label, store) = (snap.clone(), at(cycle), store.clone());
+            verifying = Some(std::thread::spawn(move || {
+                verify(&snap, &store).context(label)
+            }));
         }
         if cfg.verbose {
             eprintln!(
@@ -825,7 +970,7 @@ async fn run_epoch(cfg: &Config, epoch: u64, first: usize, cycles: usize) -> Res
     }
 
     // The end: every step answered, then the exact checks.
-    let mut node = start(&dir).await.with_context(|| at(cycles))?;
+    let mut node = start(&dir, &store, hq).await.with_context(|| at(cycles))?;
     let api = Arc::new(Api {
         base: node.url(""),
         token: node.token.clone(),
@@ -848,11 +993,27 @@ async fn run_epoch(cfg: &Config, epoch: u64, first: usize, cycles: usize) -> Res
         .await
         .with_context(|| at(cycles))?;
     let head = node.head().await?;
+    if let Some(hq) = hq {
+        // HQ's last commands may still arrive: wait for their events
+        // before the log and stock are checked.
+        hq.check_end(&api, &store, head, &commands)
+            .await
+            .with_context(|| at(cycles))?;
+    }
+    let head = node.head().await?;
+    if let Some(hq) = hq {
+        hq.sink
+            .wait_all(&store, head, 60)
+            .await
+            .with_context(|| at(cycles))?;
+        report.events_at_hq = hq.sink.applied(&store);
+        report.hq_commands = commands.len();
+    }
     check_log_and_stock(&api, &clients, head)
         .await
         .with_context(|| at(cycles))?;
     node.terminate().await?;
-    verify(&dir).with_context(|| at(cycles))?;
+    verify(&dir, &store).with_context(|| at(cycles))?;
     report.verifies += 1;
     for c in &clients {
         let c = c.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

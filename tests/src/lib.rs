@@ -347,6 +347,36 @@ impl Node {
             .await?)
     }
 
+    /// Log in with the form and return the session cookie (`name=value`).
+    pub async fn session_cookie(&self, staff_id: &str, pin: &str) -> Result<String> {
+        let login = self.form_login(staff_id, pin).await?;
+        login
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("sn_session="))
+            .and_then(|v| v.split(';').next())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                anyhow!(
+                    "login of {staff_id} set no session cookie: {}",
+                    login.status()
+                )
+            })
+    }
+
+    /// A page as the holder of `cookie` sees it.
+    pub async fn page(&self, cookie: &str, path: &str) -> Result<String> {
+        Ok(reqwest::Client::new()
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await?
+            .text()
+            .await?)
+    }
+
     /// Register a device of `kind` through the API (a locker gets the
     /// compartments 1-24); the API's answer.
     async fn register_device(&self, name: &str, kind: &str) -> Result<Value> {

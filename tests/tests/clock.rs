@@ -58,24 +58,8 @@ const EXPIRY_S: u64 = 30;
 
 /// The manager's dashboard, logged in with a form like a browser.
 async fn manager_page(node: &Node, id: &str, pin: &str) -> String {
-    let login = node.form_login(id, pin).await.unwrap();
-    let cookie = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("sn_session="))
-        .map(|v| v.split(';').next().unwrap().to_string())
-        .expect("logged in");
-    reqwest::Client::new()
-        .get(node.url("/manager"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    let cookie = node.session_cookie(id, pin).await.unwrap();
+    node.page(&cookie, "/manager").await.unwrap()
 }
 
 async fn event_times(node: &Node, id: &str) -> Vec<u64> {

@@ -3,6 +3,9 @@
 //! SIGKILL at seeded random moments, 500 times, with the promise checked
 //! after every cycle and exactly at the end.
 //!
+//! The node syncs with a stand-in HQ throughout (Mosquitto, a bridge, a
+//! webhook receiver) and HQ sends stock corrections during the kills.
+//!
 //! `CRASH_CYCLES`, `CRASH_SEED` and `CRASH_VERIFY_EVERY` change the run;
 //! longer runs: `cargo run -p storenode-tests --bin crashloop -- --cycles
 //! 5000 --seed 7`.
@@ -52,4 +55,11 @@ async fn sigkill_cycles_lose_nothing_and_apply_nothing_twice() {
         report.repeats > 0,
         "no step was cut off by a kill and resent: the kills missed the work"
     );
+    if cfg.cloud {
+        assert_eq!(report.events_at_hq, report.events, "every event reached HQ");
+        assert!(
+            report.hq_commands > 0,
+            "no HQ command was sent during the loop"
+        );
+    }
 }

@@ -117,30 +117,6 @@ fn fill(path: &Path, leave: u64) -> PathBuf {
     filler
 }
 
-async fn session(node: &Node, id: &str, pin: &str) -> String {
-    let login = node.form_login(id, pin).await.unwrap();
-    login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("sn_session="))
-        .map(|v| v.split(';').next().unwrap().to_string())
-        .expect("logged in")
-}
-
-async fn page(node: &Node, cookie: &str, path: &str) -> String {
-    reqwest::Client::new()
-        .get(node.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 async fn device_command(dev: &mut storenode_tests::Mqtt, id: &str, command: Value) -> Value {
     let body = json!({ "id": id, "command": command });
     dev.publish(
@@ -179,8 +155,12 @@ async fn a_full_or_read_only_disk_refuses_new_work_serves_reads_and_recovers() {
         .await
         .unwrap();
     node.wait_state("DF-1", "prepared", 10).await.unwrap();
-    let cookie = session(&node, &staff, &pin).await;
-    assert!(!page(&node, &cookie, "/pick").await.contains("id=\"disk\""));
+    let cookie = node.session_cookie(&staff, &pin).await.unwrap();
+    assert!(!node
+        .page(&cookie, "/pick")
+        .await
+        .unwrap()
+        .contains("id=\"disk\""));
 
     // Full: 8 MiB left, 16 MiB must stay free.
     let filler = fill(fs.path(), 8 << 20);
@@ -219,7 +199,7 @@ async fn a_full_or_read_only_disk_refuses_new_work_serves_reads_and_recovers() {
     );
     let (_, health) = node.get("/healthz").await.unwrap();
     assert_eq!(health["writable"], false, "{health}");
-    let pick = page(&node, &cookie, "/pick").await;
+    let pick = node.page(&cookie, "/pick").await.unwrap();
     assert!(
         pick.contains("id=\"disk\"") && pick.contains("disk is full"),
         "{pick}"
@@ -256,7 +236,11 @@ async fn a_full_or_read_only_disk_refuses_new_work_serves_reads_and_recovers() {
     .await;
     assert_eq!(r["status"], "accepted", "{r}");
     assert!(node.logs().contains("has room again"));
-    assert!(!page(&node, &cookie, "/pick").await.contains("id=\"disk\""));
+    assert!(!node
+        .page(&cookie, "/pick")
+        .await
+        .unwrap()
+        .contains("id=\"disk\""));
 
     // Read-only: the same, with its own words.
     fs.read_only(&data);
@@ -272,7 +256,7 @@ async fn a_full_or_read_only_disk_refuses_new_work_serves_reads_and_recovers() {
     );
     let (status, _) = node.get("/api/v1/orders/DF-2").await.unwrap();
     assert_eq!(status, 200);
-    let pick = page(&node, &cookie, "/pick").await;
+    let pick = node.page(&cookie, "/pick").await.unwrap();
     assert!(pick.contains("read-only"), "{pick}");
     fs.writable_again();
     node.wait_for("writable after read-only", 5, || async {

@@ -28,6 +28,7 @@ mod deliveries;
 mod devices;
 pub mod disk;
 mod inbox;
+mod rebuild;
 mod session;
 mod sync;
 mod verify;
@@ -52,6 +53,7 @@ pub use dead_letters::{DeadLetter, MAX_DEAD_LETTERS};
 pub use deliveries::PendingNotice;
 pub use devices::new_password;
 pub use inbox::{fingerprint, InboxEntry};
+pub use rebuild::{rebuild, RebuildReport};
 pub use session::SessionRecord;
 pub use verify::VerifyReport;
 pub use writer::{Dedup, WriteRequest, Writer, WriterHandle, Written};
@@ -215,6 +217,41 @@ pub(crate) fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     k
 }
 
+/// Open the sled database in `dir` as the node always does.
+pub(crate) fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    sled::Config::new()
+        .path(dir)
+        .cache_capacity(32 << 20)
+        // sled writes an item larger than a quarter segment to its own
+        // file under blobs/, which it never fsyncs; 8 MiB segments put
+        // that threshold (2 MiB) above anything the order limits allow,
+        // so everything stays in the one fdatasync-ed log file.
+        .segment_size(8 << 20)
+        // Flushing is ours (group commit), not a background timer's.
+        .flush_every_ms(None)
+        .open()
+        .map_err(|e| match e {
+            // sled reports a held lock as an `Other` I/O error with this text.
+            sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
+                StoreError::Locked {
+                    path: dir.display().to_string(),
+                }
+            }
+            other => StoreError::Sled(other),
+        })
+}
+
+/// The recorded end of the hash chain in `tree`.
+pub(crate) fn chain_head_of(tree: &sled::Tree) -> Result<ChainHead, StoreError> {
+    match tree.get(chain_key())? {
+        Some(v) => codec::decode(&v).map_err(|e| StoreError::Corrupt {
+            key: "chain head".into(),
+            reason: e.to_string(),
+        }),
+        None => Ok(ChainHead::default()),
+    }
+}
+
 pub(crate) fn log_key(seq: u64) -> Vec<u8> {
     key(b'l', &[&seq.to_be_bytes()])
 }
@@ -310,26 +347,7 @@ impl Store {
         store_id: StoreId,
         source: Arc<dyn crate::clock::Source>,
     ) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(32 << 20)
-            // sled writes an item larger than a quarter segment to its own
-            // file under blobs/, which it never fsyncs; 8 MiB segments put
-            // that threshold (2 MiB) above anything the order limits allow,
-            // so everything stays in the one fdatasync-ed log file.
-            .segment_size(8 << 20)
-            // Flushing is ours (group commit), not a background timer's.
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| match e {
-                // sled reports a held lock as an `Other` I/O error with this text.
-                sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
-                    StoreError::Locked {
-                        path: dir.display().to_string(),
-                    }
-                }
-                other => StoreError::Sled(other),
-            })?;
+        let db = open_db(dir)?;
         let tree = db.open_tree("storenode")?;
         // A data directory belongs to one store: its log carries that id.
         let id_key = key(b'm', &[b"store_id"]);
@@ -885,13 +903,7 @@ impl Store {
 
     /// Where the hash chain ends (seq 0 for an empty log).
     pub fn chain_head(&self) -> Result<ChainHead, StoreError> {
-        match self.tree.get(chain_key())? {
-            Some(v) => codec::decode(&v).map_err(|e| StoreError::Corrupt {
-                key: "chain head".into(),
-                reason: e.to_string(),
-            }),
-            None => Ok(ChainHead::default()),
-        }
+        chain_head_of(&self.tree)
     }
 
     pub fn checkpoint(&self, consumer: &str) -> Result<u64, StoreError> {
@@ -1304,6 +1316,62 @@ mod tests {
         let report = store.verify().expect("verify");
         assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
         assert!(report.problems[0].contains("differs from the log"));
+    }
+
+    /// `storenode rebuild`: damaged projections are written again from the
+    /// log; a damaged log is refused.
+    #[test]
+    fn rebuild_writes_the_projections_again_from_the_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rt = tokio::runtime::Runtime::new().expect("rt");
+        let (store, h, t, _) = start(dir.path());
+        rt.block_on(async {
+            h.write(create("o1", Dedup::None)).await.expect("write");
+            h.write(create("o2", Dedup::None)).await.expect("write");
+            h.close().await;
+        });
+        t.join().expect("join").expect("writer ok");
+        let good = store.verify().expect("verify");
+        assert!(good.problems.is_empty(), "{:?}", good.problems);
+        let id = store.store_id().clone();
+        let o1 = OrderId::new("o1").expect("valid");
+        // Damage: one order's status unreadable, the other's content gone.
+        store
+            .tree()
+            .insert(order_key(&o1), &b"not a status"[..])
+            .expect("insert");
+        store
+            .tree()
+            .remove(content_key(&OrderId::new("o2").expect("valid")))
+            .expect("remove");
+        store.db().flush().expect("flush");
+        drop(store);
+        assert!(
+            matches!(
+                Store::open(dir.path(), id.clone()),
+                Err(StoreError::Corrupt { .. })
+            ),
+            "an unreadable projection stops the open"
+        );
+        let r = rebuild(dir.path(), &id).expect("rebuild");
+        assert_eq!((r.events, r.orders), (2, 2));
+        let store = Store::open(dir.path(), id.clone()).expect("opens again");
+        let report = store.verify().expect("verify");
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(store.order(&o1).expect("read").map(|o| o.last_seq), Some(1));
+        // A damaged log is not rebuilt over: nothing is written.
+        store.tree().remove(log_key(1)).expect("remove");
+        store.db().flush().expect("flush");
+        drop(store);
+        match rebuild(dir.path(), &id) {
+            Err(StoreError::Damaged { detail, .. }) => {
+                assert!(
+                    detail.contains("log gap") || detail.contains("hash chain"),
+                    "{detail}"
+                )
+            }
+            other => panic!("rebuilt over a damaged log: {other:?}"),
+        }
     }
 
     /// Regression (#12): `verify` replayed stock with the writer's own

@@ -21,6 +21,17 @@ use super::{be_u64, key, ChainHead, Store, StoreError};
 fn anchor_key() -> Vec<u8> {
     key(b'm', &[b"hq_anchor"])
 }
+/// HQ's anchor as recorded in `tree`.
+pub(super) fn anchor_of(tree: &sled::Tree) -> Result<ChainHead, StoreError> {
+    match tree.get(anchor_key())? {
+        Some(v) => protocol::codec::decode(&v).map_err(|e| StoreError::Corrupt {
+            key: "hq anchor".into(),
+            reason: e.to_string(),
+        }),
+        None => Ok(ChainHead::default()),
+    }
+}
+
 fn floor_key() -> Vec<u8> {
     key(b'm', &[b"hq_floor"])
 }
@@ -31,13 +42,7 @@ fn hq_key(seq: u64) -> Vec<u8> {
 impl Store {
     /// The last event HQ acknowledged, with the hash it saw (seq 0: none).
     pub fn sync_anchor(&self) -> Result<ChainHead, StoreError> {
-        match self.tree.get(anchor_key())? {
-            Some(v) => protocol::codec::decode(&v).map_err(|e| StoreError::Corrupt {
-                key: "hq anchor".into(),
-                reason: e.to_string(),
-            }),
-            None => Ok(ChainHead::default()),
-        }
+        anchor_of(&self.tree)
     }
 
     /// Record HQ's acknowledgement of every event up to `anchor.seq`.

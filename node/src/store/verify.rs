@@ -20,125 +20,22 @@ impl Store {
     /// by-state index, stock, settings) equals what replaying the log
     /// gives (the log is the truth; projections are derived). Read-only.
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
-        use std::collections::{BTreeMap, HashMap};
+        use std::collections::HashMap;
         let mut report = VerifyReport::default();
-        let mut replayed: BTreeMap<OrderId, Order> = BTreeMap::new();
-        let mut streams: HashMap<OrderId, u64> = HashMap::new();
-        let mut items: HashMap<String, StockItem> = HashMap::new();
-        let mut site = Site::default();
-        let mut staff: HashMap<String, StaffMember> = HashMap::new();
-        let mut devices: HashMap<String, crate::domain::Device> = HashMap::new();
-        let mut expected_seq = 1;
-        let mut prev_hash = [0u8; 32];
-        // What HQ acknowledged: the log must still hold that entry, with
-        // that hash (HQ holds it too, so recomputing the chain after an
-        // edit does not hide the edit).
         let hq = self.sync_anchor()?;
-        let mut hq_seen = hq.seq == 0;
-        for kv in self.tree.scan_prefix([b'l']) {
-            let (k, v) = kv?;
-            let seq = be_u64(&k[1..], "log key")?;
-            if seq != expected_seq {
-                report
-                    .problems
-                    .push(format!("log gap: expected {expected_seq}, found {seq}"));
-            }
-            expected_seq = seq + 1;
-            let env = decode_env(seq, &v)?;
-            if env.prev_hash.0 != prev_hash {
-                report.problems.push(format!(
-                    "hash chain broken at log {seq}: the entry before it was changed or removed"
-                ));
-            }
-            prev_hash = chain_hash(&v);
-            if seq == hq.seq {
-                hq_seen = true;
-                if prev_hash != hq.hash {
-                    report.problems.push(format!(
-                        "log {seq} is not the entry HQ acknowledged: the log was changed at or before it (HQ's receiver has the original)"
-                    ));
-                }
-            }
-            if env.log_seq != seq {
-                report.problems.push(format!(
-                    "log {seq} holds an event claiming log_seq {}",
-                    env.log_seq
-                ));
-            }
-            let before = replayed.remove(&env.order_id);
-            let want_seq = match &before {
-                Some(o) => o.last_seq + 1,
-                None => streams.get(&env.order_id).map_or(1, |s| s + 1),
-            };
-            if env.order_seq != want_seq {
-                report.problems.push(format!(
-                    "stream {}: event at log {seq} has order_seq {}, expected {want_seq}",
-                    env.order_id, env.order_seq
-                ));
-            }
-            for e in crate::domain::inventory::effects(before.as_ref(), &env.event) {
-                match crate::domain::inventory::effect_sku(&e) {
-                    Some(sku) => {
-                        let sku = sku.to_string();
-                        let cur = items.remove(&sku);
-                        if let Some(i) = crate::domain::inventory::apply_to_item(cur, &e) {
-                            items.insert(sku, i);
-                        }
-                    }
-                    None => site = crate::domain::inventory::apply_to_site(site, &e),
-                }
-            }
-            if let Some(id) = crate::domain::staff::staff_id_of(&env.event) {
-                let cur = staff.remove(id);
-                match crate::domain::staff::apply(cur, &env.event, env.time_ms) {
-                    Some(m) => {
-                        staff.insert(m.id.clone(), m);
-                    }
-                    None => report
-                        .problems
-                        .push(format!("log {seq}: change of unknown staff member {id}")),
-                }
-            }
-            if let Some(name) = crate::domain::device::device_name_of(&env.event) {
-                let cur = devices.remove(name);
-                if let Some(d) = crate::domain::device::apply(cur, &env.event, env.time_ms) {
-                    devices.insert(d.name.clone(), d);
-                }
-            }
-            if env.order_id.is_reserved() {
-                streams.insert(env.order_id.clone(), env.order_seq);
-            } else {
-                match crate::domain::order::apply(before, &env) {
-                    Some(o) => {
-                        replayed.insert(env.order_id.clone(), o);
-                    }
-                    None => report.problems.push(format!(
-                        "log {seq}: event for unknown order {}",
-                        env.order_id
-                    )),
-                }
-            }
-            report.events += 1;
-        }
+        let Replay {
+            orders: replayed,
+            streams,
+            items,
+            site,
+            staff,
+            devices,
+        } = replay(&self.tree, hq, &mut report)?;
         if report.events != self.head() {
             report.problems.push(format!(
                 "head is {} but the log holds {}",
                 self.head(),
                 report.events
-            ));
-        }
-        if !hq_seen {
-            report.problems.push(format!(
-                "HQ acknowledged log {} but the log does not hold it: entries were removed",
-                hq.seq
-            ));
-        }
-        let anchor = self.chain_head()?;
-        let cut = report.events == 0 && anchor.seq > 0;
-        if cut || (report.events > 0 && (anchor.seq != report.events || anchor.hash != prev_hash)) {
-            report.problems.push(format!(
-                "hash chain head names log {} but the log ends at {} with another hash: entries were changed or removed at the end",
-                anchor.seq, report.events
             ));
         }
         for (id, want) in &replayed {
@@ -291,4 +188,144 @@ impl Store {
         report.orders = replayed.len() as u64;
         Ok(report)
     }
+}
+
+/// What replaying the log gives: every projection, as the log says it.
+pub(crate) struct Replay {
+    pub orders: std::collections::BTreeMap<OrderId, Order>,
+    pub streams: std::collections::HashMap<OrderId, u64>,
+    pub items: std::collections::HashMap<String, StockItem>,
+    pub site: Site,
+    pub staff: std::collections::HashMap<String, StaffMember>,
+    pub devices: std::collections::HashMap<String, crate::domain::Device>,
+}
+
+/// Replay the log of `tree`, noting in `report` what is wrong with the
+/// log itself (gaps, the hash chain, HQ's anchor `hq`, stream numbering,
+/// events for unknown orders or staff). Reads nothing but the log.
+pub(crate) fn replay(
+    tree: &sled::Tree,
+    hq: ChainHead,
+    report: &mut VerifyReport,
+) -> Result<Replay, StoreError> {
+    use std::collections::{BTreeMap, HashMap};
+    let mut replayed: BTreeMap<OrderId, Order> = BTreeMap::new();
+    let mut streams: HashMap<OrderId, u64> = HashMap::new();
+    let mut items: HashMap<String, StockItem> = HashMap::new();
+    let mut site = Site::default();
+    let mut staff: HashMap<String, StaffMember> = HashMap::new();
+    let mut devices: HashMap<String, crate::domain::Device> = HashMap::new();
+    let mut expected_seq = 1;
+    let mut prev_hash = [0u8; 32];
+    // What HQ acknowledged: the log must still hold that entry, with
+    // that hash (HQ holds it too, so recomputing the chain after an
+    // edit does not hide the edit).
+    let mut hq_seen = hq.seq == 0;
+    for kv in tree.scan_prefix([b'l']) {
+        let (k, v) = kv?;
+        let seq = be_u64(&k[1..], "log key")?;
+        if seq != expected_seq {
+            report
+                .problems
+                .push(format!("log gap: expected {expected_seq}, found {seq}"));
+        }
+        expected_seq = seq + 1;
+        let env = decode_env(seq, &v)?;
+        if env.prev_hash.0 != prev_hash {
+            report.problems.push(format!(
+                "hash chain broken at log {seq}: the entry before it was changed or removed"
+            ));
+        }
+        prev_hash = chain_hash(&v);
+        if seq == hq.seq {
+            hq_seen = true;
+            if prev_hash != hq.hash {
+                report.problems.push(format!(
+                    "log {seq} is not the entry HQ acknowledged: the log was changed at or before it (HQ's receiver has the original)"
+                ));
+            }
+        }
+        if env.log_seq != seq {
+            report.problems.push(format!(
+                "log {seq} holds an event claiming log_seq {}",
+                env.log_seq
+            ));
+        }
+        let before = replayed.remove(&env.order_id);
+        let want_seq = match &before {
+            Some(o) => o.last_seq + 1,
+            None => streams.get(&env.order_id).map_or(1, |s| s + 1),
+        };
+        if env.order_seq != want_seq {
+            report.problems.push(format!(
+                "stream {}: event at log {seq} has order_seq {}, expected {want_seq}",
+                env.order_id, env.order_seq
+            ));
+        }
+        for e in crate::domain::inventory::effects(before.as_ref(), &env.event) {
+            match crate::domain::inventory::effect_sku(&e) {
+                Some(sku) => {
+                    let sku = sku.to_string();
+                    let cur = items.remove(&sku);
+                    if let Some(i) = crate::domain::inventory::apply_to_item(cur, &e) {
+                        items.insert(sku, i);
+                    }
+                }
+                None => site = crate::domain::inventory::apply_to_site(site, &e),
+            }
+        }
+        if let Some(id) = crate::domain::staff::staff_id_of(&env.event) {
+            let cur = staff.remove(id);
+            match crate::domain::staff::apply(cur, &env.event, env.time_ms) {
+                Some(m) => {
+                    staff.insert(m.id.clone(), m);
+                }
+                None => report
+                    .problems
+                    .push(format!("log {seq}: change of unknown staff member {id}")),
+            }
+        }
+        if let Some(name) = crate::domain::device::device_name_of(&env.event) {
+            let cur = devices.remove(name);
+            if let Some(d) = crate::domain::device::apply(cur, &env.event, env.time_ms) {
+                devices.insert(d.name.clone(), d);
+            }
+        }
+        if env.order_id.is_reserved() {
+            streams.insert(env.order_id.clone(), env.order_seq);
+        } else {
+            match crate::domain::order::apply(before, &env) {
+                Some(o) => {
+                    replayed.insert(env.order_id.clone(), o);
+                }
+                None => report.problems.push(format!(
+                    "log {seq}: event for unknown order {}",
+                    env.order_id
+                )),
+            }
+        }
+        report.events += 1;
+    }
+    if !hq_seen {
+        report.problems.push(format!(
+            "HQ acknowledged log {} but the log does not hold it: entries were removed",
+            hq.seq
+        ));
+    }
+    let anchor = chain_head_of(tree)?;
+    let cut = report.events == 0 && anchor.seq > 0;
+    if cut || (report.events > 0 && (anchor.seq != report.events || anchor.hash != prev_hash)) {
+        report.problems.push(format!(
+            "hash chain head names log {} but the log ends at {} with another hash: entries were changed or removed at the end",
+            anchor.seq, report.events
+        ));
+    }
+    Ok(Replay {
+        orders: replayed,
+        streams,
+        items,
+        site,
+        staff,
+        devices,
+    })
 }

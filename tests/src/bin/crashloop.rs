@@ -1,7 +1,7 @@
 //! The crash loop, for long runs: `cargo run --release -p storenode-tests
 //! --bin crashloop -- --cycles 5000 --seed 7 [--clients 4] [--kill-ms 10-150]
 //! [--verify-every 1] [--fresh-every 100 (0: one data directory for the
-//! whole run)] [--dir D] [--json] [-v]`. The node it runs is the
+//! whole run)] [--no-cloud] [--dir D] [--json] [-v]`. The node it runs is the
 //! debug build unless `STORENODE_BIN` names another (e.g.
 //! `target/release/storenode`). Prints a table, or JSON with `--json`;
 //! exits 1 with the seed and cycle of a failure.
@@ -36,6 +36,7 @@ fn parse(args: &[String]) -> Result<(Config, bool)> {
                 cfg.fresh_every = value("--fresh-every")?.parse().context("--fresh-every")?
             }
             "--dir" => cfg.dir = Some(value("--dir")?.into()),
+            "--no-cloud" => cfg.cloud = false,
             "--json" => json = true,
             "-v" | "--verbose" => cfg.verbose = true,
             other => bail!("unknown argument {other} (see the file's header for usage)"),
@@ -60,10 +61,10 @@ async fn main() {
             if json {
                 println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
             } else {
-                println!("| cycles | seed | orders | steps acknowledged | repeats after a kill | verify runs | log events | seconds |");
-                println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+                println!("| cycles | seed | orders | steps acknowledged | repeats after a kill | verify runs | log events | events at HQ | HQ commands | seconds |");
+                println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
                 println!(
-                    "| {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
                     r.cycles,
                     r.seed,
                     r.orders,
@@ -71,6 +72,8 @@ async fn main() {
                     r.repeats,
                     r.verifies,
                     r.events,
+                    r.events_at_hq,
+                    r.hq_commands,
                     r.seconds
                 );
             }

@@ -49,6 +49,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 reason: "a JSON body is required".into(),
             });
         }
+        // Every body is an object: serde would also fill a struct from an
+        // array (`[]` read as `{}` applied a "picked" with no fields given).
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(AppError::InvalidBody {
+                field: "(body)".into(),
+                reason: "the body must be a JSON object ({...})".into(),
+            });
+        }
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
