@@ -329,14 +329,10 @@ impl<S: EventSink> Writer<S> {
                 std::thread::sleep(self.linger);
                 self.drain(&mut batch);
             }
-            // The whole group is one sled batch: sled's cost is per batch
-            // far more than per key (≈5.5 KB written per `apply_batch`
-            // measured on this disk), so one batch per group commit cuts
-            // both bytes written and CPU. Requests in the group see each
-            // other's effects through the overlay.
             // A full or read-only disk: refuse the group's writes before
             // sled tries one it cannot make, and write nothing (a consumer's
-            // checkpoint comes again; a close still closes).
+            // checkpoint is dropped: after a restart it replays a little
+            // more, harmlessly; a close still closes).
             if let Some(trouble) = self.store.disk().and_then(|d| d.check()) {
                 let mut close = None;
                 for msg in batch.drain(..) {
@@ -350,12 +346,18 @@ impl<S: EventSink> Writer<S> {
                     }
                 }
                 if let Some(done) = close {
+                    self.watermark.flush();
                     let _ = done.send(());
                     tracing::info!(head = self.store.head(), "writer closed");
                     return Ok(());
                 }
                 continue;
             }
+            // The whole group is one sled batch: sled's cost is per batch
+            // far more than per key (≈5.5 KB written per `apply_batch`
+            // measured on this disk), so one batch per group commit cuts
+            // both bytes written and CPU. Requests in the group see each
+            // other's effects through the overlay.
             let mut group = Group::new(self.store.head(), self.last_hash);
             let mut replies = Vec::with_capacity(batch.len());
             let mut published = Vec::new();
