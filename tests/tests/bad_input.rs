@@ -214,8 +214,8 @@ fn order_cases() -> Vec<HttpCase> {
             "[1, 2]".into(),
             400,
             "invalid_body",
-            Field::Is("[0]"),
-            &["invalid type"],
+            Field::Is("(body)"),
+            &["must be a JSON object"],
         ),
         case(
             "unknown top-level field",

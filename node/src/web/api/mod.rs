@@ -49,9 +49,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 reason: "a JSON body is required".into(),
             });
         }
-        // Every body is an object: serde would also fill a struct from an
+        // Every body is an object, but serde also fills a struct from an
         // array (`[]` read as `{}` applied a "picked" with no fields given).
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        // Anything else that is not an object is serde's to refuse (a
+        // syntax error, "invalid type: …, expected struct …").
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
             return Err(AppError::InvalidBody {
                 field: "(body)".into(),
                 reason: "the body must be a JSON object ({...})".into(),
