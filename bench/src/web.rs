@@ -22,23 +22,7 @@ fn client() -> Result<reqwest::Client> {
 
 /// Log a staff member in through the login form; the session cookie.
 pub async fn login(node: &Node, staff_id: &str, pin: &str) -> Result<String> {
-    let resp = client()?
-        .post(node.url("/login"))
-        .header("origin", format!("http://{}", node.http))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("staff_id={staff_id}&pin={pin}&next="))
-        .send()
-        .await?;
-    let cookie = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("sn_session="))
-        .and_then(|v| v.split(';').next())
-        .map(str::to_string)
-        .ok_or_else(|| anyhow!("login of {staff_id} failed: {}", resp.status()))?;
-    Ok(cookie)
+    node.session_cookie(staff_id, pin).await
 }
 
 /// Create `n` orders from 32 concurrent clients and wait until all are on

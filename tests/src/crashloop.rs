@@ -168,25 +168,19 @@ impl Hq {
         }
     }
 
-    /// The end: every event reached HQ once and in order; each command
-    /// was answered `accepted` and caused exactly one event.
-    async fn check_end(
-        &self,
-        api: &Api,
-        store: &str,
-        head: u64,
-        commands: &[String],
-    ) -> Result<()> {
-        self.sink
-            .wait_all(store, head, 120)
-            .await
-            .context("the log at HQ")?;
-        let events = store_events(api).await?;
+    /// The end: each command was answered `accepted` (its events are
+    /// durable then) and caused exactly one event. The caller then waits
+    /// for the whole log at HQ.
+    async fn check_commands(&self, api: &Api, store: &str, commands: &[String]) -> Result<()> {
         for id in commands {
             let outcome = self.bridge.command_outcome(store, id, 60).await?;
             if outcome["status"] != "accepted" {
                 bail!("HQ command {id}: {outcome}");
             }
+        }
+        // Read after every answer, so that each command's event is in.
+        let events = store_events(api).await?;
+        for id in commands {
             let caused = events
                 .iter()
                 .filter(|e| e.causation_id.is_some_and(|c| c.to_string() == *id))
@@ -776,23 +770,6 @@ fn check_order(
     Ok(())
 }
 
-/// `storenode verify` on the (stopped) data directory.
-fn verify(dir: &Path, store: &str) -> Result<()> {
-    let out = std::process::Command::new(crate::binary())
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--store-id", store, "verify"])
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "storenode verify failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
-}
-
 async fn start(dir: &Path, store: &str, hq: Option<&Hq>) -> Result<Node> {
     let mut env = Vec::new();
     if let Some(hq) = hq {
@@ -950,7 +927,7 @@ async fn run_epoch(
             crate::copy_data_dir(&dir, &snap).with_context(|| at(cycle))?;
             let (snap, label, store) = (snap.clone(), at(cycle), store.clone());
             verifying = Some(std::thread::spawn(move || {
-                verify(&snap, &store).context(label)
+                crate::verify(&snap, &store).context(label)
             }));
         }
         if cfg.verbose {
@@ -992,18 +969,17 @@ async fn run_epoch(
     report.orders = check_touched(&api, &clients, true)
         .await
         .with_context(|| at(cycles))?;
-    let head = node.head().await?;
     if let Some(hq) = hq {
         // HQ's last commands may still arrive: wait for their events
         // before the log and stock are checked.
-        hq.check_end(&api, &store, head, &commands)
+        hq.check_commands(&api, &store, &commands)
             .await
             .with_context(|| at(cycles))?;
     }
     let head = node.head().await?;
     if let Some(hq) = hq {
         hq.sink
-            .wait_all(&store, head, 60)
+            .wait_all(&store, head, 120)
             .await
             .with_context(|| at(cycles))?;
         report.events_at_hq = hq.sink.applied(&store);
@@ -1013,7 +989,7 @@ async fn run_epoch(
         .await
         .with_context(|| at(cycles))?;
     node.terminate().await?;
-    verify(&dir, &store).with_context(|| at(cycles))?;
+    crate::verify(&dir, &store).with_context(|| at(cycles))?;
     report.verifies += 1;
     for c in &clients {
         let c = c.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

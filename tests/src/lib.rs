@@ -75,6 +75,24 @@ pub fn binary() -> &'static Path {
     BIN.get_or_init(|| built("storenode", "storenode", "STORENODE_BIN"))
 }
 
+/// Run `storenode verify` on a stopped node's data directory; an error
+/// with its report unless the store is consistent with its log.
+pub fn verify(data_dir: &Path, store_id: &str) -> Result<()> {
+    let out = std::process::Command::new(binary())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--store-id", store_id, "verify"])
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "storenode verify failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
 /// A running node.
 pub struct Node {
     child: Option<Child>,

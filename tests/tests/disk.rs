@@ -269,18 +269,7 @@ async fn a_full_or_read_only_disk_refuses_new_work_serves_reads_and_recovers() {
 
     // Nothing was damaged on the way.
     assert!(node.terminate().await.unwrap().success());
-    let out = Command::new(storenode_tests::binary())
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["--store-id", "test-store", "verify"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "verify: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    storenode_tests::verify(&data, "test-store").unwrap();
     drop(fs);
 }
 

@@ -280,15 +280,5 @@ async fn random_bodies_on_every_route_get_a_4xx_and_change_nothing() {
     }
     eprintln!("http fuzz: {sent} requests, statuses {by_status:?}");
     assert!(node.terminate().await.unwrap().success());
-    let out = std::process::Command::new(storenode_tests::binary())
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["--store-id", "test-store", "verify"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    storenode_tests::verify(dir.path(), "test-store").unwrap();
 }

@@ -71,7 +71,7 @@ impl Log {
                     prev_hash: ChainHash(prev),
                 };
                 let b = codec::encode(&env);
-                prev = sha256(&b);
+                prev = storenode::store::chain_hash(&b);
                 bytes.push(b);
                 hash.push(prev);
             }
@@ -94,10 +94,6 @@ impl Log {
                 .collect(),
         }
     }
-}
-
-fn sha256(b: &[u8]) -> [u8; 32] {
-    storenode::store::chain_hash(b)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -115,11 +115,6 @@ impl Deliveries {
         })
     }
 
-    /// How many notices wait for an acknowledgement.
-    pub fn pending(&self) -> usize {
-        self.inner.pending.lock().map(|p| p.len()).unwrap_or(0)
-    }
-
     /// Queue the actionable notices `env` produced, after dropping what it
     /// makes moot. Called again for the same event after a crash (the
     /// notification service replays from its checkpoint): a notice still
