@@ -17,6 +17,9 @@ needs=(
   "/usr/share/zoneinfo/Europe/Berlin:tzdata"  # time zones for the pages
   "/usr/sbin/mosquitto:mosquitto"     # the stand-in cloud broker of the sync tests
   "faketime:faketime"                 # a wall clock the clock tests step (libfaketime)
+  "aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu"  # the Raspberry Pi build (linker, C for ring)
+  "/usr/aarch64-linux-gnu/lib/crt1.o:libc6-dev-arm64-cross"  # its C library
+  "qemu-aarch64-static:qemu-user-static"         # runs that build here (tests/tests/aarch64.rs)
 )
 missing=()
 for n in "${needs[@]}"; do
@@ -56,6 +59,11 @@ if [ "$(cat "$axe_dir/VERSION" 2>/dev/null)" != "$AXE_VERSION" ] || [ ! -s "$axe
   rm -f "$tgz"
 fi
 
+# Packaging tools: cargo-deb (pinned) and Rust's aarch64 standard library.
+. scripts/tools.sh
+ensure_cargo_deb
+ensure_aarch64_target
+
 # One full build of the workspace, not an edit loop: incremental caches
 # would only add gigabytes to target/ (set CARGO_INCREMENTAL=1 to keep them).
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
@@ -63,4 +71,7 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo build --locked --workspace --bins
+# The Raspberry Pi's binary (stripped release, cross-compiled): the qemu
+# test completes an order with it. Once per run, before the tests.
+cargo build --locked --release --target aarch64-unknown-linux-gnu -p storenode --bin storenode
 cargo test --locked --workspace

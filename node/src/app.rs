@@ -121,6 +121,11 @@ impl EventSink for LinkSink {
     }
 }
 
+/// Make the API token file if it is missing (`init`); the path when made.
+pub fn api_token_file(config: &Config) -> Result<Option<PathBuf>, StartError> {
+    api_token(config).map(|(_, made)| made)
+}
+
 /// Read the API token from the data dir, or make one (0600) on first start.
 fn api_token(config: &Config) -> Result<(String, Option<PathBuf>), StartError> {
     if let Some(t) = &config.api_token {
@@ -550,6 +555,10 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
         metrics_open: config.http_metrics_open,
         ca: ca.clone(),
         device_broker: broker.tls_addr,
+        broker_listeners: std::iter::once(broker.addr)
+            .chain(broker.tls_addr)
+            .collect(),
+        data_dir: config.data_dir.as_path().into(),
     };
     tasks.push(tokio::spawn(web::live::feed(
         state.clone(),

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod import;
 pub mod metrics;
 pub mod net;
+pub mod ops;
 pub mod pin;
 pub mod pki;
 pub mod read;

@@ -13,9 +13,12 @@ use storenode::config::{self, Layers, Source};
 )]
 #[command(after_help = format!("Configuration keys (file key, default, meaning, environment variable):\n{}", config::describe_keys()))]
 struct Cli {
-    /// TOML configuration file.
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
+    /// TOML configuration file; give it more than once to layer files (the
+    /// fleet's template, then the store's own file: later files override
+    /// earlier ones key by key). Also STORENODE_CONFIG, paths separated
+    /// by `:`.
+    #[arg(long, global = true, env = "STORENODE_CONFIG", value_delimiter = ':')]
+    config: Vec<PathBuf>,
     /// Where the database, API token and keys live.
     #[arg(long, global = true)]
     data_dir: Option<String>,
@@ -71,6 +74,55 @@ enum Cmd {
     },
     /// Print this node's public key for pickup tokens (HQ trusts it).
     Keys,
+    /// Make a new store ready to run, without questions: write the store's
+    /// configuration file, then the database, API token, pickup key, staff
+    /// secret and device CA, and the first manager (its PIN printed once);
+    /// print what to do next. Refuses a data directory that holds a store.
+    Init {
+        /// The store's configuration file to write (read after the
+        /// `--config` files, which are the fleet's template).
+        #[arg(long, default_value = "/etc/storenode/store.toml")]
+        output: PathBuf,
+        /// The cloud broker, e.g. mqtts://hq.example:8883 (none: offline
+        /// only until set).
+        #[arg(long)]
+        cloud: Option<String>,
+        /// CA certificate file for the cloud broker (PEM).
+        #[arg(long)]
+        cloud_ca: Option<String>,
+        /// This store's client certificate and key for the cloud broker.
+        #[arg(long, requires = "cloud_key")]
+        cloud_cert: Option<String>,
+        #[arg(long, requires = "cloud_cert")]
+        cloud_key: Option<String>,
+        /// User name and password for the cloud broker.
+        #[arg(long, requires = "cloud_password")]
+        cloud_username: Option<String>,
+        #[arg(long, requires = "cloud_username")]
+        cloud_password: Option<String>,
+        /// The first manager's name.
+        #[arg(long, default_value = "Store manager")]
+        manager: String,
+        /// Write the configuration file again if it exists (a data
+        /// directory that holds a store is never replaced).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write a consistent backup of the store (database and secrets) to
+    /// PATH. While the node runs it is taken through the node, between two
+    /// writes (online); otherwise directly.
+    Backup { path: PathBuf },
+    /// Restore a backup into the data directory (node stopped). The file is
+    /// checked whole first; a data directory that holds a database is
+    /// refused unless --force, which moves it aside.
+    Restore {
+        path: PathBuf,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the data directory, permissions, disk, clock, the broker and
+    /// the store's integrity, and say what to do. Exit 1 on a problem.
+    Doctor,
     /// Manage staff logins for the store's pages (node stopped; while it
     /// runs, a manager uses the Staff page or the API).
     Staff {
@@ -129,7 +181,7 @@ enum DeviceCmd {
 
 fn layers(cli: &Cli) -> Result<Layers, config::ConfigError> {
     let mut l = Layers::defaults();
-    if let Some(path) = &cli.config {
+    for path in &cli.config {
         l.file(path)?;
     }
     l.env(std::env::vars());
@@ -151,6 +203,9 @@ fn layers(cli: &Cli) -> Result<Layers, config::ConfigError> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Cmd::Init { .. }) = &cli.command {
+        return init(cli);
+    }
     let config = match layers(&cli).and_then(|l| l.validate()) {
         Ok(c) => c,
         Err(e) => {
@@ -187,6 +242,19 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Demo => demo = true,
+        Cmd::Init { .. } => unreachable!("handled before the configuration is read"),
+        Cmd::Backup { path } => return backup(&config, &path),
+        Cmd::Restore { path, force } => return restore(&config, &path, force),
+        Cmd::Doctor => {
+            let (text, failed) =
+                storenode::ops::doctor::render(&storenode::ops::doctor::doctor(&config));
+            print!("{text}");
+            return if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
     }
     storenode::app::init_tracing(&config.log_level, config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -364,6 +432,126 @@ fn staff(config: &config::Config, action: StaffCmd) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
+    }
+}
+
+fn init(cli: Cli) -> ExitCode {
+    let Some(Cmd::Init {
+        output,
+        cloud,
+        cloud_ca,
+        cloud_cert,
+        cloud_key,
+        cloud_username,
+        cloud_password,
+        manager,
+        force,
+    }) = cli.command
+    else {
+        return ExitCode::FAILURE;
+    };
+    let Some(store_id) = cli.store_id else {
+        eprintln!("storenode init: give the store's id: storenode init --store-id ID");
+        return ExitCode::from(2);
+    };
+    let mut values = Vec::new();
+    let flags = [
+        ("data_dir", cli.data_dir),
+        ("http.listen", cli.http_listen),
+        ("mqtt.listen", cli.mqtt_listen),
+        ("mqtt.tls_listen", cli.mqtt_tls_listen),
+        ("log.level", cli.log_level),
+        ("cloud.url", cloud),
+        ("cloud.ca_file", cloud_ca),
+        ("cloud.cert_file", cloud_cert),
+        ("cloud.key_file", cloud_key),
+        ("cloud.username", cloud_username),
+        ("cloud.password", cloud_password),
+    ];
+    for (key, value) in flags {
+        if let Some(v) = value {
+            values.push((key.to_string(), v));
+        }
+    }
+    let args = storenode::ops::init::InitArgs {
+        store_id,
+        output,
+        templates: cli.config,
+        values,
+        manager,
+        force,
+    };
+    match storenode::ops::init::init(&args, std::env::vars()) {
+        Ok(done) => {
+            print!("{}", storenode::ops::init::next_steps(&done));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("storenode init: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn backup(config: &config::Config, path: &std::path::Path) -> ExitCode {
+    match storenode::ops::backup(config, path) {
+        Ok((s, online)) => {
+            println!(
+                "backup of store {} written to {}: log head {}, {} keys, {} files, {} bytes ({})",
+                s.header.store_id,
+                path.display(),
+                s.header.log_head,
+                s.keys,
+                s.files.len(),
+                s.bytes,
+                if online {
+                    "online, through the running node"
+                } else {
+                    "the node was stopped"
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("storenode backup: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn restore(config: &config::Config, path: &std::path::Path, force: bool) -> ExitCode {
+    match storenode::ops::restore(config, path, force) {
+        Ok(r) => {
+            let report = &r.report;
+            println!(
+                "restored store {} from {}: log head {}, {} keys, {} files",
+                r.summary.header.store_id,
+                path.display(),
+                r.summary.header.log_head,
+                r.summary.keys,
+                r.summary.files.len()
+            );
+            if let Some(aside) = &r.moved_aside {
+                println!(
+                    "  the previous database and secrets were moved to {}",
+                    aside.display()
+                );
+            }
+            println!("{} events, {} orders checked", report.events, report.orders);
+            for p in &report.problems {
+                println!("PROBLEM: {p}");
+            }
+            if report.problems.is_empty() {
+                println!("store is consistent with its log; start the node");
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("storenode restore: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -22,6 +22,9 @@ pub struct Metrics {
     pub forged_events: Family<Labels, Counter>,
     pub dead_letters: Family<Labels, Counter>,
     pub service_restarts: Family<Labels, Counter>,
+    pub service_up: Family<Labels, Gauge>,
+    /// Each supervised service: running (`true`) or waiting to restart.
+    services: Mutex<std::collections::BTreeMap<&'static str, bool>>,
     pub consumer_lag: Family<Labels, Gauge>,
     pub log_head: Gauge,
     pub orders: Family<Labels, Gauge>,
@@ -80,6 +83,8 @@ impl Metrics {
             forged_events: Family::default(),
             dead_letters: Family::default(),
             service_restarts: Family::default(),
+            service_up: Family::default(),
+            services: Mutex::default(),
             consumer_lag: Family::default(),
             log_head: Gauge::default(),
             orders: Family::default(),
@@ -270,6 +275,11 @@ impl Metrics {
                 m.service_restarts.clone(),
             );
             r.register(
+                "service_up",
+                "1 while a service task runs, 0 while it waits to be restarted after a failure",
+                m.service_up.clone(),
+            );
+            r.register(
                 "consumer_lag",
                 "Log events a consumer has not processed yet",
                 m.consumer_lag.clone(),
@@ -437,6 +447,32 @@ impl Metrics {
         self.service_restarts
             .get_or_create(&vec![("service", service.to_string())])
             .inc();
+    }
+
+    /// A supervised service started (`true`) or failed (`false`).
+    pub fn service_up(&self, service: &'static str, up: bool) {
+        self.service_up
+            .get_or_create(&vec![("service", service.to_string())])
+            .set(i64::from(up));
+        if let Ok(mut m) = self.services.lock() {
+            m.insert(service, up);
+        }
+    }
+
+    /// The services that are not running now (waiting to restart).
+    pub fn services_down(&self) -> Vec<&'static str> {
+        self.services
+            .lock()
+            .map(|m| m.iter().filter(|(_, up)| !**up).map(|(s, _)| *s).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every supervised service seen so far.
+    pub fn services(&self) -> Vec<&'static str> {
+        self.services
+            .lock()
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default()
     }
 
     pub fn lag(&self, consumer: &'static str, lag: u64) {

@@ -21,7 +21,7 @@ pub mod cloud;
 pub mod crashloop;
 
 /// The workspace's target directory.
-pub(crate) fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -75,6 +75,63 @@ pub fn binary() -> &'static Path {
     BIN.get_or_init(|| built("storenode", "storenode", "STORENODE_BIN"))
 }
 
+/// `STORENODE_RUNNER`: a command the node runs under, e.g.
+/// `qemu-aarch64-static -L /usr/aarch64-linux-gnu` with `STORENODE_BIN`
+/// naming an aarch64 build (the footprint of a Raspberry Pi's binary).
+pub fn runner() -> Option<(String, Vec<String>)> {
+    let text = std::env::var("STORENODE_RUNNER").ok()?;
+    let mut words = text.split_whitespace().map(str::to_string);
+    Some((words.next()?, words.collect()))
+}
+
+/// The aarch64 release build of `storenode` (cross-compiled with Debian's
+/// gcc-aarch64-linux-gnu; built here if missing or older than the sources)
+/// and the qemu-user command that runs it on this machine.
+pub fn aarch64_node() -> Result<(PathBuf, Vec<std::ffi::OsString>)> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--locked",
+            "--target",
+            "aarch64-unknown-linux-gnu",
+            "-p",
+            "storenode",
+            "--bin",
+            "storenode",
+        ])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .status()
+        .context("run cargo build for aarch64")?;
+    if !status.success() {
+        bail!("the aarch64 build failed: scripts/test.sh installs what it needs (rustup target aarch64-unknown-linux-gnu, gcc-aarch64-linux-gnu)");
+    }
+    let bin = target_dir().join("aarch64-unknown-linux-gnu/release/storenode");
+    let qemu = which("qemu-aarch64-static").ok_or_else(|| {
+        anyhow!("qemu-aarch64-static not found: install qemu-user-static (scripts/test.sh does)")
+    })?;
+    Ok((
+        bin.clone(),
+        vec![
+            qemu.into(),
+            "-L".into(),
+            "/usr/aarch64-linux-gnu".into(),
+            bin.into(),
+        ],
+    ))
+}
+
+/// A program on `PATH`.
+pub fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
 /// Run `storenode verify` on a stopped node's data directory; an error
 /// with its report unless the store is consistent with its log.
 pub fn verify(data_dir: &Path, store_id: &str) -> Result<()> {
@@ -120,6 +177,12 @@ pub struct Opts {
     /// Serve HTTP on this port of 127.0.0.1 (default: an ephemeral one),
     /// e.g. to restart a node where a browser expects it.
     pub http_port: Option<u16>,
+    /// Run this command instead of the built `storenode` (e.g. an installed
+    /// package's binary, or `qemu-aarch64-static … storenode`); the
+    /// harness's flags follow it.
+    pub program: Vec<std::ffi::OsString>,
+    /// How long to wait for the node to be ready (default 30 s).
+    pub ready_secs: Option<u64>,
 }
 
 /// The SKUs [`order_body`] uses: SKU-000 … SKU-099, plus "S".
@@ -171,7 +234,21 @@ impl Node {
         let n = std::fs::read_dir(data_dir)?.count();
         let log = data_dir.join(format!("node-{n}.log"));
         let out = std::fs::File::create(&log)?;
-        let mut cmd = Command::new(binary());
+        let mut cmd = match opts.program.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args);
+                c
+            }
+            None => match runner() {
+                Some((program, args)) => {
+                    let mut c = Command::new(program);
+                    c.args(args).arg(binary());
+                    c
+                }
+                None => Command::new(binary()),
+            },
+        };
         cmd.arg("--data-dir")
             .arg(data_dir)
             .args([
@@ -207,7 +284,8 @@ impl Node {
             http_client: reqwest::Client::new(),
         };
         // The node prints its resolved addresses once it is ready.
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let ready_secs = opts.ready_secs.unwrap_or(30);
+        let deadline = Instant::now() + Duration::from_secs(ready_secs);
         loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let http = find_addr(&text, "staff API    http://")
@@ -228,7 +306,7 @@ impl Node {
                 bail!("storenode exited with {status} before ready:\n{text}");
             }
             if Instant::now() > deadline {
-                bail!("storenode not ready after 30 s:\n{text}");
+                bail!("storenode not ready after {ready_secs} s:\n{text}");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -547,6 +625,27 @@ impl Node {
             .as_str()
             .map(str::to_string)
             .ok_or_else(|| anyhow!("{id} has no pickup code: {v}"))
+    }
+
+    /// The whole flow for one new order of `lines` lines: created (201),
+    /// accepted and prepared by the node's services, picked, staged, and
+    /// handed over with its pickup code; waits for `fulfilled`.
+    pub async fn complete_order(&self, id: &str, lines: usize) -> Result<()> {
+        let (status, v) = self.post("/api/v1/orders", &order_body(id, lines)).await?;
+        if status != 201 {
+            bail!("create {id}: {status} {v}");
+        }
+        let code = self.make_ready(id).await?;
+        let (status, v) = self
+            .post(
+                &format!("/api/v1/orders/{id}/handed-over"),
+                &serde_json::json!({ "staff": "ann", "code": code }),
+            )
+            .await?;
+        if status != 200 {
+            bail!("hand over {id}: {status} {v}");
+        }
+        self.wait_state(id, "fulfilled", 20).await
     }
 
     pub async fn order_state(&self, id: &str) -> Result<Option<String>> {

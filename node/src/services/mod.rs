@@ -58,6 +58,7 @@ pub async fn supervise<F, Fut>(
 {
     let mut pause = Duration::from_millis(100);
     loop {
+        metrics.service_up(name, true);
         let outcome = tokio::spawn(start()).await;
         if shutdown.is_fired() {
             return;
@@ -70,6 +71,7 @@ pub async fn supervise<F, Fut>(
             }
             Err(e) => tracing::error!(service = name, error = %e, "service task ended; restarting"),
         }
+        metrics.service_up(name, false);
         metrics.restart(name);
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_secs(5));

@@ -23,10 +23,12 @@
 //! | `n`    | SHA-256 of a session token  | [`SessionRecord`]              |
 //! | `h`    | HQ command seq (u64 BE)     | when it was decided (see `sync`) |
 //! | `a`    | device tenant, 0, notice id | [`PendingNotice`] until acknowledged |
+pub mod backup;
 mod dead_letters;
 mod deliveries;
 mod devices;
 pub mod disk;
+pub mod format;
 mod inbox;
 mod rebuild;
 mod session;
@@ -77,6 +79,16 @@ pub enum StoreError {
     /// New work refused: the disk is full or read-only (nothing written).
     #[error(transparent)]
     Disk(#[from] disk::DiskTrouble),
+    /// Written by a newer release, in a format this one does not know.
+    #[error(
+        "the database in {path} has format {found}, written by storenode {by}; this is storenode {}, which reads formats {} to {}. A downgrade is refused so that no newer record is misread: install storenode {by} (or newer) again, or restore a backup taken with this release",
+        format::RELEASE, format::OLDEST, format::FORMAT
+    )]
+    TooNew {
+        path: String,
+        found: u32,
+        by: String,
+    },
     #[error(
         "database {path} belongs to store {found:?}, not {wanted:?} (check store_id or data_dir)"
     )]
@@ -349,6 +361,9 @@ impl Store {
     ) -> Result<Self, StoreError> {
         let db = open_db(dir)?;
         let tree = db.open_tree("storenode")?;
+        // Before anything is read: an older format is migrated, a newer
+        // one refused.
+        format::open(&db, &tree, dir)?;
         // A data directory belongs to one store: its log carries that id.
         let id_key = key(b'm', &[b"store_id"]);
         match tree.compare_and_swap(

@@ -33,6 +33,7 @@ const PROJECTIONS: [u8; 7] = [b'o', b'k', b's', b'i', b'g', b'u', b'v'];
 pub fn rebuild(dir: &Path, store_id: &StoreId) -> Result<RebuildReport, StoreError> {
     let db = open_db(dir)?;
     let tree = db.open_tree("storenode")?;
+    format::open(&db, &tree, dir)?;
     if let Some(found) = tree.get(key(b'm', &[b"store_id"]))? {
         let found = String::from_utf8_lossy(&found).into_owned();
         if found != store_id.as_str() {

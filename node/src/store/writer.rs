@@ -101,6 +101,10 @@ enum Msg {
     },
     /// Finish everything queued before this, flush, stop.
     Close(oneshot::Sender<()>),
+    /// Run this between two group commits, with everything before it
+    /// durable and the head advanced, while later requests wait (a
+    /// consistent backup).
+    Exclusive(Box<dyn FnOnce() + Send>),
 }
 
 /// Sends requests to the writer. Cheap to clone.
@@ -110,6 +114,12 @@ pub struct WriterHandle {
 }
 
 impl WriterHandle {
+    /// Whether the writer still takes requests (it stops for good when a
+    /// write to the disk fails).
+    pub fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
     /// Queue a request and wait until its outcome is durable.
     pub async fn write(&self, req: WriteRequest) -> Result<Written, StoreError> {
         self.submit(req)
@@ -130,6 +140,24 @@ impl WriterHandle {
             .await
             .map_err(|_| StoreError::Closed)?;
         Ok(rx)
+    }
+
+    /// Run `f` on the writer's thread between two group commits: every
+    /// request queued before it is durable and visible, and none after it
+    /// starts until `f` returns.
+    pub async fn exclusive<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        let job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        self.tx
+            .send(Msg::Exclusive(job))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)
     }
 
     pub async fn checkpoint(&self, consumer: &'static str, seq: u64) -> Result<(), StoreError> {
@@ -342,6 +370,7 @@ impl<S: EventSink> Writer<S> {
                             let _ = reply.send(Err(StoreError::Disk(trouble)));
                         }
                         Msg::Checkpoint { .. } => {}
+                        Msg::Exclusive(job) => job(),
                         Msg::Close(done) => close = Some(done),
                     }
                 }
@@ -364,6 +393,7 @@ impl<S: EventSink> Writer<S> {
             let mut close = None;
             let mut checkpoints = 0;
             let mut failed = None;
+            let mut exclusive = Vec::new();
             for msg in batch.drain(..) {
                 match msg {
                     Msg::Write(req, reply) => match self.apply(req, &mut group) {
@@ -383,6 +413,7 @@ impl<S: EventSink> Writer<S> {
                             tracing::error!(error = %e, consumer, "reading a checkpoint failed");
                         }
                     }
+                    Msg::Exclusive(job) => exclusive.push(job),
                     Msg::Close(done) => close = Some(done),
                 }
             }
@@ -443,6 +474,10 @@ impl<S: EventSink> Writer<S> {
             self.metrics.log_head.set(head as i64);
             for (reply, written) in replies {
                 let _ = reply.send(Ok(written));
+            }
+            // After the group is durable and visible; the next group waits.
+            for job in exclusive {
+                job();
             }
             if let Some(done) = close {
                 self.watermark.flush();

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -69,6 +69,10 @@ pub struct AppState {
     pub ca: Arc<crate::pki::NodeCa>,
     /// The TLS device listener, for the bundles' "how to connect".
     pub device_broker: Option<std::net::SocketAddr>,
+    /// The broker's listeners, which `/readyz` connects to.
+    pub broker_listeners: Arc<[std::net::SocketAddr]>,
+    /// The data directory (backups read its secrets).
+    pub data_dir: Arc<std::path::Path>,
 }
 
 impl AppState {
@@ -136,12 +140,14 @@ pub fn app(state: AppState) -> Router {
         .route("/staff/{id}/enable", post(staff::enable))
         .route("/staff/{id}/pin", post(staff::reset_pin))
         .route("/dead-letters", get(admin::dead_letters))
+        .route("/backup", get(admin::backup))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::api_auth,
         ));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/ca.pem", get(ca_pem))
         .route("/metrics", get(metrics))
         .nest("/api/v1", api)
@@ -255,6 +261,61 @@ async fn healthz(State(s): State<AppState>) -> Json<serde_json::Value> {
         "writable": trouble.is_none(),
         "disk": trouble.map(|t| t.to_string()),
     }))
+}
+
+/// `GET /readyz`: 200 when the node can take work — the broker's
+/// listeners accept connections, the store writer runs, the disk takes
+/// writes and every service runs; otherwise 503 with what failed. The
+/// cloud link is reported but does not count: offline is normal work.
+async fn readyz(State(s): State<AppState>) -> Response {
+    let mut failing = Vec::new();
+    let mut broker = Vec::new();
+    for addr in s.broker_listeners.iter() {
+        let connect = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await;
+        let ok = matches!(connect, Ok(Ok(_)));
+        if !ok {
+            failing.push(format!(
+                "broker listener {addr} does not accept connections"
+            ));
+        }
+        broker.push(json!({"listener": addr.to_string(), "ok": ok}));
+    }
+    let writer = s.writer.is_running();
+    if !writer {
+        failing
+            .push("the store writer stopped (a write to the disk failed): restart the node".into());
+    }
+    let disk = s.store.disk().and_then(|d| d.check());
+    if let Some(t) = &disk {
+        failing.push(t.to_string());
+    }
+    let down = s.metrics.services_down();
+    for d in &down {
+        failing.push(format!("service {d} failed and is waiting to restart"));
+    }
+    let ready = failing.is_empty();
+    let link = s.sync.link();
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "store_id": s.store.store_id().as_str(),
+        "failing": failing,
+        "broker": broker,
+        "writer": writer,
+        "writable": disk.is_none(),
+        "services": s.metrics.services(),
+        "services_down": down,
+        "cloud": {"configured": link.configured, "online": link.online},
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
 }
 
 /// `GET /metrics`: with the API token as bearer (Prometheus:

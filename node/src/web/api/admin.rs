@@ -415,3 +415,83 @@ pub async fn sync(State(s): State<AppState>, caller: Caller) -> Result<Json<Valu
     }
     Ok(Json(v))
 }
+
+/// `GET /api/v1/backup`: a consistent backup of the running store (see
+/// `store::backup`), as a file download. The writer takes it between two
+/// group commits into an unlinked file beside the database; writes wait
+/// for that (about a second per few hundred MB), not for the download.
+pub async fn backup(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    caller.require(Role::Manager)?;
+    let tmp = s
+        .data_dir
+        .join(format!("backup-{}.partial", ulid::Ulid::new()));
+    let (store, data_dir, path) = (s.store.clone(), s.data_dir.clone(), tmp.clone());
+    let taken = s
+        .writer
+        .exclusive(move || {
+            let file = crate::ops::private_file(&path)?;
+            let summary = store.backup(&data_dir, &file).map_err(|e| e.to_string())?;
+            file.sync_all().map_err(|e| e.to_string())?;
+            Ok::<_, String>(summary)
+        })
+        .await?;
+    let summary = match taken {
+        Ok(sum) => sum,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(AppError::Internal(format!("backup failed: {e}")));
+        }
+    };
+    let file = tokio::fs::File::open(&tmp)
+        .await
+        .map_err(|e| AppError::Internal(format!("backup file: {e}")))?;
+    // Unlinked now: the download reads the open file, and nothing is left
+    // behind if it is cut.
+    let _ = std::fs::remove_file(&tmp);
+    tracing::info!(
+        log_head = summary.header.log_head,
+        keys = summary.keys,
+        bytes = summary.bytes,
+        "backup taken"
+    );
+    let stream = futures_util::stream::unfold(file, |mut f| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 256 << 10];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(buf)), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    });
+    let name = format!(
+        "attachment; filename=\"{}-{}.snbackup\"",
+        s.store.store_id(),
+        summary.header.log_head
+    );
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/octet-stream".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_LENGTH,
+                summary.bytes.to_string(),
+            ),
+            (axum::http::header::CONTENT_DISPOSITION, name),
+            (
+                axum::http::HeaderName::from_static("x-storenode-log-head"),
+                summary.header.log_head.to_string(),
+            ),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}

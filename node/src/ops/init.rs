@@ -1,0 +1,244 @@
+//! `storenode init`: make a store ready to run, in one step, without
+//! questions (HQ's provisioning or the installer runs it).
+//!
+//! It writes the store's own configuration file (the fleet's template
+//! stays as HQ ships it), then, in the configured data directory: the
+//! database (recording the store id), the API token, the pickup key, the
+//! staff secret and the device CA, and adds the first manager with a PIN
+//! it prints once. It refuses to overwrite a configuration or to run on a
+//! data directory that already holds a store, unless told `--force` (for
+//! the file) — a store's data is never replaced by `init`.
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::config::{self, Layers, Source};
+
+/// What `init` is told.
+#[derive(Debug, Clone)]
+pub struct InitArgs {
+    pub store_id: String,
+    /// The store's configuration file to write.
+    pub output: PathBuf,
+    /// Configuration files read before it (the fleet template).
+    pub templates: Vec<PathBuf>,
+    /// Values for the store's file, beyond the store id: `(key, value)`.
+    pub values: Vec<(String, String)>,
+    pub manager: String,
+    pub force: bool,
+}
+
+/// What `init` made.
+#[derive(Debug)]
+pub struct Initialised {
+    pub config: config::Config,
+    pub output: PathBuf,
+    pub manager_id: String,
+    pub manager_pin: String,
+    pub pickup_key: String,
+    pub api_token_file: Option<PathBuf>,
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// The store's file: `store_id` and the given values, as TOML tables.
+pub fn store_file(store_id: &str, values: &[(String, String)]) -> String {
+    let mut top = format!("store_id = {}\n", toml_string(store_id));
+    let mut tables: std::collections::BTreeMap<&str, Vec<(&str, &str)>> = Default::default();
+    for (k, v) in values {
+        match k.split_once('.') {
+            Some((table, key)) => tables.entry(table).or_default().push((key, v)),
+            None => {
+                let _ = writeln!(top, "{k} = {}", toml_string(v));
+            }
+        }
+    }
+    for (table, keys) in tables {
+        let _ = write!(top, "\n[{table}]\n");
+        for (k, v) in keys {
+            let _ = writeln!(top, "{k} = {}", toml_string(v));
+        }
+    }
+    top
+}
+
+pub fn init(
+    args: &InitArgs,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Initialised, String> {
+    if args.output.exists() && !args.force {
+        return Err(format!(
+            "{} exists; give --force to write it again (the data directory is never replaced)",
+            args.output.display()
+        ));
+    }
+    let text = format!(
+        "# This store's own configuration, written by `storenode init` (storenode {}).\n# The fleet's template is read before it; values here override it, and\n# STORENODE_* environment variables override both.\n{}",
+        crate::store::format::RELEASE,
+        store_file(&args.store_id, &args.values)
+    );
+    // Checked as the node will read it, before anything is written.
+    let mut layers = Layers::defaults();
+    for t in &args.templates {
+        layers.file(t).map_err(|e| e.to_string())?;
+    }
+    layers
+        .toml_text(&text, &args.output)
+        .map_err(|e| e.to_string())?;
+    layers.env(env);
+    layers.set(
+        "store_id",
+        args.store_id.clone(),
+        Source::Flag("--store-id".into()),
+    );
+    let config = layers.validate().map_err(|e| e.to_string())?;
+    if config.data_dir.join("db").exists() {
+        let store = crate::app::open_store(&config).map_err(|e| e.to_string())?;
+        if store.head() > 0 {
+            return Err(format!(
+                "{} already holds store {} (log head {}); init makes new stores only. Restore a backup with `storenode restore`, or use another data_dir",
+                config.data_dir.display(),
+                store.store_id(),
+                store.head()
+            ));
+        }
+    }
+    if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    write_atomically(&args.output, &text)?;
+
+    // The data directory's secrets and the database, as the first start
+    // would make them.
+    crate::app::prepare_data_dir(&config.data_dir).map_err(|e| e.to_string())?;
+    let store = crate::app::open_store(&config).map_err(|e| e.to_string())?;
+    drop(store);
+    let api_token_file = if config.api_token.is_none() {
+        crate::app::api_token_file(&config).map_err(|e| e.to_string())?;
+        Some(config.data_dir.join("api-token"))
+    } else {
+        None
+    };
+    let keys = crate::app::pickup_keys(&config).map_err(|e| e.to_string())?;
+    let pins = crate::app::pin_hasher(&config).map_err(|e| e.to_string())?;
+    crate::pki::NodeCa::open(&config.data_dir, config.store_id.as_str())
+        .map_err(|e| e.to_string())?;
+
+    let manager_id = crate::services::staff::next_id(
+        &crate::app::open_store(&config).map_err(|e| e.to_string())?,
+    );
+    let (pin, pin_hash) =
+        crate::services::staff::pin_and_hash_blocking(&pins, None).map_err(|e| e.to_string())?;
+    match crate::app::offline_command(
+        &config,
+        protocol::Command::AddStaff {
+            staff_id: manager_id.clone(),
+            name: args.manager.clone(),
+            role: protocol::Role::Manager,
+            pin_hash,
+        },
+    )
+    .map_err(|e| e.to_string())?
+    {
+        crate::store::Written::Applied { .. } => {}
+        crate::store::Written::Rejected { rejection, .. } => return Err(rejection.to_string()),
+        other => {
+            return Err(format!(
+                "adding the first manager: unexpected outcome {other:?}"
+            ))
+        }
+    }
+    Ok(Initialised {
+        output: args.output.clone(),
+        manager_id,
+        manager_pin: pin,
+        pickup_key: protocol::pickup::key_to_text(&keys.public_key()),
+        api_token_file,
+        config,
+    })
+}
+
+fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let tmp = path.with_extension("toml.new");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// What to do next, for the person or script that ran `init`.
+pub fn next_steps(i: &Initialised) -> String {
+    let c = &i.config;
+    let scheme = match c.http_tls {
+        config::HttpTls::Off => "http",
+        _ => "https",
+    };
+    let mut s = String::new();
+    let _ = writeln!(s, "store {} initialised", c.store_id);
+    let _ = writeln!(s, "  configuration  {}", i.output.display());
+    let _ = writeln!(s, "  data           {}", c.data_dir.display());
+    if let Some(f) = &i.api_token_file {
+        let _ = writeln!(s, "  API token      {} (mode 0600)", f.display());
+    }
+    let _ = writeln!(
+        s,
+        "  pickup key     {}   (HQ trusts QR codes signed with it)",
+        i.pickup_key
+    );
+    let _ = writeln!(
+        s,
+        "  first manager  staff id {}, PIN {}   (shown once; change it on the Staff page)",
+        i.manager_id, i.manager_pin
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(s, "next:");
+    let _ = writeln!(
+        s,
+        "  1. start it:           systemctl enable --now storenode"
+    );
+    let _ = writeln!(
+        s,
+        "  2. check it:           storenode doctor   (or GET {scheme}://<this machine>:{}/readyz)",
+        c.http_listen.port()
+    );
+    let _ = writeln!(
+        s,
+        "  3. staff pages:        {scheme}://<this machine>:{}/ — log in as {} with the PIN above",
+        c.http_listen.port(),
+        i.manager_id
+    );
+    if scheme == "https" {
+        let _ = writeln!(
+            s,
+            "                         (staff devices install the store's CA from /ca.pem once)"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  4. devices:            storenode device add NAME --kind scanner|locker|pickup-screen|kiosk|printer|gateway"
+    );
+    match &c.cloud {
+        Some(cl) => {
+            let _ = writeln!(
+                s,
+                "  5. cloud link:         {} (the node syncs on its own)",
+                cl.url
+            );
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "  5. cloud link:         none yet: set [cloud] url in {} (the log keeps everything until then)",
+                i.output.display()
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "  6. back it up:         storenode backup /path/store.snbackup (also while it runs)"
+    );
+    s
+}

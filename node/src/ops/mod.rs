@@ -1,0 +1,92 @@
+//! The operator's commands: `init`, `backup`, `restore`, `doctor`.
+pub mod client;
+pub mod doctor;
+pub mod init;
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::config::Config;
+use crate::store::backup::{self, BackupError, Summary};
+use crate::store::StoreError;
+
+/// Take a backup of the store into `out`: through the running node when it
+/// holds the database (online, between two group commits), else directly.
+/// The file is written beside `out` and moved there once it is complete
+/// and checked whole.
+pub fn backup(config: &Config, out: &Path) -> Result<(Summary, bool), String> {
+    let partial = out.with_extension("partial");
+    let result = match crate::app::open_store(config) {
+        Ok(store) => {
+            let file = private_file(&partial)?;
+            store
+                .backup(&config.data_dir, &file)
+                .map_err(|e| e.to_string())
+                .and_then(|_| file.sync_all().map_err(|e| e.to_string()))
+                .map(|()| false)
+        }
+        Err(crate::app::StartError::Store(StoreError::Locked { .. })) => {
+            online_backup(config, &partial).map(|()| true)
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let checked = result.and_then(|online| {
+        backup::check(&partial)
+            .map(|s| (s, online))
+            .map_err(|e| e.to_string())
+    });
+    match checked {
+        Ok(done) => {
+            std::fs::rename(&partial, out).map_err(|e| format!("{}: {e}", out.display()))?;
+            Ok(done)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
+fn online_backup(config: &Config, to: &Path) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let token = client::token(config).map_err(|e| e.to_string())?;
+        let mut answer = client::get(config, "/api/v1/backup", Some(&token))
+            .await
+            .map_err(|e| format!("the node is running (it holds the database) but: {e}"))?;
+        let mut file = private_file(to)?;
+        while let Some(chunk) = answer.chunk().await {
+            file.write_all(&chunk.map_err(|e| e.to_string())?)
+                .map_err(|e| format!("{}: {e}", to.display()))?;
+        }
+        file.sync_all()
+            .map_err(|e| format!("{}: {e}", to.display()))
+    })
+}
+
+/// A new file only its owner can read: a backup holds the store's secrets.
+pub fn private_file(path: &Path) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Restore the backup at `from` into the configured data directory (node
+/// stopped); the result is checked against its log.
+pub fn restore(config: &Config, from: &Path, force: bool) -> Result<backup::Restored, String> {
+    crate::app::prepare_data_dir(&config.data_dir).map_err(|e| e.to_string())?;
+    backup::restore(from, &config.data_dir, &config.store_id, force).map_err(|e| match e {
+        BackupError::Store(StoreError::Locked { .. }) => format!(
+            "{e}: stop the node first (systemctl stop storenode); a restore replaces its database"
+        ),
+        other => other.to_string(),
+    })
+}
