@@ -72,6 +72,10 @@ pub async fn cold_start(orders: u64) -> Result<Value> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let head = node.head().await?;
+    // Loaded: the most the node was resident while the orders poured in
+    // and its services worked them to their pick lists.
+    let load_peak_rss_mb = common::peak_rss_mb(node.pid()).map(common::r3);
+    let load_rss_mb = common::rss_mb(node.pid()).map(common::r3);
     node.terminate().await?;
     let db_bytes = dir_size(&dir.path().join("db"));
     let t = Instant::now();
@@ -85,6 +89,8 @@ pub async fn cold_start(orders: u64) -> Result<Value> {
         "db_bytes_on_disk": db_bytes,
         "db_bytes_per_event": common::r3(db_bytes as f64 / head.max(1) as f64),
         "populate_orders_per_s": fill_rate.round(),
+        "load_rss_mb": load_rss_mb,
+        "load_peak_rss_mb": load_peak_rss_mb,
     }))
 }
 

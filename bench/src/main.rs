@@ -71,7 +71,7 @@ enum Scenario {
         #[arg(long, default_value_t = 15)]
         seconds: u64,
     },
-    /// Binary size, idle RSS, cold start with a full store (`orders`
+    /// Binary size, idle RSS, loaded RSS, cold start with a full store (`orders`
     /// orders, each at its pick list).
     Footprint {
         #[arg(long, default_value_t = 100_000)]
@@ -164,6 +164,9 @@ async fn main() -> Result<()> {
             let mut v = footprint::cold_start(orders).await?;
             v["idle_rss_mb"] = json!(footprint::idle_rss_mb(&node, Duration::from_secs(3)).await);
             v["binary_mb"] = json!(footprint::binary_mb(storenode_tests::binary()));
+            // Under qemu-user (STORENODE_RUNNER) the RSS is the emulator's,
+            // the guest's memory and its translation cache together.
+            v["runner"] = json!(std::env::var("STORENODE_RUNNER").ok());
             v
         }
         Scenario::Web {

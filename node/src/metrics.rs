@@ -23,12 +23,14 @@ pub struct Metrics {
     pub dead_letters: Family<Labels, Counter>,
     pub service_restarts: Family<Labels, Counter>,
     pub service_up: Family<Labels, Gauge>,
+    pub service_events: Family<Labels, Counter>,
     /// Each supervised service: running (`true`) or waiting to restart.
     services: Mutex<std::collections::BTreeMap<&'static str, bool>>,
     pub consumer_lag: Family<Labels, Gauge>,
     pub log_head: Gauge,
     pub orders: Family<Labels, Gauge>,
     pub db_bytes: Gauge,
+    pub writer_queue: Gauge,
     pub orders_late: Gauge,
     pub skus_out_of_stock: Gauge,
     pub http_requests: Family<Labels, Counter>,
@@ -84,11 +86,13 @@ impl Metrics {
             dead_letters: Family::default(),
             service_restarts: Family::default(),
             service_up: Family::default(),
+            service_events: Family::default(),
             services: Mutex::default(),
             consumer_lag: Family::default(),
             log_head: Gauge::default(),
             orders: Family::default(),
             db_bytes: Gauge::default(),
+            writer_queue: Gauge::default(),
             orders_late: Gauge::default(),
             skus_out_of_stock: Gauge::default(),
             http_requests: Family::default(),
@@ -275,6 +279,11 @@ impl Metrics {
                 m.service_restarts.clone(),
             );
             r.register(
+                "service_events",
+                "Log events a consumer service read (direction=in) and the reactions it made: a write to the log (written) or notices to devices (published)",
+                m.service_events.clone(),
+            );
+            r.register(
                 "service_up",
                 "1 while a service task runs, 0 while it waits to be restarted after a failure",
                 m.service_up.clone(),
@@ -293,6 +302,11 @@ impl Metrics {
                 "orders",
                 "Orders in the store, by state (read at scrape time)",
                 m.orders.clone(),
+            );
+            r.register(
+                "writer_queue",
+                "Requests waiting for the store writer (read when scraped); it stays near 0 unless the disk is slow",
+                m.writer_queue.clone(),
             );
             r.register(
                 "db_bytes",
@@ -446,6 +460,16 @@ impl Metrics {
     pub fn restart(&self, service: &'static str) {
         self.service_restarts
             .get_or_create(&vec![("service", service.to_string())])
+            .inc();
+    }
+
+    /// A consumer read an event (`in`) or reacted (`written`, `published`).
+    pub fn service_event(&self, service: &'static str, direction: &'static str) {
+        self.service_events
+            .get_or_create(&vec![
+                ("service", service.to_string()),
+                ("direction", direction.to_string()),
+            ])
             .inc();
     }
 

@@ -150,7 +150,7 @@ fn permissions(dir: &Path, f: &mut Vec<Finding>) {
             Level::Fail,
             "permissions",
             format!("secrets readable by others: {}", loose.join(", ")),
-            "chmod 600 each of them; if others could read them, replace the API token (delete api-token) and consider the device CA exposed",
+            "chmod 600 each of them; whoever could read them could act as this node: replace what was exposed (docs/operations.md, \"Security notes\")",
         ));
     }
 }

@@ -209,14 +209,18 @@ impl<R: Reactor> Consumer<R> {
         env: Envelope,
     ) -> Result<(), ServiceError> {
         let seq = env.log_seq;
+        let name = self.reactor.name();
+        self.metrics.service_event(name, "in");
         match self.reactor.react(&env) {
             Reaction::None => {}
             Reaction::Publish(msgs) => {
+                self.metrics.service_event(name, "published");
                 for (t, payload) in msgs {
                     crate::broker::publish_nonblocking(&mut link.tx, t, payload, &self.metrics);
                 }
             }
             Reaction::Write(decide) => {
+                self.metrics.service_event(name, "written");
                 let req = WriteRequest {
                     order_id: env.order_id.clone(),
                     actor: Actor::Service(self.reactor.name().to_string()),

@@ -142,6 +142,11 @@ impl WriterHandle {
         Ok(rx)
     }
 
+    /// Requests waiting in the writer's queue now.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Run `f` on the writer's thread between two group commits: every
     /// request queued before it is durable and visible, and none after it
     /// starts until `f` returns.

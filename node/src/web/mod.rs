@@ -336,6 +336,7 @@ async fn metrics(State(s): State<AppState>, headers: axum::http::HeaderMap) -> R
         s.metrics.orders(state.name(), n);
     }
     s.metrics.db_bytes.set(s.store.size_on_disk() as i64);
+    s.metrics.writer_queue.set(s.writer.queued() as i64);
     if let Some(d) = s.store.disk() {
         let trouble = d.check();
         s.metrics.disk_writable.set(i64::from(trouble.is_none()));
