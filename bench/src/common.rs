@@ -94,6 +94,14 @@ pub fn opts(durability: &str) -> Opts {
             // rumqttd's own lines unthrottled: the broker bench counts its
             // "Read cursor start jumped" warnings.
             ("STORENODE_LOG_LEVEL".into(), "warn,rumqttd=warn".into()),
+            // The bench is one address standing in for a store's many
+            // devices and tills: up to 64 load clients plus its own
+            // probes. With the default per-address limit (64) some of its
+            // connections were refused and the figures counted refusals.
+            (
+                "STORENODE_HTTP_MAX_CONNECTIONS_PER_CLIENT".into(),
+                "1024".into(),
+            ),
         ],
         no_catalog: true,
         ..Opts::default()

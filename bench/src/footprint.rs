@@ -23,13 +23,15 @@ pub async fn idle_rss_mb(node: &Node, settle: Duration) -> Option<f64> {
     common::rss_mb(node.pid()).map(common::r3)
 }
 
-/// Create `orders` orders as fast as `clients` closed-loop clients can.
+/// Create `orders` orders as fast as `clients` closed-loop clients can;
+/// an error if any create was not accepted (201).
 pub async fn populate(node: &Node, orders: u64, clients: usize) -> Result<f64> {
     let next = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let next = next.clone();
+        let (next, failed) = (next.clone(), failed.clone());
         let url = node.url("/api/v1/orders");
         let token = node.token.clone();
         tasks.push(tokio::spawn(async move {
@@ -39,18 +41,23 @@ pub async fn populate(node: &Node, orders: u64, clients: usize) -> Result<f64> {
                 if i >= orders {
                     return;
                 }
-                let _ = http
+                let sent = http
                     .post(&url)
                     .bearer_auth(&token)
                     .json(&order_body(&format!("P-{i}"), 3))
                     .send()
                     .await;
+                if !sent.is_ok_and(|r| r.status().as_u16() == 201) {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }));
     }
     for t in tasks {
         t.await?;
     }
+    let failed = failed.load(Ordering::Relaxed);
+    anyhow::ensure!(failed == 0, "{failed} of {orders} creates were not accepted");
     Ok(orders as f64 / started.elapsed().as_secs_f64())
 }
 
