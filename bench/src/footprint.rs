@@ -57,7 +57,10 @@ pub async fn populate(node: &Node, orders: u64, clients: usize) -> Result<f64> {
         t.await?;
     }
     let failed = failed.load(Ordering::Relaxed);
-    anyhow::ensure!(failed == 0, "{failed} of {orders} creates were not accepted");
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} of {orders} creates were not accepted"
+    );
     Ok(orders as f64 / started.elapsed().as_secs_f64())
 }
 

@@ -612,6 +612,26 @@ async fn doctor_names_what_is_broken_and_what_to_do() {
     let healed = ok(&mut doctor("127.0.0.1:0"));
     assert!(healed.contains("all checks passed"), "{healed}");
 
+    // A data directory that is not there: said, and not made.
+    let nowhere = tmp.path().join("nowhere");
+    let out = run(storenode(&nowhere, "test-store").arg("doctor"));
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("there is no database"),
+        "{}",
+        text(&out)
+    );
+    assert!(!nowhere.exists(), "doctor made a data directory");
+    let out = run(storenode(&nowhere, "test-store")
+        .arg("backup")
+        .arg(tmp.path().join("x.snbackup")));
+    assert!(
+        text(&out).contains("there is no database"),
+        "{}",
+        text(&out)
+    );
+    assert!(!nowhere.exists(), "backup made a data directory");
+
     // While the node runs, doctor asks it (/readyz).
     let node = Node::start(&dir).await.unwrap();
     let port = node.http.to_string();

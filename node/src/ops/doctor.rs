@@ -53,6 +53,16 @@ pub fn doctor(config: &Config) -> Vec<Finding> {
     let dir = &config.data_dir;
     permissions(dir, &mut f);
     disk(config, &mut f);
+    // Never made here: doctor changes nothing.
+    if !dir.join("db").exists() {
+        f.push(bad(
+            Level::Fail,
+            "store",
+            format!("there is no database in {}", dir.join("db").display()),
+            "check data_dir and the --config files; for a new store run `storenode init`; to bring a store back, `storenode restore` its backup",
+        ));
+        return f;
+    }
     match crate::app::open_store(config) {
         Ok(store) => {
             clock(store.clock().behind_ms(), last_event_ms(&store), &mut f);

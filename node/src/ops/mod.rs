@@ -15,6 +15,13 @@ use crate::store::StoreError;
 /// The file is written beside `out` and moved there once it is complete
 /// and checked whole.
 pub fn backup(config: &Config, out: &Path) -> Result<(Summary, bool), String> {
+    let db = config.data_dir.join("db");
+    if !db.exists() {
+        return Err(format!(
+            "there is no database in {} (check data_dir and --config)",
+            db.display()
+        ));
+    }
     let partial = out.with_extension("partial");
     let result = match crate::app::open_store(config) {
         Ok(store) => {
