@@ -537,16 +537,7 @@ fn restore(config: &config::Config, path: &std::path::Path, force: bool) -> Exit
                     aside.display()
                 );
             }
-            println!("{} events, {} orders checked", report.events, report.orders);
-            for p in &report.problems {
-                println!("PROBLEM: {p}");
-            }
-            if report.problems.is_empty() {
-                println!("store is consistent with its log; start the node");
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            print_report(report, "; start the node")
         }
         Err(e) => {
             eprintln!("storenode restore: {e}");
@@ -555,23 +546,27 @@ fn restore(config: &config::Config, path: &std::path::Path, force: bool) -> Exit
     }
 }
 
+/// A `verify` report as `verify` and `restore` print it: exit 1 on a
+/// problem.
+fn print_report(r: &storenode::store::VerifyReport, then: &str) -> ExitCode {
+    println!("{} events, {} orders checked", r.events, r.orders);
+    for p in &r.problems {
+        println!("PROBLEM: {p}");
+    }
+    if r.problems.is_empty() {
+        println!("store is consistent with its log{then}");
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 fn verify(config: &config::Config) -> ExitCode {
     let report = storenode::app::open_store(config)
         .map_err(|e| e.to_string())
         .and_then(|s| s.verify().map_err(|e| e.to_string()));
     match report {
-        Ok(r) => {
-            println!("{} events, {} orders checked", r.events, r.orders);
-            for p in &r.problems {
-                println!("PROBLEM: {p}");
-            }
-            if r.problems.is_empty() {
-                println!("store is consistent with its log");
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
-        }
+        Ok(r) => print_report(&r, ""),
         Err(e) => {
             eprintln!("storenode: {e}");
             ExitCode::FAILURE

@@ -40,11 +40,14 @@ pub fn built(package: &str, bin: &str, override_var: &str) -> PathBuf {
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", package, "--bin", bin])
+        // The workspace's bins, as scripts/test.sh builds them: `-p PACKAGE`
+        // alone resolves other features than `cargo test --workspace` and
+        // rebuilt the node (2-3 min in CI) on the first call.
+        .args(["build", "--quiet", "--workspace", "--bins"])
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
         .status()
         .expect("run cargo build");
-    assert!(status.success(), "building {bin} failed");
+    assert!(status.success(), "building {package}'s {bin} failed");
     target_dir().join("debug").join(bin)
 }
 
@@ -84,16 +87,17 @@ pub fn runner() -> Option<(String, Vec<String>)> {
     Some((words.next()?, words.collect()))
 }
 
-/// The aarch64 release build of `storenode` (cross-compiled with Debian's
-/// gcc-aarch64-linux-gnu; built here if missing or older than the sources)
-/// and the qemu-user command that runs it on this machine.
+/// The aarch64 build of `storenode` the tests run (cross-compiled with
+/// Debian's gcc-aarch64-linux-gnu, dev profile: `scripts/test.sh` builds it
+/// once per run with the same command, so this is a no-op there; the
+/// release artefacts are `scripts/build-release.sh`'s) and the qemu-user
+/// command that runs it on this machine.
 pub fn aarch64_node() -> Result<(PathBuf, Vec<std::ffi::OsString>)> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args([
             "build",
             "--quiet",
-            "--release",
             "--locked",
             "--target",
             "aarch64-unknown-linux-gnu",
@@ -108,7 +112,7 @@ pub fn aarch64_node() -> Result<(PathBuf, Vec<std::ffi::OsString>)> {
     if !status.success() {
         bail!("the aarch64 build failed: scripts/test.sh installs what it needs (rustup target aarch64-unknown-linux-gnu, gcc-aarch64-linux-gnu)");
     }
-    let bin = target_dir().join("aarch64-unknown-linux-gnu/release/storenode");
+    let bin = target_dir().join("aarch64-unknown-linux-gnu/debug/storenode");
     let qemu = which("qemu-aarch64-static").ok_or_else(|| {
         anyhow!("qemu-aarch64-static not found: install qemu-user-static (scripts/test.sh does)")
     })?;

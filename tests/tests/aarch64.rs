@@ -1,8 +1,10 @@
-//! The Raspberry Pi's binary: the aarch64 release build (cross-compiled
-//! with Debian's gcc-aarch64-linux-gnu), run here under qemu-user, takes an
-//! order through the whole flow on its real broker and database.
-//! `scripts/test.sh` builds it once per run; the test builds it if it is
-//! missing or older than the sources.
+//! The node cross-compiled for the Raspberry Pi (aarch64, with Debian's
+//! gcc-aarch64-linux-gnu), run here under qemu-user, takes orders through
+//! the whole flow on its real broker and database. `scripts/test.sh`
+//! builds it once per run (dev profile, to keep CI short); the test builds
+//! it if it is missing or older than the sources. The stripped release
+//! build (`scripts/build-release.sh`) ran the same way for the figures in
+//! docs/performance.md ("Footprint on a Raspberry Pi").
 #![allow(clippy::unwrap_used)]
 use storenode_tests::{aarch64_node, Node, Opts};
 

@@ -516,3 +516,67 @@ fn http_port_in_use_stops_start_naming_http_listen() {
 fn mqtt_port_in_use_stops_start_naming_mqtt_listen() {
     start_on_taken_port("--mqtt-listen", "mqtt.listen");
 }
+
+/// The fleet's template, then the store's file: each `--config` overrides
+/// the one before it key by key (also given as `STORENODE_CONFIG=a:b`); an
+/// unknown key in either stops the start naming that file.
+#[test]
+fn config_files_layer_key_by_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let template = tmp.path().join("storenode.toml");
+    let store = tmp.path().join("store.toml");
+    std::fs::write(
+        &template,
+        "store_id = \"template-id\"\n[storage]\nmin_free_mib = 200\nmax_batch = 64\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &store,
+        "store_id = \"store-0007\"\n[storage]\nmax_batch = 32\n",
+    )
+    .unwrap();
+    let data = tmp.path().join("data").display().to_string();
+    let both = [
+        "--config".to_string(),
+        template.display().to_string(),
+        "--config".into(),
+        store.display().to_string(),
+        "--data-dir".into(),
+        data.clone(),
+        "check-config".into(),
+    ];
+    let list = format!("{}:{}", template.display(), store.display());
+    let by_env = [
+        "--data-dir".to_string(),
+        data.clone(),
+        "check-config".into(),
+    ];
+    for (what, r) in [
+        ("--config twice", run(tmp.path(), &both, &[], 10)),
+        (
+            "STORENODE_CONFIG",
+            run(tmp.path(), &by_env, &[("STORENODE_CONFIG", &list)], 10),
+        ),
+    ] {
+        assert_eq!(r.code, Some(0), "{what}: {}", r.stderr);
+        // The store's file wins where both set a key; the template's
+        // other keys stay.
+        assert!(r.stdout.contains("\"store-0007\""), "{what}: {}", r.stdout);
+        assert!(!r.stdout.contains("template-id"), "{what}: {}", r.stdout);
+        assert!(r.stdout.contains("max_batch: 32"), "{what}: {}", r.stdout);
+        assert!(
+            r.stdout
+                .contains(&format!("min_free_bytes: {}", 200u64 << 20)),
+            "{what}: {}",
+            r.stdout
+        );
+    }
+    std::fs::write(&store, "store_id = \"store-0007\"\nmax_batchh = 1\n").unwrap();
+    let r = run(tmp.path(), &both, &[], 10);
+    assert_eq!(r.code, Some(2), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("store.toml") && r.stderr.contains("max_batchh"),
+        "{}",
+        r.stderr
+    );
+}

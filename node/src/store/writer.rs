@@ -181,6 +181,14 @@ impl WriterHandle {
     }
 }
 
+/// Run an exclusive job; a panic in it is its own failure (its caller's
+/// answer is dropped), not the writer's.
+fn run_exclusive(job: Box<dyn FnOnce() + Send>) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+        tracing::error!("an exclusive job (a backup) panicked; the writer goes on");
+    }
+}
+
 /// Group size from which the writer lingers for more (see `Writer::run`).
 const LINGER_MIN_GROUP: usize = 4;
 
@@ -375,7 +383,7 @@ impl<S: EventSink> Writer<S> {
                             let _ = reply.send(Err(StoreError::Disk(trouble)));
                         }
                         Msg::Checkpoint { .. } => {}
-                        Msg::Exclusive(job) => job(),
+                        Msg::Exclusive(job) => run_exclusive(job),
                         Msg::Close(done) => close = Some(done),
                     }
                 }
@@ -482,7 +490,7 @@ impl<S: EventSink> Writer<S> {
             }
             // After the group is durable and visible; the next group waits.
             for job in exclusive {
-                job();
+                run_exclusive(job);
             }
             if let Some(done) = close {
                 self.watermark.flush();
