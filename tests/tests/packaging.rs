@@ -191,6 +191,9 @@ async fn the_deb_installs_into_a_clean_root_and_its_unit_runs_an_order() {
         assert!(data.join(f).exists(), "init did not make {f}:\n{init}");
     }
     assert!(init.contains("systemctl enable --now storenode"), "{init}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&store_toml).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640, "the store's file may hold the cloud password");
     // A second init refuses to overwrite.
     let again = run(Command::new(root.join("usr/bin/storenode"))
         .args(["init", "--store-id", "pkg-0042", "--output"])

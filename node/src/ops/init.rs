@@ -159,14 +159,42 @@ pub fn init(
     })
 }
 
+/// Write the store's file, mode 0640: it may hold the cloud password. Run
+/// as root (the installer), its group becomes the service user's group
+/// `storenode` when there is one, so the unit can read it and other users
+/// cannot.
 fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
     use std::io::Write;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let tmp = path.with_extension("toml.new");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o640)
+        .open(&tmp)
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
     f.write_all(text.as_bytes())
         .and_then(|()| f.sync_all())
         .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    if let (true, Some(gid)) = (root, group_id("storenode")) {
+        std::os::unix::fs::chown(&tmp, None, Some(gid))
+            .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    }
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A group's id from /etc/group.
+fn group_id(name: &str) -> Option<u32> {
+    std::fs::read_to_string("/etc/group")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            (f.next()? == name).then_some(())?;
+            f.nth(1)?.parse().ok()
+        })
 }
 
 /// What to do next, for the person or script that ran `init`.
