@@ -224,14 +224,16 @@ fn file_error(path: &Path, e: std::io::Error) -> PkiError {
 
 /// Write a secret: mode 0600 from the start, then renamed into place.
 pub fn write_private(path: &Path, text: &str) -> Result<(), PkiError> {
-    write_mode(path, text, 0o600)
+    write_mode(path, text.as_bytes(), 0o600)
 }
 
 fn write_public(path: &Path, text: &str) -> Result<(), PkiError> {
-    write_mode(path, text, 0o644)
+    write_mode(path, text.as_bytes(), 0o644)
 }
 
-fn write_mode(path: &Path, text: &str, mode: u32) -> Result<(), PkiError> {
+/// Write `bytes` to `path` with `mode`, atomically (a synced temporary
+/// file renamed over it): the node's one way to write a file it owns.
+pub fn write_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
     let tmp = path.with_extension("tmp");
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -242,7 +244,7 @@ fn write_mode(path: &Path, text: &str, mode: u32) -> Result<(), PkiError> {
     }
     let _ = mode;
     let mut f = opts.open(&tmp).map_err(|e| file_error(&tmp, e))?;
-    f.write_all(text.as_bytes())
+    f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .map_err(|e| file_error(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| file_error(path, e))

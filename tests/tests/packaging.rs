@@ -14,8 +14,7 @@ use serde_json::Value;
 use storenode_tests::{binary, order_body, target_dir, Node, Opts};
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    out
+    cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
 }
 
 fn text(out: &Output) -> String {
@@ -408,8 +407,7 @@ async fn a_backup_taken_under_load_restores_everything_acknowledged_before_it() 
         "{}",
         text(&over)
     );
-    let bytes = std::fs::read(&file).unwrap();
-    let mut flipped = bytes.clone();
+    let mut flipped = std::fs::read(&file).unwrap();
     let mid = flipped.len() / 2;
     flipped[mid] ^= 0x40;
     let bad = tmp.path().join("flipped.snbackup");

@@ -164,25 +164,14 @@ pub fn init(
 /// `storenode` when there is one, so the unit can read it and other users
 /// cannot.
 fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let tmp = path.with_extension("toml.new");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o640)
-        .open(&tmp)
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    use std::os::unix::fs::MetadataExt;
+    crate::pki::write_mode(path, text.as_bytes(), 0o640).map_err(|e| e.to_string())?;
     let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
     if let (true, Some(gid)) = (root, group_id("storenode")) {
-        std::os::unix::fs::chown(&tmp, None, Some(gid))
-            .map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::os::unix::fs::chown(path, None, Some(gid))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    Ok(())
 }
 
 /// A group's id from /etc/group.

@@ -64,6 +64,8 @@ pub enum BackupError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    File(#[from] crate::pki::PkiError),
     #[error("{0} is not a storenode backup: {1}")]
     NotABackup(String, String),
     #[error("{0} is damaged or cut short: {1}; nothing was restored")]
@@ -428,18 +430,7 @@ pub fn restore(
 /// Write a secret file with mode 0600 (the CA certificate is not secret
 /// but gets the same: only the node reads it from disk).
 fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("restoring");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io(&tmp))?;
-    f.write_all(bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    Ok(crate::pki::write_mode(path, bytes, 0o600)?)
 }
 
 #[cfg(test)]
@@ -479,7 +470,17 @@ mod tests {
             std::fs::read(to.path().join("pickup-key")).unwrap(),
             b"k".repeat(64)
         );
-        let db = open_db(&to.path().join("db")).unwrap();
+        // sled lets go of the restore's file lock a moment after it is
+        // dropped (as `restore` itself waits for).
+        let db = (0..100)
+            .find_map(|_| match open_db(&to.path().join("db")) {
+                Err(StoreError::Locked { .. }) => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    None
+                }
+                other => Some(other.unwrap()),
+            })
+            .expect("the restored database is released");
         let got: Vec<_> = db
             .open_tree("storenode")
             .unwrap()
