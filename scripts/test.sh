@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # Run storenode's whole test suite on a fresh Debian/Ubuntu machine with Rust.
-# Installs the system packages the tests need (only if missing) and fetches
-# axe-core (pinned, checksum-checked) for the accessibility checks, then
-# runs formatting and lint checks and every test: unit, property,
-# golden-vector, black-box tests against the real binary, broker and
-# database, the sync link against a real Mosquitto and cloud-bridge, and
-# the staff pages in a real headless Chromium.
+# Installs the system packages the tests need (only if missing; nothing is
+# downloaded by URL: axe-core for the accessibility checks is vendored in
+# tests/vendor), then runs formatting and lint checks and every test: unit,
+# property, golden-vector, black-box tests against the real binary, broker
+# and database, the sync link against a real Mosquitto and cloud-bridge,
+# and the staff pages in a real headless Chromium. Then the tests that
+# touch time run again with the wall clock 400 days ahead (libfaketime),
+# so that no test can depend on today's date.
+#
+# Every test binary runs even when one fails; the end says what passed,
+# failed and was skipped, by name. The logs are in target/test-logs/.
+#
+#   STORENODE_YEAR_AHEAD=0   skip the year-ahead run (an edit loop; CI runs it)
+#   STORENODE_SHIFT=+800d    shift the year-ahead run by another offset
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +21,6 @@ cd "$(dirname "$0")/.."
 needs=(
   "chromium:chromium"                 # the staff pages' browser tests
   "chromedriver:chromium-driver"      # WebDriver for them (no downloads)
-  "curl:curl"                         # fetches axe-core below
   "/usr/share/zoneinfo/Europe/Berlin:tzdata"  # time zones for the pages
   "/usr/sbin/mosquitto:mosquitto"     # the stand-in cloud broker of the sync tests
   "faketime:faketime"                 # a wall clock the clock tests step (libfaketime)
@@ -45,19 +52,8 @@ if ((${#missing[@]})); then
   fi
 fi
 
-# axe-core, from the npm registry, checked against its pinned SHA-256.
-AXE_VERSION=4.10.3
-AXE_SHA256=0f2b4d7dcdf7d1219df8d1959ad68e565f51d14c3f0d88bb71cd59abeb956292
-axe_dir=target/axe
-if [ "$(cat "$axe_dir/VERSION" 2>/dev/null)" != "$AXE_VERSION" ] || [ ! -s "$axe_dir/axe.min.js" ]; then
-  mkdir -p "$axe_dir"
-  tgz="$axe_dir/axe-core-$AXE_VERSION.tgz"
-  curl -fsSL -o "$tgz" "https://registry.npmjs.org/axe-core/-/axe-core-$AXE_VERSION.tgz"
-  echo "$AXE_SHA256  $tgz" | sha256sum -c --quiet -
-  tar -xzf "$tgz" -C "$axe_dir" --strip-components=1 package/axe.min.js
-  echo "$AXE_VERSION" > "$axe_dir/VERSION"
-  rm -f "$tgz"
-fi
+# axe-core, vendored (tests/vendor/axe-core/README.md): checked, not fetched.
+(cd tests/vendor/axe-core && sha256sum -c --quiet SHA256SUMS)
 
 # Packaging tools: cargo-deb (pinned) and Rust's aarch64 standard library.
 . scripts/tools.sh
@@ -68,12 +64,88 @@ ensure_aarch64_target
 # would only add gigabytes to target/ (set CARGO_INCREMENTAL=1 to keep them).
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
-cargo fmt --all -- --check
-cargo clippy --locked --workspace --all-targets -- -D warnings
-cargo build --locked --workspace --bins
+logs=target/test-logs
+rm -rf "$logs"
+mkdir -p "$logs"
+failed_steps=()
+
+# A step that must pass for the run to pass; a failure is recorded and the
+# run goes on, so one red step does not hide the others.
+step() {
+  local name="$1"
+  shift
+  echo "== $name: $*"
+  if ! "$@"; then
+    echo "== $name FAILED"
+    failed_steps+=("$name")
+  fi
+}
+
+step fmt cargo fmt --all -- --check
+step clippy cargo clippy --locked --workspace --all-targets -- -D warnings
+if ! cargo build --locked --workspace --bins; then
+  echo "== the build failed: no test can run"
+  exit 1
+fi
 # The node cross-compiled for the Raspberry Pi (aarch64, dev profile: 3 min
 # here against 5 for the stripped release that scripts/build-release.sh
 # makes): tests/tests/aarch64.rs completes orders with it under qemu-user.
 # Once per run, before the tests (the test's own build is then a no-op).
-cargo build --locked --target aarch64-unknown-linux-gnu -p storenode --bin storenode
-cargo test --locked --workspace
+step aarch64-build cargo build --locked --target aarch64-unknown-linux-gnu -p storenode --bin storenode
+
+# Every test binary, whatever fails (cargo test alone stops at the first
+# failing binary); the summary reads the log.
+run_tests() {
+  local title="$1" log="$2"
+  shift 2
+  : >"$log"
+  local part
+  for part in "$@"; do
+    # shellcheck disable=SC2086 # a part is cargo's arguments, split on spaces
+    cargo test --locked --no-fail-fast $part 2>&1 | tee -a "$log" || true
+  done
+  awk -v title="$title" -f scripts/test-summary.awk "$log" | tee "$log.summary"
+  return "${PIPESTATUS[0]}"
+}
+
+step tests run_tests "today's clock" "$logs/today.log" "--workspace"
+
+# The year-ahead run: the tests that touch time (the fixtures and the
+# migration, timers and expiry, staff sessions, certificates, the clock)
+# again, each test binary under libfaketime with the wall clock shifted;
+# what a test starts (the node, Mosquitto, the bridge, Chromium) inherits
+# it. cargo itself runs on the real clock (the binaries run through a
+# runner). See "Tests and time" in docs/reliability.md.
+if [ "${STORENODE_YEAR_AHEAD:-1}" != 0 ]; then
+  host="$(rustc -vV | sed -n 's/^host: //p')"
+  runner_var="CARGO_TARGET_$(echo "$host" | tr 'a-z-' 'A-Z_')_RUNNER"
+  export STORENODE_SHIFT="${STORENODE_SHIFT:-+400d}"
+  echo "== year-ahead run: the wall clock at $STORENODE_SHIFT ($(FAKETIME="$STORENODE_SHIFT" LD_PRELOAD="$(scripts/faketime-run --library)" date -u))"
+  year_ahead() {
+    (
+      export "$runner_var=$PWD/scripts/faketime-run"
+      run_tests "the clock at $STORENODE_SHIFT" "$logs/year-ahead.log" \
+        "-p storenode --lib" \
+        "-p cloud-bridge --lib" \
+        "-p storenode-tests --lib" \
+        "-p storenode-tests --test clock" \
+        "-p storenode-tests --test packaging -- previous_release" \
+        "-p storenode-tests --test bopis" \
+        "-p storenode-tests --test security" \
+        "-p storenode-tests --test deliveries" \
+        "-p storenode-tests --test sync -- tls hq" \
+        "-p storenode-tests --test web -- refusals the_first_manager manager_sees_the_day"
+    )
+  }
+  step year-ahead year_ahead
+fi
+
+echo
+for s in "$logs"/*.summary; do
+  [ -e "$s" ] && cat "$s"
+done
+if ((${#failed_steps[@]})); then
+  echo "RED: ${failed_steps[*]} failed"
+  exit 1
+fi
+echo "GREEN: every step passed"

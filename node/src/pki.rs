@@ -49,8 +49,20 @@ pub struct NodeCa {
     pem: String,
 }
 
-/// Device certificates are valid for this many years from 2024.
+/// Device and server certificates are valid until the first of January
+/// this many years after the year they are made in (by the machine's
+/// clock, and never before 2024): a fixed end date would expire every
+/// store's devices on the same day.
 const DEVICE_YEARS: i32 = 12;
+
+/// The year on whose first day a certificate made now stops being valid:
+/// [`DEVICE_YEARS`] after this one.
+fn device_end_year() -> i32 {
+    let year = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .year();
+    i32::from(year).max(2024) + DEVICE_YEARS
+}
 
 impl NodeCa {
     /// The CA of `data_dir`, created on first use.
@@ -140,7 +152,7 @@ impl NodeCa {
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
             params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
             params.not_before = rcgen::date_time_ymd(2024, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2024 + DEVICE_YEARS, 1, 1);
+            params.not_after = rcgen::date_time_ymd(device_end_year(), 1, 1);
             let key = KeyPair::generate()?;
             let cert = params.signed_by(&key, &self.cert, &self.key)?;
             write_private(&files.key, &key.serialize_pem())?;
@@ -161,7 +173,7 @@ impl NodeCa {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.not_before = rcgen::date_time_ymd(2024, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2024 + DEVICE_YEARS, 1, 1);
+        params.not_after = rcgen::date_time_ymd(device_end_year(), 1, 1);
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.cert, &self.key)?;
         Ok(DeviceCert {

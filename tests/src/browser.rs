@@ -5,8 +5,8 @@
 //!
 //! Screenshots go to `$STORENODE_SCREENSHOTS` (the docs use
 //! `docs/screenshots`), else `target/screenshots`. axe-core is read from
-//! `$STORENODE_AXE`, else `target/axe/axe.min.js`, which
-//! `scripts/test.sh` fetches from the npm registry.
+//! `$STORENODE_AXE`, else the copy vendored in `tests/vendor/axe-core`
+//! (pinned; its SHA-256 is checked by `scripts/test.sh`).
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -291,10 +291,12 @@ impl Browser {
     pub async fn axe(&self) -> Result<Vec<String>> {
         let path = std::env::var_os("STORENODE_AXE")
             .map(PathBuf::from)
-            .unwrap_or_else(|| target_dir().join("axe").join("axe.min.js"));
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("vendor/axe-core/axe.min.js")
+            });
         let source = std::fs::read_to_string(&path).with_context(|| {
             format!(
-                "{}: axe-core is missing (scripts/test.sh fetches it from the npm registry)",
+                "{}: axe-core is missing (it is vendored in tests/vendor/axe-core)",
                 path.display()
             )
         })?;

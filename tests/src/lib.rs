@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 pub mod browser;
 pub mod cloud;
 pub mod crashloop;
+pub mod faketime;
 
 /// The workspace's target directory.
 pub fn target_dir() -> PathBuf {
@@ -45,6 +46,9 @@ pub fn built(package: &str, bin: &str, override_var: &str) -> PathBuf {
         // rebuilt the node (2-3 min in CI) on the first call.
         .args(["build", "--quiet", "--workspace", "--bins"])
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        // The build is not the test: cargo runs on the real clock, also in
+        // the year-ahead run (see `faketime`).
+        .env_remove("LD_PRELOAD")
         .status()
         .expect("run cargo build");
     assert!(status.success(), "building {package}'s {bin} failed");
@@ -107,6 +111,7 @@ pub fn aarch64_node() -> Result<(PathBuf, Vec<std::ffi::OsString>)> {
             "storenode",
         ])
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .env_remove("LD_PRELOAD")
         .status()
         .context("run cargo build for aarch64")?;
     if !status.success() {
@@ -175,6 +180,9 @@ pub struct Opts {
     pub store_id: Option<String>,
     pub extra_args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Variables the node must not inherit from the test process (e.g.
+    /// the year-ahead run's `FAKETIME`, under a clock of the test's own).
+    pub env_remove: Vec<String>,
     /// Start with an empty catalog (by default a node whose catalog is
     /// empty gets [`test_catalog`] with plenty of stock).
     pub no_catalog: bool,
@@ -272,6 +280,9 @@ impl Node {
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out);
+        for k in &opts.env_remove {
+            cmd.env_remove(k);
+        }
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
@@ -687,6 +698,17 @@ pub(crate) fn find_addr(text: &str, marker: &str) -> Option<SocketAddr> {
 pub fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// A due time `days` from now on the test's own clock, in ms since the
+/// epoch: an order that will not be late while the test runs, on any date
+/// (never a fixed date, which some day becomes the past).
+pub fn due_in_days(days: u64) -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+        + days * 86_400_000
 }
 
 /// A JSON body for `POST /api/v1/orders`.

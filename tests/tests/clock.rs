@@ -3,54 +3,20 @@
 //! the node runs, as NTP does on a Raspberry Pi that has no real-time
 //! clock. The monotonic clock stays real (`DONT_FAKE_MONOTONIC`).
 #![allow(clippy::unwrap_used)]
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use storenode_tests::faketime::FakeClock;
 use storenode_tests::{order_body, Node, Opts};
 
-/// libfaketime, where Debian puts it for this machine's architecture.
-fn libfaketime() -> PathBuf {
-    let found = std::fs::read_dir("/usr/lib")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join("faketime/libfaketime.so.1"))
-        .find(|p| p.exists());
-    found.expect("libfaketime not found: scripts/test.sh installs the faketime package")
-}
-
-/// The offset file libfaketime reads at every call.
-struct FakeClock {
-    file: PathBuf,
-}
-
-impl FakeClock {
-    fn new(dir: &Path, offset: &str) -> FakeClock {
-        let c = FakeClock {
-            file: dir.join("faketime"),
-        };
-        c.set(offset);
-        c
-    }
-    /// `offset`: libfaketime's relative form, e.g. "-73h" or "+0".
-    fn set(&self, offset: &str) {
-        std::fs::write(&self.file, format!("{offset}\n")).unwrap();
-    }
-    fn opts(&self) -> Opts {
-        Opts {
-            env: vec![
-                ("LD_PRELOAD".into(), libfaketime().display().to_string()),
-                (
-                    "FAKETIME_TIMESTAMP_FILE".into(),
-                    self.file.display().to_string(),
-                ),
-                ("FAKETIME_NO_CACHE".into(), "1".into()),
-                ("DONT_FAKE_MONOTONIC".into(), "1".into()),
-                ("STORENODE_PICKUP_EXPIRY_S".into(), EXPIRY_S.to_string()),
-                ("STORENODE_PICKUP_REMINDER_S".into(), "0".into()),
-            ],
-            ..Opts::default()
-        }
+/// The node's options under `fake`, with a short pickup window.
+fn opts(fake: &FakeClock) -> Opts {
+    let mut env = fake.env();
+    env.push(("STORENODE_PICKUP_EXPIRY_S".into(), EXPIRY_S.to_string()));
+    env.push(("STORENODE_PICKUP_REMINDER_S".into(), "0".into()));
+    Opts {
+        env,
+        env_remove: FakeClock::env_remove(),
+        ..Opts::default()
     }
 }
 
@@ -85,7 +51,7 @@ async fn a_clock_that_lies_expires_nothing_early_and_says_so() {
     let fake = FakeClock::new(dir.path(), "-72h");
 
     // The run before the power cut, on a clock that was right then.
-    let mut node = Node::start_with(&data, fake.opts()).await.unwrap();
+    let mut node = Node::start_with(&data, opts(&fake)).await.unwrap();
     let (mid, mpin) = node.add_staff("Mia Manager", "manager").await.unwrap();
     let (status, v) = node
         .post("/api/v1/orders", &order_body("OLD-1", 1))
@@ -98,7 +64,7 @@ async fn a_clock_that_lies_expires_nothing_early_and_says_so() {
 
     // Power back, the clock an hour behind the newest event.
     fake.set("-73h");
-    let mut node = Node::start_with(&data, fake.opts()).await.unwrap();
+    let mut node = Node::start_with(&data, opts(&fake)).await.unwrap();
     assert_eq!(
         node.metric("storenode_clock_synchronised", "")
             .await
@@ -153,7 +119,7 @@ async fn a_clock_that_lies_expires_nothing_early_and_says_so() {
 
     // A restart remembers the step.
     node.terminate().await.unwrap();
-    let node = Node::start_with(&data, fake.opts()).await.unwrap();
+    let node = Node::start_with(&data, opts(&fake)).await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         node.order_state("B-1").await.unwrap().as_deref(),

@@ -455,11 +455,19 @@ fn fixture(into: &Path) -> PathBuf {
     into.join("data-0.1.0")
 }
 
-#[tokio::test]
-async fn a_data_directory_of_the_previous_release_is_migrated_and_a_downgrade_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = fixture(tmp.path());
-    let store = "fixture-store";
+/// When the fixture was made (its newest event, UTC): FIX-2 was made
+/// ready at 01:52:10 with 0.1.0's pickup window of three days.
+const FIXTURE_MADE: &str = "2026-12-02 01:52:10";
+/// An hour after that: FIX-2's window is open.
+const INSIDE_WINDOW: &str = "2026-12-02 03:00:00";
+/// 400 days after it: FIX-2's window closed long ago.
+const LONG_AFTER: &str = "2028-01-06 03:00:00";
+
+/// The fixture, unpacked into `tmp`, opened by this release on a wall
+/// clock pinned at `at` (UTC, running on from there): the test is the
+/// same on any date. What 0.1.0 left is checked before it opens.
+async fn start_on_fixture(tmp: &Path, at: &str) -> (Node, PathBuf) {
+    let dir = fixture(tmp);
     {
         // As 0.1.0 left it: no format recorded.
         let db = open_db(&dir);
@@ -469,8 +477,9 @@ async fn a_data_directory_of_the_previous_release_is_migrated_and_a_downgrade_re
     let node = Node::start_with(
         &dir,
         Opts {
-            store_id: Some(store.into()),
+            store_id: Some(FIXTURE_STORE.into()),
             no_catalog: true,
+            env: storenode_tests::faketime::pinned_at(at),
             ..Opts::default()
         },
     )
@@ -480,6 +489,35 @@ async fn a_data_directory_of_the_previous_release_is_migrated_and_a_downgrade_re
         node.logs().contains("database format migrated"),
         "no migration logged"
     );
+    (node, dir)
+}
+
+const FIXTURE_STORE: &str = "fixture-store";
+
+/// (on hand, reserved, available) of `sku`.
+async fn stock_of(node: &Node, sku: &str) -> (i64, i64, i64) {
+    let (status, v) = node.get("/api/v1/stock").await.unwrap();
+    assert_eq!(status, 200, "{v}");
+    let item = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["item"]["sku"] == sku)
+        .unwrap_or_else(|| panic!("{sku} not in the stock: {v}"))
+        .clone();
+    let n = |k: &str| item[k].as_i64().unwrap();
+    (n("on_hand"), n("reserved"), n("available"))
+}
+
+/// Opened on the fixture's own day, inside FIX-2's pickup window: every
+/// order is as 0.1.0 recorded it (tests/fixtures/README.md), its staff
+/// log in, a new order completes, and a newer release's format is
+/// refused.
+#[tokio::test]
+async fn a_data_directory_of_the_previous_release_is_migrated_and_a_downgrade_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = FIXTURE_STORE;
+    let (node, dir) = start_on_fixture(tmp.path(), INSIDE_WINDOW).await;
     // What 0.1.0 recorded (tests/fixtures/README.md).
     for (id, state) in [
         ("FIX-1", "fulfilled"),
@@ -493,6 +531,13 @@ async fn a_data_directory_of_the_previous_release_is_migrated_and_a_downgrade_re
             "{id}"
         );
     }
+    // 100 on hand each; FIX-1 took 1 of SKU-001, FIX-2 picked 2 of
+    // SKU-002 (off the shelf, on the pickup shelf), FIX-3 holds 3 of
+    // SKU-003, FIX-4's 4 of SKU-004 went back.
+    assert_eq!(stock_of(&node, "SKU-001").await, (99, 0, 99));
+    assert_eq!(stock_of(&node, "SKU-002").await, (98, 0, 98));
+    assert_eq!(stock_of(&node, "SKU-003").await, (100, 3, 97));
+    assert_eq!(stock_of(&node, "SKU-004").await, (100, 0, 100));
     let pin = std::fs::read_to_string(dir.join("../manager-pin")).unwrap();
     node.session_cookie("1001", pin.trim()).await.unwrap();
     node.complete_order("NEW-1", 2).await.unwrap();
@@ -534,6 +579,50 @@ async fn a_data_directory_of_the_previous_release_is_migrated_and_a_downgrade_re
         "{}",
         text(&doctor)
     );
+}
+
+/// Opened 400 days after the fixture was made: the migration keeps
+/// what 0.1.0 recorded, and FIX-2, whose pickup window closed while the
+/// node was off, expires once, its two units back on the shelf.
+#[tokio::test]
+async fn a_previous_release_opened_long_after_expires_what_waited_too_long() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut node, dir) = start_on_fixture(tmp.path(), LONG_AFTER).await;
+    node.wait_state("FIX-2", "expired", 30).await.unwrap();
+    for (id, state) in [
+        ("FIX-1", "fulfilled"),
+        ("FIX-3", "prepared"),
+        ("FIX-4", "cancelled"),
+    ] {
+        assert_eq!(
+            node.order_state(id).await.unwrap().as_deref(),
+            Some(state),
+            "{id}"
+        );
+    }
+    node.wait_for("FIX-2's units restocked", 10, || async {
+        Ok(stock_of(&node, "SKU-002").await == (100, 0, 100))
+    })
+    .await
+    .unwrap();
+    // Expired after the fixture's window, on the pinned clock.
+    let (_, v) = node.get("/api/v1/orders/FIX-2").await.unwrap();
+    let events = v["events"].as_array().unwrap();
+    let expired = events
+        .iter()
+        // A unit variant is its name, the others an object of one key.
+        .filter(|e| e["event"] == "pickup_expired" || e["event"].get("pickup_expired").is_some())
+        .collect::<Vec<_>>();
+    assert_eq!(expired.len(), 1, "{v}");
+    let ready_ms = v["order"]["ready_ms"].as_u64().unwrap();
+    let expired_ms = expired[0]["time_ms"].as_u64().unwrap();
+    assert!(
+        expired_ms >= ready_ms + 3 * 86_400_000,
+        "expired at {expired_ms}, ready at {ready_ms} ({FIXTURE_MADE})"
+    );
+    assert_eq!(stock_of(&node, "SKU-003").await, (100, 3, 97));
+    node.terminate().await.unwrap();
+    storenode_tests::verify(&dir, FIXTURE_STORE).unwrap();
 }
 
 #[tokio::test]
