@@ -671,6 +671,20 @@ fn fixtures_cover_every_variant() {
             Command::SetPickupTimes { .. } => "set_pickup_times",
             Command::RegisterDevice { .. } => "register_device",
             Command::RemoveDevice { .. } => "remove_device",
+            Command::RecordReceipt { .. } => "record_receipt",
+            Command::WriteOff { .. } => "write_off",
+            Command::SetSafetyStock { .. } => "set_safety_stock",
+            Command::AnnounceDelivery { .. } => "announce_delivery",
+            Command::ReceiveDelivery { .. } => "receive_delivery",
+            Command::ReconcileSnapshot { .. } => "reconcile_snapshot",
+            Command::OpenCountTask { .. } => "open_count_task",
+            Command::RecordCount { .. } => "record_count",
+            Command::ApproveCount { .. } => "approve_count",
+            Command::CancelCountTask { .. } => "cancel_count_task",
+            Command::RejectOrder { .. } => "reject_order",
+            Command::RequestAvailability {} => "request_availability",
+            Command::ShortItemWithWriteOff { .. } => "short_item_with_write_off",
+            Command::ImportCatalogEntries { .. } => "import_catalog_entries",
         }
     }
 
@@ -679,8 +693,9 @@ fn fixtures_cover_every_variant() {
     let all_kinds: BTreeSet<_> = EventKind::ALL.iter().map(|k| k.name()).collect();
     assert_eq!(kinds, all_kinds);
     // In declaration order, so the vectors below read as variant indices.
-    // One kind has two variants: `item_shorted` and its later form with a
-    // reason, which comes last.
+    // Three kinds have two variants each: `item_shorted`, `order_rejected`
+    // and `catalog_imported`, and their later forms (with a reason, a code,
+    // categories), in the places they were appended.
     let names: Vec<_> = events.iter().map(|(name, _, _)| *name).collect();
     let mut all_names: Vec<_> = EventKind::ALL.iter().map(|k| k.name()).collect();
     let after = all_names
@@ -689,6 +704,13 @@ fn fixtures_cover_every_variant() {
         .expect("pickup_times_changed")
         + 1;
     all_names.insert(after, "item_shorted_with_reason");
+    let after = all_names
+        .iter()
+        .position(|n| *n == "device_removed")
+        .expect("device_removed")
+        + 1;
+    all_names.insert(after, "order_rejected_with_code");
+    all_names.push("catalog_entries_imported");
     assert_eq!(names, all_names);
 
     let actors: BTreeSet<_> = events.iter().map(|(_, _, a)| actor_name(a)).collect();
@@ -699,7 +721,7 @@ fn fixtures_cover_every_variant() {
         .iter()
         .map(|(_, c)| command_name(&c.command))
         .collect();
-    assert_eq!(names.len(), 25, "every command appears: {names:?}");
+    assert_eq!(names.len(), 39, "every command appears: {names:?}");
     for (name, command) in &commands {
         assert_eq!(*name, command_name(&command.command));
     }

@@ -1,0 +1,159 @@
+//! HQ's view of what the stores can promise and what became of HQ's
+//! orders, for the HQ API (`GET /api/v1/stores/{store}/availability`,
+//! `GET /api/v1/availability/{sku}`, command status).
+//!
+//! Built from the stores' own events: the instance that delivers a batch
+//! (HQ has it: the webhook answered 2xx) reads its availability and order
+//! outcomes, applies them and publishes them as a [`ViewUpdate`] on
+//! `stores/{store}/view`, which every instance follows; so every instance
+//! answers the same whichever of them a store's batches went to. Per SKU
+//! and per order the higher log position wins: a repeat, or an older
+//! update arriving late, changes nothing. The view lives in memory: an
+//! instance started later learns it from the updates that follow, the
+//! snapshot every store sends when its link returns, and
+//! `request_availability`.
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use protocol::sync::{AvailabilityFact, OrderOutcome, ViewUpdate};
+use protocol::{Envelope, Event, StoreId};
+
+/// Most order outcomes remembered per instance (the oldest go first).
+const MAX_ORDERS: usize = 500_000;
+
+#[derive(Debug, Default)]
+pub struct View {
+    availability: RwLock<HashMap<String, HashMap<String, AvailabilityFact>>>,
+    orders: RwLock<(HashMap<(String, String), OrderOutcome>, std::collections::VecDeque<(String, String)>)>,
+}
+
+/// What a run of a store's events tells the view.
+pub fn update_of(store: &StoreId, events: &[Envelope]) -> ViewUpdate {
+    let mut availability: Vec<AvailabilityFact> = Vec::new();
+    let mut orders = Vec::new();
+    for env in events {
+        match &env.event {
+            Event::AvailabilityChanged { items } | Event::AvailabilitySnapshot { items, .. } => {
+                for a in items {
+                    availability.push(AvailabilityFact {
+                        sku: a.sku.clone(),
+                        available: a.available,
+                        on_hand: a.on_hand,
+                        log_seq: env.log_seq,
+                        time_ms: env.time_ms,
+                    });
+                }
+            }
+            Event::OrderAccepted => orders.push(outcome(env, "accepted")),
+            Event::OrderRejected { reason } => {
+                let mut o = outcome(env, "rejected");
+                o.note = reason.clone();
+                orders.push(o);
+            }
+            Event::OrderRejectedWithCode { code, skus, note } => {
+                let mut o = outcome(env, "rejected");
+                o.code = Some(*code);
+                o.skus = skus.clone();
+                o.note = note.clone();
+                orders.push(o);
+            }
+            Event::OrderLinesRejected { lines, .. } => {
+                let mut o = outcome(env, "lines_rejected");
+                o.lines = lines.clone();
+                o.skus = lines.iter().map(|l| l.sku.clone()).collect();
+                orders.push(o);
+            }
+            _ => {}
+        }
+    }
+    ViewUpdate {
+        store_id: store.clone(),
+        availability,
+        orders,
+    }
+}
+
+fn outcome(env: &Envelope, what: &str) -> OrderOutcome {
+    OrderOutcome {
+        order_id: env.order_id.clone(),
+        log_seq: env.log_seq,
+        outcome: what.to_string(),
+        code: None,
+        skus: vec![],
+        lines: vec![],
+        note: String::new(),
+    }
+}
+
+impl View {
+    /// Apply an update (again is harmless: the higher log position wins).
+    pub fn apply(&self, u: &ViewUpdate) {
+        if !u.availability.is_empty() {
+            if let Ok(mut all) = self.availability.write() {
+                let store = all.entry(u.store_id.to_string()).or_default();
+                for a in &u.availability {
+                    match store.get(&a.sku) {
+                        Some(have) if have.log_seq >= a.log_seq => {}
+                        _ => {
+                            store.insert(a.sku.clone(), a.clone());
+                        }
+                    }
+                }
+            }
+        }
+        if !u.orders.is_empty() {
+            if let Ok(mut g) = self.orders.write() {
+                let (map, order) = &mut *g;
+                for o in &u.orders {
+                    let k = (u.store_id.to_string(), o.order_id.to_string());
+                    match map.get(&k) {
+                        Some(have) if have.log_seq >= o.log_seq => {}
+                        Some(_) => {
+                            map.insert(k, o.clone());
+                        }
+                        None => {
+                            order.push_back(k.clone());
+                            map.insert(k, o.clone());
+                        }
+                    }
+                }
+                while order.len() > MAX_ORDERS {
+                    if let Some(old) = order.pop_front() {
+                        map.remove(&old);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A store's availability, by SKU.
+    pub fn store(&self, store: &str) -> Option<Vec<AvailabilityFact>> {
+        let all = self.availability.read().ok()?;
+        let mut items: Vec<AvailabilityFact> = all.get(store)?.values().cloned().collect();
+        items.sort_by(|a, b| a.sku.cmp(&b.sku));
+        Some(items)
+    }
+
+    /// One SKU across the fleet: (store, fact), stores in id order.
+    pub fn sku(&self, sku: &str) -> Vec<(String, AvailabilityFact)> {
+        let Ok(all) = self.availability.read() else {
+            return vec![];
+        };
+        let mut out: Vec<(String, AvailabilityFact)> = all
+            .iter()
+            .filter_map(|(store, items)| items.get(sku).map(|a| (store.clone(), a.clone())))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// What became of an order.
+    pub fn order(&self, store: &str, order_id: &str) -> Option<OrderOutcome> {
+        self.orders
+            .read()
+            .ok()?
+            .0
+            .get(&(store.to_string(), order_id.to_string()))
+            .cloned()
+    }
+}
