@@ -405,7 +405,7 @@ fn create_body(o: &OrderModel) -> Value {
         })
         .collect();
     json!({ "order_id": o.id, "customer_name": "Crash Test", "lines": lines,
-            "payment": "prepaid", "due_at_ms": crate::due_in_days(7) })
+            "payment": "prepaid", "due_at_ms": crate::due_in_a_week() })
 }
 
 fn rejected_for_stock(order: &Value) -> bool {

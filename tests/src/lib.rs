@@ -711,6 +711,14 @@ pub fn due_in_days(days: u64) -> u64 {
         + days * 86_400_000
 }
 
+/// A week after the test process first asked, the same on every call: an
+/// order's body must be the same on every resend (or the resend is a
+/// different order, refused as a conflict).
+pub fn due_in_a_week() -> u64 {
+    static DUE: OnceLock<u64> = OnceLock::new();
+    *DUE.get_or_init(|| due_in_days(7))
+}
+
 /// A JSON body for `POST /api/v1/orders`.
 pub fn order_body(id: &str, lines: usize) -> Value {
     let lines: Vec<Value> = (0..lines)

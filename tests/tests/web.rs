@@ -24,7 +24,7 @@ fn order(id: &str, customer: &str, lines: &[(usize, u32, bool)]) -> Value {
         })
         .collect();
     json!({ "order_id": id, "customer_name": customer, "lines": lines, "payment": "prepaid",
-            "due_at_ms": storenode_tests::due_in_days(7) })
+            "due_at_ms": storenode_tests::due_in_a_week() })
 }
 
 async fn create(node: &Node, body: &Value) {
