@@ -37,7 +37,12 @@ fn catalog(n: usize, on_hand: u64) -> Value {
 async fn import(node: &Node, n: usize, on_hand: u64) -> Result<()> {
     // In parts: one import body holds at most 50,000 rows.
     let all = catalog(n, on_hand);
-    for chunk in all.as_array().map(|a| a.chunks(10_000)).into_iter().flatten() {
+    for chunk in all
+        .as_array()
+        .map(|a| a.chunks(10_000))
+        .into_iter()
+        .flatten()
+    {
         let (status, v) = node
             .post("/api/v1/catalog/import", &Value::Array(chunk.to_vec()))
             .await?;
@@ -48,7 +53,12 @@ async fn import(node: &Node, n: usize, on_hand: u64) -> Result<()> {
     Ok(())
 }
 
-pub async fn run(clients: usize, seconds: u64, samples: usize, snapshot_skus: usize) -> Result<Value> {
+pub async fn run(
+    clients: usize,
+    seconds: u64,
+    samples: usize,
+    snapshot_skus: usize,
+) -> Result<Value> {
     let receipts = receipts(clients, seconds).await?;
     let hq = till_to_hq(samples, snapshot_skus).await?;
     Ok(json!({
@@ -99,7 +109,7 @@ async fn receipts(clients: usize, seconds: u64) -> Result<Value> {
                     })
                     .collect();
                 let body = json!({"receipt_id": format!("T{c}-{k}"), "till": format!("till-{c}"),
-                                  "at": "2026-12-07T10:00:00Z", "kind": "sale", "lines": lines});
+                                  "at": storenode_tests::now_rfc3339(), "kind": "sale", "lines": lines});
                 k += 1;
                 let t = Instant::now();
                 let ok = match http.post(&url).bearer_auth(&token).json(&body).send().await {
@@ -189,7 +199,7 @@ async fn till_to_hq(samples: usize, snapshot_skus: usize) -> Result<Value> {
             .post(node.url("/api/v1/till/receipts"))
             .bearer_auth(&node.token)
             .json(&json!({"receipt_id": format!("H-{k}"), "till": "till-1",
-                          "at": "2026-12-07T10:00:00Z", "kind": "sale",
+                          "at": storenode_tests::now_rfc3339(), "kind": "sale",
                           "lines": [{"sku": sku, "quantity": 1}]}))
             .send()
             .await?;

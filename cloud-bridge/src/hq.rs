@@ -316,10 +316,7 @@ async fn sku_availability(State(hq): State<Hq>, Path(sku): Path<String>) -> Json
             })
         })
         .collect();
-    let total: u64 = stores
-        .iter()
-        .filter_map(|s| s["available"].as_u64())
-        .sum();
+    let total: u64 = stores.iter().filter_map(|s| s["available"].as_u64()).sum();
     Json(json!({ "sku": sku, "available": total, "stores": stores }))
 }
 

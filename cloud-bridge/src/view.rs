@@ -21,10 +21,20 @@ use protocol::{Envelope, Event, StoreId};
 /// Most order outcomes remembered per instance (the oldest go first).
 const MAX_ORDERS: usize = 500_000;
 
+/// (store, order id).
+type OrderKey = (String, String);
+
+/// Order outcomes, and their keys oldest first (to forget the oldest).
+#[derive(Debug, Default)]
+struct Outcomes {
+    by_order: HashMap<OrderKey, OrderOutcome>,
+    age: std::collections::VecDeque<OrderKey>,
+}
+
 #[derive(Debug, Default)]
 pub struct View {
     availability: RwLock<HashMap<String, HashMap<String, AvailabilityFact>>>,
-    orders: RwLock<(HashMap<(String, String), OrderOutcome>, std::collections::VecDeque<(String, String)>)>,
+    orders: RwLock<Outcomes>,
 }
 
 /// What a run of a store's events tells the view.
@@ -103,7 +113,10 @@ impl View {
         }
         if !u.orders.is_empty() {
             if let Ok(mut g) = self.orders.write() {
-                let (map, order) = &mut *g;
+                let Outcomes {
+                    by_order: map,
+                    age: order,
+                } = &mut *g;
                 for o in &u.orders {
                     let k = (u.store_id.to_string(), o.order_id.to_string());
                     match map.get(&k) {
@@ -152,7 +165,7 @@ impl View {
         self.orders
             .read()
             .ok()?
-            .0
+            .by_order
             .get(&(store.to_string(), order_id.to_string()))
             .cloned()
     }

@@ -463,9 +463,7 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
             services::availability::NAME,
             metrics.clone(),
             shutdown.clone(),
-            move || {
-                services::availability::run(store.clone(), writer.clone(), window, sd.clone())
-            },
+            move || services::availability::run(store.clone(), writer.clone(), window, sd.clone()),
         )));
     }
     match &config.cloud {

@@ -707,12 +707,11 @@ impl Layers {
                     _ => Err("must be `none` or `allow`".to_string()),
                 })?,
                 max_open: self.parse("orders.max_open", |v| number(v, 0, 1_000_000))? as u32,
-                recount_above: self.parse("stock.recount_above", |v| number(v, 0, 100_000))?
-                    as u32,
+                recount_above: self.parse("stock.recount_above", |v| number(v, 0, 100_000))? as u32,
             },
-            availability_window_ms: self.parse("stock.availability_window_ms", |v| {
-                number(v, 50, 600_000)
-            })? as u64,
+            availability_window_ms: self
+                .parse("stock.availability_window_ms", |v| number(v, 50, 600_000))?
+                as u64,
             web_messages: {
                 let language = self.parse("web.language", |v| {
                     crate::web::i18n::Language::from_name(v.trim())

@@ -151,7 +151,7 @@ impl Metrics {
             );
             r.register(
                 "till_receipts",
-                "Till receipts posted, by outcome (recorded; repeat: a resend answered from the first time; known: recorded before)",
+                "Till receipts posted over HTTP, by outcome (recorded; repeat: a resend, answered from the first time; unauthorized: a wrong till credential)",
                 m.receipts.clone(),
             );
             r.register(

@@ -7,8 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::stock::{
-    CountReason, Receipt, Reconciled, RejectCode, RejectedLine, SafetyScope,
-    SkuAvailability, StaffRejectReason, WriteOffReason,
+    CountReason, Receipt, Reconciled, RejectCode, RejectedLine, SafetyScope, SkuAvailability,
+    StaffRejectReason, WriteOffReason,
 };
 
 /// How the order is paid.

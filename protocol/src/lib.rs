@@ -28,9 +28,8 @@ pub use command::{Command, CommandEnvelope, CommandReply, NoticeAck, ReplyStatus
 pub use envelope::{Actor, ChainHash, Envelope, SCHEMA_VERSION};
 pub use event::{
     device_tenant, ArrivalChannel, CancelStage, CatalogEntry, CatalogItem, DeviceKind, Event,
-    EventKind,
-    Location, NewOrder, OrderLine, PaymentMode, PickLine, PickupProof, Role, ShortReason,
-    SkuQuantity, SlotKind, StagingSlot, Zone,
+    EventKind, Location, NewOrder, OrderLine, PaymentMode, PickLine, PickupProof, Role,
+    ShortReason, SkuQuantity, SlotKind, StagingSlot, Zone,
 };
 pub use ids::{EventId, IdError, OrderId, StoreId};
 pub use stock::{

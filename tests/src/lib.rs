@@ -711,6 +711,13 @@ pub fn due_in_days(days: u64) -> u64 {
         + days * 86_400_000
 }
 
+/// Now on the test's own clock, in RFC 3339 (a till's receipt time: a
+/// fixed date would be before the store's counts, which see a sale rung up
+/// before them).
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
 /// A week after the test process first asked, the same on every call: an
 /// order's body must be the same on every resend (or the resend is a
 /// different order, refused as a conflict).

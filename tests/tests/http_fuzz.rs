@@ -249,7 +249,7 @@ async fn random_bodies_on_every_route_get_a_4xx_and_change_nothing() {
         ("/api/v1/staff/1001/pin".into(), json!({})),
         (
             "/api/v1/till/receipts".into(),
-            json!({"receipt_id": "R-1", "till": "t1", "at": "2026-01-05T10:00:00Z",
+            json!({"receipt_id": "R-1", "till": "t1", "at": storenode_tests::now_rfc3339(),
                    "kind": "sale", "lines": [{"sku": "SKU-001", "quantity": 1}]}),
         ),
         (
@@ -262,7 +262,7 @@ async fn random_bodies_on_every_route_get_a_4xx_and_change_nothing() {
         ),
         (
             "/api/v1/stock/snapshot".into(),
-            json!({"as_of": "2026-01-05T10:00:00Z", "lines": [{"sku": "SKU-001", "on_hand": 3}]}),
+            json!({"as_of": storenode_tests::now_rfc3339(), "lines": [{"sku": "SKU-001", "on_hand": 3}]}),
         ),
         (
             "/api/v1/deliveries".into(),
@@ -274,7 +274,10 @@ async fn random_bodies_on_every_route_get_a_4xx_and_change_nothing() {
         ),
         ("/api/v1/count-tasks".into(), json!({"sku": "SKU-001"})),
         ("/api/v1/count-tasks/C1/count".into(), json!({"counted": 3})),
-        ("/api/v1/count-tasks/C1/cancel".into(), json!({"reason": "x"})),
+        (
+            "/api/v1/count-tasks/C1/cancel".into(),
+            json!({"reason": "x"}),
+        ),
         (
             "/api/v1/orders/F-1/reject".into(),
             json!({"reason": "damaged", "lines": [1]}),

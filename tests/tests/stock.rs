@@ -74,7 +74,7 @@ async fn till(node: &Node, name: &str, password: &str, body: &Value) -> (u16, Va
 }
 
 fn sale(id: &str, lines: Value) -> Value {
-    json!({"receipt_id": id, "till": "till-1", "at": "2026-01-05T10:00:00Z",
+    json!({"receipt_id": id, "till": "till-1", "at": storenode_tests::now_rfc3339(),
            "kind": "sale", "lines": lines})
 }
 
@@ -117,7 +117,7 @@ async fn till_receipts_apply_once_whatever_the_till_resends() {
     assert_eq!(numbers(&node, "A-3").await, (10, 0, 10));
 
     // A void puts the sale back.
-    let void = json!({"receipt_id": "V-1", "till": "till-1", "at": "2026-01-05T10:01:00Z",
+    let void = json!({"receipt_id": "V-1", "till": "till-1", "at": storenode_tests::now_rfc3339(),
                       "kind": "void", "voids": "R-1", "lines": []});
     let (status, v) = till(&node, "till-1", &pw, &void).await;
     assert_eq!(status, 200, "{v}");
@@ -128,11 +128,14 @@ async fn till_receipts_apply_once_whatever_the_till_resends() {
     void2["receipt_id"] = json!("V-1b");
     let (status, e) = till(&node, "till-1", &pw, &void2).await;
     assert_eq!(status, 422, "{e}");
-    assert!(e["message"].as_str().unwrap().contains("already voided"), "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("already voided"),
+        "{e}"
+    );
 
     // A void that overtakes its receipt: the receipt is then recorded
     // voided, with no effect.
-    let early = json!({"receipt_id": "V-2", "till": "till-1", "at": "2026-01-05T10:03:00Z",
+    let early = json!({"receipt_id": "V-2", "till": "till-1", "at": storenode_tests::now_rfc3339(),
                        "kind": "void", "voids": "R-2"});
     assert_eq!(till(&node, "till-1", &pw, &early).await.0, 200);
     let (status, v) = till(
@@ -143,10 +146,14 @@ async fn till_receipts_apply_once_whatever_the_till_resends() {
     )
     .await;
     assert_eq!(status, 200, "{v}");
-    assert_eq!(numbers(&node, "A-3").await, (10, 0, 10), "voided before it came");
+    assert_eq!(
+        numbers(&node, "A-3").await,
+        (10, 0, 10),
+        "voided before it came"
+    );
 
     // A return puts units back; a damaged one is written off at once.
-    let ret = json!({"receipt_id": "R-3", "till": "till-1", "at": "2026-01-05T11:00:00Z",
+    let ret = json!({"receipt_id": "R-3", "till": "till-1", "at": storenode_tests::now_rfc3339(),
                      "kind": "return", "lines": [{"sku": "A-4", "quantity": 1},
                                                  {"sku": "A-4", "quantity": 2, "damaged": true}]});
     assert_eq!(till(&node, "till-1", &pw, &ret).await.0, 200);
@@ -165,7 +172,14 @@ async fn till_receipts_apply_once_whatever_the_till_resends() {
     .await;
     assert_eq!(status, 200, "{v}");
     let new9 = stock(&node, "NEW-9").await;
-    assert_eq!((new9["listed"].clone(), new9["on_hand"].clone(), new9["available"].clone()), (json!(false), json!(-3), json!(0)));
+    assert_eq!(
+        (
+            new9["listed"].clone(),
+            new9["on_hand"].clone(),
+            new9["available"].clone()
+        ),
+        (json!(false), json!(-3), json!(0))
+    );
     let (status, v) = node
         .post(
             "/api/v1/catalog/import",
@@ -177,7 +191,10 @@ async fn till_receipts_apply_once_whatever_the_till_resends() {
         .unwrap();
     assert_eq!(status, 200, "{v}");
     let new9 = stock(&node, "NEW-9").await;
-    assert_eq!((new9["listed"].clone(), new9["on_hand"].clone()), (json!(true), json!(-3)));
+    assert_eq!(
+        (new9["listed"].clone(), new9["on_hand"].clone()),
+        (json!(true), json!(-3))
+    );
 
     // A sale beyond what the node believed was on hand: recorded, on hand
     // below 0, availability 0, a count task for it.
@@ -207,21 +224,38 @@ async fn till_receipts_apply_once_whatever_the_till_resends() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
     assert_eq!(
-        till(&node, "till-1", "wrong", &sale("R-6", json!([{"sku": "A-1", "quantity": 1}])))
-            .await
-            .0,
+        till(
+            &node,
+            "till-1",
+            "wrong",
+            &sale("R-6", json!([{"sku": "A-1", "quantity": 1}]))
+        )
+        .await
+        .0,
         401
     );
     // Bad input: a clear error, nothing changed.
     for (body, field) in [
-        (json!({"receipt_id": "R-7", "till": "till-1", "at": "yesterday", "kind": "sale",
-                "lines": [{"sku": "A-1", "quantity": 1}]}), "at"),
-        (json!({"receipt_id": "R-7", "till": "till-1", "at": "2026-01-05T10:00:00Z", "kind": "sale",
-                "lines": [{"sku": "A-1", "gtin": gtin, "quantity": 1}]}), "lines[0]"),
-        (json!({"receipt_id": "R-7", "till": "till-1", "at": "2026-01-05T10:00:00Z", "kind": "sale",
-                "lines": [{"sku": "A-1", "quantity": 0}]}), "lines[0].quantity"),
-        (json!({"receipt_id": "R-7", "till": "till-1", "at": "2026-01-05T10:00:00Z", "kind": "sale",
-                "lines": []}), "lines"),
+        (
+            json!({"receipt_id": "R-7", "till": "till-1", "at": "yesterday", "kind": "sale",
+                "lines": [{"sku": "A-1", "quantity": 1}]}),
+            "at",
+        ),
+        (
+            json!({"receipt_id": "R-7", "till": "till-1", "at": storenode_tests::now_rfc3339(), "kind": "sale",
+                "lines": [{"sku": "A-1", "gtin": gtin, "quantity": 1}]}),
+            "lines[0]",
+        ),
+        (
+            json!({"receipt_id": "R-7", "till": "till-1", "at": storenode_tests::now_rfc3339(), "kind": "sale",
+                "lines": [{"sku": "A-1", "quantity": 0}]}),
+            "lines[0].quantity",
+        ),
+        (
+            json!({"receipt_id": "R-7", "till": "till-1", "at": storenode_tests::now_rfc3339(), "kind": "sale",
+                "lines": []}),
+            "lines",
+        ),
     ] {
         let (status, e) = till(&node, "till-1", &pw, &body).await;
         assert!(status == 400 || status == 422, "{status} {e}");
@@ -286,7 +320,13 @@ async fn a_short_changes_stock_by_its_reason_and_counts_settle_it() {
     // 30 - 2 taken - 1 written off.
     assert_eq!(numbers(&node, "A-1").await, (27, 0, 27));
     let a1 = stock(&node, "A-1").await;
-    assert_eq!((a1["ledger"]["picked"].clone(), a1["ledger"]["written_off"].clone()), (json!(2), json!(1)));
+    assert_eq!(
+        (
+            a1["ledger"]["picked"].clone(),
+            a1["ledger"]["written_off"].clone()
+        ),
+        (json!(2), json!(1))
+    );
 
     // other: no stock change.
     assert_eq!(order(&node, "S-2", &[("A-2", 2)]).await.0, 201);
@@ -349,10 +389,21 @@ async fn a_short_changes_stock_by_its_reason_and_counts_settle_it() {
         .await
         .unwrap();
     assert_eq!(v["task"]["state"], "approval", "{v}");
-    assert_eq!(numbers(&node, "A-3").await.0, 0, "nothing changes before approval");
+    assert_eq!(
+        numbers(&node, "A-3").await.0,
+        0,
+        "nothing changes before approval"
+    );
     let pw = node.add_device("till-1", "till").await.unwrap();
     assert_eq!(
-        till(&node, "till-1", &pw, &sale("R-9", json!([{"sku": "A-3", "quantity": 1}]))).await.0,
+        till(
+            &node,
+            "till-1",
+            &pw,
+            &sale("R-9", json!([{"sku": "A-3", "quantity": 1}]))
+        )
+        .await
+        .0,
         200
     );
     let (status, v) = node
@@ -366,12 +417,18 @@ async fn a_short_changes_stock_by_its_reason_and_counts_settle_it() {
     assert_eq!(stock(&node, "A-3").await["count_task"], Value::Null);
     // A count close to what was expected applies at once.
     let (_, v) = node
-        .post("/api/v1/count-tasks", &json!({"sku": "A-4", "note": "looks low"}))
+        .post(
+            "/api/v1/count-tasks",
+            &json!({"sku": "A-4", "note": "looks low"}),
+        )
         .await
         .unwrap();
     let id = v["task"]["task_id"].as_str().unwrap().to_string();
     let (_, v) = node
-        .post(&format!("/api/v1/count-tasks/{id}/count"), &json!({"counted": 29}))
+        .post(
+            &format!("/api/v1/count-tasks/{id}/count"),
+            &json!({"counted": 29}),
+        )
         .await
         .unwrap();
     assert_eq!(v["task"]["state"], "applied", "{v}");
@@ -420,18 +477,28 @@ async fn safety_stock_and_rejections_hq_can_route_on() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["event"].as_object().map_or("", |m| m.keys().next().unwrap().as_str()))
+        .map(|e| {
+            e["event"]
+                .as_object()
+                .map_or("", |m| m.keys().next().unwrap().as_str())
+        })
         .collect();
     assert!(kinds.contains(&"order_rejected_with_code"), "{o}");
     // The store closed: `store_closed`.
     let (status, _) = node
-        .post("/api/v1/store/open", &json!({"open": false, "reason": "stocktake"}))
+        .post(
+            "/api/v1/store/open",
+            &json!({"open": false, "reason": "stocktake"}),
+        )
         .await
         .unwrap();
     assert_eq!(status, 200);
     assert_eq!(order(&node, "P-3", &[("A-4", 1)]).await.0, 201);
     node.wait_state("P-3", "rejected", 10).await.unwrap();
-    assert_eq!(order_json(&node, "P-3").await["order"]["reject_code"], "store_closed");
+    assert_eq!(
+        order_json(&node, "P-3").await["order"]["reject_code"],
+        "store_closed"
+    );
     node.post("/api/v1/store/open", &json!({"open": true}))
         .await
         .unwrap();
@@ -451,9 +518,16 @@ async fn safety_stock_and_rejections_hq_can_route_on() {
         .await
         .unwrap();
     assert_eq!(status, 200, "{v}");
-    assert_eq!(numbers(&node, "A-5").await, (3, 0, 2), "2 written off, released");
+    assert_eq!(
+        numbers(&node, "A-5").await,
+        (3, 0, 2),
+        "2 written off, released"
+    );
     let (status, v) = node
-        .post("/api/v1/orders/P-4/reject", &json!({"reason": "customer_request"}))
+        .post(
+            "/api/v1/orders/P-4/reject",
+            &json!({"reason": "customer_request"}),
+        )
         .await
         .unwrap();
     assert_eq!(status, 200, "{v}");
@@ -468,7 +542,10 @@ async fn safety_stock_and_rejections_hq_can_route_on() {
         .await
         .unwrap();
     let (status, e) = node
-        .post("/api/v1/orders/P-5/reject", &json!({"reason": "not_in_stock"}))
+        .post(
+            "/api/v1/orders/P-5/reject",
+            &json!({"reason": "not_in_stock"}),
+        )
         .await
         .unwrap();
     assert_eq!(status, 409, "{e}");
@@ -529,12 +606,22 @@ async fn deliveries_and_hqs_snapshot_as_of_its_time() {
     let t = jiff::Timestamp::now();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     assert_eq!(
-        till(&node, "till-1", &pw, &sale("R-1", json!([{"sku": "A-3", "quantity": 3}]))).await.0,
+        till(
+            &node,
+            "till-1",
+            &pw,
+            &sale("R-1", json!([{"sku": "A-3", "quantity": 3}]))
+        )
+        .await
+        .0,
         200
     );
-    node.post("/api/v1/stock/count", &json!({"counts": [{"sku": "A-4", "quantity": 6}]}))
-        .await
-        .unwrap();
+    node.post(
+        "/api/v1/stock/count",
+        &json!({"counts": [{"sku": "A-4", "quantity": 6}]}),
+    )
+    .await
+    .unwrap();
     let (status, v) = node
         .post(
             "/api/v1/stock/snapshot",

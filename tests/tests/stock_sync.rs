@@ -24,7 +24,10 @@ async fn node(dir: &std::path::Path, url: &str) -> Node {
                 ("STORENODE_CLOUD_URL".into(), url.into()),
                 ("STORENODE_CLOUD_ACK_TIMEOUT_S".into(), "2".into()),
                 ("STORENODE_CLOUD_STATUS_INTERVAL_S".into(), "1".into()),
-                ("STORENODE_STOCK_AVAILABILITY_WINDOW_MS".into(), "300".into()),
+                (
+                    "STORENODE_STOCK_AVAILABILITY_WINDOW_MS".into(),
+                    "300".into(),
+                ),
             ],
             ..Opts::default()
         },
@@ -56,11 +59,7 @@ async fn hq_available(bridge: &Bridge, sku: &str) -> Option<u64> {
     if status != 200 {
         return None;
     }
-    v["items"]
-        .as_array()?
-        .iter()
-        .find(|i| i["sku"] == sku)?["available"]
-        .as_u64()
+    v["items"].as_array()?.iter().find(|i| i["sku"] == sku)?["available"].as_u64()
 }
 
 async fn wait_hq(bridge: &Bridge, sku: &str, want: u64) {
@@ -89,7 +88,9 @@ async fn sales_while_offline_reach_hq_as_coalesced_availability() {
         .await
         .unwrap();
     let node = node(&dir.path().join("node"), &proxy.url()).await;
-    storenode_tests::cloud::wait_link(&node, true).await.unwrap();
+    storenode_tests::cloud::wait_link(&node, true)
+        .await
+        .unwrap();
     // HQ hears the catalog's availability (whichever bridge delivered it,
     // both answer).
     wait_hq(&a, "A-1", 10).await;
@@ -97,7 +98,9 @@ async fn sales_while_offline_reach_hq_as_coalesced_availability() {
 
     // The link goes down; the till sells on.
     proxy.cut();
-    storenode_tests::cloud::wait_link(&node, false).await.unwrap();
+    storenode_tests::cloud::wait_link(&node, false)
+        .await
+        .unwrap();
     let pw = node.add_device("till-1", "till").await.unwrap();
     let client = reqwest::Client::new();
     for i in 0..6 {
@@ -105,7 +108,7 @@ async fn sales_while_offline_reach_hq_as_coalesced_availability() {
             .post(node.url("/api/v1/till/receipts"))
             .basic_auth("till-1", Some(&pw))
             .json(&json!({"receipt_id": format!("R-{i}"), "till": "till-1",
-                          "at": "2026-01-05T10:00:00Z", "kind": "sale",
+                          "at": storenode_tests::now_rfc3339(), "kind": "sale",
                           "lines": [{"sku": "A-1", "quantity": 1}]}))
             .send()
             .await
@@ -120,7 +123,9 @@ async fn sales_while_offline_reach_hq_as_coalesced_availability() {
     // Back: HQ gets the latest value, coalesced, and everything else in
     // order.
     proxy.restore();
-    storenode_tests::cloud::wait_link(&node, true).await.unwrap();
+    storenode_tests::cloud::wait_link(&node, true)
+        .await
+        .unwrap();
     wait_hq(&a, "A-1", 4).await;
     wait_hq(&b, "A-1", 4).await;
     let head = node.head().await.unwrap();
@@ -192,8 +197,7 @@ async fn sales_while_offline_reach_hq_as_coalesced_availability() {
         .find(|e| e["type"] == "order_rejected" && e["subject"] == "HQ-9")
         .unwrap();
     assert_eq!(
-        rejected["data"]["event"]["order_rejected_with_code"]["code"],
-        "out_of_stock",
+        rejected["data"]["event"]["order_rejected_with_code"]["code"], "out_of_stock",
         "{rejected}"
     );
 }
@@ -221,6 +225,8 @@ async fn a_till_over_tls_resending_after_a_kill_applies_once() {
         .unwrap();
     assert_eq!(status, 200, "{v}");
     let creds = node.add_tls_device("till-7", "till").await.unwrap();
+    // The till's clock when it rang them up: the same on every resend.
+    let at_ms = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap();
     let receipt = |id: &str, n: u32| {
         codec::to_json(&CommandEnvelope {
             id: id.to_string(),
@@ -228,7 +234,7 @@ async fn a_till_over_tls_resending_after_a_kill_applies_once() {
                 receipt: protocol::Receipt {
                     receipt_id: format!("T7-{n}"),
                     till: "till-7".into(),
-                    at_ms: 1_767_600_000_000,
+                    at_ms,
                     kind: protocol::ReceiptKind::Sale,
                     voids: None,
                     lines: vec![protocol::ReceiptLine {

@@ -904,9 +904,12 @@ async fn every_page_is_accessible_and_photographed() {
         .unwrap();
     let t = v["task"]["task_id"].as_str().unwrap().to_string();
     for _ in 0..2 {
-        node.post(&format!("/api/v1/count-tasks/{t}/count"), &json!({"counted": 8}))
-            .await
-            .unwrap();
+        node.post(
+            &format!("/api/v1/count-tasks/{t}/count"),
+            &json!({"counted": 8}),
+        )
+        .await
+        .unwrap();
     }
     let pages = [
         ("pick-queue", "/pick"),
@@ -1114,19 +1117,25 @@ async fn a_count_on_the_phone_then_approval_and_a_rejection_with_a_reason() {
     p.login(&pid, &ppin).await.unwrap();
     p.wait_path("/pick", 15).await.unwrap();
     p.goto("/counts").await.unwrap();
-    let task = p
-        .wait_text(".count-task", "SKU-044", 15)
+    let task = p.wait_text(".count-task", "SKU-044", 15).await.unwrap();
+    assert!(
+        task.contains("Not found at the shelf") || task.contains("not found at the shelf"),
+        "{task}"
+    );
+    // 40 found where 0 was expected: count again.
+    p.type_into(".count-task input[name=counted]", "40")
         .await
         .unwrap();
-    assert!(task.contains("Not found at the shelf") || task.contains("not found at the shelf"), "{task}");
-    // 40 found where 0 was expected: count again.
-    p.type_into(".count-task input[name=counted]", "40").await.unwrap();
     p.click(".count-task button[type=submit]").await.unwrap();
     p.wait_text("#result", "count again", 15).await.unwrap();
     p.wait_text(".count-task", "count again", 15).await.unwrap();
-    p.type_into(".count-task input[name=counted]", "40").await.unwrap();
+    p.type_into(".count-task input[name=counted]", "40")
+        .await
+        .unwrap();
     p.click(".count-task button[type=submit]").await.unwrap();
-    p.wait_text("#result", "manager approves", 15).await.unwrap();
+    p.wait_text("#result", "manager approves", 15)
+        .await
+        .unwrap();
     p.screenshot("counts-phone").await.unwrap();
     let (_, v) = node.get("/api/v1/stock/SKU-044").await.unwrap();
     assert_eq!(v["on_hand"], 0, "nothing changes before approval: {v}");
@@ -1137,7 +1146,9 @@ async fn a_count_on_the_phone_then_approval_and_a_rejection_with_a_reason() {
     m.wait_text("#count-tasks", "SKU-044", 15).await.unwrap();
     m.goto("/counts").await.unwrap();
     m.wait_text(".count-task", "approval", 15).await.unwrap();
-    m.click(".count-task form[action='/counts/approve'] button").await.unwrap();
+    m.click(".count-task form[action='/counts/approve'] button")
+        .await
+        .unwrap();
     m.wait_text("#result", "approved", 15).await.unwrap();
     let (_, v) = node.get("/api/v1/stock/SKU-044").await.unwrap();
     assert_eq!(v["on_hand"], 40, "{v}");
@@ -1153,7 +1164,9 @@ async fn a_count_on_the_phone_then_approval_and_a_rejection_with_a_reason() {
     m.goto("/orders/C-2").await.unwrap();
     m.click("#reject summary").await.unwrap();
     m.click("#reject input[value=damaged]").await.unwrap();
-    m.click("#reject input[name=line][value='2']").await.unwrap();
+    m.click("#reject input[name=line][value='2']")
+        .await
+        .unwrap();
     m.type_into("#reject-note", "crushed box").await.unwrap();
     m.screenshot("order-reject").await.unwrap();
     m.click("#reject button[type=submit]").await.unwrap();
@@ -1163,7 +1176,9 @@ async fn a_count_on_the_phone_then_approval_and_a_rejection_with_a_reason() {
     assert_eq!(v["order"]["state"], "prepared", "{v}");
     m.goto("/orders/C-2").await.unwrap();
     m.click("#reject summary").await.unwrap();
-    m.click("#reject input[value=customer_request]").await.unwrap();
+    m.click("#reject input[value=customer_request]")
+        .await
+        .unwrap();
     m.click("#reject button[type=submit]").await.unwrap();
     m.wait_text("#result", "rejected", 15).await.unwrap();
     let (_, v) = node.get("/api/v1/orders/C-2").await.unwrap();

@@ -530,9 +530,8 @@ pub fn movement(item: Option<&StockItem>, e: &Effect) -> Option<(i64, Move)> {
 /// Apply an effect to one SKU's stock (`None`: not known yet). Movements
 /// of an SKU the catalog does not list are kept on an unlisted item.
 pub fn apply_to_item(item: Option<StockItem>, e: &Effect) -> Option<StockItem> {
-    let known = |item: Option<StockItem>, sku: &str| {
-        item.unwrap_or_else(|| StockItem::unlisted(sku))
-    };
+    let known =
+        |item: Option<StockItem>, sku: &str| item.unwrap_or_else(|| StockItem::unlisted(sku));
     match e {
         Effect::Catalog { item: c, category } => {
             let mut s = match item {
@@ -562,7 +561,8 @@ pub fn apply_to_item(item: Option<StockItem>, e: &Effect) -> Option<StockItem> {
             as_of_ms,
         } => {
             let mut s = known(item, sku);
-            s.ledger.book(Move::Corrected, on_hand.saturating_sub(s.on_hand));
+            s.ledger
+                .book(Move::Corrected, on_hand.saturating_sub(s.on_hand));
             s.on_hand = *on_hand;
             s.last_count = Some(LastCount {
                 as_of_ms: *as_of_ms,
@@ -719,10 +719,10 @@ pub fn decide_import(
                     reason: "one category per item".into(),
                 });
             }
-            if let Some(i) = cats
-                .iter()
-                .position(|c| c.as_ref().is_some_and(|c| c.trim().is_empty() || c.chars().count() > 40))
-            {
+            if let Some(i) = cats.iter().position(|c| {
+                c.as_ref()
+                    .is_some_and(|c| c.trim().is_empty() || c.chars().count() > 40)
+            }) {
                 return Err(Rejection::Invalid {
                     field: format!("items[{i}].category"),
                     reason: "must be 1 to 40 characters (or null)".into(),
@@ -924,7 +924,12 @@ mod tests {
         )
         .expect("ok");
         assert!(matches!(&got[..], [Event::CatalogEntriesImported { .. }]));
-        let e = decide_import(&ctx, &[item("A", "4006381333931")], Some(&[Some(" ".into())]), &[]);
+        let e = decide_import(
+            &ctx,
+            &[item("A", "4006381333931")],
+            Some(&[Some(" ".into())]),
+            &[],
+        );
         assert!(matches!(e, Err(Rejection::Invalid { field, .. }) if field == "items[0].category"));
         let rows: Vec<(Vec<CatalogItem>, Vec<SkuQuantity>, &str)> = vec![
             (

@@ -36,6 +36,8 @@ pub enum Rejection {
     Invalid { field: String, reason: String },
     #[error("order {0} already exists with different content")]
     ConflictingOrder(String),
+    #[error("receipt {0} was already recorded with other content; a till's receipt ids must be unique in the store")]
+    ConflictingReceipt(String),
     #[error("SKU {0} is not in this store's catalog")]
     UnknownSku(String),
     #[error("barcode {0} is not in this store's catalog")]

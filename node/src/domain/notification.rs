@@ -242,11 +242,20 @@ fn stock_words(event: &Event) -> String {
                 None => format!("Safety stock of {what} removed"),
             }
         }
-        Event::DeliveryAnnounced { delivery_id, lines, .. } => {
+        Event::DeliveryAnnounced {
+            delivery_id, lines, ..
+        } => {
             format!("Delivery {delivery_id} announced ({} line(s))", lines.len())
         }
-        Event::DeliveryReceived { delivery_id, lines, by } => {
-            format!("Delivery {delivery_id} received by {by} ({} line(s))", lines.len())
+        Event::DeliveryReceived {
+            delivery_id,
+            lines,
+            by,
+        } => {
+            format!(
+                "Delivery {delivery_id} received by {by} ({} line(s))",
+                lines.len()
+            )
         }
         Event::StockSnapshotReconciled { items, .. } => {
             format!("HQ's stock of {} SKU(s) reconciled", items.len())
@@ -254,7 +263,9 @@ fn stock_words(event: &Event) -> String {
         Event::CountTaskOpened { sku, reason, .. } => {
             format!("Count {sku} ({})", reason.name().replace('_', " "))
         }
-        Event::CountRecorded { task_id, counted, .. } => {
+        Event::CountRecorded {
+            task_id, counted, ..
+        } => {
             format!("Count {task_id}: {counted} counted")
         }
         Event::CountApplied { sku, counted, .. } => format!("{sku} counted: {counted}"),

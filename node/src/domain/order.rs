@@ -4,7 +4,7 @@ use std::ops::{Deref, DerefMut};
 
 use protocol::{
     ArrivalChannel, CancelStage, Envelope, Event, NewOrder, OrderId, PaymentMode, PickLine,
-    PickupProof, RejectCode, RejectedLine, SkuQuantity, StagingSlot, StaffRejectReason,
+    PickupProof, RejectCode, RejectedLine, SkuQuantity, StaffRejectReason, StagingSlot,
 };
 use serde::{Deserialize, Serialize};
 
@@ -732,13 +732,7 @@ fn rejected(code: RejectCode, skus: Vec<String>, note: String) -> Decision {
 /// availability does not cover (on hand minus reserved minus safety
 /// stock) rejects the whole order, or, under a partial policy, only that
 /// line, each with its code.
-fn accept(
-    ctx: &Ctx,
-    o: &Order,
-    keys: &pickup::PickupKeys,
-    policy: Policy,
-    paid: bool,
-) -> Decision {
+fn accept(ctx: &Ctx, o: &Order, keys: &pickup::PickupKeys, policy: Policy, paid: bool) -> Decision {
     if let Err(r) = validate(&o.content) {
         return rejected(RejectCode::Invalid, vec![], r.to_string());
     }
@@ -794,7 +788,10 @@ fn accept(
             code,
         };
         let Some(item) = ctx.view.item(&l.sku).filter(|i| i.listed) else {
-            notes.push(format!("unknown SKU {}: not in this store's catalog", l.sku));
+            notes.push(format!(
+                "unknown SKU {}: not in this store's catalog",
+                l.sku
+            ));
             refused.push(reject(RejectCode::UnknownSku));
             continue;
         };
@@ -852,11 +849,7 @@ fn accept(
 /// service has looked at the order, the order is checked and accepted (or
 /// rejected) right here, already paid; the order service then has nothing
 /// left to do. Repeats are no-ops; a closed order cannot be paid.
-pub fn decide_confirm_payment(
-    ctx: &Ctx,
-    keys: &pickup::PickupKeys,
-    policy: Policy,
-) -> Decision {
+pub fn decide_confirm_payment(ctx: &Ctx, keys: &pickup::PickupKeys, policy: Policy) -> Decision {
     let o = ctx
         .order
         .ok_or_else(|| Rejection::UnknownOrder("(unknown)".into()))?;
@@ -1063,7 +1056,9 @@ pub fn decide_staff_reject(
                 ));
             }
             StaffRejectReason::Damaged if item.on_hand > 0 => {
-                let bad = u32::try_from(item.on_hand).unwrap_or(u32::MAX).min(l.quantity);
+                let bad = u32::try_from(item.on_hand)
+                    .unwrap_or(u32::MAX)
+                    .min(l.quantity);
                 events.push(Event::StockWrittenOff {
                     sku: l.sku.clone(),
                     quantity: bad,

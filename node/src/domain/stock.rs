@@ -466,8 +466,15 @@ pub fn decide_receipt(ctx: &Ctx, receipt: &Receipt) -> Decision {
         Some(StockDoc::Receipt(r)) => Some(r),
         _ => None,
     };
-    if known.as_ref().is_some_and(|r| r.receipt.is_some()) {
-        return Ok(vec![]); // recorded before: a resend
+    if let Some(first) = known.as_ref().and_then(|r| r.receipt.as_ref()) {
+        // Recorded before: a resend changes nothing; another receipt under
+        // the same id is refused (a refused receipt does not burn its id:
+        // nothing of it was kept).
+        return if *first == receipt {
+            Ok(vec![])
+        } else {
+            Err(Rejection::ConflictingReceipt(receipt.receipt_id.clone()))
+        };
     }
     let voided = known.as_ref().is_some_and(|r| r.voided_by.is_some());
     let mut reverses = None;
@@ -788,9 +795,11 @@ pub fn decide_open_count(ctx: &Ctx, sku: &str, note: &str) -> Decision {
     if note.chars().count() > 200 {
         return Err(invalid("note", "at most 200 characters"));
     }
-    Ok(count_task_for(ctx, sku, CountReason::Manager, note.trim().to_string())
-        .into_iter()
-        .collect())
+    Ok(
+        count_task_for(ctx, sku, CountReason::Manager, note.trim().to_string())
+            .into_iter()
+            .collect(),
+    )
 }
 
 fn open_task(ctx: &Ctx, task_id: &str) -> Result<CountTask, Rejection> {
@@ -854,14 +863,24 @@ pub fn decide_record_count(
 /// with what moved since it.
 pub fn decide_approve_count(ctx: &Ctx, task_id: &str, by: &str) -> Decision {
     let task = open_task(ctx, task_id)?;
-    let Some(last) = task.counts.last().filter(|_| task.state == CountState::Approval) else {
+    let Some(last) = task
+        .counts
+        .last()
+        .filter(|_| task.state == CountState::Approval)
+    else {
         return Err(invalid(
             "task_id",
             format!("count task {task_id} has no count waiting for approval"),
         ));
     };
     let item = listed(ctx, &task.sku)?;
-    Ok(vec![apply_count(&task, last.counted, last.expected, &item, by)])
+    Ok(vec![apply_count(
+        &task,
+        last.counted,
+        last.expected,
+        &item,
+        by,
+    )])
 }
 
 /// Drop a count task.

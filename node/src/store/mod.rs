@@ -879,11 +879,7 @@ impl Store {
     /// One SKU's catalog entry and stock, its safety stock resolved.
     pub fn item(&self, sku: &str) -> Option<StockItem> {
         let stock = self.stock.read().ok()?;
-        stock
-            .items
-            .get(sku)
-            .cloned()
-            .map(|i| stock.site.resolve(i))
+        stock.items.get(sku).cloned().map(|i| stock.site.resolve(i))
     }
 
     /// Every SKU the store keeps stock of (listed or not).
@@ -940,7 +936,12 @@ impl Store {
         let mut out: Vec<StockItem> = self
             .stock
             .read()
-            .map(|s| s.items.values().map(|i| s.site.resolve(i.clone())).collect())
+            .map(|s| {
+                s.items
+                    .values()
+                    .map(|i| s.site.resolve(i.clone()))
+                    .collect()
+            })
             .unwrap_or_default();
         out.sort_by(|a, b| (a.item.location, &a.item.sku).cmp(&(b.item.location, &b.item.sku)));
         out

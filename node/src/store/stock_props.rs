@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use protocol::{
-    Actor, Command, NewOrder, OrderId, OrderLine, PaymentMode, Receipt, ReceiptKind,
-    ReceiptLine, ShortReason, SkuQuantity, SnapshotLine, StaffRejectReason, StoreId,
+    Actor, Command, NewOrder, OrderId, OrderLine, PaymentMode, Receipt, ReceiptKind, ReceiptLine,
+    ShortReason, SkuQuantity, SnapshotLine, StaffRejectReason, StoreId,
 };
 
 use super::writer::{Dedup, EventSink, WriteRequest, Writer, WriterHandle, Written};
@@ -32,18 +32,63 @@ const SKUS: [&str; 3] = ["P-1", "P-2", "P-3"];
 
 #[derive(Debug, Clone)]
 enum Op {
-    Order { sku: usize, qty: u32, second: Option<(usize, u32)> },
-    Pick { order: usize },
-    Short { order: usize, reason: u8, found: u32, bad: u32 },
-    HandOver { order: usize },
-    Cancel { order: usize },
-    Expire { order: usize },
-    Reject { order: usize, reason: u8, one_line: bool },
-    Till { id: u8, sku: usize, qty: u32, kind: u8, damaged: bool },
-    Void { id: u8, of: u8 },
-    Delivery { sku: usize, qty: u32 },
-    Snapshot { sku: usize, on_hand: i64, back: u8 },
-    Count { sku: usize, counted: u32, approve: bool },
+    Order {
+        sku: usize,
+        qty: u32,
+        second: Option<(usize, u32)>,
+    },
+    Pick {
+        order: usize,
+    },
+    Short {
+        order: usize,
+        reason: u8,
+        found: u32,
+        bad: u32,
+    },
+    HandOver {
+        order: usize,
+    },
+    Cancel {
+        order: usize,
+    },
+    Expire {
+        order: usize,
+    },
+    Reject {
+        order: usize,
+        reason: u8,
+        one_line: bool,
+    },
+    Till {
+        id: u8,
+        sku: usize,
+        qty: u32,
+        kind: u8,
+        damaged: bool,
+        late: bool,
+    },
+    Publish {
+        snapshot: bool,
+    },
+    Void {
+        id: u8,
+        of: u8,
+    },
+    Delivery {
+        sku: usize,
+        qty: u32,
+    },
+    Snapshot {
+        sku: usize,
+        on_hand: i64,
+        back: u8,
+    },
+    Count {
+        sku: usize,
+        counted: u32,
+        approve: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -59,8 +104,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..12usize).prop_map(|order| Op::Expire { order }),
         1 => (0..12usize, 0..4u8, any::<bool>())
             .prop_map(|(order, reason, one_line)| Op::Reject { order, reason, one_line }),
-        4 => (0..8u8, sku.clone(), 1..5u32, 0..3u8, any::<bool>())
-            .prop_map(|(id, sku, qty, kind, damaged)| Op::Till { id, sku, qty, kind, damaged }),
+        4 => (0..8u8, sku.clone(), 1..5u32, 0..3u8, any::<bool>(), any::<bool>())
+            .prop_map(|(id, sku, qty, kind, damaged, late)| Op::Till { id, sku, qty, kind, damaged, late }),
+        1 => any::<bool>().prop_map(|snapshot| Op::Publish { snapshot }),
         2 => (0..8u8, 0..8u8).prop_map(|(id, of)| Op::Void { id, of }),
         2 => (sku.clone(), 1..10u32).prop_map(|(sku, qty)| Op::Delivery { sku, qty }),
         1 => (sku.clone(), 0..20i64, 0..5u8)
@@ -106,12 +152,13 @@ impl World {
     }
 }
 
-fn receipt(id: u8, sku: usize, qty: u32, kind: u8, damaged: bool) -> Receipt {
+fn receipt(id: u8, sku: usize, qty: u32, kind: u8, damaged: bool, late: bool) -> Receipt {
     Receipt {
         receipt_id: format!("R{id}"),
         till: "t1".into(),
-        // Rung up "now": before any count that follows it.
-        at_ms: u64::MAX / 2,
+        // A till that was offline posts late: rung up before any count
+        // (the count saw it); else after every count so far.
+        at_ms: if late { 0 } else { u64::MAX / 2 },
         kind: if kind == 0 {
             ReceiptKind::Return
         } else {
@@ -270,9 +317,15 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 found,
                 bad,
             } => {
-                let Some(id) = world.order(order) else { continue };
-                let Some(o) = store.order(&id).expect("read") else { continue };
-                let Some(line) = o.pick_lines.first() else { continue };
+                let Some(id) = world.order(order) else {
+                    continue;
+                };
+                let Some(o) = store.order(&id).expect("read") else {
+                    continue;
+                };
+                let Some(line) = o.pick_lines.first() else {
+                    continue;
+                };
                 let reason = ShortReason::ALL[reason as usize % 4];
                 world
                     .command(Command::ShortItemWithWriteOff {
@@ -285,7 +338,9 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .await;
             }
             Op::HandOver { order } => {
-                let Some(id) = world.order(order) else { continue };
+                let Some(id) = world.order(order) else {
+                    continue;
+                };
                 world
                     .command(Command::MarkPicked {
                         order_id: id.clone(),
@@ -364,8 +419,9 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 qty,
                 kind,
                 damaged,
+                late,
             } => {
-                let r = receipt(id, sku, qty, kind, damaged);
+                let r = receipt(id, sku, qty, kind, damaged, late);
                 world.command(Command::RecordReceipt { receipt: r }).await;
             }
             Op::Void { id, of } => {
@@ -381,6 +437,17 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     lines: vec![],
                 };
                 world.command(Command::RecordReceipt { receipt: r }).await;
+            }
+            Op::Publish { snapshot } => {
+                let req = if snapshot {
+                    crate::services::availability::snapshot()
+                } else {
+                    crate::services::availability::changes(store.unpublished())
+                };
+                let _ = world.writer.write(req).await;
+                if !snapshot {
+                    prop_assert!(store.unpublished().is_empty(), "HQ heard every change");
+                }
             }
             Op::Delivery { sku, qty } => {
                 world
@@ -433,9 +500,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     })
                     .await;
                 if approve {
-                    world
-                        .command(Command::ApproveCount { task_id: task })
-                        .await;
+                    world.command(Command::ApproveCount { task_id: task }).await;
                 }
             }
         }
@@ -455,6 +520,13 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     }
     world.writer.close().await;
     thread.join().expect("writer thread").expect("writer");
+    if std::env::var_os("STOCK_PROP_DEBUG").is_some() {
+        let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
+        for env in store.events_from(1, usize::MAX).expect("log") {
+            *kinds.entry(env.event.kind().name()).or_default() += 1;
+        }
+        eprintln!("{kinds:?}");
+    }
     // A receipt id is recorded once, however often it was sent.
     let mut seen = std::collections::HashSet::new();
     for env in store.events_from(1, usize::MAX).expect("log") {

@@ -338,7 +338,8 @@ pub(crate) fn replay(
                 Some(sku) => {
                     let sku = sku.to_string();
                     let cur = items.remove(&sku);
-                    if let Some((delta, kind)) = crate::domain::inventory::movement(cur.as_ref(), &e)
+                    if let Some((delta, kind)) =
+                        crate::domain::inventory::movement(cur.as_ref(), &e)
                     {
                         let n = moved.entry(sku.clone()).or_insert(0);
                         journal.insert(
@@ -357,8 +358,7 @@ pub(crate) fn replay(
         for k in crate::domain::stock::doc_keys(&env.event) {
             let bytes = super::stock_docs::doc_key(&k);
             let cur = docs.remove(&bytes);
-            if let Some(d) =
-                crate::domain::stock::apply_doc(&k, cur, &env.event, seq, env.time_ms)
+            if let Some(d) = crate::domain::stock::apply_doc(&k, cur, &env.event, seq, env.time_ms)
             {
                 docs.insert(bytes, d);
             }

@@ -169,7 +169,10 @@ impl Agent {
             st.snapshot_sent = Some(Instant::now());
             let writer = self.writer.clone();
             tokio::spawn(async move {
-                if let Err(e) = writer.write(crate::services::availability::snapshot()).await {
+                if let Err(e) = writer
+                    .write(crate::services::availability::snapshot())
+                    .await
+                {
                     tracing::warn!(error = %e, "availability snapshot not appended");
                 }
             });

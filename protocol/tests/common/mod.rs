@@ -6,9 +6,9 @@ use protocol::{
     Actor, ArrivalChannel, CancelStage, CatalogEntry, CatalogItem, ChainHash, Command,
     CommandEnvelope, CommandReply, CountReason, DeviceKind, Envelope, Event, EventId, Location,
     NewOrder, OrderId, OrderLine, PaymentMode, PickLine, PickupProof, Receipt, ReceiptKind,
-    ReceiptLine, Reconciled, RejectCode, RejectedLine, ReplyStatus, Role, SafetyScope,
-    ShortReason, SkuAvailability, SkuQuantity, SlotKind, SnapshotLine, StaffRejectReason,
-    StagingSlot, StoreId, WriteOffReason, Zone, SCHEMA_VERSION,
+    ReceiptLine, Reconciled, RejectCode, RejectedLine, ReplyStatus, Role, SafetyScope, ShortReason,
+    SkuAvailability, SkuQuantity, SlotKind, SnapshotLine, StaffRejectReason, StagingSlot, StoreId,
+    WriteOffReason, Zone, SCHEMA_VERSION,
 };
 
 /// A till receipt with two lines.
@@ -998,9 +998,7 @@ pub fn commands() -> Vec<(&'static str, CommandEnvelope)> {
             "approve_count",
             CommandEnvelope {
                 id: s("cmd-0034"),
-                command: Command::ApproveCount {
-                    task_id: s("C18f"),
-                },
+                command: Command::ApproveCount { task_id: s("C18f") },
             },
         ),
         (

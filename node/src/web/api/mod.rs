@@ -270,7 +270,10 @@ pub(crate) async fn act_store(
 }
 
 /// The resend key of an `Idempotency-Key` header, checked.
-pub(crate) fn resend_key(caller: &Caller, key: IdemKey) -> Result<Option<(String, String)>, AppError> {
+pub(crate) fn resend_key(
+    caller: &Caller,
+    key: IdemKey,
+) -> Result<Option<(String, String)>, AppError> {
     match key.0 {
         Some(k) => {
             commands::check_id(&k).map_err(|reason| AppError::InvalidBody {

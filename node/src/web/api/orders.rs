@@ -10,9 +10,7 @@ use serde_json::{json, Value};
 use super::{act, applied, order_id, request, IdemKey, JsonBody};
 use crate::web::auth::Caller;
 use crate::web::{AppError, AppState};
-use protocol::{
-    Command, Envelope, NewOrder, OrderId, OrderLine, PaymentMode, StaffRejectReason,
-};
+use protocol::{Command, Envelope, NewOrder, OrderId, OrderLine, PaymentMode, StaffRejectReason};
 
 use crate::domain::{Order, OrderState};
 

@@ -376,9 +376,8 @@ fn task_answer(s: &AppState, done: StoreDone) -> Result<Json<Value>, AppError> {
             | Some(protocol::Event::CountTaskCancelled { task_id, .. }) => task_id,
             _ => continue,
         };
-        if let Some(crate::domain::stock::StockDoc::CountTask(t)) = s
-            .store
-            .doc(&crate::domain::stock::DocKey::CountTask(id))?
+        if let Some(crate::domain::stock::StockDoc::CountTask(t)) =
+            s.store.doc(&crate::domain::stock::DocKey::CountTask(id))?
         {
             task = count_task_json(&t);
         }

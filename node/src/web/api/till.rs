@@ -4,7 +4,10 @@
 //!
 //! Exactly once per receipt id: a resend (after the till's own crash or a
 //! timeout) gets the first answer and changes nothing; the same id with a
-//! different receipt is a conflict. Never refused for stock.
+//! different receipt is a conflict. Never refused for stock. The node's
+//! record of every receipt (not the inbox of request ids) decides, so it
+//! holds for ever, whichever door the receipt came through, and a receipt
+//! refused as invalid can be sent again corrected.
 use axum::extract::State;
 use axum::Json;
 use protocol::{Command, Receipt, ReceiptKind, ReceiptLine};
@@ -42,9 +45,6 @@ pub struct TillReceipt {
     #[serde(default)]
     lines: Vec<TillLine>,
 }
-
-/// The inbox scope of receipt ids: one per store, whichever door.
-pub const RECEIPT_SCOPE: &str = "receipts";
 
 /// Turn the till's body into the node's receipt: the time parsed, each
 /// GTIN resolved to its SKU (an unknown GTIN is kept under its digits: the
@@ -111,33 +111,25 @@ pub async fn post_receipt(
     let receipt = receipt(body, &s)?;
     let id = receipt.receipt_id.clone();
     crate::domain::stock::check_ref("receipt_id", &id)?;
-    let done = super::act_store(
-        &s,
-        &caller,
-        Some((RECEIPT_SCOPE.to_string(), id.clone())),
-        Command::RecordReceipt { receipt },
-    )
-    .await;
-    let done = match done {
-        Err(AppError::Conflict(_)) => {
-            return Err(AppError::Conflict(format!(
-                "receipt {id} was already recorded with other content; a till's receipt ids must be unique in the store"
-            )))
+    let mut done = super::act_store(&s, &caller, None, Command::RecordReceipt { receipt }).await?;
+    if done.log_seqs.is_empty() {
+        // A resend: the first answer.
+        if let Some(crate::domain::stock::StockDoc::Receipt(r)) = s
+            .store
+            .doc(&crate::domain::stock::DocKey::Receipt(id.clone()))?
+        {
+            done.log_seqs = vec![r.log_seq];
+            done.events = vec!["till_receipt_recorded"];
+            done.repeat = true;
         }
-        other => other?,
-    };
-    s.metrics.receipt(if done.repeat {
-        "repeat"
-    } else if done.log_seqs.is_empty() {
-        "known"
-    } else {
-        "recorded"
-    });
+    }
+    s.metrics
+        .receipt(if done.repeat { "repeat" } else { "recorded" });
     Ok(Json(json!({
         "receipt_id": id,
         // The node has it. A resend (`repeat`) changed nothing.
         "recorded": true,
-        "repeat": done.repeat || done.log_seqs.is_empty(),
+        "repeat": done.repeat,
         "log_seqs": done.log_seqs,
         "events": done.events,
     })))

@@ -78,7 +78,14 @@ pub async fn page(State(s): State<AppState>, staff: Staff) -> Result<Response, P
             }
         }
     };
-    Ok(layout(&s, &staff, m.t("counts.title"), "/counts", Live::default(), body))
+    Ok(layout(
+        &s,
+        &staff,
+        m.t("counts.title"),
+        "/counts",
+        Live::default(),
+        body,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,7 +95,10 @@ pub struct CountForm {
 }
 
 /// `POST /counts/count` (pickers, managers).
-pub async fn count(State(s): State<AppState>, f: PageForm<CountForm>) -> Result<Response, PageError> {
+pub async fn count(
+    State(s): State<AppState>,
+    f: PageForm<CountForm>,
+) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Picker)?;
     let m = &s.messages;
     let task_id = f.form.task_id.clone();
@@ -160,7 +170,10 @@ async fn manager_step(
 }
 
 /// `POST /counts/approve` (managers).
-pub async fn approve(State(s): State<AppState>, f: PageForm<TaskForm>) -> Result<Response, PageError> {
+pub async fn approve(
+    State(s): State<AppState>,
+    f: PageForm<TaskForm>,
+) -> Result<Response, PageError> {
     let command = Command::ApproveCount {
         task_id: f.form.task_id.clone(),
     };
@@ -168,7 +181,10 @@ pub async fn approve(State(s): State<AppState>, f: PageForm<TaskForm>) -> Result
 }
 
 /// `POST /counts/cancel` (managers).
-pub async fn cancel(State(s): State<AppState>, f: PageForm<TaskForm>) -> Result<Response, PageError> {
+pub async fn cancel(
+    State(s): State<AppState>,
+    f: PageForm<TaskForm>,
+) -> Result<Response, PageError> {
     let command = Command::CancelCountTask {
         task_id: f.form.task_id.clone(),
         reason: String::new(),

@@ -223,7 +223,14 @@ pub fn describe(s: &AppState, env: &Envelope) -> String {
                 "lines",
                 &lines
                     .iter()
-                    .map(|l| format!("{} × {} ({})", l.quantity, l.sku, l.code.name().replace('_', " ")))
+                    .map(|l| {
+                        format!(
+                            "{} × {} ({})",
+                            l.quantity,
+                            l.sku,
+                            l.code.name().replace('_', " ")
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join(", "),
             )],
@@ -243,7 +250,11 @@ pub fn describe(s: &AppState, env: &Envelope) -> String {
             ..
         } => m.f(
             "event.stock_written_off",
-            &[("sku", sku), ("n", quantity), ("reason", &reason.name().replace('_', " "))],
+            &[
+                ("sku", sku),
+                ("n", quantity),
+                ("reason", &reason.name().replace('_', " ")),
+            ],
         ),
         Event::SafetyStockSet { scope, safety, .. } => {
             let what = match scope {
@@ -265,11 +276,14 @@ pub fn describe(s: &AppState, env: &Envelope) -> String {
         }
         Event::CountTaskOpened { sku, reason, .. } => m.f(
             "event.count_task_opened",
-            &[("sku", sku), ("reason", &m.t(&format!("count.reason.{}", reason.name())))],
+            &[
+                ("sku", sku),
+                ("reason", &m.t(&format!("count.reason.{}", reason.name()))),
+            ],
         ),
-        Event::CountRecorded { task_id, counted, .. } => {
-            m.f("event.count_recorded", &[("sku", task_id), ("n", counted)])
-        }
+        Event::CountRecorded {
+            task_id, counted, ..
+        } => m.f("event.count_recorded", &[("sku", task_id), ("n", counted)]),
         Event::CountApplied {
             sku,
             counted,
@@ -279,9 +293,7 @@ pub fn describe(s: &AppState, env: &Envelope) -> String {
             "event.count_applied",
             &[("sku", sku), ("n", &(i64::from(*counted) + moved_since))],
         ),
-        Event::CountTaskCancelled { sku, .. } => {
-            m.f("event.count_task_cancelled", &[("sku", sku)])
-        }
+        Event::CountTaskCancelled { sku, .. } => m.f("event.count_task_cancelled", &[("sku", sku)]),
         Event::AvailabilityChanged { items } => {
             m.f("event.availability_changed", &[("n", &items.len())])
         }
