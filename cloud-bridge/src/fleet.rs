@@ -120,12 +120,9 @@ impl Commands {
                 _ => None,
             })
             .unwrap_or_default();
-        let order_id = match &cmd.command {
-            protocol::Command::CreateOrder { order_id, .. }
-            | protocol::Command::Cancel { order_id, .. }
-            | protocol::Command::ConfirmPayment { order_id } => Some(order_id.to_string()),
-            _ => None,
-        };
+        // The order the command concerns (none for the store's own stream).
+        let stream = cmd.command.stream();
+        let order_id = (!stream.is_reserved()).then(|| stream.to_string());
         self.with(|map, order| {
             if let Some(rec) = map.get_mut(&cmd.hq_id) {
                 // Answered before this instance saw it go down.

@@ -19,7 +19,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use maud::{html, DOCTYPE};
 use protocol::sync::DownCommand;
-use protocol::{codec, topic, CatalogItem, Command, NewOrder, OrderId, SkuQuantity, StoreId};
+use protocol::{
+    codec, topic, CatalogItem, Command, NewOrder, OrderId, Partial, SkuQuantity, StoreId,
+};
 use rumqttc::{AsyncClient, QoS};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -175,6 +177,10 @@ impl Hq {
 struct OrderBody {
     order_id: OrderId,
     order: NewOrder,
+    /// `allow` or `none`; absent: the store's own `orders.partial` (and a
+    /// command every node release understands).
+    #[serde(default)]
+    partial: Option<Partial>,
 }
 
 async fn create_order(
@@ -183,14 +189,18 @@ async fn create_order(
     body: Result<Json<OrderBody>, JsonRejection>,
 ) -> Result<Response, HqError> {
     let Json(b) = body?;
-    hq.send(
-        store_id(&store)?,
-        Command::CreateOrder {
+    let command = match b.partial {
+        None => Command::CreateOrder {
             order_id: b.order_id,
             order: b.order,
         },
-    )
-    .await
+        Some(partial) => Command::CreateOrderWithPolicy {
+            order_id: b.order_id,
+            order: b.order,
+            partial,
+        },
+    };
+    hq.send(store_id(&store)?, command).await
 }
 
 #[derive(Debug, Deserialize)]

@@ -83,6 +83,26 @@ pub fn update_of(store: &StoreId, events: &[Envelope]) -> ViewUpdate {
     }
 }
 
+/// Add the refused `lines` an outcome lacks (by line number): an order
+/// the store accepted in part says `accepted` with the lines it refused,
+/// whichever of its events HQ heard last.
+fn merge_lines(o: &mut OrderOutcome, lines: &[protocol::RejectedLine]) {
+    let mut added = false;
+    for l in lines {
+        if !o.lines.iter().any(|have| have.line_no == l.line_no) {
+            o.lines.push(l.clone());
+            added = true;
+        }
+    }
+    if added {
+        o.lines.sort_by_key(|l| l.line_no);
+        if o.outcome != "rejected" {
+            o.skus = o.lines.iter().map(|l| l.sku.clone()).collect();
+            o.skus.dedup();
+        }
+    }
+}
+
 fn outcome(env: &Envelope, what: &str) -> OrderOutcome {
     OrderOutcome {
         order_id: env.order_id.clone(),
@@ -119,10 +139,14 @@ impl View {
                 } = &mut *g;
                 for o in &u.orders {
                     let k = (u.store_id.to_string(), o.order_id.to_string());
-                    match map.get(&k) {
-                        Some(have) if have.log_seq >= o.log_seq => {}
-                        Some(_) => {
-                            map.insert(k, o.clone());
+                    match map.get_mut(&k) {
+                        // Older or again: only its refused lines count
+                        // (an order accepted in part keeps them).
+                        Some(have) if have.log_seq >= o.log_seq => merge_lines(have, &o.lines),
+                        Some(have) => {
+                            let mut newer = o.clone();
+                            merge_lines(&mut newer, &have.lines);
+                            *have = newer;
                         }
                         None => {
                             order.push_back(k.clone());
@@ -168,5 +192,63 @@ impl View {
             .by_order
             .get(&(store.to_string(), order_id.to_string()))
             .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{Actor, ChainHash, EventId, OrderId, RejectCode, RejectedLine};
+
+    fn env(seq: u64, event: Event) -> Envelope {
+        Envelope {
+            event_id: EventId::from_bytes([seq as u8; 16]),
+            causation_id: None,
+            store_id: StoreId::new("s").expect("valid"),
+            order_id: OrderId::new("o1").expect("valid"),
+            order_seq: seq,
+            log_seq: seq,
+            time_ms: 1000 + seq,
+            schema: 2,
+            actor: Actor::Service("order".into()),
+            event,
+            prev_hash: ChainHash::default(),
+        }
+    }
+
+    /// An order accepted in part: HQ sees `accepted` with the refused line
+    /// however its two events reach the view (one update, two in order, two
+    /// out of order, again).
+    #[test]
+    fn an_order_accepted_in_part_keeps_its_refused_lines() {
+        let store = StoreId::new("s").expect("valid");
+        let refused = Event::OrderLinesRejected {
+            lines: vec![RejectedLine {
+                line_no: 2,
+                sku: "A-2".into(),
+                quantity: 3,
+                code: RejectCode::OutOfStock,
+            }],
+            reason: None,
+            by: "order".into(),
+        };
+        let both = [env(5, refused), env(6, Event::OrderAccepted)];
+        let runs: Vec<Vec<Vec<Envelope>>> = vec![
+            vec![both.to_vec()],
+            vec![vec![both[0].clone()], vec![both[1].clone()]],
+            vec![vec![both[1].clone()], vec![both[0].clone()]],
+            vec![both.to_vec(), both.to_vec()],
+        ];
+        for (i, run) in runs.into_iter().enumerate() {
+            let view = View::default();
+            for events in run {
+                view.apply(&update_of(&store, &events));
+            }
+            let o = view.order("s", "o1").expect("known");
+            assert_eq!(o.outcome, "accepted", "run {i}");
+            assert_eq!(o.log_seq, 6, "run {i}");
+            assert_eq!(o.lines.len(), 1, "run {i}: {o:?}");
+            assert_eq!(o.skus, vec!["A-2".to_string()], "run {i}");
+        }
     }
 }

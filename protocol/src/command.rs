@@ -11,7 +11,9 @@ use crate::event::{
     SkuQuantity, StagingSlot,
 };
 use crate::ids::OrderId;
-use crate::stock::{Receipt, SafetyScope, SnapshotLine, StaffRejectReason, WriteOffReason};
+use crate::stock::{
+    Partial, Receipt, SafetyScope, SnapshotLine, StaffRejectReason, WriteOffReason,
+};
 
 /// What a device, the cloud or an API caller asks the node to do.
 ///
@@ -271,6 +273,13 @@ pub enum Command {
         #[serde(default)]
         stock: Vec<SkuQuantity>,
     },
+    /// [`Command::CreateOrder`] with the order's own partial-fulfilment
+    /// policy (OrderCreated, then OrderPartialPolicy).
+    CreateOrderWithPolicy {
+        order_id: OrderId,
+        order: NewOrder,
+        partial: Partial,
+    },
 }
 
 fn one() -> u32 {
@@ -285,6 +294,7 @@ impl Command {
     pub fn stream(&self) -> OrderId {
         match self {
             Command::CreateOrder { order_id, .. }
+            | Command::CreateOrderWithPolicy { order_id, .. }
             | Command::MarkPicked { order_id, .. }
             | Command::HandOver { order_id, .. }
             | Command::ConfirmPayment { order_id }

@@ -7,8 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::stock::{
-    CountReason, Receipt, Reconciled, RejectCode, RejectedLine, SafetyScope, SkuAvailability,
-    StaffRejectReason, WriteOffReason,
+    CountReason, Partial, Receipt, Reconciled, RejectCode, RejectedLine, SafetyScope,
+    SkuAvailability, StaffRejectReason, WriteOffReason,
 };
 
 /// How the order is paid.
@@ -554,6 +554,10 @@ pub enum Event {
     /// [`Event::CatalogImported`] with each item's category; the form the
     /// node writes since categories. Its kind is `catalog_imported`.
     CatalogEntriesImported { items: Vec<CatalogEntry> },
+    /// The order's own partial-fulfilment policy, right after its
+    /// OrderCreated (only when the order says; otherwise the store's
+    /// `orders.partial` decides).
+    OrderPartialPolicy { partial: Partial },
 }
 
 /// The kind of an event without its data: names topics and metrics.
@@ -607,10 +611,11 @@ pub enum EventKind {
     CountTaskCancelled,
     AvailabilityChanged,
     AvailabilitySnapshot,
+    OrderPartialPolicy,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 47] = [
+    pub const ALL: [EventKind; 48] = [
         EventKind::OrderCreated,
         EventKind::OrderProcessed,
         EventKind::ShipmentPrepared,
@@ -658,6 +663,7 @@ impl EventKind {
         EventKind::CountTaskCancelled,
         EventKind::AvailabilityChanged,
         EventKind::AvailabilitySnapshot,
+        EventKind::OrderPartialPolicy,
     ];
 
     /// The snake_case name used in topics, JSON and metrics.
@@ -710,6 +716,7 @@ impl EventKind {
             EventKind::CountTaskCancelled => "count_task_cancelled",
             EventKind::AvailabilityChanged => "availability_changed",
             EventKind::AvailabilitySnapshot => "availability_snapshot",
+            EventKind::OrderPartialPolicy => "order_partial_policy",
         }
     }
 
@@ -771,6 +778,7 @@ impl Event {
             Event::AvailabilityChanged { .. } => EventKind::AvailabilityChanged,
             Event::AvailabilitySnapshot { .. } => EventKind::AvailabilitySnapshot,
             Event::CatalogEntriesImported { .. } => EventKind::CatalogImported,
+            Event::OrderPartialPolicy { .. } => EventKind::OrderPartialPolicy,
         }
     }
 

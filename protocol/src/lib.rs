@@ -33,6 +33,6 @@ pub use event::{
 };
 pub use ids::{EventId, IdError, OrderId, StoreId};
 pub use stock::{
-    CountReason, Receipt, ReceiptKind, ReceiptLine, Reconciled, RejectCode, RejectedLine,
+    CountReason, Partial, Receipt, ReceiptKind, ReceiptLine, Reconciled, RejectCode, RejectedLine,
     SafetyScope, SkuAvailability, SnapshotLine, StaffRejectReason, WriteOffReason,
 };

@@ -259,3 +259,23 @@ pub struct Reconciled {
 
 /// A delivery line: `SkuQuantity` under the name staff use.
 pub type DeliveryLine = SkuQuantity;
+
+/// What the store does with an order one of whose lines availability does
+/// not cover: fill the others and reject that line (`allow`), or reject
+/// the whole order (`none`). Each order may say; the store's
+/// `orders.partial` is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Partial {
+    Allow,
+    None,
+}
+
+impl Partial {
+    pub fn name(self) -> &'static str {
+        match self {
+            Partial::Allow => "allow",
+            Partial::None => "none",
+        }
+    }
+}

@@ -760,6 +760,16 @@ const ENVELOPES: &[(&str, &str)] = &[
             prev_hash!(),
         ),
     ),
+    (
+        "order_partial_policy",
+        concat!(
+            envelope_head!(),
+            "03", // actor Cloud
+            "32", // OrderPartialPolicy (50)
+            "00",
+            prev_hash!(),
+        ),
+    ),
 ];
 
 /// Pairs fixtures with their expected encodings by name; both lists must
@@ -835,6 +845,7 @@ fn fixtures_cover_every_variant() {
             Command::RequestAvailability {} => "request_availability",
             Command::ShortItemWithWriteOff { .. } => "short_item_with_write_off",
             Command::ImportCatalogEntries { .. } => "import_catalog_entries",
+            Command::CreateOrderWithPolicy { .. } => "create_order_with_policy",
         }
     }
 
@@ -860,7 +871,11 @@ fn fixtures_cover_every_variant() {
         .expect("device_removed")
         + 1;
     all_names.insert(after, "order_rejected_with_code");
-    all_names.push("catalog_entries_imported");
+    let at = all_names
+        .iter()
+        .position(|n| *n == "order_partial_policy")
+        .expect("order_partial_policy");
+    all_names.insert(at, "catalog_entries_imported");
     assert_eq!(names, all_names);
 
     let actors: BTreeSet<_> = events.iter().map(|(_, _, a)| actor_name(a)).collect();
@@ -871,7 +886,7 @@ fn fixtures_cover_every_variant() {
         .iter()
         .map(|(_, c)| command_name(&c.command))
         .collect();
-    assert_eq!(names.len(), 39, "every command appears: {names:?}");
+    assert_eq!(names.len(), 40, "every command appears: {names:?}");
     for (name, command) in &commands {
         assert_eq!(*name, command_name(&command.command));
     }
@@ -1461,6 +1476,15 @@ fn command_of_every_variant() {
                 "010b534b552d4c414745522d360d4c616765722036783333306d6c000e020101860e0100010b534b552d4c414745522d360c",
             ),
         ),
+        (
+            "create_order_with_policy",
+            concat!(
+                "01", // FORMAT_VERSION
+                "08636d642d30303430", // id
+                "27", // CreateOrderWithPolicy (39)
+                "0c4f52442d313030312e625f32075a6fc3ab204e67020d534b552d4150504c452d314b4702ba05010b534b552d4d494c4b2d314cac02630001b388a4fbfc31000111534e50312e593278686157302e63326c6e01",
+            ),
+        ),
     ];
     check_postcard::<CommandEnvelope>(&by_name(common::commands(), &want));
 }
@@ -1723,6 +1747,10 @@ fn command_json_as_devices_send_it() {
         (
             "import_catalog_entries",
             r#"{"id":"cmd-0039","command":{"import_catalog_entries":{"items":[{"item":{"sku":"SKU-LAGER-6","name":"Lager 6x330ml","barcodes":[],"location":{"aisle":14,"bay":2,"shelf":1},"zone":"chilled","unit_price_cents":899,"age_restricted":true},"category":null}],"stock":[{"sku":"SKU-LAGER-6","quantity":12}]}}}"#,
+        ),
+        (
+            "create_order_with_policy",
+            r#"{"id":"cmd-0040","command":{"create_order_with_policy":{"order_id":"ORD-1001.b_2","order":{"customer_name":"Zoë Ng","lines":[{"sku":"SKU-APPLE-1KG","quantity":2,"unit_price_cents":349,"substitution_allowed":true},{"sku":"SKU-MILK-1L","quantity":300,"unit_price_cents":-50,"substitution_allowed":false}],"due_at_ms":1717171717171,"payment":"prepaid","pickup_token":"SNP1.Y2xhaW0.c2ln"},"partial":"none"}}}"#,
         ),
     ];
     check_json::<CommandEnvelope>(&by_name(common::commands(), &want));
@@ -2120,6 +2148,10 @@ fn event_json_of_every_variant() {
         (
             "catalog_entries_imported",
             r#"{"catalog_entries_imported":{"items":[{"item":{"sku":"SKU-PEAS-1KG","name":"Frozen peas 1 kg","barcodes":["5012345678900","96385074"],"location":{"aisle":9,"bay":1,"shelf":4},"zone":"frozen","unit_price_cents":250,"age_restricted":false},"category":"dairy"}]}}"#,
+        ),
+        (
+            "order_partial_policy",
+            r#"{"order_partial_policy":{"partial":"allow"}}"#,
         ),
     ];
     let events = common::events()

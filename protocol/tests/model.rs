@@ -71,7 +71,7 @@ fn a_reserved_order_id_is_representable() {
 
 #[test]
 fn event_kind_names() {
-    assert_eq!(EventKind::ALL.len(), 47);
+    assert_eq!(EventKind::ALL.len(), 48);
     let names: BTreeSet<_> = EventKind::ALL.iter().map(|k| k.name()).collect();
     assert_eq!(names.len(), EventKind::ALL.len(), "names are unique");
     for kind in EventKind::ALL {

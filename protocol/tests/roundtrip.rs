@@ -17,7 +17,7 @@ use protocol::codec::{self, DecodeError, FORMAT_VERSION};
 use protocol::{
     Actor, ArrivalChannel, CancelStage, CatalogEntry, CatalogItem, ChainHash, Command,
     CommandEnvelope, CommandReply, CountReason, DeviceKind, Envelope, Event, EventId, EventKind,
-    Location, NewOrder, OrderId, OrderLine, PaymentMode, PickLine, PickupProof, Receipt,
+    Location, NewOrder, OrderId, OrderLine, Partial, PaymentMode, PickLine, PickupProof, Receipt,
     ReceiptKind, ReceiptLine, Reconciled, RejectCode, RejectedLine, ReplyStatus, Role, SafetyScope,
     ShortReason, SkuAvailability, SkuQuantity, SlotKind, SnapshotLine, StaffRejectReason,
     StagingSlot, StoreId, WriteOffReason, Zone,
@@ -410,7 +410,12 @@ fn event() -> impl Strategy<Value = Event> {
                     .collect(),
             }
         }),
+        partial().prop_map(|partial| Event::OrderPartialPolicy { partial }),
     ]
+}
+
+fn partial() -> impl Strategy<Value = Partial> {
+    prop_oneof![Just(Partial::Allow), Just(Partial::None)]
 }
 
 fn reject_code() -> impl Strategy<Value = RejectCode> {
@@ -782,6 +787,13 @@ fn command() -> impl Strategy<Value = Command> {
                     .collect(),
                 stock,
             }),
+        (order_id(), new_order(), partial()).prop_map(|(order_id, order, partial)| {
+            Command::CreateOrderWithPolicy {
+                order_id,
+                order,
+                partial,
+            }
+        }),
     ]
 }
 
@@ -962,7 +974,7 @@ fn event_and_command_strategies_reach_every_variant() {
         .into_iter()
         .map(|(name, _)| name.to_owned())
         .collect();
-    assert_eq!(all.len(), 39);
+    assert_eq!(all.len(), 40);
     assert_eq!(commands, all);
 }
 

@@ -65,7 +65,9 @@ fn build_deb(out: &Path) -> PathBuf {
             "-o",
         ])
         .arg(out)
-        .current_dir(target_dir().join("..")));
+        .current_dir(target_dir().join(".."))
+        // A build tool: on the real clock (see storenode_tests::faketime).
+        .env_remove("LD_PRELOAD"));
     assert!(
         built.status.success(),
         "cargo deb failed (scripts/test.sh installs cargo-deb):\n{}",

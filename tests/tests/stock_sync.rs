@@ -2,8 +2,9 @@
 //! till posting while the store's link is down, then HQ's webhook getting
 //! the coalesced availability when it returns, two bridge instances
 //! answering the same availability, and an HQ order refused with a code
-//! HQ can route on. A till over TLS (MQTT) whose resend after a kill
-//! applies once.
+//! HQ can route on. HQ re-routing what one store refuses (a whole order,
+//! the lines of an order accepted in part) to another. A till over TLS
+//! (MQTT) whose resend after a kill applies once.
 #![allow(clippy::unwrap_used)]
 use std::time::Duration;
 
@@ -15,10 +16,15 @@ use storenode_tests::{Node, Opts};
 const STORE: &str = "s-stock";
 
 async fn node(dir: &std::path::Path, url: &str) -> Node {
+    store(dir, url, STORE, [10, 10, 10]).await
+}
+
+/// A store `id` on the cloud at `url` with SKUs A-1..A-3, `on_hand` each.
+async fn store(dir: &std::path::Path, url: &str, id: &str, on_hand: [u32; 3]) -> Node {
     let node = Node::start_with(
         dir,
         Opts {
-            store_id: Some(STORE.into()),
+            store_id: Some(id.into()),
             no_catalog: true,
             env: vec![
                 ("STORENODE_CLOUD_URL".into(), url.into()),
@@ -39,7 +45,7 @@ async fn node(dir: &std::path::Path, url: &str) -> Node {
             json!({"sku": format!("A-{i}"), "name": format!("Item {i}"),
                    "barcodes": [storenode_tests::ean13(310_000_000_000 + i)],
                    "aisle": 1, "bay": i, "shelf": 1, "zone": "ambient",
-                   "unit_price_cents": 100, "on_hand": 10})
+                   "unit_price_cents": 100, "on_hand": on_hand[i as usize - 1]})
         })
         .collect();
     let (status, v) = node
@@ -280,4 +286,179 @@ async fn a_till_over_tls_resending_after_a_kill_applies_once() {
     assert_eq!(v["ledger"]["sold"], 4, "{v}");
     node.terminate().await.unwrap();
     storenode_tests::verify(&node.data_dir, &node.store_id).unwrap();
+}
+
+/// HQ's side of a command: send `body` to `store`'s `what`, then wait for
+/// the order's outcome in the command's status.
+async fn hq_order(bridge: &Bridge, store: &str, body: &Value) -> Value {
+    let (status, sent) = bridge
+        .post(&format!("/api/v1/stores/{store}/orders"), body)
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{sent}");
+    let id = sent["command_id"].as_str().unwrap().to_string();
+    let mut last = Value::Null;
+    for _ in 0..400 {
+        let (_, v) = bridge
+            .get(&format!("/api/v1/stores/{store}/commands/{id}"))
+            .await
+            .unwrap();
+        if v["order"]["outcome"].is_string() {
+            return v["order"].clone();
+        }
+        last = v;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no outcome for {body} at {store}: {last}");
+}
+
+/// HQ's re-routing, as docs/stock.md shows it: the stores whose
+/// availability covers every line, by the bridge's fleet view.
+async fn stores_covering(bridge: &Bridge, lines: &[(String, u64)], not: &str) -> Vec<String> {
+    let mut out: Option<Vec<String>> = None;
+    for (sku, quantity) in lines {
+        let (status, v) = bridge
+            .get(&format!("/api/v1/availability/{sku}"))
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{v}");
+        let here: Vec<String> = v["stores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["available"].as_u64().unwrap() >= *quantity && s["store_id"] != not)
+            .map(|s| s["store_id"].as_str().unwrap().to_string())
+            .collect();
+        out = Some(match out {
+            None => here,
+            Some(o) => o.into_iter().filter(|s| here.contains(s)).collect(),
+        });
+    }
+    out.unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hq_reroutes_what_a_store_refuses_to_another_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path()).await.unwrap();
+    let sink = Sink::start().await.unwrap();
+    let hq = Bridge::start(dir.path(), &broker.url(), &sink.url, "a")
+        .await
+        .unwrap();
+    // North has no A-2; south has plenty.
+    let north = store(
+        &dir.path().join("north"),
+        &broker.url(),
+        "s-north",
+        [10, 0, 10],
+    )
+    .await;
+    let south = store(
+        &dir.path().join("south"),
+        &broker.url(),
+        "s-south",
+        [10, 8, 10],
+    )
+    .await;
+    for n in [&north, &south] {
+        storenode_tests::cloud::wait_link(n, true).await.unwrap();
+    }
+    for _ in 0..400 {
+        let (_, v) = hq.get("/api/v1/availability/A-2").await.unwrap();
+        if v["stores"].as_array().is_some_and(|s| s.len() == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // 1. An order that allows partial fulfilment: north takes the line it
+    // can fill and refuses the other, line by line, with its code.
+    let order = |id: &str, partial: &str, lines: Value| {
+        json!({"order_id": id, "partial": partial,
+               "order": {"customer_name": "C", "payment": "prepaid", "lines": lines}})
+    };
+    let out = hq_order(
+        &hq,
+        "s-north",
+        &order(
+            "HQ-R1",
+            "allow",
+            json!([{"sku": "A-1", "quantity": 2, "unit_price_cents": 100},
+                   {"sku": "A-2", "quantity": 3, "unit_price_cents": 100}]),
+        ),
+    )
+    .await;
+    assert_eq!(out["outcome"], "accepted", "{out}");
+    assert_eq!(
+        out["lines"],
+        json!([{"line_no": 2, "sku": "A-2", "quantity": 3, "code": "out_of_stock"}]),
+        "{out}"
+    );
+    let (_, o) = north.get("/api/v1/orders/HQ-R1").await.unwrap();
+    let o = &o["order"];
+    assert_eq!(o["partial"], "allow", "{o}");
+    let picked: Vec<&str> = o["pick_lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["sku"].as_str().unwrap())
+        .collect();
+    assert_eq!(picked, ["A-1"], "only the filled line is picked: {o}");
+    let (_, a1) = north.get("/api/v1/stock/A-1").await.unwrap();
+    assert_eq!(a1["reserved"], 2, "{a1}");
+
+    // HQ routes the refused line where the fleet has it.
+    let refused: Vec<(String, u64)> = out["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["sku"].as_str().unwrap().to_string(),
+                l["quantity"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let to = stores_covering(&hq, &refused, "s-north").await;
+    assert_eq!(to, ["s-south"]);
+    let lines: Vec<Value> = refused
+        .iter()
+        .map(|(sku, q)| json!({"sku": sku, "quantity": q, "unit_price_cents": 100}))
+        .collect();
+    let out = hq_order(&hq, &to[0], &order("HQ-R1.2", "none", json!(lines))).await;
+    assert_eq!(out["outcome"], "accepted", "{out}");
+    assert_eq!(out["lines"], json!([]), "{out}");
+    let (_, a2) = south.get("/api/v1/stock/A-2").await.unwrap();
+    assert_eq!(a2["reserved"], 3, "{a2}");
+
+    // 2. All or nothing: north refuses the whole order, naming the SKU;
+    // HQ sends it, whole, to the store that has every line.
+    let lines = json!([{"sku": "A-3", "quantity": 1, "unit_price_cents": 100},
+                       {"sku": "A-2", "quantity": 1, "unit_price_cents": 100}]);
+    let out = hq_order(&hq, "s-north", &order("HQ-R2", "none", lines.clone())).await;
+    assert_eq!(out["outcome"], "rejected", "{out}");
+    assert_eq!(out["code"], "out_of_stock", "{out}");
+    assert_eq!(out["skus"], json!(["A-2"]), "{out}");
+    let (_, a3) = north.get("/api/v1/stock/A-3").await.unwrap();
+    assert_eq!(a3["reserved"], 0, "a refused order reserves nothing: {a3}");
+    let want: Vec<(String, u64)> = vec![("A-3".into(), 1), ("A-2".into(), 1)];
+    let to = stores_covering(&hq, &want, "s-north").await;
+    assert_eq!(to, ["s-south"]);
+    let out = hq_order(&hq, &to[0], &order("HQ-R2", "none", lines)).await;
+    assert_eq!(out["outcome"], "accepted", "{out}");
+
+    // The webhook carried each refusal as a typed event HQ can act on.
+    let head = north.head().await.unwrap();
+    let events = sink.wait_all("s-north", head, 30).await.unwrap();
+    let lines_rejected = events
+        .iter()
+        .find(|e| e["type"] == "order_lines_rejected" && e["subject"] == "HQ-R1")
+        .unwrap();
+    assert_eq!(
+        lines_rejected["data"]["event"]["order_lines_rejected"]["lines"][0]["code"], "out_of_stock",
+        "{lines_rejected}"
+    );
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "order_partial_policy" && e["subject"] == "HQ-R1"));
 }

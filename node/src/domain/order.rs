@@ -3,8 +3,8 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 
 use protocol::{
-    ArrivalChannel, CancelStage, Envelope, Event, NewOrder, OrderId, PaymentMode, PickLine,
-    PickupProof, RejectCode, RejectedLine, SkuQuantity, StaffRejectReason, StagingSlot,
+    ArrivalChannel, CancelStage, Envelope, Event, NewOrder, OrderId, Partial, PaymentMode,
+    PickLine, PickupProof, RejectCode, RejectedLine, SkuQuantity, StaffRejectReason, StagingSlot,
 };
 use serde::{Deserialize, Serialize};
 
@@ -229,6 +229,9 @@ pub struct OrderStatus {
     pub reject_code: Option<RejectCode>,
     /// Lines the store will not fill (partial fulfilment, staff).
     pub rejected_lines: Vec<RejectedLine>,
+    /// The order's own partial-fulfilment policy, if it said
+    /// (OrderPartialPolicy); otherwise the store's `orders.partial`.
+    pub partial: Option<Partial>,
 }
 
 impl OrderStatus {
@@ -411,6 +414,7 @@ pub fn apply(order: Option<Order>, env: &Envelope) -> Option<Order> {
                     log_seqs: vec![env.log_seq],
                     reject_code: None,
                     rejected_lines: Vec::new(),
+                    partial: None,
                 },
                 content: content.clone(),
             })
@@ -426,6 +430,7 @@ pub fn apply(order: Option<Order>, env: &Envelope) -> Option<Order> {
     };
     match &env.event {
         Event::OrderCreated(_) => {}
+        Event::OrderPartialPolicy { partial } => o.partial = Some(*partial),
         Event::OrderAccepted => o.state = OrderState::Accepted,
         Event::OrderRejected { reason } => {
             o.state = OrderState::Rejected;
@@ -670,7 +675,12 @@ pub fn validate(content: &NewOrder) -> Result<(), Rejection> {
 
 /// Decide a CreateOrder. Creation is idempotent on the order id: the same
 /// content again is a no-op, different content is a conflict.
-pub fn decide_create(existing: Option<&Order>, id: &OrderId, content: &NewOrder) -> Decision {
+pub fn decide_create(
+    existing: Option<&Order>,
+    id: &OrderId,
+    content: &NewOrder,
+    partial: Option<Partial>,
+) -> Decision {
     if id.is_reserved() {
         return Err(Rejection::Invalid {
             field: "order_id".into(),
@@ -679,8 +689,10 @@ pub fn decide_create(existing: Option<&Order>, id: &OrderId, content: &NewOrder)
     }
     validate(content)?;
     match existing {
-        None => Ok(vec![Event::OrderCreated(content.clone())]),
-        Some(o) if o.content == *content => Ok(vec![]),
+        None => Ok(std::iter::once(Event::OrderCreated(content.clone()))
+            .chain(partial.map(|partial| Event::OrderPartialPolicy { partial }))
+            .collect()),
+        Some(o) if o.content == *content && o.partial == partial => Ok(vec![]),
         Some(_) => Err(Rejection::ConflictingOrder(id.to_string())),
     }
 }
@@ -689,7 +701,8 @@ pub fn decide_create(existing: Option<&Order>, id: &OrderId, content: &NewOrder)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     /// When a line cannot be filled: fill the others and reject that line
-    /// (`true`), or reject the whole order (`orders.partial`).
+    /// (`true`), or reject the whole order (`orders.partial`); the default
+    /// for orders that do not say.
     pub partial: bool,
     /// Most open orders the store works at once; 0: no limit
     /// (`orders.max_open`). Beyond it a new order is rejected `capacity`.
@@ -816,9 +829,10 @@ fn accept(ctx: &Ctx, o: &Order, keys: &pickup::PickupKeys, policy: Policy, paid:
         *free -= i64::from(l.quantity);
     }
     let fillable = o.lines_to_fill().count();
+    let partial = o.partial.map_or(policy.partial, |p| p == Partial::Allow);
     let mut events = Vec::new();
     if !refused.is_empty() {
-        if !policy.partial || refused.len() == fillable {
+        if !partial || refused.len() == fillable {
             // The first line's code names the order's (out of stock wins
             // over an unknown SKU only when it comes first, as HQ reads).
             let code = refused[0].code;
@@ -1192,11 +1206,27 @@ pub(crate) mod tests {
             ),
         ];
         for (existing, c, want) in rows {
-            assert_eq!(decide_create(existing, &id, &c), want);
+            assert_eq!(decide_create(existing, &id, &c, None), want);
         }
+        // The order's own policy is part of it: recorded after it, and a
+        // resend with another policy is another order.
+        let allow = Some(Partial::Allow);
+        assert_eq!(
+            decide_create(None, &id, &content(), allow),
+            Ok(vec![
+                Event::OrderCreated(content()),
+                Event::OrderPartialPolicy {
+                    partial: Partial::Allow
+                }
+            ])
+        );
+        assert_eq!(
+            decide_create(Some(&o), &id, &content(), allow),
+            Err(Rejection::ConflictingOrder("o1".into()))
+        );
         let reserved = OrderId::new("_store").expect("valid");
         assert!(matches!(
-            decide_create(None, &reserved, &content()),
+            decide_create(None, &reserved, &content(), None),
             Err(Rejection::Invalid { field, .. }) if field == "order_id"
         ));
     }
@@ -1226,7 +1256,7 @@ pub(crate) mod tests {
         for (mutate, field) in cases {
             let mut c = content();
             mutate(&mut c);
-            match decide_create(None, &id, &c) {
+            match decide_create(None, &id, &c, None) {
                 Err(Rejection::Invalid { field: f, .. }) => assert_eq!(f, field),
                 other => panic!("{field}: got {other:?}"),
             }
@@ -1382,6 +1412,28 @@ pub(crate) mod tests {
             ),
             "{whole:?}"
         );
+        // The order's own policy wins over the store's, either way.
+        for (own, store, lines_rejected) in [
+            (Partial::Allow, Policy::default(), true),
+            (Partial::None, partial, false),
+        ] {
+            let o = apply(
+                Some(created.clone()),
+                &env(2, Event::OrderPartialPolicy { partial: own }),
+            )
+            .expect("o");
+            let ctx = Ctx {
+                order: Some(&o),
+                view: &shelf,
+                now_ms: 5,
+            };
+            let got = on_created(&ctx, &keys(), store).expect("decided");
+            assert_eq!(
+                matches!(&got[0], Event::OrderLinesRejected { .. }),
+                lines_rejected,
+                "{own:?}: {got:?}"
+            );
+        }
         // Capacity: a store at its limit takes nothing.
         let full = Policy {
             max_open: 1,

@@ -39,8 +39,13 @@ fn decide(command: Command, by: String, rules: &Rules) -> Decide {
     let policy = rules.policy;
     match command {
         Command::CreateOrder { order_id, order } => {
-            Box::new(move |c| order::decide_create(c.order, &order_id, &order))
+            Box::new(move |c| order::decide_create(c.order, &order_id, &order, None))
         }
+        Command::CreateOrderWithPolicy {
+            order_id,
+            order,
+            partial,
+        } => Box::new(move |c| order::decide_create(c.order, &order_id, &order, Some(partial))),
         Command::ConfirmPayment { order_id } => Box::new(move |c| {
             known(c, &order_id)?;
             order::decide_confirm_payment(c, &keys, policy)
@@ -390,6 +395,7 @@ impl Principal {
             Principal::Cloud => matches!(
                 command,
                 Command::CreateOrder { .. }
+                    | Command::CreateOrderWithPolicy { .. }
                     | Command::ConfirmPayment { .. }
                     | Command::Cancel { .. }
                     | Command::CheckIn { .. }

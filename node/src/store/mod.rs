@@ -1094,7 +1094,7 @@ mod tests {
             actor: Actor::Api,
             causation: None,
             dedup,
-            decide: Box::new(move |x| domain::order::decide_create(x.order, &decide_id, &c)),
+            decide: Box::new(move |x| domain::order::decide_create(x.order, &decide_id, &c, None)),
         }
     }
 

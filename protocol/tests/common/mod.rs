@@ -5,10 +5,10 @@
 use protocol::{
     Actor, ArrivalChannel, CancelStage, CatalogEntry, CatalogItem, ChainHash, Command,
     CommandEnvelope, CommandReply, CountReason, DeviceKind, Envelope, Event, EventId, Location,
-    NewOrder, OrderId, OrderLine, PaymentMode, PickLine, PickupProof, Receipt, ReceiptKind,
-    ReceiptLine, Reconciled, RejectCode, RejectedLine, ReplyStatus, Role, SafetyScope, ShortReason,
-    SkuAvailability, SkuQuantity, SlotKind, SnapshotLine, StaffRejectReason, StagingSlot, StoreId,
-    WriteOffReason, Zone, SCHEMA_VERSION,
+    NewOrder, OrderId, OrderLine, Partial, PaymentMode, PickLine, PickupProof, Receipt,
+    ReceiptKind, ReceiptLine, Reconciled, RejectCode, RejectedLine, ReplyStatus, Role, SafetyScope,
+    ShortReason, SkuAvailability, SkuQuantity, SlotKind, SnapshotLine, StaffRejectReason,
+    StagingSlot, StoreId, WriteOffReason, Zone, SCHEMA_VERSION,
 };
 
 /// A till receipt with two lines.
@@ -606,6 +606,13 @@ pub fn events() -> Vec<(&'static str, Event, Actor)> {
             },
             Actor::Api,
         ),
+        (
+            "order_partial_policy",
+            Event::OrderPartialPolicy {
+                partial: Partial::Allow,
+            },
+            Actor::Cloud,
+        ),
     ]
 }
 
@@ -1053,6 +1060,17 @@ pub fn commands() -> Vec<(&'static str, CommandEnvelope)> {
                         category: None,
                     }],
                     stock: vec![sku_quantity("SKU-LAGER-6", 12)],
+                },
+            },
+        ),
+        (
+            "create_order_with_policy",
+            CommandEnvelope {
+                id: s("cmd-0040"),
+                command: Command::CreateOrderWithPolicy {
+                    order_id: order_id(),
+                    order: new_order(),
+                    partial: Partial::None,
                 },
             },
         ),

@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 use super::{act, applied, order_id, request, IdemKey, JsonBody};
 use crate::web::auth::Caller;
 use crate::web::{AppError, AppState};
-use protocol::{Command, Envelope, NewOrder, OrderId, OrderLine, PaymentMode, StaffRejectReason};
+use protocol::{
+    Command, Envelope, NewOrder, OrderId, OrderLine, Partial, PaymentMode, StaffRejectReason,
+};
 
 use crate::domain::{Order, OrderState};
 
@@ -30,6 +32,9 @@ pub struct CreateOrderBody {
     payment: PaymentMode,
     #[serde(default)]
     pickup_token: Option<String>,
+    /// `allow` or `none`; absent: the store's `orders.partial`.
+    #[serde(default)]
+    partial: Option<Partial>,
 }
 
 #[derive(Debug, Serialize)]
@@ -45,14 +50,22 @@ pub async fn create_order(
     caller: Caller,
     JsonBody(body): JsonBody<CreateOrderBody>,
 ) -> Result<(StatusCode, Json<Created>), AppError> {
-    let command = Command::CreateOrder {
-        order_id: body.order_id,
-        order: NewOrder {
-            customer_name: body.customer_name,
-            lines: body.lines,
-            due_at_ms: body.due_at_ms,
-            payment: body.payment,
-            pickup_token: body.pickup_token,
+    let order = NewOrder {
+        customer_name: body.customer_name,
+        lines: body.lines,
+        due_at_ms: body.due_at_ms,
+        payment: body.payment,
+        pickup_token: body.pickup_token,
+    };
+    let command = match body.partial {
+        None => Command::CreateOrder {
+            order_id: body.order_id,
+            order,
+        },
+        Some(partial) => Command::CreateOrderWithPolicy {
+            order_id: body.order_id,
+            order,
+            partial,
         },
     };
     let order = applied(s.writer.write(request(command, &caller, &s)?).await?, &s)?;

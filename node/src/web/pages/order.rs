@@ -304,6 +304,10 @@ pub fn describe(s: &AppState, env: &Envelope) -> String {
         Event::CatalogEntriesImported { items } => {
             m.n("event.catalog_imported", items.len() as u64, &[])
         }
+        Event::OrderPartialPolicy { partial } => m.f(
+            "event.order_partial_policy",
+            &[("partial", &m.t(&format!("partial.{}", partial.name())))],
+        ),
     }
 }
 
