@@ -36,6 +36,8 @@ enum Op {
         sku: usize,
         qty: u32,
         second: Option<(usize, u32)>,
+        /// The order's own policy (`None`: the store's, which allows).
+        partial: Option<protocol::Partial>,
     },
     Pick {
         order: usize,
@@ -94,8 +96,16 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     let sku = 0..SKUS.len();
     prop_oneof![
-        4 => (sku.clone(), 1..4u32, proptest::option::of((0..SKUS.len(), 1..3u32)))
-            .prop_map(|(sku, qty, second)| Op::Order { sku, qty, second }),
+        4 => (
+            sku.clone(),
+            1..4u32,
+            proptest::option::of((0..SKUS.len(), 1..3u32)),
+            proptest::option::of(prop_oneof![
+                Just(protocol::Partial::Allow),
+                Just(protocol::Partial::None)
+            ])
+        )
+            .prop_map(|(sku, qty, second, partial)| Op::Order { sku, qty, second, partial }),
         3 => (0..12usize).prop_map(|order| Op::Pick { order }),
         2 => (0..12usize, 0..4u8, 0..3u32, 0..3u32)
             .prop_map(|(order, reason, found, bad)| Op::Short { order, reason, found, bad }),
@@ -248,7 +258,12 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     for (n, op) in ops.into_iter().enumerate() {
         world.times.push(store.clock().now_ms());
         match op {
-            Op::Order { sku, qty, second } => {
+            Op::Order {
+                sku,
+                qty,
+                second,
+                partial,
+            } => {
                 let id = OrderId::new(format!("O{n}")).expect("valid");
                 let mut lines = vec![(sku, qty)];
                 lines.extend(second.filter(|(s, _)| *s != sku));
@@ -272,9 +287,16 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     pickup_token: None,
                 };
                 world
-                    .command(Command::CreateOrder {
-                        order_id: id.clone(),
-                        order: content,
+                    .command(match partial {
+                        None => Command::CreateOrder {
+                            order_id: id.clone(),
+                            order: content,
+                        },
+                        Some(partial) => Command::CreateOrderWithPolicy {
+                            order_id: id.clone(),
+                            order: content,
+                            partial,
+                        },
                     })
                     .await;
                 let (keys, policy) = (world.rules.keys.clone(), world.rules.policy);
@@ -287,8 +309,14 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 world
                     .react(&id, Box::new(domain::fulfillment::on_processed))
                     .await;
-                // No line was taken beyond what was available then.
+                // No line was taken beyond what was available then; an
+                // order that said `none` is taken whole or not at all.
                 if let Some(o) = store.order(&id).expect("read") {
+                    prop_assert!(
+                        partial != Some(protocol::Partial::None) || o.rejected_lines.is_empty(),
+                        "order {id} said none, lines rejected: {:?}",
+                        o.rejected_lines
+                    );
                     for (k, (_, q)) in lines.iter().enumerate() {
                         let line_no = k as u32 + 1;
                         let taken = o.state != OrderState::Rejected && !o.line_rejected(line_no);
