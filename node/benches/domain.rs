@@ -167,7 +167,7 @@ fn decide_create(c: &mut Criterion) {
         let content = new_order(lines);
         g.throughput(Throughput::Elements(lines as u64));
         g.bench_with_input(BenchmarkId::new("lines", lines), &content, |b, content| {
-            b.iter(|| order::decide_create(None, black_box(&id), black_box(content)))
+            b.iter(|| order::decide_create(None, black_box(&id), black_box(content), None))
         });
     }
     g.finish();

@@ -51,8 +51,7 @@ fn free_port() -> u16 {
 /// binary; scripts/build-release.sh makes the release ones).
 fn build_deb(out: &Path) -> PathBuf {
     binary();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = run(Command::new(cargo)
+    let built = run(storenode_tests::cargo()
         .args([
             "deb",
             "-p",
@@ -65,9 +64,7 @@ fn build_deb(out: &Path) -> PathBuf {
             "-o",
         ])
         .arg(out)
-        .current_dir(target_dir().join(".."))
-        // A build tool: on the real clock (see storenode_tests::faketime).
-        .env_remove("LD_PRELOAD"));
+        .current_dir(target_dir().join("..")));
     assert!(
         built.status.success(),
         "cargo deb failed (scripts/test.sh installs cargo-deb):\n{}",

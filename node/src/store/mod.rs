@@ -325,6 +325,27 @@ impl Store {
         Store::open_with_clock(dir, store_id, Arc::new(crate::clock::System::default()))
     }
 
+    /// [`Store::open_with_clock`] for tests that open a directory again
+    /// in the same process: sled lets go of the file lock a moment after
+    /// the store before is dropped (5 s at most).
+    #[cfg(test)]
+    pub(crate) fn open_when_free(
+        dir: &Path,
+        store_id: StoreId,
+        source: Arc<dyn crate::clock::Source>,
+    ) -> Result<Self, StoreError> {
+        let mut tries = 0;
+        loop {
+            match Store::open_with_clock(dir, store_id.clone(), source.clone()) {
+                Err(StoreError::Locked { .. }) if tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Open (or create) the database under `dir`, reading time from
     /// `source` (tests drive a [`crate::clock::Manual`] one). A database
     /// whose checksums fail is [`StoreError::Damaged`].
@@ -1359,7 +1380,12 @@ mod tests {
             h.close().await;
             t.join().expect("join").expect("writer ok");
         }
-        let store = Store::open(dir.path(), StoreId::new("s1").expect("valid")).expect("reopen");
+        let store = Store::open_when_free(
+            dir.path(),
+            StoreId::new("s1").expect("valid"),
+            Arc::new(crate::clock::System::default()),
+        )
+        .expect("reopen");
         assert_eq!(store.head(), 300);
         assert_eq!(
             store
@@ -1430,7 +1456,12 @@ mod tests {
         );
         let r = rebuild(dir.path(), &id).expect("rebuild");
         assert_eq!((r.events, r.orders), (2, 2));
-        let store = Store::open(dir.path(), id.clone()).expect("opens again");
+        let store = Store::open_when_free(
+            dir.path(),
+            id.clone(),
+            Arc::new(crate::clock::System::default()),
+        )
+        .expect("opens again");
         let report = store.verify().expect("verify");
         assert!(report.problems.is_empty(), "{:?}", report.problems);
         assert_eq!(store.order(&o1).expect("read").map(|o| o.last_seq), Some(1));
