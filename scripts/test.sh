@@ -156,6 +156,8 @@ if [ "${STORENODE_YEAR_AHEAD:-1}" != 0 ]; then
     run_binary "$log" test security
     run_binary "$log" test deliveries
     run_binary "$log" test sync tls hq
+    # Till receipts' times, HQ's snapshots as of a time, counts.
+    run_binary "$log" test stock
     run_binary "$log" test web refusals the_first_manager manager_sees_the_day
     awk -v title="the clock at $STORENODE_SHIFT" -f scripts/test-summary.awk "$log" | tee "$log.summary"
     return "${PIPESTATUS[0]}"

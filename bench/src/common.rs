@@ -40,12 +40,13 @@ pub fn release_binary() -> Result<PathBuf> {
 /// Build `bin` of `package` in release mode and return its path.
 pub fn release_build(package: &str, bin: &str) -> Result<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let status =
-        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--quiet", "--release", "-p", package, "--bin", bin])
-            .current_dir(&root)
-            .status()
-            .context("cargo build --release")?;
+    // Without `cargo run`'s own variables for the bench (they rebuilt
+    // ring and all above it: storenode_tests::cargo).
+    let status = storenode_tests::cargo()
+        .args(["build", "--quiet", "--release", "-p", package, "--bin", bin])
+        .current_dir(&root)
+        .status()
+        .context("cargo build --release")?;
     if !status.success() {
         bail!("building the release {bin} failed");
     }

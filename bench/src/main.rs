@@ -13,6 +13,7 @@ mod floor;
 mod footprint;
 mod lifecycle;
 mod mqtt;
+mod stock;
 mod sync;
 mod web;
 
@@ -120,6 +121,20 @@ enum Scenario {
         #[arg(long, default_value_t = 20)]
         delay_ms: u64,
     },
+    /// The till feed and availability for HQ: receipts/s and log bytes
+    /// per receipt line from `clients` tills; a till sale to HQ's webhook
+    /// (p50/p99 of `samples`, link up); the availability snapshot of a
+    /// `snapshot_skus`-SKU catalog.
+    Stock {
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 50)]
+        samples: usize,
+        #[arg(long, default_value_t = 20_000)]
+        snapshot_skus: usize,
+    },
     /// QoS1 throughput: embedded broker (auth on) against Mosquitto.
     Broker {
         #[arg(long, default_value_t = 10)]
@@ -183,6 +198,12 @@ async fn main() -> Result<()> {
             store_events,
             delay_ms,
         } => sync::run(backlog_orders, week_orders, stores, store_events, delay_ms).await?,
+        Scenario::Stock {
+            clients,
+            seconds,
+            samples,
+            snapshot_skus,
+        } => stock::run(clients, seconds, samples, snapshot_skus).await?,
         Scenario::All { orders } => all(orders).await?,
     };
     if cli.json {

@@ -96,6 +96,9 @@ pub struct CommandRecord {
     pub reason: Option<String>,
     pub log_seqs: Vec<u64>,
     pub answered_ms: Option<u64>,
+    /// The order the command names, if any (its outcome is in the view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
 }
 
 /// Most commands remembered per instance (the oldest are forgotten).
@@ -117,8 +120,16 @@ impl Commands {
                 _ => None,
             })
             .unwrap_or_default();
+        // The order the command concerns (none for the store's own stream).
+        let stream = cmd.command.stream();
+        let order_id = (!stream.is_reserved()).then(|| stream.to_string());
         self.with(|map, order| {
-            if map.contains_key(&cmd.hq_id) {
+            if let Some(rec) = map.get_mut(&cmd.hq_id) {
+                // Answered before this instance saw it go down.
+                if rec.command.is_empty() {
+                    rec.command = name;
+                    rec.order_id = order_id;
+                }
                 return;
             }
             map.insert(
@@ -132,6 +143,7 @@ impl Commands {
                     reason: None,
                     log_seqs: vec![],
                     answered_ms: None,
+                    order_id,
                 },
             );
             order.push_back(cmd.hq_id.clone());
@@ -157,6 +169,7 @@ impl Commands {
                     reason: None,
                     log_seqs: vec![],
                     answered_ms: None,
+                    order_id: None,
                 }
             });
             // The first answer stands (a redelivered command is answered

@@ -19,7 +19,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use maud::{html, DOCTYPE};
 use protocol::sync::DownCommand;
-use protocol::{codec, topic, CatalogItem, Command, NewOrder, OrderId, SkuQuantity, StoreId};
+use protocol::{
+    codec, topic, CatalogItem, Command, NewOrder, OrderId, Partial, SkuQuantity, StoreId,
+};
 use rumqttc::{AsyncClient, QoS};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -75,6 +77,8 @@ pub fn app(hq: Hq) -> Router {
         .route("/stores/{store}/stock", post(stock))
         .route("/stores/{store}/commands", post(any_command))
         .route("/stores/{store}/commands/{id}", get(command_status))
+        .route("/stores/{store}/availability", get(store_availability))
+        .route("/availability/{sku}", get(sku_availability))
         .layer(middleware::from_fn_with_state(hq.clone(), bearer));
     Router::new()
         .nest("/api/v1", api)
@@ -173,6 +177,10 @@ impl Hq {
 struct OrderBody {
     order_id: OrderId,
     order: NewOrder,
+    /// `allow` or `none`; absent: the store's own `orders.partial` (and a
+    /// command every node release understands).
+    #[serde(default)]
+    partial: Option<Partial>,
 }
 
 async fn create_order(
@@ -181,14 +189,18 @@ async fn create_order(
     body: Result<Json<OrderBody>, JsonRejection>,
 ) -> Result<Response, HqError> {
     let Json(b) = body?;
-    hq.send(
-        store_id(&store)?,
-        Command::CreateOrder {
+    let command = match b.partial {
+        None => Command::CreateOrder {
             order_id: b.order_id,
             order: b.order,
         },
-    )
-    .await
+        Some(partial) => Command::CreateOrderWithPolicy {
+            order_id: b.order_id,
+            order: b.order,
+            partial,
+        },
+    };
+    hq.send(store_id(&store)?, command).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -285,12 +297,57 @@ async fn any_command(
     hq.send(store_id(&store)?, c).await
 }
 
+/// `GET /api/v1/stores/{store}/availability`: what the store can promise
+/// of each SKU, as its events said (newest per SKU).
+async fn store_availability(
+    State(hq): State<Hq>,
+    Path(store): Path<String>,
+) -> Result<Json<Value>, HqError> {
+    let store = store_id(&store)?;
+    match hq.shared.view.store(store.as_str()) {
+        Some(items) => Ok(Json(json!({ "store_id": store, "items": items }))),
+        None => Err(HqError::NotFound(format!(
+            "no availability of store {store} yet (it comes with the store's events; POST a request_availability command to ask for all of it)"
+        ))),
+    }
+}
+
+/// `GET /api/v1/availability/{sku}`: one SKU across the fleet.
+async fn sku_availability(State(hq): State<Hq>, Path(sku): Path<String>) -> Json<Value> {
+    let stores: Vec<Value> = hq
+        .shared
+        .view
+        .sku(&sku)
+        .into_iter()
+        .map(|(store, a)| {
+            json!({
+                "store_id": store, "available": a.available, "on_hand": a.on_hand,
+                "log_seq": a.log_seq, "time_ms": a.time_ms,
+            })
+        })
+        .collect();
+    let total: u64 = stores.iter().filter_map(|s| s["available"].as_u64()).sum();
+    Json(json!({ "sku": sku, "available": total, "stores": stores }))
+}
+
 async fn command_status(
     State(hq): State<Hq>,
     Path((store, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, HqError> {
     match hq.shared.commands.get(&id) {
-        Some(rec) if rec.store_id == store => Ok(Json(serde_json::to_value(rec).unwrap_or_default())),
+        Some(rec) if rec.store_id == store => {
+            let mut v = serde_json::to_value(&rec).unwrap_or_default();
+            // What became of the order it sent: taken on, or refused with
+            // the code HQ routes on.
+            if let Some(o) = rec
+                .order_id
+                .as_deref()
+                .and_then(|o| hq.shared.view.order(&store, o))
+            {
+                v["order"] = serde_json::to_value(o).unwrap_or_default();
+            }
+            Ok(Json(v))
+        }
         _ => Err(HqError::NotFound(format!(
             "command {id} of store {store} is unknown to this bridge (it remembers the commands sent since it started)"
         ))),

@@ -100,6 +100,7 @@ pub async fn run(
                     topic::sync_all(SyncTopic::Status),
                     topic::sync_all(SyncTopic::Reply),
                     topic::sync_all(SyncTopic::Down),
+                    topic::sync_all(SyncTopic::View),
                 ];
                 for f in filters {
                     if let Err(e) = client.try_subscribe(f, QoS::AtLeastOnce) {
@@ -216,6 +217,13 @@ fn on_message(
         SyncTopic::Ack => {
             let _ = client.try_ack(&p);
         }
+        SyncTopic::View => {
+            match codec::from_json::<protocol::sync::ViewUpdate>(&p.payload) {
+                Ok(u) if u.store_id == store => shared.view.apply(&u),
+                _ => tracing::warn!(topic = %p.topic, "unreadable view update; ignored"),
+            }
+            let _ = client.try_ack(&p);
+        }
     }
 }
 
@@ -299,6 +307,22 @@ async fn deliver(
     }
     shared.metrics.events_delivered.inc_by(events.len() as u64);
     shared.metrics.batch("delivered");
+    // HQ has it: this instance's view, and every other's.
+    let update = crate::view::update_of(&batch.store_id, &events);
+    if !update.availability.is_empty() || !update.orders.is_empty() {
+        shared.view.apply(&update);
+        if let Err(e) = client
+            .publish(
+                topic::sync_view(&batch.store_id),
+                QoS::AtLeastOnce,
+                false,
+                codec::to_json(&update),
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "publishing a view update failed; other instances learn it later");
+        }
+    }
     let ack = UpAck {
         store_id: batch.store_id.clone(),
         last_seq: batch.last_seq,

@@ -17,6 +17,7 @@ pub mod fleet;
 pub mod hq;
 pub mod ingest;
 pub mod metrics;
+pub mod view;
 pub mod webhook;
 
 use std::net::SocketAddr;
@@ -61,6 +62,8 @@ pub struct Shared {
     pub http: reqwest::Client,
     pub fleet: fleet::Fleet,
     pub commands: fleet::Commands,
+    /// Availability and order outcomes (see [`view`]).
+    pub view: view::View,
     pub metrics: metrics::Metrics,
 }
 
@@ -83,6 +86,7 @@ pub async fn run(
         http,
         fleet: fleet::Fleet::default(),
         commands: fleet::Commands::default(),
+        view: view::View::default(),
         metrics: metrics::Metrics::new(),
     });
     let listener = tokio::net::TcpListener::bind(config.http_listen)

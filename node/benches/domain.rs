@@ -23,23 +23,21 @@ impl StoreView for Catalog {
             .bytes()
             .fold(0u16, |a, b| a.wrapping_mul(31).wrapping_add(b.into()))
             % 40;
-        Some(StockItem {
-            item: protocol::CatalogItem {
-                sku: sku.to_string(),
-                name: sku.to_string(),
-                barcodes: vec!["4006381333931".into()],
-                location: protocol::Location {
-                    aisle,
-                    bay: 1,
-                    shelf: 1,
-                },
-                zone: protocol::Zone::Ambient,
-                unit_price_cents: 100,
-                age_restricted: false,
+        let mut item = StockItem::new(protocol::CatalogItem {
+            sku: sku.to_string(),
+            name: sku.to_string(),
+            barcodes: vec!["4006381333931".into()],
+            location: protocol::Location {
+                aisle,
+                bay: 1,
+                shelf: 1,
             },
-            on_hand: 1_000,
-            reserved: 0,
-        })
+            zone: protocol::Zone::Ambient,
+            unit_price_cents: 100,
+            age_restricted: false,
+        });
+        item.on_hand = 1_000;
+        Some(item)
     }
     fn sku_for_barcode(&self, _barcode: &str) -> Option<String> {
         None
@@ -58,6 +56,24 @@ impl StoreView for Catalog {
     }
     fn device_list(&self) -> Vec<storenode::domain::Device> {
         vec![]
+    }
+    fn doc(
+        &self,
+        _key: &storenode::domain::stock::DocKey,
+    ) -> Option<storenode::domain::stock::StockDoc> {
+        None
+    }
+    fn seq_after(&self, _time_ms: u64) -> u64 {
+        0
+    }
+    fn moves_from(&self, _sku: &str, _from: u64) -> i64 {
+        0
+    }
+    fn stock_skus(&self) -> Vec<String> {
+        vec![]
+    }
+    fn open_orders(&self) -> usize {
+        0
     }
 }
 
@@ -151,7 +167,7 @@ fn decide_create(c: &mut Criterion) {
         let content = new_order(lines);
         g.throughput(Throughput::Elements(lines as u64));
         g.bench_with_input(BenchmarkId::new("lines", lines), &content, |b, content| {
-            b.iter(|| order::decide_create(None, black_box(&id), black_box(content)))
+            b.iter(|| order::decide_create(None, black_box(&id), black_box(content), None))
         });
     }
     g.finish();

@@ -109,7 +109,7 @@ fn create(n: u64) -> WriteRequest {
         actor: Actor::Api,
         causation: None,
         dedup: Dedup::None,
-        decide: Box::new(move |x| domain::order::decide_create(x.order, &decide_id, &c)),
+        decide: Box::new(move |x| domain::order::decide_create(x.order, &decide_id, &c, None)),
     }
 }
 

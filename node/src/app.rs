@@ -253,6 +253,7 @@ pub fn offline_command(
     let store = open_store(config)?;
     let rules = services::commands::Rules {
         keys: Arc::new(pickup_keys(config)?),
+        policy: config.policy,
     };
     let (writer, handle) = Writer::new(
         store.clone(),
@@ -300,6 +301,7 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
     let (token, token_file) = api_token(&config)?;
     let rules = services::commands::Rules {
         keys: Arc::new(pickup_keys(&config)?),
+        policy: config.policy,
     };
     let pins = pin_hasher(&config)?;
     let metrics = Arc::new(Metrics::new());
@@ -414,7 +416,8 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
     }
     consumer!(
         services::OrderService {
-            keys: rules.keys.clone()
+            keys: rules.keys.clone(),
+            policy: rules.policy,
         },
         "order"
     );
@@ -449,6 +452,20 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
         )));
     }
     let sync = Arc::new(crate::sync::SyncStatus::new(config.cloud.as_ref()));
+    if config.cloud.is_some() {
+        // HQ hears availability only over the cloud link.
+        let (store, writer) = (store.clone(), handle.clone());
+        let (window, sd) = (
+            Duration::from_millis(config.availability_window_ms),
+            shutdown.clone(),
+        );
+        tasks.push(tokio::spawn(services::supervise(
+            services::availability::NAME,
+            metrics.clone(),
+            shutdown.clone(),
+            move || services::availability::run(store.clone(), writer.clone(), window, sd.clone()),
+        )));
+    }
     match &config.cloud {
         Some(cloud) => {
             let agent = crate::sync::agent::Agent {

@@ -134,6 +134,12 @@ pub struct Config {
     pub pickup_hq_keys: Vec<ed25519_dalek::VerifyingKey>,
     /// How long an order may wait for its payment to be confirmed.
     pub payment_timeout_s: u64,
+    /// Partial fulfilment, the store's capacity, counting (`orders.partial`,
+    /// `orders.max_open`, `stock.recount_above`).
+    pub policy: crate::domain::order::Policy,
+    /// The window in which availability changes are coalesced before HQ
+    /// hears them (`stock.availability_window_ms`).
+    pub availability_window_ms: u64,
     /// The staff pages' language and text.
     pub web_messages: crate::web::i18n::Messages,
     /// The store's time zone, for times shown to staff.
@@ -303,6 +309,26 @@ const KEYS: &[KeySpec] = &[
         key: "payment.timeout_s",
         default: Some("86400"),
         help: "seconds a `pending` order waits for the cloud to confirm payment before it is cancelled (1 day)",
+    },
+    KeySpec {
+        key: "orders.partial",
+        default: Some("none"),
+        help: "when a line cannot be filled: `none` rejects the whole order, `allow` fills the other lines and rejects that one (each with its code)",
+    },
+    KeySpec {
+        key: "orders.max_open",
+        default: Some("0"),
+        help: "most open orders the store works at once; beyond it new orders are rejected `capacity` (0: no limit)",
+    },
+    KeySpec {
+        key: "stock.recount_above",
+        default: Some("3"),
+        help: "a count further than this many units from what the node expected is counted again, then approved by a manager",
+    },
+    KeySpec {
+        key: "stock.availability_window_ms",
+        default: Some("1000"),
+        help: "availability changes within this window reach HQ as one value per SKU",
     },
     KeySpec {
         key: "web.language",
@@ -673,6 +699,18 @@ impl Layers {
                     .collect()
             })?,
             payment_timeout_s: self.parse("payment.timeout_s", |v| number(v, 60, 90 * 86_400))?
+                as u64,
+            policy: crate::domain::order::Policy {
+                partial: self.parse("orders.partial", |v| match v.trim() {
+                    "none" => Ok(false),
+                    "allow" => Ok(true),
+                    _ => Err("must be `none` or `allow`".to_string()),
+                })?,
+                max_open: self.parse("orders.max_open", |v| number(v, 0, 1_000_000))? as u32,
+                recount_above: self.parse("stock.recount_above", |v| number(v, 0, 100_000))? as u32,
+            },
+            availability_window_ms: self
+                .parse("stock.availability_window_ms", |v| number(v, 50, 600_000))?
                 as u64,
             web_messages: {
                 let language = self.parse("web.language", |v| {

@@ -252,6 +252,56 @@ pub async fn run(
         if let (0, Some(p)) = (n % 3, &picker) {
             work_one(&writer, &store, &rules, p).await;
         }
+        // Walk-in customers at the till, now and then a return.
+        let receipt = {
+            let mut rng = rand::thread_rng();
+            let ret = rng.gen_bool(0.1);
+            protocol::Receipt {
+                receipt_id: format!("DEMO-T-{n:05}"),
+                till: "till-1".into(),
+                at_ms: crate::store::now_ms(),
+                kind: if ret {
+                    protocol::ReceiptKind::Return
+                } else {
+                    protocol::ReceiptKind::Sale
+                },
+                voids: None,
+                lines: (0..rng.gen_range(1..=3))
+                    .map(|_| protocol::ReceiptLine {
+                        sku: skus[rng.gen_range(0..skus.len())].clone(),
+                        quantity: rng.gen_range(1..=2),
+                        damaged: ret && rng.gen_bool(0.3),
+                    })
+                    .collect(),
+            }
+        };
+        let _ = send(&writer, &store, &rules, Command::RecordReceipt { receipt }).await;
+        // A delivery every minute or so tops up what runs low.
+        if n % 15 == 0 {
+            let mut low = store.stock_items();
+            low.retain(|i| i.listed);
+            low.sort_by_key(|i| i.available());
+            let lines: Vec<SkuQuantity> = low
+                .iter()
+                .take(10)
+                .map(|i| SkuQuantity {
+                    sku: i.item.sku.clone(),
+                    quantity: 24,
+                })
+                .collect();
+            if !lines.is_empty() {
+                let _ = send(
+                    &writer,
+                    &store,
+                    &rules,
+                    Command::ReceiveDelivery {
+                        delivery_id: None,
+                        lines,
+                    },
+                )
+                .await;
+            }
+        }
     }
 }
 
@@ -275,11 +325,18 @@ async fn work_one(
         };
         let roll: u32 = rand::thread_rng().gen_range(0..10);
         let command = if roll == 0 {
-            Command::ShortItem {
+            // Mostly not found; now and then damaged (one unit bad).
+            let damaged = rand::thread_rng().gen_bool(0.3);
+            Command::ShortItemWithWriteOff {
                 order_id: o.id.clone(),
                 line_no: line.line_no,
                 found: 0,
-                staff: staff.clone(),
+                reason: if damaged {
+                    protocol::ShortReason::Damaged
+                } else {
+                    protocol::ShortReason::NotFound
+                },
+                written_off: u32::from(damaged),
             }
         } else {
             Command::PickItem {

@@ -10,8 +10,10 @@
 //!
 //! `barcodes` holds one or more GTIN/EAN codes separated by `|`;
 //! `age_restricted` and `on_hand` may be left empty (false; stock left as
-//! it is). JSON is an array of objects with the same keys (`barcodes` an
-//! array of strings).
+//! it is). An optional `category` column (or key) names the item's
+//! category, for safety stock by category; a file without it leaves the
+//! categories as they are. JSON is an array of objects with the same keys
+//! (`barcodes` an array of strings).
 use protocol::{CatalogItem, Location, SkuQuantity, Zone};
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +37,11 @@ pub struct RowError {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Parsed {
     pub items: Vec<CatalogItem>,
+    /// Each item's category (parallel to `items`).
+    pub categories: Vec<Option<String>>,
+    /// The file names categories (a CSV column, a JSON key): the import
+    /// sets them, empty ones cleared; otherwise they are left as they are.
+    pub has_categories: bool,
     /// The file row of each item.
     pub rows: Vec<usize>,
     pub stock: Vec<SkuQuantity>,
@@ -73,6 +80,8 @@ impl Parsed {
         let mut k = keep.iter();
         self.items.retain(|_| *k.next().unwrap_or(&true));
         let mut k = keep.iter();
+        self.categories.retain(|_| *k.next().unwrap_or(&true));
+        let mut k = keep.iter();
         self.rows.retain(|_| *k.next().unwrap_or(&true));
         self.stock.retain(|q| !dropped.contains(&q.sku));
         self.errors.sort_by_key(|e| e.row);
@@ -108,6 +117,17 @@ struct JsonRow {
     age_restricted: bool,
     #[serde(default)]
     on_hand: Option<u32>,
+    #[serde(default)]
+    category: Option<String>,
+}
+
+/// The category of a row: `None` for an empty one; `Err` for one too long.
+fn category(text: Option<&str>) -> Result<Option<String>, String> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(c) if c.chars().count() > 40 => Err("must be at most 40 characters".into()),
+        Some(c) => Ok(Some(c.to_string())),
+    }
 }
 
 const COLUMNS: [&str; 8] = [
@@ -141,8 +161,11 @@ pub fn parse_csv(text: &str) -> Result<Parsed, ImportError> {
     for c in COLUMNS {
         idx.push(col(c).ok_or(ImportError::MissingColumn(c))?);
     }
-    let (age_col, stock_col) = (col("age_restricted"), col("on_hand"));
-    let mut out = Parsed::default();
+    let (age_col, stock_col, cat_col) = (col("age_restricted"), col("on_hand"), col("category"));
+    let mut out = Parsed {
+        has_categories: cat_col.is_some(),
+        ..Parsed::default()
+    };
     let mut seen = Seen::default();
     let mut rows = 0;
     for (i, record) in reader.records().enumerate() {
@@ -239,6 +262,13 @@ pub fn parse_csv(text: &str) -> Result<Parsed, ImportError> {
                 }
             },
         };
+        let cat = match category(cat_col.map(get)) {
+            Ok(c) => c,
+            Err(r) => {
+                fail(&mut out, "category", r);
+                continue;
+            }
+        };
         let item = CatalogItem {
             sku: sku.clone(),
             name: get(idx[1]).to_string(),
@@ -253,7 +283,7 @@ pub fn parse_csv(text: &str) -> Result<Parsed, ImportError> {
             unit_price_cents: price,
             age_restricted: age,
         };
-        accept(&mut out, &mut seen, row, item, on_hand);
+        accept(&mut out, &mut seen, row, item, on_hand, cat);
     }
     Ok(out)
 }
@@ -302,7 +332,22 @@ pub fn parse_json(text: &str) -> Result<Parsed, ImportError> {
             unit_price_cents: r.unit_price_cents,
             age_restricted: r.age_restricted,
         };
-        accept(&mut out, &mut seen, row, item, r.on_hand);
+        if r.category.is_some() {
+            out.has_categories = true;
+        }
+        let cat = match category(r.category.as_deref()) {
+            Ok(c) => c,
+            Err(reason) => {
+                out.errors.push(RowError {
+                    row,
+                    sku: Some(item.sku.clone()),
+                    field: "category".into(),
+                    reason,
+                });
+                continue;
+            }
+        };
+        accept(&mut out, &mut seen, row, item, r.on_hand, cat);
     }
     Ok(out)
 }
@@ -316,7 +361,14 @@ struct Seen {
 }
 
 /// Keep a row if it is valid and does not clash with an earlier row.
-fn accept(out: &mut Parsed, seen: &mut Seen, row: usize, item: CatalogItem, on_hand: Option<u32>) {
+fn accept(
+    out: &mut Parsed,
+    seen: &mut Seen,
+    row: usize,
+    item: CatalogItem,
+    on_hand: Option<u32>,
+    category: Option<String>,
+) {
     let problem = check_item(&item).err().map(|r| match r {
         Rejection::Invalid { field, reason } => (field, reason),
         r => ("(row)".to_string(), r.to_string()),
@@ -353,6 +405,7 @@ fn accept(out: &mut Parsed, seen: &mut Seen, row: usize, item: CatalogItem, on_h
         });
     }
     seen.skus.insert(item.sku.clone());
+    out.categories.push(category);
     for b in &item.barcodes {
         seen.barcodes.insert(b.clone(), item.sku.clone());
     }

@@ -58,6 +58,9 @@ pub struct Metrics {
     pub clock_synchronised: Gauge,
     pub clock_behind_seconds: Gauge,
     pub notices_pending: Gauge,
+    pub receipts: Family<Labels, Counter>,
+    pub count_tasks_open: Gauge,
+    pub skus_short_for_orders: Gauge,
     pub writes_refused: Family<Labels, Counter>,
     pub disk_free_bytes: Gauge,
     pub disk_writable: Gauge,
@@ -120,6 +123,9 @@ impl Metrics {
             clock_synchronised: Gauge::default(),
             clock_behind_seconds: Gauge::default(),
             notices_pending: Gauge::default(),
+            receipts: Family::default(),
+            count_tasks_open: Gauge::default(),
+            skus_short_for_orders: Gauge::default(),
             writes_refused: Family::default(),
             disk_free_bytes: Gauge::default(),
             disk_writable: Gauge::default(),
@@ -142,6 +148,21 @@ impl Metrics {
                 "disk_writable",
                 "1 while new work is accepted; 0 while the disk is full (under storage.min_free_mib) or read-only",
                 m.disk_writable.clone(),
+            );
+            r.register(
+                "till_receipts",
+                "Till receipts posted over HTTP, by outcome (recorded; repeat: a resend, answered from the first time; unauthorized: a wrong till credential)",
+                m.receipts.clone(),
+            );
+            r.register(
+                "count_tasks_open",
+                "Count tasks open (counting, recount, waiting for approval), read at scrape time",
+                m.count_tasks_open.clone(),
+            );
+            r.register(
+                "skus_short_for_orders",
+                "SKUs whose open orders hold more than the node believes is on the shelf (their orders are at risk), read at scrape time",
+                m.skus_short_for_orders.clone(),
             );
             r.register(
                 "notices_pending",
@@ -409,6 +430,20 @@ impl Metrics {
     pub fn device_refused(&self, kind: &str) {
         self.device_commands_refused
             .get_or_create(&vec![("kind", kind.to_string())])
+            .inc();
+    }
+
+    /// A till's HTTP credential refused.
+    pub fn till_auth_failure(&self) {
+        self.receipts
+            .get_or_create(&vec![("outcome", "unauthorized".to_string())])
+            .inc();
+    }
+
+    /// A till receipt posted, by outcome.
+    pub fn receipt(&self, outcome: &'static str) {
+        self.receipts
+            .get_or_create(&vec![("outcome", outcome.to_string())])
             .inc();
     }
 

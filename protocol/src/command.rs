@@ -7,9 +7,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
-    ArrivalChannel, CatalogItem, DeviceKind, NewOrder, Role, ShortReason, SkuQuantity, StagingSlot,
+    ArrivalChannel, CatalogEntry, CatalogItem, DeviceKind, NewOrder, Role, ShortReason,
+    SkuQuantity, StagingSlot,
 };
 use crate::ids::OrderId;
+use crate::stock::{
+    Partial, Receipt, SafetyScope, SnapshotLine, StaffRejectReason, WriteOffReason,
+};
 
 /// What a device, the cloud or an API caller asks the node to do.
 ///
@@ -186,6 +190,96 @@ pub enum Command {
     /// Remove a device: it may no longer log in, and what it sends is
     /// refused from now.
     RemoveDevice { name: String },
+    // ---- Stock that tells the truth (appended; never reorder) ----
+    /// A till transaction (TillReceiptRecorded): applied once per
+    /// `receipt_id`, never refused for stock.
+    RecordReceipt { receipt: Receipt },
+    /// Write units off (StockWrittenOff).
+    WriteOff {
+        sku: String,
+        quantity: u32,
+        reason: WriteOffReason,
+        #[serde(default)]
+        note: String,
+    },
+    /// Keep units back from online orders (SafetyStockSet); `safety: null`
+    /// removes the setting.
+    SetSafetyStock {
+        scope: SafetyScope,
+        safety: Option<u32>,
+    },
+    /// HQ announces a delivery (DeliveryAnnounced).
+    AnnounceDelivery {
+        delivery_id: String,
+        lines: Vec<SkuQuantity>,
+        #[serde(default)]
+        expected_ms: Option<u64>,
+    },
+    /// Staff book goods received (DeliveryReceived): an announced delivery
+    /// (by id, with what arrived) or one HQ never announced (no id).
+    ReceiveDelivery {
+        #[serde(default)]
+        delivery_id: Option<String>,
+        lines: Vec<SkuQuantity>,
+    },
+    /// HQ's stock as of `as_of_ms`, to reconcile (StockSnapshotReconciled).
+    ReconcileSnapshot {
+        as_of_ms: u64,
+        lines: Vec<SnapshotLine>,
+    },
+    /// Ask for a count of one SKU (CountTaskOpened).
+    OpenCountTask {
+        sku: String,
+        #[serde(default)]
+        note: String,
+    },
+    /// A count of a task's SKU (CountRecorded; CountApplied when it is
+    /// close enough to what was expected, or a recount or approval is
+    /// asked for).
+    RecordCount { task_id: String, counted: u32 },
+    /// A manager applies a count that needed approval (CountApplied).
+    ApproveCount { task_id: String },
+    /// Drop a count task (CountTaskCancelled).
+    CancelCountTask {
+        task_id: String,
+        #[serde(default)]
+        reason: String,
+    },
+    /// Staff reject an accepted order before picking: all of it (`lines`
+    /// empty) or some lines (OrderRejectedWithCode or OrderLinesRejected).
+    RejectOrder {
+        order_id: OrderId,
+        reason: StaffRejectReason,
+        #[serde(default)]
+        lines: Vec<u32>,
+        #[serde(default)]
+        note: String,
+    },
+    /// HQ asks for the whole catalog's availability (AvailabilitySnapshot).
+    RequestAvailability {},
+    /// [`Command::ShortItemWithReason`] with the units the picker found
+    /// bad (`written_off`, for `damaged` and `out_of_date`): written off.
+    ShortItemWithWriteOff {
+        order_id: OrderId,
+        line_no: u32,
+        found: u32,
+        reason: ShortReason,
+        written_off: u32,
+    },
+    /// [`Command::ImportCatalog`] with each item's category (set, or
+    /// cleared when `null`).
+    ImportCatalogEntries {
+        items: Vec<CatalogEntry>,
+        #[serde(default)]
+        stock: Vec<SkuQuantity>,
+    },
+    /// [`Command::CreateOrder`] with the order's own partial-fulfilment
+    /// policy (OrderCreated, then OrderPartialPolicy).
+    CreateOrderWithPolicy {
+        order_id: OrderId,
+        order: NewOrder,
+        partial: Partial,
+    },
 }
 
 fn one() -> u32 {
@@ -200,6 +294,7 @@ impl Command {
     pub fn stream(&self) -> OrderId {
         match self {
             Command::CreateOrder { order_id, .. }
+            | Command::CreateOrderWithPolicy { order_id, .. }
             | Command::MarkPicked { order_id, .. }
             | Command::HandOver { order_id, .. }
             | Command::ConfirmPayment { order_id }
@@ -210,7 +305,9 @@ impl Command {
             | Command::Stage { order_id, .. }
             | Command::CheckIn { order_id, .. }
             | Command::Cancel { order_id, .. }
-            | Command::ShortItemWithReason { order_id, .. } => order_id.clone(),
+            | Command::ShortItemWithReason { order_id, .. }
+            | Command::RejectOrder { order_id, .. }
+            | Command::ShortItemWithWriteOff { order_id, .. } => order_id.clone(),
             Command::CountStock { .. }
             | Command::AdjustStock { .. }
             | Command::ImportCatalog { .. }
@@ -222,7 +319,19 @@ impl Command {
             | Command::ResetStaffPin { .. }
             | Command::SetPickupTimes { .. }
             | Command::RegisterDevice { .. }
-            | Command::RemoveDevice { .. } => OrderId::store_stream(),
+            | Command::RemoveDevice { .. }
+            | Command::RecordReceipt { .. }
+            | Command::WriteOff { .. }
+            | Command::SetSafetyStock { .. }
+            | Command::AnnounceDelivery { .. }
+            | Command::ReceiveDelivery { .. }
+            | Command::ReconcileSnapshot { .. }
+            | Command::OpenCountTask { .. }
+            | Command::RecordCount { .. }
+            | Command::ApproveCount { .. }
+            | Command::CancelCountTask { .. }
+            | Command::RequestAvailability {}
+            | Command::ImportCatalogEntries { .. } => OrderId::store_stream(),
             // Resolved to its order by the node before deciding; unresolved
             // it names no order and is refused as unknown.
             Command::CheckInByCode { .. } => OrderId::store_stream(),

@@ -6,6 +6,11 @@
 //! encodes the variant index.
 use serde::{Deserialize, Serialize};
 
+use crate::stock::{
+    CountReason, Partial, Receipt, Reconciled, RejectCode, RejectedLine, SafetyScope,
+    SkuAvailability, StaffRejectReason, WriteOffReason,
+};
+
 /// How the order is paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -80,6 +85,16 @@ pub struct CatalogItem {
     /// Hand-over needs an ID check (alcohol, tobacco, knives).
     #[serde(default)]
     pub age_restricted: bool,
+}
+
+/// A catalog item with its category (for safety stock by category): what
+/// the node records since categories ([`Event::CatalogEntriesImported`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogEntry {
+    pub item: CatalogItem,
+    #[serde(default)]
+    pub category: Option<String>,
 }
 
 /// A quantity of one SKU.
@@ -204,16 +219,19 @@ pub enum DeviceKind {
     Printer,
     /// The store's customer-messaging box: hears the customer messages.
     Gateway,
+    /// A till (point of sale): sends its receipts (sales, returns, voids).
+    Till,
 }
 
 impl DeviceKind {
-    pub const ALL: [DeviceKind; 6] = [
+    pub const ALL: [DeviceKind; 7] = [
         DeviceKind::Scanner,
         DeviceKind::Locker,
         DeviceKind::PickupScreen,
         DeviceKind::Kiosk,
         DeviceKind::Printer,
         DeviceKind::Gateway,
+        DeviceKind::Till,
     ];
 
     /// The kebab-case name used in JSON and the CLI.
@@ -225,6 +243,7 @@ impl DeviceKind {
             DeviceKind::Kiosk => "kiosk",
             DeviceKind::Printer => "printer",
             DeviceKind::Gateway => "gateway",
+            DeviceKind::Till => "till",
         }
     }
 
@@ -427,6 +446,118 @@ pub enum Event {
     },
     /// A device may no longer log in; what it sends is refused from now.
     DeviceRemoved { name: String },
+    // ---- Stock that tells the truth (appended; never reorder) ----
+    /// [`Event::OrderRejected`] with a code HQ can route on and the SKUs it
+    /// concerns; `note` is for people. The form the node writes since
+    /// codes; its kind is `order_rejected`.
+    OrderRejectedWithCode {
+        code: RejectCode,
+        skus: Vec<String>,
+        note: String,
+    },
+    /// Lines the store will not fill: by partial fulfilment at acceptance
+    /// (`reason: None`), or by staff before picking. The rest of the order
+    /// goes on; the lines' reservations are released.
+    OrderLinesRejected {
+        lines: Vec<RejectedLine>,
+        reason: Option<StaffRejectReason>,
+        by: String,
+    },
+    /// A till transaction (on the store's stream). `reverses`: for a void,
+    /// the receipt it cancels, as the node recorded it (`None` if that
+    /// receipt has not arrived: it is then recorded voided when it does).
+    /// `voided`: this receipt was voided before it arrived (no effect).
+    TillReceiptRecorded {
+        receipt: Receipt,
+        reverses: Option<Receipt>,
+        voided: bool,
+    },
+    /// Units written off: they leave stock unsold.
+    StockWrittenOff {
+        sku: String,
+        quantity: u32,
+        reason: WriteOffReason,
+        note: String,
+        by: String,
+    },
+    /// Units the store keeps back from online orders (`None`: the setting
+    /// is removed, the next wider one applies).
+    SafetyStockSet {
+        scope: SafetyScope,
+        safety: Option<u32>,
+        by: String,
+    },
+    /// HQ announced a delivery to the store.
+    DeliveryAnnounced {
+        delivery_id: String,
+        lines: Vec<SkuQuantity>,
+        expected_ms: Option<u64>,
+    },
+    /// Goods received at the back door: what arrived, not what was
+    /// announced (a delivery HQ never announced too).
+    DeliveryReceived {
+        delivery_id: String,
+        lines: Vec<SkuQuantity>,
+        by: String,
+    },
+    /// HQ's stock as of `as_of_ms`, reconciled: on hand becomes HQ's
+    /// figure plus the store's movements after that time. `ignored`: SKUs
+    /// counted in the store after `as_of_ms` (the count is newer).
+    StockSnapshotReconciled {
+        as_of_ms: u64,
+        items: Vec<Reconciled>,
+        ignored: Vec<String>,
+    },
+    /// A count of one SKU is asked for.
+    CountTaskOpened {
+        task_id: String,
+        sku: String,
+        reason: CountReason,
+        note: String,
+    },
+    /// Someone counted the task's SKU: `counted` units on the shelf where
+    /// the node expected `expected`.
+    CountRecorded {
+        task_id: String,
+        counted: u32,
+        expected: i64,
+        by: String,
+    },
+    /// A count applies: on hand becomes `counted` plus `moved_since`, the
+    /// movements between the count and now (sales and picks while it
+    /// waited for approval are not lost). Closes the task.
+    CountApplied {
+        task_id: String,
+        sku: String,
+        counted: u32,
+        moved_since: i64,
+        by: String,
+    },
+    /// A count task dropped without changing stock.
+    CountTaskCancelled {
+        task_id: String,
+        sku: String,
+        reason: String,
+        by: String,
+    },
+    /// What the store can promise of the SKUs whose availability changed
+    /// (coalesced: the latest value of each within a short window).
+    AvailabilityChanged { items: Vec<SkuAvailability> },
+    /// The whole catalog's availability, in `parts` events (after the
+    /// link returns, and on HQ's request).
+    AvailabilitySnapshot {
+        snapshot_id: String,
+        part: u32,
+        parts: u32,
+        items: Vec<SkuAvailability>,
+    },
+    /// [`Event::CatalogImported`] with each item's category; the form the
+    /// node writes since categories. Its kind is `catalog_imported`.
+    CatalogEntriesImported { items: Vec<CatalogEntry> },
+    /// The order's own partial-fulfilment policy, right after its
+    /// OrderCreated (only when the order says; otherwise the store's
+    /// `orders.partial` decides).
+    OrderPartialPolicy { partial: Partial },
 }
 
 /// The kind of an event without its data: names topics and metrics.
@@ -467,10 +598,24 @@ pub enum EventKind {
     PickupTimesChanged,
     DeviceRegistered,
     DeviceRemoved,
+    OrderLinesRejected,
+    TillReceiptRecorded,
+    StockWrittenOff,
+    SafetyStockSet,
+    DeliveryAnnounced,
+    DeliveryReceived,
+    StockSnapshotReconciled,
+    CountTaskOpened,
+    CountRecorded,
+    CountApplied,
+    CountTaskCancelled,
+    AvailabilityChanged,
+    AvailabilitySnapshot,
+    OrderPartialPolicy,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 34] = [
+    pub const ALL: [EventKind; 48] = [
         EventKind::OrderCreated,
         EventKind::OrderProcessed,
         EventKind::ShipmentPrepared,
@@ -505,6 +650,20 @@ impl EventKind {
         EventKind::PickupTimesChanged,
         EventKind::DeviceRegistered,
         EventKind::DeviceRemoved,
+        EventKind::OrderLinesRejected,
+        EventKind::TillReceiptRecorded,
+        EventKind::StockWrittenOff,
+        EventKind::SafetyStockSet,
+        EventKind::DeliveryAnnounced,
+        EventKind::DeliveryReceived,
+        EventKind::StockSnapshotReconciled,
+        EventKind::CountTaskOpened,
+        EventKind::CountRecorded,
+        EventKind::CountApplied,
+        EventKind::CountTaskCancelled,
+        EventKind::AvailabilityChanged,
+        EventKind::AvailabilitySnapshot,
+        EventKind::OrderPartialPolicy,
     ];
 
     /// The snake_case name used in topics, JSON and metrics.
@@ -544,6 +703,20 @@ impl EventKind {
             EventKind::PickupTimesChanged => "pickup_times_changed",
             EventKind::DeviceRegistered => "device_registered",
             EventKind::DeviceRemoved => "device_removed",
+            EventKind::OrderLinesRejected => "order_lines_rejected",
+            EventKind::TillReceiptRecorded => "till_receipt_recorded",
+            EventKind::StockWrittenOff => "stock_written_off",
+            EventKind::SafetyStockSet => "safety_stock_set",
+            EventKind::DeliveryAnnounced => "delivery_announced",
+            EventKind::DeliveryReceived => "delivery_received",
+            EventKind::StockSnapshotReconciled => "stock_snapshot_reconciled",
+            EventKind::CountTaskOpened => "count_task_opened",
+            EventKind::CountRecorded => "count_recorded",
+            EventKind::CountApplied => "count_applied",
+            EventKind::CountTaskCancelled => "count_task_cancelled",
+            EventKind::AvailabilityChanged => "availability_changed",
+            EventKind::AvailabilitySnapshot => "availability_snapshot",
+            EventKind::OrderPartialPolicy => "order_partial_policy",
         }
     }
 
@@ -590,6 +763,22 @@ impl Event {
             Event::ItemShortedWithReason { .. } => EventKind::ItemShorted,
             Event::DeviceRegistered { .. } => EventKind::DeviceRegistered,
             Event::DeviceRemoved { .. } => EventKind::DeviceRemoved,
+            Event::OrderRejectedWithCode { .. } => EventKind::OrderRejected,
+            Event::OrderLinesRejected { .. } => EventKind::OrderLinesRejected,
+            Event::TillReceiptRecorded { .. } => EventKind::TillReceiptRecorded,
+            Event::StockWrittenOff { .. } => EventKind::StockWrittenOff,
+            Event::SafetyStockSet { .. } => EventKind::SafetyStockSet,
+            Event::DeliveryAnnounced { .. } => EventKind::DeliveryAnnounced,
+            Event::DeliveryReceived { .. } => EventKind::DeliveryReceived,
+            Event::StockSnapshotReconciled { .. } => EventKind::StockSnapshotReconciled,
+            Event::CountTaskOpened { .. } => EventKind::CountTaskOpened,
+            Event::CountRecorded { .. } => EventKind::CountRecorded,
+            Event::CountApplied { .. } => EventKind::CountApplied,
+            Event::CountTaskCancelled { .. } => EventKind::CountTaskCancelled,
+            Event::AvailabilityChanged { .. } => EventKind::AvailabilityChanged,
+            Event::AvailabilitySnapshot { .. } => EventKind::AvailabilitySnapshot,
+            Event::CatalogEntriesImported { .. } => EventKind::CatalogImported,
+            Event::OrderPartialPolicy { .. } => EventKind::OrderPartialPolicy,
         }
     }
 

@@ -19,6 +19,7 @@ pub mod ids;
 pub mod link;
 pub mod message;
 pub mod pickup;
+pub mod stock;
 pub mod sync;
 pub mod topic;
 
@@ -26,8 +27,12 @@ pub use codec::DecodeError;
 pub use command::{Command, CommandEnvelope, CommandReply, NoticeAck, ReplyStatus};
 pub use envelope::{Actor, ChainHash, Envelope, SCHEMA_VERSION};
 pub use event::{
-    device_tenant, ArrivalChannel, CancelStage, CatalogItem, DeviceKind, Event, EventKind,
-    Location, NewOrder, OrderLine, PaymentMode, PickLine, PickupProof, Role, ShortReason,
-    SkuQuantity, SlotKind, StagingSlot, Zone,
+    device_tenant, ArrivalChannel, CancelStage, CatalogEntry, CatalogItem, DeviceKind, Event,
+    EventKind, Location, NewOrder, OrderLine, PaymentMode, PickLine, PickupProof, Role,
+    ShortReason, SkuQuantity, SlotKind, StagingSlot, Zone,
 };
 pub use ids::{EventId, IdError, OrderId, StoreId};
+pub use stock::{
+    CountReason, Partial, Receipt, ReceiptKind, ReceiptLine, Reconciled, RejectCode, RejectedLine,
+    SafetyScope, SkuAvailability, SnapshotLine, StaffRejectReason, WriteOffReason,
+};

@@ -5,7 +5,7 @@
 //! this one function, so the store and HQ never disagree on what was said.
 use serde::Serialize;
 
-use crate::{Envelope, Event};
+use crate::{Envelope, Event, RejectCode};
 
 /// A message for the customer, queued for the cloud to deliver (e-mail,
 /// SMS, app). The queue is the log itself: a message exists as soon as
@@ -15,7 +15,8 @@ use crate::{Envelope, Event};
 pub struct CustomerMessage {
     pub log_seq: u64,
     pub order_id: String,
-    /// `ready`, `reminder`, `expired`, `cancelled`, `rejected`.
+    /// `ready`, `reminder`, `expired`, `cancelled`, `rejected`,
+    /// `lines_rejected`.
     pub kind: &'static str,
     pub time_ms: u64,
     pub text: String,
@@ -59,6 +60,37 @@ pub fn customer_message(env: &Envelope) -> Option<CustomerMessage> {
         Event::OrderRejected { reason } => (
             "rejected",
             format!("We could not take your order: {reason}"),
+            None,
+            None,
+        ),
+        // Words for the customer, not the store's note (which may name
+        // staff or stock figures).
+        Event::OrderRejectedWithCode { code, .. } => (
+            "rejected",
+            match code {
+                RejectCode::OutOfStock | RejectCode::UnknownSku => {
+                    "We could not take your order at this store: some items are not available here."
+                }
+                RejectCode::StoreClosed => {
+                    "We could not take your order: the store is closed for orders."
+                }
+                RejectCode::Capacity => "We could not take your order: the store is too busy right now.",
+                RejectCode::Invalid => "We could not take your order: something in it is not valid.",
+                RejectCode::StaffRejected => "We are sorry: this store cannot fill your order.",
+            }
+            .to_string(),
+            None,
+            None,
+        ),
+        Event::OrderLinesRejected { lines, .. } => (
+            "lines_rejected",
+            match lines.len() {
+                1 => "One item of your order cannot be supplied by this store; the rest is on its way."
+                    .to_string(),
+                n => format!(
+                    "{n} items of your order cannot be supplied by this store; the rest is on its way."
+                ),
+            },
             None,
             None,
         ),

@@ -12,11 +12,16 @@
 //!   `stores/{store}/reply` once its outcome is durable in the store.
 //! - [`StoreStatus`] retained on `stores/{store}/status` (the last will
 //!   marks the store offline).
+//! - [`ViewUpdate`] on `stores/{store}/view` (JSON, bridge to bridge): what
+//!   the instance that delivered a batch learned of the store's
+//!   availability and orders, so that every instance's HQ API answers
+//!   the same.
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, CommandReply};
 use crate::envelope::ChainHash;
-use crate::ids::StoreId;
+use crate::ids::{OrderId, StoreId};
+use crate::stock::{RejectCode, RejectedLine};
 
 /// A run of the store's log, `first_seq..=last_seq` without gaps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,4 +114,46 @@ impl StoreStatus {
             version: String::new(),
         }
     }
+}
+
+/// What the bridge instance that delivered a store's batch learned from
+/// it once HQ had it (JSON on `stores/{store}/view`, to every instance):
+/// the store's availability and its orders' outcomes, for the HQ API.
+/// Applying one twice, or an older one after a newer, changes nothing
+/// (per SKU and per order, the higher `log_seq` wins).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewUpdate {
+    pub store_id: StoreId,
+    #[serde(default)]
+    pub availability: Vec<AvailabilityFact>,
+    #[serde(default)]
+    pub orders: Vec<OrderOutcome>,
+}
+
+/// One SKU's availability in a store, as of a log position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvailabilityFact {
+    pub sku: String,
+    pub available: u64,
+    pub on_hand: i64,
+    pub log_seq: u64,
+    pub time_ms: u64,
+}
+
+/// What became of an order HQ sent: taken on, refused (with the code HQ
+/// routes on), or some lines refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderOutcome {
+    pub order_id: OrderId,
+    pub log_seq: u64,
+    /// `accepted`, `rejected` or `lines_rejected`.
+    pub outcome: String,
+    #[serde(default)]
+    pub code: Option<RejectCode>,
+    #[serde(default)]
+    pub skus: Vec<String>,
+    #[serde(default)]
+    pub lines: Vec<RejectedLine>,
+    #[serde(default)]
+    pub note: String,
 }

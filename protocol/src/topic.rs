@@ -140,6 +140,12 @@ pub fn sync_shared(group: &str, leaf: SyncTopic) -> String {
     format!("$share/{group}/{}", sync_all(leaf))
 }
 
+/// What the bridge instance that delivered a store's batch tells the
+/// others (availability, order outcomes).
+pub fn sync_view(store: &StoreId) -> String {
+    format!("{CLOUD_ROOT}/{store}/view")
+}
+
 /// The per-store topics of the cloud broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncTopic {
@@ -148,6 +154,8 @@ pub enum SyncTopic {
     Down,
     Reply,
     Status,
+    /// Bridge to bridge: what a delivered batch told of the store.
+    View,
 }
 
 impl SyncTopic {
@@ -158,6 +166,7 @@ impl SyncTopic {
             SyncTopic::Down => "down",
             SyncTopic::Reply => "reply",
             SyncTopic::Status => "status",
+            SyncTopic::View => "view",
         }
     }
 }
@@ -172,6 +181,7 @@ pub fn parse_sync(topic: &str) -> Option<(StoreId, SyncTopic)> {
         SyncTopic::Down,
         SyncTopic::Reply,
         SyncTopic::Status,
+        SyncTopic::View,
     ]
     .into_iter()
     .find(|t| t.name() == leaf)?;
@@ -261,6 +271,7 @@ mod tests {
             SyncTopic::Down,
             SyncTopic::Reply,
             SyncTopic::Status,
+            SyncTopic::View,
         ] {
             let name = match t {
                 SyncTopic::Up => sync_up(&s),
@@ -268,6 +279,7 @@ mod tests {
                 SyncTopic::Down => sync_down(&s),
                 SyncTopic::Reply => sync_reply(&s),
                 SyncTopic::Status => sync_status(&s),
+                SyncTopic::View => sync_view(&s),
             };
             assert_eq!(parse_sync(&name), Some((s.clone(), t)));
         }

@@ -610,6 +610,166 @@ const ENVELOPES: &[(&str, &str)] = &[
             prev_hash!(),
         ),
     ),
+    (
+        "order_rejected_with_code",
+        concat!(
+            envelope_head!(),
+            "00056f72646572", // actor Service "order"
+            "23", // OrderRejectedWithCode (35)
+            "0001074d494c4b2d314c163220617661696c61626c652c2033206f726465726564",
+            prev_hash!(),
+        ),
+    ),
+    (
+        "order_lines_rejected",
+        concat!(
+            envelope_head!(),
+            "040431303031", // actor Staff "1001"
+            "24", // OrderLinesRejected (36)
+            "010206454747532d36010001010431303031",
+            prev_hash!(),
+        ),
+    ),
+    (
+        "till_receipt_recorded",
+        concat!(
+            envelope_head!(),
+            "020674696c6c2d31", // actor Device "till-1"
+            "25", // TillReceiptRecorded (37)
+            "0754312d303034320674696c6c2d318887a4fbfc31000002074d494c4b2d314c020006454747532d3601010000",
+            prev_hash!(),
+        ),
+    ),
+    (
+        "stock_written_off",
+        concat!(
+            envelope_head!(),
+            "040431303031", // actor Staff "1001"
+            "26", // StockWrittenOff (38)
+            "074d494c4b2d314c03010b7368656c6620636865636b0431303031",
+            prev_hash!(),
+        ),
+    ),
+    (
+        "safety_stock_set",
+        concat!(
+            envelope_head!(),
+            "040431303031", // actor Staff "1001"
+            "27", // SafetyStockSet (39)
+            "0105646169727901020431303031",
+            prev_hash!(),
+        ),
+    ),
+    (
+        "delivery_announced",
+        concat!(
+            envelope_head!(),
+            "03", // actor Cloud
+            "28", // DeliveryAnnounced (40)
+            "04442d373701074d494c4b2d314c180180a8e288fd31",
+            prev_hash!(),
+        ),
+    ),
+    (
+        "delivery_received",
+        concat!(
+            envelope_head!(),
+            "040431303033", // actor Staff "1003"
+            "29", // DeliveryReceived (41)
+            "04442d373701074d494c4b2d314c160431303033",
+            prev_hash!(),
+        ),
+    ),
+    (
+        "stock_snapshot_reconciled",
+        concat!(
+            envelope_head!(),
+            "03", // actor Cloud
+            "2a", // StockSnapshotReconciled (42)
+            "80e68ad9fc3101074d494c4b2d314c50054a0106454747532d36",
+            prev_hash!(),
+        ),
+    ),
+    (
+        "count_task_opened",
+        concat!(
+            envelope_head!(),
+            "040431303033", // actor Staff "1003"
+            "2b", // CountTaskOpened (43)
+            "0443313866074d494c4b2d314c000e73686f7274206f6e204f52442d39",
+            prev_hash!(),
+        ),
+    ),
+    (
+        "count_recorded",
+        concat!(
+            envelope_head!(),
+            "040431303033", // actor Staff "1003"
+            "2c", // CountRecorded (44)
+            "044331386607180431303033",
+            prev_hash!(),
+        ),
+    ),
+    (
+        "count_applied",
+        concat!(
+            envelope_head!(),
+            "040431303031", // actor Staff "1001"
+            "2d", // CountApplied (45)
+            "0443313866074d494c4b2d314c07010431303031",
+            prev_hash!(),
+        ),
+    ),
+    (
+        "count_task_cancelled",
+        concat!(
+            envelope_head!(),
+            "040431303031", // actor Staff "1001"
+            "2e", // CountTaskCancelled (46)
+            "0443313866074d494c4b2d314c0d636f756e7465642062792048510431303031",
+            prev_hash!(),
+        ),
+    ),
+    (
+        "availability_changed",
+        concat!(
+            envelope_head!(),
+            "000c617661696c6162696c697479", // actor Service "availability"
+            "2f", // AvailabilityChanged (47)
+            "01074d494c4b2d314c0512",
+            prev_hash!(),
+        ),
+    ),
+    (
+        "availability_snapshot",
+        concat!(
+            envelope_head!(),
+            "000c617661696c6162696c697479", // actor Service "availability"
+            "30", // AvailabilitySnapshot (48)
+            "044131386601020106454747532d360001",
+            prev_hash!(),
+        ),
+    ),
+    (
+        "catalog_entries_imported",
+        concat!(
+            envelope_head!(),
+            "01", // actor Api
+            "31", // CatalogEntriesImported (49)
+            "010c534b552d504541532d314b471046726f7a656e20706561732031206b67020d3530313233343536373839303008393633383530373409010402f4030001056461697279",
+            prev_hash!(),
+        ),
+    ),
+    (
+        "order_partial_policy",
+        concat!(
+            envelope_head!(),
+            "03", // actor Cloud
+            "32", // OrderPartialPolicy (50)
+            "00",
+            prev_hash!(),
+        ),
+    ),
 ];
 
 /// Pairs fixtures with their expected encodings by name; both lists must
@@ -671,6 +831,21 @@ fn fixtures_cover_every_variant() {
             Command::SetPickupTimes { .. } => "set_pickup_times",
             Command::RegisterDevice { .. } => "register_device",
             Command::RemoveDevice { .. } => "remove_device",
+            Command::RecordReceipt { .. } => "record_receipt",
+            Command::WriteOff { .. } => "write_off",
+            Command::SetSafetyStock { .. } => "set_safety_stock",
+            Command::AnnounceDelivery { .. } => "announce_delivery",
+            Command::ReceiveDelivery { .. } => "receive_delivery",
+            Command::ReconcileSnapshot { .. } => "reconcile_snapshot",
+            Command::OpenCountTask { .. } => "open_count_task",
+            Command::RecordCount { .. } => "record_count",
+            Command::ApproveCount { .. } => "approve_count",
+            Command::CancelCountTask { .. } => "cancel_count_task",
+            Command::RejectOrder { .. } => "reject_order",
+            Command::RequestAvailability {} => "request_availability",
+            Command::ShortItemWithWriteOff { .. } => "short_item_with_write_off",
+            Command::ImportCatalogEntries { .. } => "import_catalog_entries",
+            Command::CreateOrderWithPolicy { .. } => "create_order_with_policy",
         }
     }
 
@@ -679,8 +854,9 @@ fn fixtures_cover_every_variant() {
     let all_kinds: BTreeSet<_> = EventKind::ALL.iter().map(|k| k.name()).collect();
     assert_eq!(kinds, all_kinds);
     // In declaration order, so the vectors below read as variant indices.
-    // One kind has two variants: `item_shorted` and its later form with a
-    // reason, which comes last.
+    // Three kinds have two variants each: `item_shorted`, `order_rejected`
+    // and `catalog_imported`, and their later forms (with a reason, a code,
+    // categories), in the places they were appended.
     let names: Vec<_> = events.iter().map(|(name, _, _)| *name).collect();
     let mut all_names: Vec<_> = EventKind::ALL.iter().map(|k| k.name()).collect();
     let after = all_names
@@ -689,6 +865,17 @@ fn fixtures_cover_every_variant() {
         .expect("pickup_times_changed")
         + 1;
     all_names.insert(after, "item_shorted_with_reason");
+    let after = all_names
+        .iter()
+        .position(|n| *n == "device_removed")
+        .expect("device_removed")
+        + 1;
+    all_names.insert(after, "order_rejected_with_code");
+    let at = all_names
+        .iter()
+        .position(|n| *n == "order_partial_policy")
+        .expect("order_partial_policy");
+    all_names.insert(at, "catalog_entries_imported");
     assert_eq!(names, all_names);
 
     let actors: BTreeSet<_> = events.iter().map(|(_, _, a)| actor_name(a)).collect();
@@ -699,7 +886,7 @@ fn fixtures_cover_every_variant() {
         .iter()
         .map(|(_, c)| command_name(&c.command))
         .collect();
-    assert_eq!(names.len(), 25, "every command appears: {names:?}");
+    assert_eq!(names.len(), 40, "every command appears: {names:?}");
     for (name, command) in &commands {
         assert_eq!(*name, command_name(&command.command));
     }
@@ -1164,6 +1351,140 @@ fn command_of_every_variant() {
                 "086c6f636b65722d31", // name "locker-1"
             ),
         ),
+        (
+            "record_receipt",
+            concat!(
+                "01", // FORMAT_VERSION
+                "08636d642d30303236", // id
+                "19", // RecordReceipt (25)
+                "0754312d303034320674696c6c2d318887a4fbfc31000002074d494c4b2d314c020006454747532d360101",
+            ),
+        ),
+        (
+            "write_off",
+            concat!(
+                "01", // FORMAT_VERSION
+                "08636d642d30303237", // id
+                "1a", // WriteOff (26)
+                "074d494c4b2d314c01000764726f70706564",
+            ),
+        ),
+        (
+            "set_safety_stock",
+            concat!(
+                "01", // FORMAT_VERSION
+                "08636d642d30303238", // id
+                "1b", // SetSafetyStock (27)
+                "02074d494c4b2d314c0103",
+            ),
+        ),
+        (
+            "announce_delivery",
+            concat!(
+                "01", // FORMAT_VERSION
+                "08636d642d30303239", // id
+                "1c", // AnnounceDelivery (28)
+                "04442d373701074d494c4b2d314c1800",
+            ),
+        ),
+        (
+            "receive_delivery",
+            concat!(
+                "01", // FORMAT_VERSION
+                "08636d642d30303330", // id
+                "1d", // ReceiveDelivery (29)
+                "0104442d373701074d494c4b2d314c16",
+            ),
+        ),
+        (
+            "reconcile_snapshot",
+            concat!(
+                "01", // FORMAT_VERSION
+                "08636d642d30303331", // id
+                "1e", // ReconcileSnapshot (30)
+                "80e68ad9fc3101074d494c4b2d314c50",
+            ),
+        ),
+        (
+            "open_count_task",
+            concat!(
+                "01", // FORMAT_VERSION
+                "08636d642d30303332", // id
+                "1f", // OpenCountTask (31)
+                "074d494c4b2d314c096c6f6f6b73206c6f77",
+            ),
+        ),
+        (
+            "record_count",
+            concat!(
+                "01", // FORMAT_VERSION
+                "08636d642d30303333", // id
+                "20", // RecordCount (32)
+                "044331386607",
+            ),
+        ),
+        (
+            "approve_count",
+            concat!(
+                "01", // FORMAT_VERSION
+                "08636d642d30303334", // id
+                "21", // ApproveCount (33)
+                "0443313866",
+            ),
+        ),
+        (
+            "cancel_count_task",
+            concat!(
+                "01", // FORMAT_VERSION
+                "08636d642d30303335", // id
+                "22", // CancelCountTask (34)
+                "04433138660d636f756e746564206279204851",
+            ),
+        ),
+        (
+            "reject_order",
+            concat!(
+                "01", // FORMAT_VERSION
+                "08636d642d30303336", // id
+                "23", // RejectOrder (35)
+                "0c4f52442d313030312e625f320001020b7368656c6620656d707479",
+            ),
+        ),
+        (
+            "request_availability",
+            concat!(
+                "01", // FORMAT_VERSION
+                "08636d642d30303337", // id
+                "24", // RequestAvailability (36)
+            ),
+        ),
+        (
+            "short_item_with_write_off",
+            concat!(
+                "01", // FORMAT_VERSION
+                "08636d642d30303338", // id
+                "25", // ShortItemWithWriteOff (37)
+                "0c4f52442d313030312e625f3201010102",
+            ),
+        ),
+        (
+            "import_catalog_entries",
+            concat!(
+                "01", // FORMAT_VERSION
+                "08636d642d30303339", // id
+                "26", // ImportCatalogEntries (38)
+                "010b534b552d4c414745522d360d4c616765722036783333306d6c000e020101860e0100010b534b552d4c414745522d360c",
+            ),
+        ),
+        (
+            "create_order_with_policy",
+            concat!(
+                "01", // FORMAT_VERSION
+                "08636d642d30303430", // id
+                "27", // CreateOrderWithPolicy (39)
+                "0c4f52442d313030312e625f32075a6fc3ab204e67020d534b552d4150504c452d314b4702ba05010b534b552d4d494c4b2d314cac02630001b388a4fbfc31000111534e50312e593278686157302e63326c6e01",
+            ),
+        ),
     ];
     check_postcard::<CommandEnvelope>(&by_name(common::commands(), &want));
 }
@@ -1370,6 +1691,66 @@ fn command_json_as_devices_send_it() {
         (
             "remove_device",
             r#"{"id":"cmd-0025","command":{"remove_device":{"name":"locker-1"}}}"#,
+        ),
+        (
+            "record_receipt",
+            r#"{"id":"cmd-0026","command":{"record_receipt":{"receipt":{"receipt_id":"T1-0042","till":"till-1","at_ms":1717171717000,"kind":"sale","voids":null,"lines":[{"sku":"MILK-1L","quantity":2,"damaged":false},{"sku":"EGGS-6","quantity":1,"damaged":true}]}}}}"#,
+        ),
+        (
+            "write_off",
+            r#"{"id":"cmd-0027","command":{"write_off":{"sku":"MILK-1L","quantity":1,"reason":"damaged","note":"dropped"}}}"#,
+        ),
+        (
+            "set_safety_stock",
+            r#"{"id":"cmd-0028","command":{"set_safety_stock":{"scope":{"sku":"MILK-1L"},"safety":3}}}"#,
+        ),
+        (
+            "announce_delivery",
+            r#"{"id":"cmd-0029","command":{"announce_delivery":{"delivery_id":"D-77","lines":[{"sku":"MILK-1L","quantity":24}],"expected_ms":null}}}"#,
+        ),
+        (
+            "receive_delivery",
+            r#"{"id":"cmd-0030","command":{"receive_delivery":{"delivery_id":"D-77","lines":[{"sku":"MILK-1L","quantity":22}]}}}"#,
+        ),
+        (
+            "reconcile_snapshot",
+            r#"{"id":"cmd-0031","command":{"reconcile_snapshot":{"as_of_ms":1717100000000,"lines":[{"sku":"MILK-1L","on_hand":40}]}}}"#,
+        ),
+        (
+            "open_count_task",
+            r#"{"id":"cmd-0032","command":{"open_count_task":{"sku":"MILK-1L","note":"looks low"}}}"#,
+        ),
+        (
+            "record_count",
+            r#"{"id":"cmd-0033","command":{"record_count":{"task_id":"C18f","counted":7}}}"#,
+        ),
+        (
+            "approve_count",
+            r#"{"id":"cmd-0034","command":{"approve_count":{"task_id":"C18f"}}}"#,
+        ),
+        (
+            "cancel_count_task",
+            r#"{"id":"cmd-0035","command":{"cancel_count_task":{"task_id":"C18f","reason":"counted by HQ"}}}"#,
+        ),
+        (
+            "reject_order",
+            r#"{"id":"cmd-0036","command":{"reject_order":{"order_id":"ORD-1001.b_2","reason":"not_in_stock","lines":[2],"note":"shelf empty"}}}"#,
+        ),
+        (
+            "request_availability",
+            r#"{"id":"cmd-0037","command":{"request_availability":{}}}"#,
+        ),
+        (
+            "short_item_with_write_off",
+            r#"{"id":"cmd-0038","command":{"short_item_with_write_off":{"order_id":"ORD-1001.b_2","line_no":1,"found":1,"reason":"damaged","written_off":2}}}"#,
+        ),
+        (
+            "import_catalog_entries",
+            r#"{"id":"cmd-0039","command":{"import_catalog_entries":{"items":[{"item":{"sku":"SKU-LAGER-6","name":"Lager 6x330ml","barcodes":[],"location":{"aisle":14,"bay":2,"shelf":1},"zone":"chilled","unit_price_cents":899,"age_restricted":true},"category":null}],"stock":[{"sku":"SKU-LAGER-6","quantity":12}]}}}"#,
+        ),
+        (
+            "create_order_with_policy",
+            r#"{"id":"cmd-0040","command":{"create_order_with_policy":{"order_id":"ORD-1001.b_2","order":{"customer_name":"Zoë Ng","lines":[{"sku":"SKU-APPLE-1KG","quantity":2,"unit_price_cents":349,"substitution_allowed":true},{"sku":"SKU-MILK-1L","quantity":300,"unit_price_cents":-50,"substitution_allowed":false}],"due_at_ms":1717171717171,"payment":"prepaid","pickup_token":"SNP1.Y2xhaW0.c2ln"},"partial":"none"}}}"#,
         ),
     ];
     check_json::<CommandEnvelope>(&by_name(common::commands(), &want));
@@ -1707,6 +2088,70 @@ fn event_json_of_every_variant() {
         (
             "device_removed",
             r#"{"device_removed":{"name":"locker-1"}}"#,
+        ),
+        (
+            "order_rejected_with_code",
+            r#"{"order_rejected_with_code":{"code":"out_of_stock","skus":["MILK-1L"],"note":"2 available, 3 ordered"}}"#,
+        ),
+        (
+            "order_lines_rejected",
+            r#"{"order_lines_rejected":{"lines":[{"line_no":2,"sku":"EGGS-6","quantity":1,"code":"out_of_stock"}],"reason":"damaged","by":"1001"}}"#,
+        ),
+        (
+            "till_receipt_recorded",
+            r#"{"till_receipt_recorded":{"receipt":{"receipt_id":"T1-0042","till":"till-1","at_ms":1717171717000,"kind":"sale","voids":null,"lines":[{"sku":"MILK-1L","quantity":2,"damaged":false},{"sku":"EGGS-6","quantity":1,"damaged":true}]},"reverses":null,"voided":false}}"#,
+        ),
+        (
+            "stock_written_off",
+            r#"{"stock_written_off":{"sku":"MILK-1L","quantity":3,"reason":"out_of_date","note":"shelf check","by":"1001"}}"#,
+        ),
+        (
+            "safety_stock_set",
+            r#"{"safety_stock_set":{"scope":{"category":"dairy"},"safety":2,"by":"1001"}}"#,
+        ),
+        (
+            "delivery_announced",
+            r#"{"delivery_announced":{"delivery_id":"D-77","lines":[{"sku":"MILK-1L","quantity":24}],"expected_ms":1717200000000}}"#,
+        ),
+        (
+            "delivery_received",
+            r#"{"delivery_received":{"delivery_id":"D-77","lines":[{"sku":"MILK-1L","quantity":22}],"by":"1003"}}"#,
+        ),
+        (
+            "stock_snapshot_reconciled",
+            r#"{"stock_snapshot_reconciled":{"as_of_ms":1717100000000,"items":[{"sku":"MILK-1L","hq_on_hand":40,"local_after":-3,"on_hand":37}],"ignored":["EGGS-6"]}}"#,
+        ),
+        (
+            "count_task_opened",
+            r#"{"count_task_opened":{"task_id":"C18f","sku":"MILK-1L","reason":"not_found","note":"short on ORD-9"}}"#,
+        ),
+        (
+            "count_recorded",
+            r#"{"count_recorded":{"task_id":"C18f","counted":7,"expected":12,"by":"1003"}}"#,
+        ),
+        (
+            "count_applied",
+            r#"{"count_applied":{"task_id":"C18f","sku":"MILK-1L","counted":7,"moved_since":-1,"by":"1001"}}"#,
+        ),
+        (
+            "count_task_cancelled",
+            r#"{"count_task_cancelled":{"task_id":"C18f","sku":"MILK-1L","reason":"counted by HQ","by":"1001"}}"#,
+        ),
+        (
+            "availability_changed",
+            r#"{"availability_changed":{"items":[{"sku":"MILK-1L","available":5,"on_hand":9}]}}"#,
+        ),
+        (
+            "availability_snapshot",
+            r#"{"availability_snapshot":{"snapshot_id":"A18f","part":1,"parts":2,"items":[{"sku":"EGGS-6","available":0,"on_hand":-1}]}}"#,
+        ),
+        (
+            "catalog_entries_imported",
+            r#"{"catalog_entries_imported":{"items":[{"item":{"sku":"SKU-PEAS-1KG","name":"Frozen peas 1 kg","barcodes":["5012345678900","96385074"],"location":{"aisle":9,"bay":1,"shelf":4},"zone":"frozen","unit_price_cents":250,"age_restricted":false},"category":"dairy"}]}}"#,
+        ),
+        (
+            "order_partial_policy",
+            r#"{"order_partial_policy":{"partial":"allow"}}"#,
         ),
     ];
     let events = common::events()

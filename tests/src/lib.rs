@@ -32,6 +32,38 @@ pub fn target_dir() -> PathBuf {
         })
 }
 
+/// A `cargo` command for a test (or a benchmark) to build with, in the
+/// environment the suite's own `cargo` calls have: without what `cargo
+/// test` sets for the test crate itself (`CARGO_MANIFEST_DIR`,
+/// `CARGO_PKG_*`, …: ring's build script reruns when
+/// `CARGO_MANIFEST_DIR` changes, and with it ring, rustls and everything
+/// above them rebuilt, 2–3 minutes in CI, once per change of environment)
+/// and on the real clock (a build tool: no libfaketime, see `faketime`).
+pub fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_CRATE_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+            "CARGO_RUSTC_CURRENT_DIR",
+            "CARGO_BIN_NAME",
+            "OUT_DIR",
+        ]
+        .contains(&k.as_ref())
+            || k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_BIN_EXE_")
+        {
+            c.env_remove(k.as_ref());
+        }
+    }
+    c.env_remove("LD_PRELOAD");
+    c
+}
+
 /// Build `bin` of `package` (debug, quietly: a no-op when `cargo test
 /// --workspace` already built it) unless `override_var` names another
 /// binary (the benchmarks point it at the release build); its path.
@@ -39,16 +71,12 @@ pub fn built(package: &str, bin: &str, override_var: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(override_var) {
         return PathBuf::from(p);
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
+    let status = cargo()
         // The workspace's bins, as scripts/test.sh builds them: `-p PACKAGE`
         // alone resolves other features than `cargo test --workspace` and
         // rebuilt the node (2-3 min in CI) on the first call.
         .args(["build", "--quiet", "--workspace", "--bins"])
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-        // The build is not the test: cargo runs on the real clock, also in
-        // the year-ahead run (see `faketime`).
-        .env_remove("LD_PRELOAD")
         .status()
         .expect("run cargo build");
     assert!(status.success(), "building {package}'s {bin} failed");
@@ -97,8 +125,7 @@ pub fn runner() -> Option<(String, Vec<String>)> {
 /// release artefacts are `scripts/build-release.sh`'s) and the qemu-user
 /// command that runs it on this machine.
 pub fn aarch64_node() -> Result<(PathBuf, Vec<std::ffi::OsString>)> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
+    let status = cargo()
         .args([
             "build",
             "--quiet",
@@ -111,7 +138,6 @@ pub fn aarch64_node() -> Result<(PathBuf, Vec<std::ffi::OsString>)> {
             "storenode",
         ])
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-        .env_remove("LD_PRELOAD")
         .status()
         .context("run cargo build for aarch64")?;
     if !status.success() {
@@ -709,6 +735,13 @@ pub fn due_in_days(days: u64) -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
         + days * 86_400_000
+}
+
+/// Now on the test's own clock, in RFC 3339 (a till's receipt time: a
+/// fixed date would be before the store's counts, which see a sale rung up
+/// before them).
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now().to_string()
 }
 
 /// A week after the test process first asked, the same on every call: an

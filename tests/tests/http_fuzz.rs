@@ -17,6 +17,21 @@ use storenode_tests::{order_body, Node};
 
 /// Field names the API's bodies use (and a few it does not).
 const FIELDS: &[&str] = &[
+    "receipt_id",
+    "till",
+    "at",
+    "kind",
+    "voids",
+    "gtin",
+    "damaged",
+    "written_off",
+    "safety",
+    "category",
+    "as_of",
+    "delivery_id",
+    "expected_ms",
+    "counted",
+    "note",
     "order_id",
     "customer_name",
     "lines",
@@ -232,6 +247,41 @@ async fn random_bodies_on_every_route_get_a_4xx_and_change_nothing() {
         ),
         ("/api/v1/staff/1001/role".into(), json!({"role": "desk"})),
         ("/api/v1/staff/1001/pin".into(), json!({})),
+        (
+            "/api/v1/till/receipts".into(),
+            json!({"receipt_id": "R-1", "till": "t1", "at": storenode_tests::now_rfc3339(),
+                   "kind": "sale", "lines": [{"sku": "SKU-001", "quantity": 1}]}),
+        ),
+        (
+            "/api/v1/stock/write-off".into(),
+            json!({"sku": "SKU-001", "quantity": 1, "reason": "damaged"}),
+        ),
+        (
+            "/api/v1/stock/safety".into(),
+            json!({"sku": "SKU-001", "safety": 2}),
+        ),
+        (
+            "/api/v1/stock/snapshot".into(),
+            json!({"as_of": storenode_tests::now_rfc3339(), "lines": [{"sku": "SKU-001", "on_hand": 3}]}),
+        ),
+        (
+            "/api/v1/deliveries".into(),
+            json!({"lines": [{"sku": "SKU-001", "quantity": 3}]}),
+        ),
+        (
+            "/api/v1/deliveries/announce".into(),
+            json!({"delivery_id": "D-1", "lines": [{"sku": "SKU-001", "quantity": 3}]}),
+        ),
+        ("/api/v1/count-tasks".into(), json!({"sku": "SKU-001"})),
+        ("/api/v1/count-tasks/C1/count".into(), json!({"counted": 3})),
+        (
+            "/api/v1/count-tasks/C1/cancel".into(),
+            json!({"reason": "x"}),
+        ),
+        (
+            "/api/v1/orders/F-1/reject".into(),
+            json!({"reason": "damaged", "lines": [1]}),
+        ),
     ];
     let head = node.head().await.unwrap();
     let client = reqwest::Client::new();

@@ -51,8 +51,7 @@ fn free_port() -> u16 {
 /// binary; scripts/build-release.sh makes the release ones).
 fn build_deb(out: &Path) -> PathBuf {
     binary();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = run(Command::new(cargo)
+    let built = run(storenode_tests::cargo()
         .args([
             "deb",
             "-p",

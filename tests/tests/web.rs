@@ -893,12 +893,31 @@ async fn every_page_is_accessible_and_photographed() {
         .await
         .unwrap();
     assert_eq!(status, 200, "{v}");
+    // A count to do, one waiting for approval (8 found where 1000000 was
+    // expected, twice).
+    node.post("/api/v1/count-tasks", &json!({"sku": "SKU-010"}))
+        .await
+        .unwrap();
+    let (_, v) = node
+        .post("/api/v1/count-tasks", &json!({"sku": "SKU-011"}))
+        .await
+        .unwrap();
+    let t = v["task"]["task_id"].as_str().unwrap().to_string();
+    for _ in 0..2 {
+        node.post(
+            &format!("/api/v1/count-tasks/{t}/count"),
+            &json!({"counted": 8}),
+        )
+        .await
+        .unwrap();
+    }
     let pages = [
         ("pick-queue", "/pick"),
         ("pick-walk-order", "/pick/order/P-1"),
         ("desk", "/desk?q=P-3"),
         ("order", "/orders/P-1"),
         ("stock", "/stock?q=SKU-00"),
+        ("counts", "/counts"),
         ("manager-overview", "/manager"),
         ("manager-staff-list", "/manager/staff"),
         ("manager-devices", "/manager/devices"),
@@ -1070,4 +1089,101 @@ async fn the_first_manager_from_the_command_line() {
         v["entries"][0]["event"]["staff_added"]["pin_hash"],
         "(hidden)"
     );
+}
+
+/// A count task worked on a phone: the picker types the count; far from
+/// what was expected it asks for a recount, then the manager approves it
+/// on the desktop. The manager rejects one line of an order before picking
+/// with a reason, and then the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_count_on_the_phone_then_approval_and_a_rejection_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path()).await.unwrap();
+    let (mid, mpin) = node.add_staff("Maria Manager", "manager").await.unwrap();
+    let (pid, ppin) = node.add_staff("Pat Picker", "picker").await.unwrap();
+    // A not-found short opens a count task for SKU-044.
+    create(&node, &order("C-1", "Ada", &[(44, 3, false)])).await;
+    node.wait_state("C-1", "prepared", 10).await.unwrap();
+    let (status, v) = node
+        .post(
+            "/api/v1/orders/C-1/lines/1/short",
+            &json!({ "found": 0, "reason": "not_found" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{v}");
+
+    let p = Browser::start(&node.url(""), PHONE).await.unwrap();
+    p.login(&pid, &ppin).await.unwrap();
+    p.wait_path("/pick", 15).await.unwrap();
+    p.goto("/counts").await.unwrap();
+    let task = p.wait_text(".count-task", "SKU-044", 15).await.unwrap();
+    assert!(
+        task.contains("Not found at the shelf") || task.contains("not found at the shelf"),
+        "{task}"
+    );
+    // 40 found where 0 was expected: count again.
+    p.type_into(".count-task input[name=counted]", "40")
+        .await
+        .unwrap();
+    p.click(".count-task button[type=submit]").await.unwrap();
+    p.wait_text("#result", "count again", 15).await.unwrap();
+    p.wait_text(".count-task", "count again", 15).await.unwrap();
+    p.type_into(".count-task input[name=counted]", "40")
+        .await
+        .unwrap();
+    p.click(".count-task button[type=submit]").await.unwrap();
+    p.wait_text("#result", "manager approves", 15)
+        .await
+        .unwrap();
+    p.screenshot("counts-phone").await.unwrap();
+    let (_, v) = node.get("/api/v1/stock/SKU-044").await.unwrap();
+    assert_eq!(v["on_hand"], 0, "nothing changes before approval: {v}");
+
+    let m = Browser::start(&node.url(""), DESKTOP).await.unwrap();
+    m.login(&mid, &mpin).await.unwrap();
+    m.wait_path("/manager", 15).await.unwrap();
+    m.wait_text("#count-tasks", "SKU-044", 15).await.unwrap();
+    m.goto("/counts").await.unwrap();
+    m.wait_text(".count-task", "approval", 15).await.unwrap();
+    m.click(".count-task form[action='/counts/approve'] button")
+        .await
+        .unwrap();
+    m.wait_text("#result", "approved", 15).await.unwrap();
+    let (_, v) = node.get("/api/v1/stock/SKU-044").await.unwrap();
+    assert_eq!(v["on_hand"], 40, "{v}");
+    assert_eq!(v["count_task"], serde_json::Value::Null, "{v}");
+
+    // Reject one line (damaged), then the rest (the customer asked).
+    create(
+        &node,
+        &order("C-2", "Grace", &[(50, 1, false), (51, 2, false)]),
+    )
+    .await;
+    node.wait_state("C-2", "prepared", 10).await.unwrap();
+    m.goto("/orders/C-2").await.unwrap();
+    m.click("#reject summary").await.unwrap();
+    m.click("#reject input[value=damaged]").await.unwrap();
+    m.click("#reject input[name=line][value='2']")
+        .await
+        .unwrap();
+    m.type_into("#reject-note", "crushed box").await.unwrap();
+    m.screenshot("order-reject").await.unwrap();
+    m.click("#reject button[type=submit]").await.unwrap();
+    m.wait_text("#result", "rejected", 15).await.unwrap();
+    let (_, v) = node.get("/api/v1/orders/C-2").await.unwrap();
+    assert_eq!(v["order"]["rejected_lines"][0]["line_no"], 2, "{v}");
+    assert_eq!(v["order"]["state"], "prepared", "{v}");
+    m.goto("/orders/C-2").await.unwrap();
+    m.click("#reject summary").await.unwrap();
+    m.click("#reject input[value=customer_request]")
+        .await
+        .unwrap();
+    m.click("#reject button[type=submit]").await.unwrap();
+    m.wait_text("#result", "rejected", 15).await.unwrap();
+    let (_, v) = node.get("/api/v1/orders/C-2").await.unwrap();
+    assert_eq!(v["order"]["state"], "rejected", "{v}");
+    assert_eq!(v["order"]["reject_code"], "staff_rejected", "{v}");
+    p.close().await;
+    m.close().await;
 }

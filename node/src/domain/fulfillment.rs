@@ -13,15 +13,13 @@ pub fn on_processed(ctx: &Ctx) -> Decision {
     if o.state != OrderState::Processed {
         return Ok(vec![]);
     }
+    // Lines the store rejected (partial fulfilment) are not picked.
     let mut lines: Vec<PickLine> = o
-        .content
-        .lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
+        .lines_to_fill()
+        .map(|(line_no, l)| {
             let item = ctx.view.item(&l.sku);
             PickLine {
-                line_no: i as u32 + 1,
+                line_no,
                 sku: l.sku.clone(),
                 quantity: l.quantity,
                 // An SKU dropped from the catalog since acceptance goes last.

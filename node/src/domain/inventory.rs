@@ -2,26 +2,178 @@
 //!
 //! Stock is a projection of the log like everything else: each event's
 //! effect on it is given by [`effects`] (a pure function of the order as it
-//! was before the event and the event), so `storenode verify` can replay it.
-use protocol::{CatalogItem, Event, SkuQuantity};
+//! was before the event, the event and its time), so `storenode verify` can
+//! replay it. Every change of on-hand stock is a [`Move`] of one kind, and
+//! each SKU keeps the running [`Ledger`] of them: on hand is always
+//! `received + returned - sold - picked - written_off + corrected`
+//! (docs/stock.md).
+use std::collections::BTreeMap;
+
+use protocol::{CatalogEntry, CatalogItem, Event, SafetyScope, SkuQuantity, Zone};
 use serde::{Deserialize, Serialize};
 
 use super::order::{check_sku, Order};
 use super::{Ctx, Decision, Rejection};
 
-/// One SKU: its catalog entry, what is on the shelf, and what open orders
-/// hold of it.
+/// What kind of movement changed on-hand stock: the ledger's columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Move {
+    /// Goods received (deliveries).
+    Received,
+    /// Customers' returns at the till (undamaged), and voided sales.
+    Returned,
+    /// Till sales (a void of a sale puts them back here too: net sold).
+    Sold,
+    /// Taken for online orders (net of what went back: cancellations,
+    /// expiries).
+    Picked,
+    /// Written off: damaged, out of date, shrinkage, damaged returns.
+    WrittenOff,
+    /// Counts, HQ snapshots and manual corrections: what makes the books
+    /// agree with the shelf.
+    Corrected,
+}
+
+impl Move {
+    pub fn name(self) -> &'static str {
+        match self {
+            Move::Received => "received",
+            Move::Returned => "returned",
+            Move::Sold => "sold",
+            Move::Picked => "picked",
+            Move::WrittenOff => "written_off",
+            Move::Corrected => "corrected",
+        }
+    }
+}
+
+/// The running totals of one SKU's movements since the log began. Units
+/// in, as positive numbers: `sold`, `picked` and `written_off` count what
+/// left.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    pub received: i64,
+    pub returned: i64,
+    pub sold: i64,
+    pub picked: i64,
+    pub written_off: i64,
+    pub corrected: i64,
+}
+
+impl Ledger {
+    /// Book a change of `delta` units of on-hand stock.
+    pub fn book(&mut self, kind: Move, delta: i64) {
+        match kind {
+            Move::Received => self.received = self.received.saturating_add(delta),
+            Move::Returned => self.returned = self.returned.saturating_add(delta),
+            Move::Sold => self.sold = self.sold.saturating_sub(delta),
+            Move::Picked => self.picked = self.picked.saturating_sub(delta),
+            Move::WrittenOff => self.written_off = self.written_off.saturating_sub(delta),
+            Move::Corrected => self.corrected = self.corrected.saturating_add(delta),
+        }
+    }
+
+    /// What on hand must be: `received + returned - sold - picked -
+    /// written_off + corrected`.
+    pub fn on_hand(&self) -> i64 {
+        self.received
+            .saturating_add(self.returned)
+            .saturating_sub(self.sold)
+            .saturating_sub(self.picked)
+            .saturating_sub(self.written_off)
+            .saturating_add(self.corrected)
+    }
+}
+
+/// The last time the shelf was counted (or set by HQ's books).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastCount {
+    /// When the count (or the snapshot it came from) was true (unix ms).
+    pub as_of_ms: u64,
+    pub on_hand: i64,
+}
+
+/// One SKU: its catalog entry, what is on the shelf, what open orders hold
+/// of it, and how it got there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockItem {
     pub item: CatalogItem,
     pub on_hand: i64,
     pub reserved: i64,
+    /// In the catalog. `false`: only the till knows it so far (a sale of
+    /// an SKU the catalog lacks is kept here and applies when it is listed).
+    pub listed: bool,
+    /// The catalog's category (safety stock by category).
+    pub category: Option<String>,
+    /// The SKU's own safety stock, if set.
+    pub safety_own: Option<u32>,
+    pub ledger: Ledger,
+    pub last_count: Option<LastCount>,
+    /// The open count task, if any.
+    pub count_task: Option<String>,
+    /// The availability HQ last heard (`AvailabilityChanged`, snapshots).
+    pub published: Option<u64>,
+    /// Safety stock in force: the SKU's own, else its category's, else the
+    /// store's. Resolved when the item is read (it depends on the store's
+    /// settings), never stored.
+    #[serde(skip)]
+    pub safety: u32,
 }
 
 impl StockItem {
-    /// What a new order may still reserve.
+    /// A listed item with nothing on the shelf yet.
+    pub fn new(item: CatalogItem) -> Self {
+        StockItem {
+            item,
+            on_hand: 0,
+            reserved: 0,
+            listed: true,
+            category: None,
+            safety_own: None,
+            ledger: Ledger::default(),
+            last_count: None,
+            count_task: None,
+            published: None,
+            safety: 0,
+        }
+    }
+
+    /// An SKU the till sold before the catalog listed it.
+    fn unlisted(sku: &str) -> Self {
+        let mut s = StockItem::new(CatalogItem {
+            sku: sku.to_string(),
+            name: sku.to_string(),
+            barcodes: vec![],
+            location: protocol::Location {
+                aisle: u16::MAX,
+                bay: u16::MAX,
+                shelf: u16::MAX,
+            },
+            zone: Zone::Ambient,
+            unit_price_cents: 0,
+            age_restricted: false,
+        });
+        s.listed = false;
+        s
+    }
+
+    /// What a new order may still take: `max(0, on_hand - reserved -
+    /// safety)` (with [`StockItem::safety`] resolved, as every read gives).
     pub fn available(&self) -> i64 {
-        self.on_hand.saturating_sub(self.reserved)
+        if !self.listed {
+            return 0;
+        }
+        self.on_hand
+            .saturating_sub(self.reserved)
+            .saturating_sub(i64::from(self.safety))
+            .max(0)
+    }
+
+    /// Open orders hold more than the node believes is on the shelf: some
+    /// of them will find it empty (a short or a till sale said so).
+    pub fn short_for_orders(&self) -> bool {
+        self.reserved > 0 && self.on_hand < self.reserved
     }
 }
 
@@ -33,6 +185,11 @@ pub struct Site {
     /// The store's own pickup window and reminder (`None`: the node's
     /// configuration, `pickup.expiry_s` and `pickup.reminder_s`).
     pub pickup: Option<PickupTimes>,
+    /// Safety stock for SKUs without a setting of their own or of their
+    /// category.
+    pub safety_default: Option<u32>,
+    /// Safety stock by category.
+    pub safety_by_category: BTreeMap<String, u32>,
 }
 
 /// How long a ready order waits, and when the customer is reminded.
@@ -48,6 +205,24 @@ impl Site {
     pub fn pickup_times(&self, default: PickupTimes) -> PickupTimes {
         self.pickup.unwrap_or(default)
     }
+
+    /// The safety stock in force for `item`.
+    pub fn safety_for(&self, item: &StockItem) -> u32 {
+        item.safety_own
+            .or_else(|| {
+                item.category
+                    .as_ref()
+                    .and_then(|c| self.safety_by_category.get(c).copied())
+            })
+            .or(self.safety_default)
+            .unwrap_or(0)
+    }
+
+    /// `item` as readers see it: its safety stock resolved.
+    pub fn resolve(&self, mut item: StockItem) -> StockItem {
+        item.safety = self.safety_for(&item);
+        item
+    }
 }
 
 /// The settings record as written before the store could set its own
@@ -57,42 +232,103 @@ pub struct SiteV1 {
     pub closed: Option<String>,
 }
 
+/// The settings record of formats 1 and 2 (before safety stock).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteV2 {
+    pub closed: Option<String>,
+    pub pickup: Option<PickupTimes>,
+}
+
 impl From<SiteV1> for Site {
     fn from(v: SiteV1) -> Self {
         Site {
             closed: v.closed,
-            pickup: None,
+            ..Site::default()
         }
     }
+}
+
+impl From<SiteV2> for Site {
+    fn from(v: SiteV2) -> Self {
+        Site {
+            closed: v.closed,
+            pickup: v.pickup,
+            ..Site::default()
+        }
+    }
+}
+
+/// The stock record of formats 1 and 2 (before the ledger).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockItemV2 {
+    pub item: CatalogItem,
+    pub on_hand: i64,
+    pub reserved: i64,
 }
 
 /// One change an event makes to stock or settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    Catalog(CatalogItem),
-    OnHand { sku: String, delta: i64 },
-    Count { sku: String, on_hand: i64 },
-    Reserve { sku: String, delta: i64 },
+    /// Listed (or relisted) in the catalog; `category: Some` sets the
+    /// category (`Some(None)` clears it), `None` leaves it.
+    Catalog {
+        item: CatalogItem,
+        category: Option<Option<String>>,
+    },
+    OnHand {
+        sku: String,
+        delta: i64,
+        kind: Move,
+    },
+    /// On hand set (a count, an import, HQ's books), true as of `as_of_ms`.
+    Count {
+        sku: String,
+        on_hand: i64,
+        as_of_ms: u64,
+    },
+    Reserve {
+        sku: String,
+        delta: i64,
+    },
     Closed(Option<String>),
     PickupTimes(PickupTimes),
+    Safety {
+        scope: SafetyScope,
+        safety: Option<u32>,
+    },
+    /// The SKU's open count task (`None`: closed).
+    CountTask {
+        sku: String,
+        task: Option<String>,
+    },
+    /// HQ heard this availability.
+    Published {
+        sku: String,
+        available: u64,
+    },
 }
 
-/// The stock effects of `event`, given the order as it was before it.
-pub fn effects(before: Option<&Order>, event: &Event) -> Vec<Effect> {
+/// The stock effects of `event`, appended at `time_ms`, given the order as
+/// it was before it.
+pub fn effects(before: Option<&Order>, event: &Event, time_ms: u64) -> Vec<Effect> {
     let line_sku = |line_no: u32| {
         before
             .and_then(|o| o.line(line_no))
             .map(|(l, p)| (l.sku.clone(), l.quantity, p.picked))
     };
+    let on_hand = |sku: &str, delta: i64, kind: Move| Effect::OnHand {
+        sku: sku.to_string(),
+        delta,
+        kind,
+    };
     match event {
         Event::OrderAccepted => before
             .map(|o| {
-                o.content
-                    .lines
-                    .iter()
-                    .map(|l| Effect::Reserve {
-                        sku: l.sku.clone(),
-                        delta: i64::from(l.quantity),
+                o.reservable()
+                    .into_iter()
+                    .map(|q| Effect::Reserve {
+                        sku: q.sku,
+                        delta: i64::from(q.quantity),
                     })
                     .collect()
             })
@@ -101,10 +337,7 @@ pub fn effects(before: Option<&Order>, event: &Event) -> Vec<Effect> {
             line_no, quantity, ..
         } => match line_sku(*line_no) {
             Some((sku, _, _)) => vec![
-                Effect::OnHand {
-                    sku: sku.clone(),
-                    delta: -i64::from(*quantity),
-                },
+                on_hand(&sku, -i64::from(*quantity), Move::Picked),
                 Effect::Reserve {
                     sku,
                     delta: -i64::from(*quantity),
@@ -115,10 +348,7 @@ pub fn effects(before: Option<&Order>, event: &Event) -> Vec<Effect> {
         Event::ItemShorted { line_no, found, .. }
         | Event::ItemShortedWithReason { line_no, found, .. } => match line_sku(*line_no) {
             Some((sku, want, picked)) => vec![
-                Effect::OnHand {
-                    sku: sku.clone(),
-                    delta: -i64::from(found.saturating_sub(picked)),
-                },
+                on_hand(&sku, -i64::from(found.saturating_sub(picked)), Move::Picked),
                 Effect::Reserve {
                     sku,
                     delta: -i64::from(want - picked),
@@ -137,14 +367,13 @@ pub fn effects(before: Option<&Order>, event: &Event) -> Vec<Effect> {
                     sku,
                     delta: -i64::from(want - picked),
                 },
-                Effect::OnHand {
-                    sku: sub.clone(),
-                    delta: -i64::from(*quantity),
-                },
+                on_hand(sub, -i64::from(*quantity), Move::Picked),
             ],
             None => vec![],
         },
-        Event::OrderCancelled { .. } => before
+        Event::OrderCancelled { .. }
+        | Event::OrderRejected { .. }
+        | Event::OrderRejectedWithCode { .. } => before
             .filter(|o| o.holds_reservation())
             .map(|o| {
                 o.outstanding()
@@ -156,25 +385,48 @@ pub fn effects(before: Option<&Order>, event: &Event) -> Vec<Effect> {
                     .collect()
             })
             .unwrap_or_default(),
+        Event::OrderLinesRejected { lines, .. } => before
+            .filter(|o| o.holds_reservation())
+            .map(|o| {
+                lines
+                    .iter()
+                    .filter_map(|l| o.reserved_for_line(l.line_no))
+                    .map(|q| Effect::Reserve {
+                        sku: q.sku,
+                        delta: -i64::from(q.quantity),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         Event::Restocked { items, .. } => items
             .iter()
-            .map(|q| Effect::OnHand {
-                sku: q.sku.clone(),
-                delta: i64::from(q.quantity),
-            })
+            .map(|q| on_hand(&q.sku, i64::from(q.quantity), Move::Picked))
             .collect(),
-        Event::StockAdjusted { sku, delta, .. } => vec![Effect::OnHand {
-            sku: sku.clone(),
-            delta: *delta,
-        }],
+        Event::StockAdjusted { sku, delta, .. } => vec![on_hand(sku, *delta, Move::Corrected)],
         Event::StockCounted { counts, .. } => counts
             .iter()
             .map(|q| Effect::Count {
                 sku: q.sku.clone(),
                 on_hand: i64::from(q.quantity),
+                as_of_ms: time_ms,
             })
             .collect(),
-        Event::CatalogImported { items } => items.iter().cloned().map(Effect::Catalog).collect(),
+        Event::CatalogImported { items } => items
+            .iter()
+            .cloned()
+            .map(|item| Effect::Catalog {
+                item,
+                category: None,
+            })
+            .collect(),
+        Event::CatalogEntriesImported { items } => items
+            .iter()
+            .cloned()
+            .map(|e| Effect::Catalog {
+                item: e.item,
+                category: Some(e.category),
+            })
+            .collect(),
         Event::StoreClosed { reason, .. } => vec![Effect::Closed(Some(reason.clone()))],
         Event::StoreOpened { .. } => vec![Effect::Closed(None)],
         Event::PickupTimesChanged {
@@ -184,48 +436,160 @@ pub fn effects(before: Option<&Order>, event: &Event) -> Vec<Effect> {
             expiry_s: *expiry_s,
             reminder_s: *reminder_s,
         })],
+        Event::TillReceiptRecorded {
+            receipt,
+            reverses,
+            voided,
+        } => super::stock::receipt_effects(receipt, reverses.as_ref(), *voided),
+        Event::StockWrittenOff { sku, quantity, .. } => {
+            vec![on_hand(sku, -i64::from(*quantity), Move::WrittenOff)]
+        }
+        Event::SafetyStockSet { scope, safety, .. } => vec![Effect::Safety {
+            scope: scope.clone(),
+            safety: *safety,
+        }],
+        Event::DeliveryReceived { lines, .. } => lines
+            .iter()
+            .map(|q| on_hand(&q.sku, i64::from(q.quantity), Move::Received))
+            .collect(),
+        Event::StockSnapshotReconciled {
+            as_of_ms, items, ..
+        } => items
+            .iter()
+            .map(|r| Effect::Count {
+                sku: r.sku.clone(),
+                on_hand: r.on_hand,
+                as_of_ms: *as_of_ms,
+            })
+            .collect(),
+        Event::CountTaskOpened { task_id, sku, .. } => vec![Effect::CountTask {
+            sku: sku.clone(),
+            task: Some(task_id.clone()),
+        }],
+        Event::CountTaskCancelled { sku, .. } => vec![Effect::CountTask {
+            sku: sku.clone(),
+            task: None,
+        }],
+        Event::CountApplied {
+            sku,
+            counted,
+            moved_since,
+            ..
+        } => vec![
+            Effect::Count {
+                sku: sku.clone(),
+                on_hand: i64::from(*counted).saturating_add(*moved_since),
+                as_of_ms: time_ms,
+            },
+            Effect::CountTask {
+                sku: sku.clone(),
+                task: None,
+            },
+        ],
+        Event::AvailabilityChanged { items } | Event::AvailabilitySnapshot { items, .. } => items
+            .iter()
+            .map(|a| Effect::Published {
+                sku: a.sku.clone(),
+                available: a.available,
+            })
+            .collect(),
         _ => vec![],
     }
 }
 
-/// The SKU an effect changes, if any.
+/// The SKU an effect changes, if any (else it changes the settings).
 pub fn effect_sku(e: &Effect) -> Option<&str> {
     match e {
-        Effect::Catalog(i) => Some(&i.sku),
-        Effect::OnHand { sku, .. } | Effect::Count { sku, .. } | Effect::Reserve { sku, .. } => {
-            Some(sku)
-        }
-        Effect::Closed(_) | Effect::PickupTimes(_) => None,
+        Effect::Catalog { item, .. } => Some(&item.sku),
+        Effect::OnHand { sku, .. }
+        | Effect::Count { sku, .. }
+        | Effect::Reserve { sku, .. }
+        | Effect::CountTask { sku, .. }
+        | Effect::Published { sku, .. } => Some(sku),
+        Effect::Safety {
+            scope: SafetyScope::Sku(sku),
+            ..
+        } => Some(sku),
+        Effect::Closed(_) | Effect::PickupTimes(_) | Effect::Safety { .. } => None,
     }
 }
 
-/// Apply an effect to one SKU's stock (`None`: not in the catalog yet).
+/// The change of on-hand stock an effect makes to `item` (for the SKU's
+/// movement journal): `(delta, kind)`.
+pub fn movement(item: Option<&StockItem>, e: &Effect) -> Option<(i64, Move)> {
+    match e {
+        Effect::OnHand { delta, kind, .. } if *delta != 0 => Some((*delta, *kind)),
+        Effect::Count { on_hand, .. } => {
+            let before = item.map_or(0, |i| i.on_hand);
+            (*on_hand != before).then(|| (on_hand.saturating_sub(before), Move::Corrected))
+        }
+        _ => None,
+    }
+}
+
+/// Apply an effect to one SKU's stock (`None`: not known yet). Movements
+/// of an SKU the catalog does not list are kept on an unlisted item.
 pub fn apply_to_item(item: Option<StockItem>, e: &Effect) -> Option<StockItem> {
-    match (item, e) {
-        (Some(mut s), Effect::Catalog(c)) => {
-            s.item = c.clone();
+    let known =
+        |item: Option<StockItem>, sku: &str| item.unwrap_or_else(|| StockItem::unlisted(sku));
+    match e {
+        Effect::Catalog { item: c, category } => {
+            let mut s = match item {
+                Some(mut s) => {
+                    s.item = c.clone();
+                    s
+                }
+                None => StockItem::new(c.clone()),
+            };
+            s.listed = true;
+            if let Some(cat) = category {
+                s.category = cat.clone();
+            }
             Some(s)
         }
-        (None, Effect::Catalog(c)) => Some(StockItem {
-            item: c.clone(),
-            on_hand: 0,
-            reserved: 0,
-        }),
-        (Some(mut s), Effect::OnHand { delta, .. }) => {
+        Effect::OnHand { sku, delta, kind } => {
+            let mut s = known(item, sku);
             // Decisions keep stock far inside i64 (`MAX_STOCK`); a
             // projection never panics or wraps even so.
             s.on_hand = s.on_hand.saturating_add(*delta);
+            s.ledger.book(*kind, *delta);
             Some(s)
         }
-        (Some(mut s), Effect::Count { on_hand, .. }) => {
+        Effect::Count {
+            sku,
+            on_hand,
+            as_of_ms,
+        } => {
+            let mut s = known(item, sku);
+            s.ledger
+                .book(Move::Corrected, on_hand.saturating_sub(s.on_hand));
             s.on_hand = *on_hand;
+            s.last_count = Some(LastCount {
+                as_of_ms: *as_of_ms,
+                on_hand: *on_hand,
+            });
             Some(s)
         }
-        (Some(mut s), Effect::Reserve { delta, .. }) => {
+        Effect::Reserve { delta, .. } => item.map(|mut s| {
             s.reserved = s.reserved.saturating_add(*delta).max(0);
-            Some(s)
-        }
-        (item, _) => item,
+            s
+        }),
+        Effect::Safety {
+            scope: SafetyScope::Sku(_),
+            safety,
+        } => item.map(|mut s| {
+            s.safety_own = *safety;
+            s
+        }),
+        Effect::CountTask { task, .. } => item.map(|mut s| {
+            s.count_task = task.clone();
+            s
+        }),
+        Effect::Published { available, .. } => item.map(|mut s| {
+            s.published = Some(*available);
+            s
+        }),
+        _ => item,
     }
 }
 
@@ -240,6 +604,24 @@ pub fn apply_to_site(site: Site, e: &Effect) -> Site {
             pickup: Some(*p),
             ..site
         },
+        Effect::Safety {
+            scope: SafetyScope::Store,
+            safety,
+        } => Site {
+            safety_default: *safety,
+            ..site
+        },
+        Effect::Safety {
+            scope: SafetyScope::Category(c),
+            safety,
+        } => {
+            let mut site = site;
+            match safety {
+                Some(n) => site.safety_by_category.insert(c.clone(), *n),
+                None => site.safety_by_category.remove(c),
+            };
+            site
+        }
         _ => site,
     }
 }
@@ -281,8 +663,14 @@ pub const IMPORT_CHUNK: usize = 200;
 
 /// Import catalog items and stock counts. Every item and count must be
 /// valid (the import file's per-row report is made before this); a barcode
-/// may belong to only one SKU.
-pub fn decide_import(ctx: &Ctx, items: &[CatalogItem], stock: &[SkuQuantity]) -> Decision {
+/// may belong to only one SKU. With `categories`, each item's category is
+/// set too (else categories stay as they are).
+pub fn decide_import(
+    ctx: &Ctx,
+    items: &[CatalogItem],
+    categories: Option<&[Option<String>]>,
+    stock: &[SkuQuantity],
+) -> Decision {
     if items.is_empty() && stock.is_empty() {
         return Err(Rejection::Invalid {
             field: "items".into(),
@@ -319,10 +707,41 @@ pub fn decide_import(ctx: &Ctx, items: &[CatalogItem], stock: &[SkuQuantity]) ->
             });
         }
     }
-    let mut events: Vec<Event> = items
-        .chunks(IMPORT_CHUNK)
-        .map(|c| Event::CatalogImported { items: c.to_vec() })
-        .collect();
+    let mut events: Vec<Event> = match categories {
+        None => items
+            .chunks(IMPORT_CHUNK)
+            .map(|c| Event::CatalogImported { items: c.to_vec() })
+            .collect(),
+        Some(cats) => {
+            if cats.len() != items.len() {
+                return Err(Rejection::Invalid {
+                    field: "items".into(),
+                    reason: "one category per item".into(),
+                });
+            }
+            if let Some(i) = cats.iter().position(|c| {
+                c.as_ref()
+                    .is_some_and(|c| c.trim().is_empty() || c.chars().count() > 40)
+            }) {
+                return Err(Rejection::Invalid {
+                    field: format!("items[{i}].category"),
+                    reason: "must be 1 to 40 characters (or null)".into(),
+                });
+            }
+            let entries: Vec<CatalogEntry> = items
+                .iter()
+                .zip(cats)
+                .map(|(item, category)| CatalogEntry {
+                    item: item.clone(),
+                    category: category.clone(),
+                })
+                .collect();
+            entries
+                .chunks(IMPORT_CHUNK)
+                .map(|c| Event::CatalogEntriesImported { items: c.to_vec() })
+                .collect()
+        }
+    };
     events.extend(stock.chunks(IMPORT_CHUNK).map(|c| Event::StockCounted {
         counts: c.to_vec(),
         by: "import".into(),
@@ -491,10 +910,27 @@ mod tests {
         let got = decide_import(
             &ctx,
             &[item("A", "4006381333931")],
+            None,
             &[q("A", 5), q("OLD", 2)],
         )
         .expect("ok");
         assert_eq!(got.len(), 2);
+        // With categories: the form that carries them.
+        let got = decide_import(
+            &ctx,
+            &[item("A", "4006381333931")],
+            Some(&[Some("dairy".into())]),
+            &[],
+        )
+        .expect("ok");
+        assert!(matches!(&got[..], [Event::CatalogEntriesImported { .. }]));
+        let e = decide_import(
+            &ctx,
+            &[item("A", "4006381333931")],
+            Some(&[Some(" ".into())]),
+            &[],
+        );
+        assert!(matches!(e, Err(Rejection::Invalid { field, .. }) if field == "items[0].category"));
         let rows: Vec<(Vec<CatalogItem>, Vec<SkuQuantity>, &str)> = vec![
             (
                 vec![item("A", "4006381333932")],
@@ -512,7 +948,7 @@ mod tests {
             (vec![], vec![], "items"),
         ];
         for (items, stock, field) in rows {
-            match decide_import(&ctx, &items, &stock) {
+            match decide_import(&ctx, &items, None, &stock) {
                 Err(Rejection::Invalid { field: f, .. }) => assert_eq!(f, field),
                 other => panic!("{field}: {other:?}"),
             }
@@ -545,7 +981,7 @@ mod tests {
             let ctx = Ctx { order: None, view: &shelf, now_ms: 0 };
             if let Ok(events) = decide_adjust(&ctx, "A", delta, "recount", "ann") {
                 proptest::prop_assert!(delta != 0 && delta.unsigned_abs() <= MAX_ADJUST);
-                let after = events.iter().flat_map(|e| effects(None, e)).fold(
+                let after = events.iter().flat_map(|e| effects(None, e, 0)).fold(
                     shelf.items.get("A").cloned(),
                     |s, e| apply_to_item(s, &e),
                 );
@@ -560,7 +996,7 @@ mod tests {
         // Reserve on accept; pick takes from shelf and reservation; a short
         // releases the rest; cancellation releases what is still reserved.
         let o = fold(vec![Event::OrderCreated(content())]).expect("o");
-        let eff = effects(Some(&o), &Event::OrderAccepted);
+        let eff = effects(Some(&o), &Event::OrderAccepted, 0);
         assert_eq!(
             eff,
             vec![Effect::Reserve {
@@ -571,11 +1007,10 @@ mod tests {
         let mut events = to_pick_list(Zone::Chilled);
         events.push(picked_units(1));
         let prepared = fold(events).expect("o");
-        let mut s = Some(StockItem {
-            item: item("MILK-1L", "73513537"),
-            on_hand: 5,
-            reserved: 2,
-        });
+        let mut start = StockItem::new(item("MILK-1L", "73513537"));
+        start.on_hand = 5;
+        start.reserved = 2;
+        let mut s = Some(start);
         for e in effects(
             Some(&prepared),
             &Event::ItemShorted {
@@ -583,6 +1018,7 @@ mod tests {
                 found: 1,
                 by: "p".into(),
             },
+            0,
         ) {
             s = apply_to_item(s, &e);
         }
@@ -598,7 +1034,7 @@ mod tests {
             by: "m".into(),
         };
         assert_eq!(
-            effects(Some(&prepared), &cancel),
+            effects(Some(&prepared), &cancel, 0),
             vec![Effect::Reserve {
                 sku: "MILK-1L".into(),
                 delta: -1

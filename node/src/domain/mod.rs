@@ -12,6 +12,7 @@ pub mod notification;
 pub mod order;
 pub mod pickup;
 pub mod staff;
+pub mod stock;
 pub mod warehouse;
 
 pub use device::Device;
@@ -35,6 +36,8 @@ pub enum Rejection {
     Invalid { field: String, reason: String },
     #[error("order {0} already exists with different content")]
     ConflictingOrder(String),
+    #[error("receipt {0} was already recorded with other content; a till's receipt ids must be unique in the store")]
+    ConflictingReceipt(String),
     #[error("SKU {0} is not in this store's catalog")]
     UnknownSku(String),
     #[error("barcode {0} is not in this store's catalog")]
@@ -124,6 +127,18 @@ pub trait StoreView {
     fn device(&self, name: &str) -> Option<Device>;
     /// Every registered device (tens).
     fn device_list(&self) -> Vec<Device>;
+    /// A stock document (receipt, delivery, count task).
+    fn doc(&self, key: &stock::DocKey) -> Option<stock::StockDoc>;
+    /// The first log position stamped after `time_ms` (events are
+    /// stamped in log order).
+    fn seq_after(&self, time_ms: u64) -> u64;
+    /// The sum of `sku`'s on-hand movements at log positions `from` and
+    /// later (its movement journal, with what this group appended).
+    fn moves_from(&self, sku: &str, from: u64) -> i64;
+    /// Every SKU the store keeps stock of (listed or not).
+    fn stock_skus(&self) -> Vec<String>;
+    /// Orders taken on and not yet closed (for the store's capacity).
+    fn open_orders(&self) -> usize;
 }
 
 /// Everything a decision may read.
@@ -150,6 +165,12 @@ pub(crate) mod testing {
         pub site: Site,
         pub staff: HashMap<String, StaffMember>,
         pub devices: HashMap<String, Device>,
+        pub docs: HashMap<stock::DocKey, stock::StockDoc>,
+        /// (sku, log position, delta): the movement journal. The log
+        /// position stands for the time too (`seq_after(t)` is `t + 1`).
+        pub moves: Vec<(String, u64, i64)>,
+        /// Open orders (the store's capacity).
+        pub open: usize,
     }
 
     impl Shelf {
@@ -166,33 +187,47 @@ pub(crate) mod testing {
             zone: Zone,
             on_hand: i64,
         ) -> Self {
-            self.items.insert(
-                sku.to_string(),
-                StockItem {
-                    item: CatalogItem {
-                        sku: sku.into(),
-                        name: format!("{sku} name"),
-                        barcodes: vec![barcode.into()],
-                        location: Location {
-                            aisle,
-                            bay: 1,
-                            shelf: 1,
-                        },
-                        zone,
-                        unit_price_cents: 250,
-                        age_restricted: false,
-                    },
-                    on_hand,
-                    reserved: 0,
+            let mut item = StockItem::new(CatalogItem {
+                sku: sku.into(),
+                name: format!("{sku} name"),
+                barcodes: vec![barcode.into()],
+                location: Location {
+                    aisle,
+                    bay: 1,
+                    shelf: 1,
                 },
-            );
+                zone,
+                unit_price_cents: 250,
+                age_restricted: false,
+            });
+            item.on_hand = on_hand;
+            self.items.insert(sku.to_string(), item);
             self
         }
     }
 
     impl StoreView for Shelf {
         fn item(&self, sku: &str) -> Option<StockItem> {
-            self.items.get(sku).cloned()
+            self.items.get(sku).cloned().map(|i| self.site.resolve(i))
+        }
+        fn doc(&self, key: &stock::DocKey) -> Option<stock::StockDoc> {
+            self.docs.get(key).cloned()
+        }
+        fn seq_after(&self, time_ms: u64) -> u64 {
+            time_ms + 1
+        }
+        fn moves_from(&self, sku: &str, from: u64) -> i64 {
+            self.moves
+                .iter()
+                .filter(|(s, seq, _)| s == sku && *seq >= from)
+                .map(|(_, _, d)| d)
+                .sum()
+        }
+        fn stock_skus(&self) -> Vec<String> {
+            self.items.keys().cloned().collect()
+        }
+        fn open_orders(&self) -> usize {
+            self.open
         }
         fn sku_for_barcode(&self, barcode: &str) -> Option<String> {
             self.items

@@ -77,6 +77,16 @@ pub fn notices(env: &Envelope) -> Vec<Notice> {
     if env.event.is_staff() {
         return vec![];
     }
+    // What HQ hears of availability, and each till receipt, are no
+    // device's business (a busy till would flood the stock screens).
+    if matches!(
+        env.event,
+        Event::AvailabilityChanged { .. }
+            | Event::AvailabilitySnapshot { .. }
+            | Event::TillReceiptRecorded { .. }
+    ) {
+        return vec![];
+    }
     if id.is_reserved() {
         return vec![notice("stock", stock_words(&env.event), None, None)];
     }
@@ -84,6 +94,17 @@ pub fn notices(env: &Envelope) -> Vec<Notice> {
         Event::OrderCreated(o) => format!("New order for {}", o.customer_name),
         Event::OrderAccepted => "Order accepted".to_string(),
         Event::OrderRejected { reason } => format!("Order rejected: {reason}"),
+        Event::OrderRejectedWithCode { code, note, .. } => {
+            format!("Order rejected ({}): {note}", code.name())
+        }
+        Event::OrderLinesRejected { lines, .. } => format!(
+            "Not filled: line {}",
+            lines
+                .iter()
+                .map(|l| l.line_no.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Event::OrderProcessed { .. } => "Payment settled".to_string(),
         Event::ShipmentPrepared { lines } => match lines.len() {
             1 => "Pick list ready (1 line)".to_string(),
@@ -172,9 +193,16 @@ pub fn notices(env: &Envelope) -> Vec<Notice> {
         )),
         _ => {}
     }
-    // A short pick's shelf correction is on the order's stream; stock
-    // screens hear of it like of any other stock change.
-    if let Event::StockAdjusted { .. } = &env.event {
+    // A short pick's stock effect (a correction, a write-off, a count
+    // task) is on the order's stream; stock screens hear of it like of any
+    // other stock change.
+    if matches!(
+        env.event,
+        Event::StockAdjusted { .. }
+            | Event::StockCounted { .. }
+            | Event::StockWrittenOff { .. }
+            | Event::CountTaskOpened { .. }
+    ) {
         out.push(notice("stock", stock_words(&env.event), None, None));
     }
     if let Some(m) = customer_message(env) {
@@ -197,6 +225,51 @@ fn stock_words(event: &Event) -> String {
         Event::StockAdjusted { sku, delta, reason } => format!("{sku} {delta:+}: {reason}"),
         Event::StoreClosed { reason, .. } => format!("Store closed for orders: {reason}"),
         Event::StoreOpened { .. } => "Store open for orders".to_string(),
+        Event::StockWrittenOff {
+            sku,
+            quantity,
+            reason,
+            ..
+        } => format!("{sku} -{quantity}: written off ({})", reason.name()),
+        Event::SafetyStockSet { scope, safety, .. } => {
+            let what = match scope {
+                protocol::SafetyScope::Store => "the store".to_string(),
+                protocol::SafetyScope::Category(c) => format!("category {c}"),
+                protocol::SafetyScope::Sku(s) => s.clone(),
+            };
+            match safety {
+                Some(n) => format!("Safety stock of {what}: {n}"),
+                None => format!("Safety stock of {what} removed"),
+            }
+        }
+        Event::DeliveryAnnounced {
+            delivery_id, lines, ..
+        } => {
+            format!("Delivery {delivery_id} announced ({} line(s))", lines.len())
+        }
+        Event::DeliveryReceived {
+            delivery_id,
+            lines,
+            by,
+        } => {
+            format!(
+                "Delivery {delivery_id} received by {by} ({} line(s))",
+                lines.len()
+            )
+        }
+        Event::StockSnapshotReconciled { items, .. } => {
+            format!("HQ's stock of {} SKU(s) reconciled", items.len())
+        }
+        Event::CountTaskOpened { sku, reason, .. } => {
+            format!("Count {sku} ({})", reason.name().replace('_', " "))
+        }
+        Event::CountRecorded {
+            task_id, counted, ..
+        } => {
+            format!("Count {task_id}: {counted} counted")
+        }
+        Event::CountApplied { sku, counted, .. } => format!("{sku} counted: {counted}"),
+        Event::CountTaskCancelled { sku, .. } => format!("Count of {sku} cancelled"),
         Event::PickupTimesChanged {
             expiry_s,
             reminder_s,

@@ -3,8 +3,8 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 
 use protocol::{
-    ArrivalChannel, CancelStage, Envelope, Event, NewOrder, OrderId, PaymentMode, PickLine,
-    PickupProof, SkuQuantity, StagingSlot,
+    ArrivalChannel, CancelStage, Envelope, Event, NewOrder, OrderId, Partial, PaymentMode,
+    PickLine, PickupProof, RejectCode, RejectedLine, SkuQuantity, StaffRejectReason, StagingSlot,
 };
 use serde::{Deserialize, Serialize};
 
@@ -129,6 +129,8 @@ pub enum LineState {
     Picked,
     Shorted,
     Substituted,
+    /// Staff rejected the line before picking: it is not filled.
+    Rejected,
 }
 
 impl LineState {
@@ -138,6 +140,7 @@ impl LineState {
             LineState::Picked => "picked",
             LineState::Shorted => "shorted",
             LineState::Substituted => "substituted",
+            LineState::Rejected => "rejected",
         }
     }
 }
@@ -222,6 +225,13 @@ pub struct OrderStatus {
     /// `log_seq` of each of the order's events, in `order_seq` order: the
     /// order's timeline in the log.
     pub log_seqs: Vec<u64>,
+    /// Why the store refused the order (a code HQ routes on).
+    pub reject_code: Option<RejectCode>,
+    /// Lines the store will not fill (partial fulfilment, staff).
+    pub rejected_lines: Vec<RejectedLine>,
+    /// The order's own partial-fulfilment policy, if it said
+    /// (OrderPartialPolicy); otherwise the store's `orders.partial`.
+    pub partial: Option<Partial>,
 }
 
 impl OrderStatus {
@@ -270,19 +280,56 @@ impl Order {
         Some((&self.pick_lines[i], self.progress.get(i)?))
     }
 
+    /// Whether order line `line_no` (1-based) was rejected.
+    pub fn line_rejected(&self, line_no: u32) -> bool {
+        self.rejected_lines.iter().any(|r| r.line_no == line_no)
+    }
+
+    /// The order's lines the store fills: every line but the rejected
+    /// ones, as (line number, line).
+    pub fn lines_to_fill(&self) -> impl Iterator<Item = (u32, &protocol::OrderLine)> {
+        self.content
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i as u32 + 1, l))
+            .filter(|(n, _)| !self.line_rejected(*n))
+    }
+
+    /// What accepting the order reserves: its lines to fill.
+    pub fn reservable(&self) -> Vec<SkuQuantity> {
+        self.lines_to_fill()
+            .map(|(_, l)| SkuQuantity {
+                sku: l.sku.clone(),
+                quantity: l.quantity,
+            })
+            .collect()
+    }
+
+    /// What order line `line_no` holds reserved now (`None` if nothing).
+    pub fn reserved_for_line(&self, line_no: u32) -> Option<SkuQuantity> {
+        if !self.holds_reservation() {
+            return None;
+        }
+        if self.pick_lines.is_empty() {
+            let l = self.content.lines.get(line_no.checked_sub(1)? as usize)?;
+            return (!self.line_rejected(line_no)).then(|| SkuQuantity {
+                sku: l.sku.clone(),
+                quantity: l.quantity,
+            });
+        }
+        let (l, p) = self.line(line_no)?;
+        (p.state == LineState::Open && l.quantity > p.picked).then(|| SkuQuantity {
+            sku: l.sku.clone(),
+            quantity: l.quantity - p.picked,
+        })
+    }
+
     /// Units still reserved for each open line (quantity not yet taken).
     pub fn outstanding(&self) -> Vec<SkuQuantity> {
         if self.state == OrderState::Accepted || self.state == OrderState::Processed {
-            // No pick task yet: the whole content is reserved.
-            return self
-                .content
-                .lines
-                .iter()
-                .map(|l| SkuQuantity {
-                    sku: l.sku.clone(),
-                    quantity: l.quantity,
-                })
-                .collect();
+            // No pick task yet: the lines to fill are reserved whole.
+            return self.reservable();
         }
         self.pick_lines
             .iter()
@@ -365,6 +412,9 @@ pub fn apply(order: Option<Order>, env: &Envelope) -> Option<Order> {
                     late: false,
                     reminded: false,
                     log_seqs: vec![env.log_seq],
+                    reject_code: None,
+                    rejected_lines: Vec::new(),
+                    partial: None,
                 },
                 content: content.clone(),
             })
@@ -380,10 +430,28 @@ pub fn apply(order: Option<Order>, env: &Envelope) -> Option<Order> {
     };
     match &env.event {
         Event::OrderCreated(_) => {}
+        Event::OrderPartialPolicy { partial } => o.partial = Some(*partial),
         Event::OrderAccepted => o.state = OrderState::Accepted,
         Event::OrderRejected { reason } => {
             o.state = OrderState::Rejected;
             o.reject_reason = Some(reason.clone());
+        }
+        Event::OrderRejectedWithCode { code, note, .. } => {
+            o.state = OrderState::Rejected;
+            o.reject_reason = Some(note.clone());
+            o.reject_code = Some(*code);
+        }
+        Event::OrderLinesRejected { lines, .. } => {
+            for l in lines {
+                if let Some(i) = line_mut(&mut o, l.line_no) {
+                    if o.progress[i].state == LineState::Open {
+                        o.progress[i].state = LineState::Rejected;
+                    }
+                }
+                if !o.rejected_lines.iter().any(|r| r.line_no == l.line_no) {
+                    o.rejected_lines.push(l.clone());
+                }
+            }
         }
         Event::OrderProcessed { .. } => o.state = OrderState::Processed,
         Event::ShipmentPrepared { lines } => {
@@ -498,8 +566,22 @@ pub fn apply(order: Option<Order>, env: &Envelope) -> Option<Order> {
         Event::Restocked { items, .. } => o.put_back = items.clone(),
         Event::OrderLate { .. } => o.late = true,
         Event::PickupReminded { .. } => o.reminded = true,
-        // Store-stream events never reach an order.
+        // Stock and store events change no order (a short may write some
+        // on the order's stream: a write-off, a count task).
         Event::StockAdjusted { .. }
+        | Event::TillReceiptRecorded { .. }
+        | Event::StockWrittenOff { .. }
+        | Event::SafetyStockSet { .. }
+        | Event::DeliveryAnnounced { .. }
+        | Event::DeliveryReceived { .. }
+        | Event::StockSnapshotReconciled { .. }
+        | Event::CountTaskOpened { .. }
+        | Event::CountRecorded { .. }
+        | Event::CountApplied { .. }
+        | Event::CountTaskCancelled { .. }
+        | Event::AvailabilityChanged { .. }
+        | Event::AvailabilitySnapshot { .. }
+        | Event::CatalogEntriesImported { .. }
         | Event::StockCounted { .. }
         | Event::CatalogImported { .. }
         | Event::StoreClosed { .. }
@@ -593,7 +675,12 @@ pub fn validate(content: &NewOrder) -> Result<(), Rejection> {
 
 /// Decide a CreateOrder. Creation is idempotent on the order id: the same
 /// content again is a no-op, different content is a conflict.
-pub fn decide_create(existing: Option<&Order>, id: &OrderId, content: &NewOrder) -> Decision {
+pub fn decide_create(
+    existing: Option<&Order>,
+    id: &OrderId,
+    content: &NewOrder,
+    partial: Option<Partial>,
+) -> Decision {
     if id.is_reserved() {
         return Err(Rejection::Invalid {
             field: "order_id".into(),
@@ -602,70 +689,164 @@ pub fn decide_create(existing: Option<&Order>, id: &OrderId, content: &NewOrder)
     }
     validate(content)?;
     match existing {
-        None => Ok(vec![Event::OrderCreated(content.clone())]),
-        Some(o) if o.content == *content => Ok(vec![]),
+        None => Ok(std::iter::once(Event::OrderCreated(content.clone()))
+            .chain(partial.map(|partial| Event::OrderPartialPolicy { partial }))
+            .collect()),
+        Some(o) if o.content == *content && o.partial == partial => Ok(vec![]),
         Some(_) => Err(Rejection::ConflictingOrder(id.to_string())),
     }
 }
 
+/// The store's rules that come from its configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// When a line cannot be filled: fill the others and reject that line
+    /// (`true`), or reject the whole order (`orders.partial`); the default
+    /// for orders that do not say.
+    pub partial: bool,
+    /// Most open orders the store works at once; 0: no limit
+    /// (`orders.max_open`). Beyond it a new order is rejected `capacity`.
+    pub max_open: u32,
+    /// A count further than this many units from what the node expected is
+    /// counted again, then approved by a manager (`stock.recount_above`).
+    pub recount_above: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            partial: false,
+            max_open: 0,
+            recount_above: 3,
+        }
+    }
+}
+
 /// The order service's reaction to an OrderCreated: accept it (reserving
-/// its stock) or reject it with a reason a manager understands; process it
-/// at once unless its payment is still pending.
-pub fn on_created(ctx: &Ctx, keys: &pickup::PickupKeys) -> Decision {
+/// its stock) or reject it with a code HQ can route on; process it at
+/// once unless its payment is still pending.
+pub fn on_created(ctx: &Ctx, keys: &pickup::PickupKeys, policy: Policy) -> Decision {
     let Some(o) = ctx.order else {
         return Ok(vec![]);
     };
     if o.state != OrderState::Created {
         return Ok(vec![]); // already reacted (or cancelled since)
     }
-    accept(ctx, o, keys, false)
+    accept(ctx, o, keys, policy, false)
+}
+
+fn rejected(code: RejectCode, skus: Vec<String>, note: String) -> Decision {
+    Ok(vec![Event::OrderRejectedWithCode { code, skus, note }])
 }
 
 /// Accept (reserving stock) or reject a new order; process it at once if
 /// it is paid at the desk, authorised at checkout, or `paid` (the cloud's
-/// confirmation came before the order service had reacted).
-fn accept(ctx: &Ctx, o: &Order, keys: &pickup::PickupKeys, paid: bool) -> Decision {
-    let reject = |reason: String| Ok(vec![Event::OrderRejected { reason }]);
+/// confirmation came before the order service had reacted). A line that
+/// availability does not cover (on hand minus reserved minus safety
+/// stock) rejects the whole order, or, under a partial policy, only that
+/// line, each with its code.
+fn accept(ctx: &Ctx, o: &Order, keys: &pickup::PickupKeys, policy: Policy, paid: bool) -> Decision {
     if let Err(r) = validate(&o.content) {
-        return reject(r.to_string());
+        return rejected(RejectCode::Invalid, vec![], r.to_string());
     }
     if let Some(reason) = ctx.view.site().closed {
-        return reject(format!("the store is closed for orders: {reason}"));
+        return rejected(
+            RejectCode::StoreClosed,
+            vec![],
+            format!("the store is closed for orders: {reason}"),
+        );
     }
-    // Quantities per SKU (an order may name an SKU on several lines).
-    let mut wanted: Vec<(&str, i64)> = Vec::new();
-    for l in &o.content.lines {
-        match wanted.iter_mut().find(|(s, _)| *s == l.sku) {
-            Some((_, q)) => *q += i64::from(l.quantity),
-            None => wanted.push((&l.sku, i64::from(l.quantity))),
-        }
-    }
-    for (sku, qty) in wanted {
-        let Some(item) = ctx.view.item(sku) else {
-            return reject(format!("unknown SKU {sku}: not in this store's catalog"));
-        };
-        let available = item.available();
-        if available < qty {
-            return reject(format!(
-                "not enough stock for {} ({sku}): {} available, {qty} ordered",
-                item.item.name,
-                available.max(0)
-            ));
-        }
+    if policy.max_open > 0 && ctx.view.open_orders() >= policy.max_open as usize {
+        return rejected(
+            RejectCode::Capacity,
+            vec![],
+            format!(
+                "the store is working {} orders, its most at once",
+                policy.max_open
+            ),
+        );
     }
     if let Some(token) = &o.content.pickup_token {
         match keys.check(token, &o.id) {
-            Err(e) => return reject(format!("the pickup code HQ issued is not valid: {e}")),
+            Err(e) => {
+                return rejected(
+                    RejectCode::Invalid,
+                    vec![],
+                    format!("the pickup code HQ issued is not valid: {e}"),
+                )
+            }
             Ok(claim) if !pickup::valid_code(&claim.code) => {
-                return reject(format!(
-                    "the pickup code HQ issued ({:?}) is not 4 to 12 letters and digits",
-                    claim.code
-                ))
+                return rejected(
+                    RejectCode::Invalid,
+                    vec![],
+                    format!(
+                        "the pickup code HQ issued ({:?}) is not 4 to 12 letters and digits",
+                        claim.code
+                    ),
+                )
             }
             Ok(_) => {}
         }
     }
-    let mut events = vec![Event::OrderAccepted];
+    // Line by line, in order: each takes from what the lines before it
+    // left (an order may name an SKU on several lines).
+    let mut left: Vec<(String, i64)> = Vec::new();
+    let mut refused: Vec<RejectedLine> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    for (line_no, l) in o.lines_to_fill() {
+        let reject = |code| RejectedLine {
+            line_no,
+            sku: l.sku.clone(),
+            quantity: l.quantity,
+            code,
+        };
+        let Some(item) = ctx.view.item(&l.sku).filter(|i| i.listed) else {
+            notes.push(format!(
+                "unknown SKU {}: not in this store's catalog",
+                l.sku
+            ));
+            refused.push(reject(RejectCode::UnknownSku));
+            continue;
+        };
+        let free = match left.iter_mut().find(|(s, _)| *s == l.sku) {
+            Some((_, n)) => n,
+            None => {
+                left.push((l.sku.clone(), item.available()));
+                &mut left.last_mut().expect("just pushed").1
+            }
+        };
+        if *free < i64::from(l.quantity) {
+            notes.push(format!(
+                "not enough stock for {} ({}): {} available, {} ordered",
+                item.item.name,
+                l.sku,
+                (*free).max(0),
+                l.quantity
+            ));
+            refused.push(reject(RejectCode::OutOfStock));
+            continue;
+        }
+        *free -= i64::from(l.quantity);
+    }
+    let fillable = o.lines_to_fill().count();
+    let partial = o.partial.map_or(policy.partial, |p| p == Partial::Allow);
+    let mut events = Vec::new();
+    if !refused.is_empty() {
+        if !partial || refused.len() == fillable {
+            // The first line's code names the order's (out of stock wins
+            // over an unknown SKU only when it comes first, as HQ reads).
+            let code = refused[0].code;
+            let mut skus: Vec<String> = refused.iter().map(|r| r.sku.clone()).collect();
+            skus.dedup();
+            return rejected(code, skus, notes.join("; "));
+        }
+        events.push(Event::OrderLinesRejected {
+            lines: refused,
+            reason: None,
+            by: "order".into(),
+        });
+    }
+    events.push(Event::OrderAccepted);
     match o.content.payment {
         PaymentMode::Prepaid | PaymentMode::PayAtPickup => events.push(Event::OrderProcessed {
             payment: o.content.payment,
@@ -682,12 +863,12 @@ fn accept(ctx: &Ctx, o: &Order, keys: &pickup::PickupKeys, paid: bool) -> Decisi
 /// service has looked at the order, the order is checked and accepted (or
 /// rejected) right here, already paid; the order service then has nothing
 /// left to do. Repeats are no-ops; a closed order cannot be paid.
-pub fn decide_confirm_payment(ctx: &Ctx, keys: &pickup::PickupKeys) -> Decision {
+pub fn decide_confirm_payment(ctx: &Ctx, keys: &pickup::PickupKeys, policy: Policy) -> Decision {
     let o = ctx
         .order
         .ok_or_else(|| Rejection::UnknownOrder("(unknown)".into()))?;
     match o.state {
-        OrderState::Created => accept(ctx, o, keys, true),
+        OrderState::Created => accept(ctx, o, keys, policy, true),
         OrderState::Accepted => Ok(vec![Event::OrderProcessed {
             payment: PaymentMode::Prepaid,
         }]),
@@ -775,6 +956,134 @@ pub fn decide_cancel(order: Option<&Order>, id: &OrderId, reason: &str, by: &str
         }
         OrderState::Rejected | OrderState::Cancelled | OrderState::Expired => vec![],
     };
+    Ok(events)
+}
+
+/// Staff (a manager, or a picker lead) reject an accepted order, or some
+/// of its lines, before picking, with a reason HQ can re-route on. Each
+/// reason has the stock effect of the short it matches: `not_in_stock`
+/// puts the SKU's count in doubt (on hand 0, a count task opens),
+/// `damaged` writes the line's units off, the others change no stock.
+/// Rejecting every line left rejects the order.
+pub fn decide_staff_reject(
+    ctx: &Ctx,
+    reason: StaffRejectReason,
+    lines: &[u32],
+    note: &str,
+    by: &str,
+) -> Decision {
+    let o = ctx
+        .order
+        .ok_or_else(|| Rejection::UnknownOrder("(unknown)".into()))?;
+    super::warehouse::check_staff(by)?;
+    if !matches!(
+        o.state,
+        OrderState::Accepted | OrderState::Processed | OrderState::Prepared
+    ) {
+        return Err(Rejection::WrongState {
+            action: "reject it (only before picking)",
+            state: o.state,
+        });
+    }
+    if note.chars().count() > 200 {
+        return Err(Rejection::Invalid {
+            field: "note".into(),
+            reason: "at most 200 characters".into(),
+        });
+    }
+    let open: Vec<(u32, &protocol::OrderLine)> = o
+        .lines_to_fill()
+        .filter(|(n, _)| o.pick_lines.is_empty() || o.reserved_for_line(*n).is_some())
+        .collect();
+    let chosen: Vec<(u32, &protocol::OrderLine)> = if lines.is_empty() {
+        open.clone()
+    } else {
+        let mut chosen = Vec::new();
+        for n in lines {
+            match open.iter().find(|(m, _)| m == n) {
+                Some(l) if !chosen.iter().any(|(m, _)| m == n) => chosen.push(*l),
+                Some(_) => {}
+                None => {
+                    return Err(Rejection::Invalid {
+                        field: "lines".into(),
+                        reason: format!("line {n} is not an open line of the order"),
+                    })
+                }
+            }
+        }
+        chosen
+    };
+    if chosen.is_empty() {
+        return Err(Rejection::Invalid {
+            field: "lines".into(),
+            reason: "the order has no open line to reject".into(),
+        });
+    }
+    let words = match note.trim() {
+        "" => reason.name().replace('_', " "),
+        n => format!("{}: {n}", reason.name().replace('_', " ")),
+    };
+    let mut events = if chosen.len() == open.len() {
+        let mut skus: Vec<String> = chosen.iter().map(|(_, l)| l.sku.clone()).collect();
+        skus.sort();
+        skus.dedup();
+        vec![Event::OrderRejectedWithCode {
+            code: RejectCode::StaffRejected,
+            skus,
+            note: format!("rejected by staff ({by}): {words}"),
+        }]
+    } else {
+        vec![Event::OrderLinesRejected {
+            lines: chosen
+                .iter()
+                .map(|(n, l)| RejectedLine {
+                    line_no: *n,
+                    sku: l.sku.clone(),
+                    quantity: l.quantity,
+                    code: RejectCode::StaffRejected,
+                })
+                .collect(),
+            reason: Some(reason),
+            by: by.to_string(),
+        }]
+    };
+    // The stock effect of the matching short, once per SKU.
+    let mut done: Vec<&str> = Vec::new();
+    for (_, l) in &chosen {
+        let listed = ctx.view.item(&l.sku).filter(|i| i.listed);
+        let Some(item) = listed else { continue };
+        match reason {
+            StaffRejectReason::NotInStock if !done.contains(&l.sku.as_str()) => {
+                done.push(&l.sku);
+                events.push(Event::StockCounted {
+                    counts: vec![SkuQuantity {
+                        sku: l.sku.clone(),
+                        quantity: 0,
+                    }],
+                    by: by.to_string(),
+                });
+                events.extend(super::stock::count_task_for(
+                    ctx,
+                    &l.sku,
+                    protocol::CountReason::NotFound,
+                    format!("order {} rejected: not in stock ({by})", o.id),
+                ));
+            }
+            StaffRejectReason::Damaged if item.on_hand > 0 => {
+                let bad = u32::try_from(item.on_hand)
+                    .unwrap_or(u32::MAX)
+                    .min(l.quantity);
+                events.push(Event::StockWrittenOff {
+                    sku: l.sku.clone(),
+                    quantity: bad,
+                    reason: protocol::WriteOffReason::Damaged,
+                    note: format!("order {} rejected: damaged", o.id),
+                    by: by.to_string(),
+                });
+            }
+            _ => {}
+        }
+    }
     Ok(events)
 }
 
@@ -897,11 +1206,27 @@ pub(crate) mod tests {
             ),
         ];
         for (existing, c, want) in rows {
-            assert_eq!(decide_create(existing, &id, &c), want);
+            assert_eq!(decide_create(existing, &id, &c, None), want);
         }
+        // The order's own policy is part of it: recorded after it, and a
+        // resend with another policy is another order.
+        let allow = Some(Partial::Allow);
+        assert_eq!(
+            decide_create(None, &id, &content(), allow),
+            Ok(vec![
+                Event::OrderCreated(content()),
+                Event::OrderPartialPolicy {
+                    partial: Partial::Allow
+                }
+            ])
+        );
+        assert_eq!(
+            decide_create(Some(&o), &id, &content(), allow),
+            Err(Rejection::ConflictingOrder("o1".into()))
+        );
         let reserved = OrderId::new("_store").expect("valid");
         assert!(matches!(
-            decide_create(None, &reserved, &content()),
+            decide_create(None, &reserved, &content(), None),
             Err(Rejection::Invalid { field, .. }) if field == "order_id"
         ));
     }
@@ -931,7 +1256,7 @@ pub(crate) mod tests {
         for (mutate, field) in cases {
             let mut c = content();
             mutate(&mut c);
-            match decide_create(None, &id, &c) {
+            match decide_create(None, &id, &c, None) {
                 Err(Rejection::Invalid { field: f, .. }) => assert_eq!(f, field),
                 other => panic!("{field}: got {other:?}"),
             }
@@ -959,11 +1284,15 @@ pub(crate) mod tests {
                 payment: PaymentMode::Prepaid,
             },
         ]);
-        let rejected = |r: &str| {
-            Ok(vec![Event::OrderRejected {
-                reason: r.to_string(),
+        let rejected = |code: RejectCode, skus: &[&str], r: &str| {
+            Ok(vec![Event::OrderRejectedWithCode {
+                code,
+                skus: skus.iter().map(|s| s.to_string()).collect(),
+                note: r.to_string(),
             }])
         };
+        let mut safe = stocked.clone();
+        safe.site.safety_default = Some(4); // 5 on hand, 1 available
         let rows: Vec<(&str, &Order, Shelf, Decision)> = vec![
             ("in stock", &created, stocked.clone(), accepted_processed),
             (
@@ -976,19 +1305,41 @@ pub(crate) mod tests {
                 "unknown sku",
                 &created,
                 Shelf::default(),
-                rejected("unknown SKU MILK-1L: not in this store's catalog"),
+                rejected(
+                    RejectCode::UnknownSku,
+                    &["MILK-1L"],
+                    "unknown SKU MILK-1L: not in this store's catalog",
+                ),
             ),
             (
                 "no stock",
                 &created,
                 reserved,
-                rejected("not enough stock for MILK-1L name (MILK-1L): 1 available, 2 ordered"),
+                rejected(
+                    RejectCode::OutOfStock,
+                    &["MILK-1L"],
+                    "not enough stock for MILK-1L name (MILK-1L): 1 available, 2 ordered",
+                ),
+            ),
+            (
+                "safety stock is kept back",
+                &created,
+                safe,
+                rejected(
+                    RejectCode::OutOfStock,
+                    &["MILK-1L"],
+                    "not enough stock for MILK-1L name (MILK-1L): 1 available, 2 ordered",
+                ),
             ),
             (
                 "store closed",
                 &created,
                 closed,
-                rejected("the store is closed for orders: stocktake"),
+                rejected(
+                    RejectCode::StoreClosed,
+                    &[],
+                    "the store is closed for orders: stocktake",
+                ),
             ),
         ];
         for (name, order, shelf, want) in rows {
@@ -997,8 +1348,111 @@ pub(crate) mod tests {
                 view: &shelf,
                 now_ms: 5,
             };
-            assert_eq!(on_created(&ctx, &keys()), want, "{name}");
+            assert_eq!(on_created(&ctx, &keys(), Policy::default()), want, "{name}");
         }
+    }
+
+    #[test]
+    fn partial_fulfilment_rejects_only_the_lines_availability_lacks() {
+        let mut c = content();
+        c.lines.push(protocol::OrderLine {
+            sku: "EGGS-6".into(),
+            quantity: 1,
+            unit_price_cents: 249,
+            substitution_allowed: false,
+        });
+        let created = fold(vec![Event::OrderCreated(c)]).expect("order");
+        // MILK-1L: 5 on hand; EGGS-6 unknown.
+        let shelf = Shelf::default().with("MILK-1L", "4006381333931", 3, Zone::Chilled, 5);
+        let ctx = Ctx {
+            order: Some(&created),
+            view: &shelf,
+            now_ms: 5,
+        };
+        let partial = Policy {
+            partial: true,
+            ..Policy::default()
+        };
+        let events = on_created(&ctx, &keys(), partial).expect("decided");
+        assert_eq!(
+            events[0],
+            Event::OrderLinesRejected {
+                lines: vec![RejectedLine {
+                    line_no: 2,
+                    sku: "EGGS-6".into(),
+                    quantity: 1,
+                    code: RejectCode::UnknownSku,
+                }],
+                reason: None,
+                by: "order".into(),
+            }
+        );
+        assert_eq!(events[1], Event::OrderAccepted);
+        // Folded: only the filled line is reserved, and picked.
+        let mut o = created.clone();
+        for (i, e) in events.iter().enumerate() {
+            o = apply(Some(o), &env(2 + i as u64, e.clone())).expect("o");
+        }
+        assert_eq!(
+            o.reservable(),
+            vec![SkuQuantity {
+                sku: "MILK-1L".into(),
+                quantity: 2
+            }]
+        );
+        // Without the policy, the whole order goes.
+        let whole = on_created(&ctx, &keys(), Policy::default()).expect("decided");
+        assert!(
+            matches!(
+                &whole[..],
+                [Event::OrderRejectedWithCode {
+                    code: RejectCode::UnknownSku,
+                    ..
+                }]
+            ),
+            "{whole:?}"
+        );
+        // The order's own policy wins over the store's, either way.
+        for (own, store, lines_rejected) in [
+            (Partial::Allow, Policy::default(), true),
+            (Partial::None, partial, false),
+        ] {
+            let o = apply(
+                Some(created.clone()),
+                &env(2, Event::OrderPartialPolicy { partial: own }),
+            )
+            .expect("o");
+            let ctx = Ctx {
+                order: Some(&o),
+                view: &shelf,
+                now_ms: 5,
+            };
+            let got = on_created(&ctx, &keys(), store).expect("decided");
+            assert_eq!(
+                matches!(&got[0], Event::OrderLinesRejected { .. }),
+                lines_rejected,
+                "{own:?}: {got:?}"
+            );
+        }
+        // Capacity: a store at its limit takes nothing.
+        let full = Policy {
+            max_open: 1,
+            ..Policy::default()
+        };
+        let mut busy = shelf.clone();
+        busy.open = 1;
+        let ctx = Ctx {
+            order: Some(&created),
+            view: &busy,
+            now_ms: 5,
+        };
+        assert!(matches!(
+            &on_created(&ctx, &keys(), full).expect("decided")[..],
+            [Event::OrderRejectedWithCode {
+                code: RejectCode::Capacity,
+                ..
+            }]
+        ));
     }
 
     #[test]
@@ -1233,7 +1687,7 @@ pub(crate) mod tests {
         };
         // Early: accepted and processed at once; the order service then
         // finds nothing to do.
-        let early = decide_confirm_payment(&ctx(&created), &keys()).expect("ok");
+        let early = decide_confirm_payment(&ctx(&created), &keys(), Policy::default()).expect("ok");
         assert_eq!(
             early,
             vec![
@@ -1245,7 +1699,7 @@ pub(crate) mod tests {
         );
         let accepted = fold(vec![Event::OrderCreated(c.clone()), Event::OrderAccepted]).expect("o");
         assert_eq!(
-            decide_confirm_payment(&ctx(&accepted), &keys()),
+            decide_confirm_payment(&ctx(&accepted), &keys(), Policy::default()),
             Ok(vec![Event::OrderProcessed {
                 payment: PaymentMode::Prepaid
             }])
@@ -1260,7 +1714,7 @@ pub(crate) mod tests {
         ])
         .expect("o");
         assert!(matches!(
-            decide_confirm_payment(&ctx(&cancelled), &keys()),
+            decide_confirm_payment(&ctx(&cancelled), &keys(), Policy::default()),
             Err(Rejection::WrongState { .. })
         ));
         // Never: cancelled after the timeout, only while still unpaid.

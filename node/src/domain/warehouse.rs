@@ -178,14 +178,22 @@ pub fn decide_pick_item(
     Ok(events)
 }
 
-/// The shelf had only `found` units for the line (counting any already
-/// scanned). The line is settled, and on-hand is corrected so availability
-/// stays true: the shelf is empty now.
+/// The shelf had only `found` good units for the line (counting any
+/// already scanned). The line is settled; the reason decides what happens
+/// to stock (docs/stock.md):
+///
+/// - `not_found`: the count is in doubt. On hand becomes what the picker
+///   found there (nothing is left once they took it) and a count task
+///   opens; orders holding more of the SKU show "at risk".
+/// - `damaged`, `out_of_date`: the `written_off` bad units leave stock;
+///   the rest stay available. (`None`: the units the line lacked.)
+/// - `other`: no stock change; the manager sees the short.
 pub fn decide_short(
     ctx: &Ctx,
     line_no: u32,
     found: u32,
     reason: ShortReason,
+    written_off: Option<u32>,
     staff: &str,
 ) -> Decision {
     let o = order(ctx)?;
@@ -201,6 +209,12 @@ pub fn decide_short(
             ),
         });
     }
+    if written_off.is_some_and(|n| u64::from(n) > super::inventory::MAX_ADJUST) {
+        return Err(Rejection::Invalid {
+            field: "written_off".into(),
+            reason: format!("must be 0 to {}", super::inventory::MAX_ADJUST),
+        });
+    }
     let taken_now = found - picked;
     events.push(Event::ItemShortedWithReason {
         line_no,
@@ -208,16 +222,43 @@ pub fn decide_short(
         reason,
         by: staff.to_string(),
     });
-    let left = ctx.view.item(&line.sku).map_or(0, |i| i.on_hand) - i64::from(taken_now);
-    if left > 0 {
-        events.push(Event::StockAdjusted {
-            sku: line.sku.clone(),
-            delta: -left,
-            reason: format!(
-                "short pick on order {} line {line_no}: shelf empty (by {staff})",
-                o.id
-            ),
-        });
+    match reason {
+        ShortReason::NotFound => {
+            // What the picker saw is what was there: they took it all.
+            events.push(Event::StockCounted {
+                counts: vec![protocol::SkuQuantity {
+                    sku: line.sku.clone(),
+                    quantity: 0,
+                }],
+                by: staff.to_string(),
+            });
+            events.extend(super::stock::count_task_for(
+                ctx,
+                &line.sku,
+                protocol::CountReason::NotFound,
+                format!(
+                    "short pick on order {} line {line_no}: {found} of {} found",
+                    o.id, line.quantity
+                ),
+            ));
+        }
+        ShortReason::Damaged | ShortReason::OutOfDate => {
+            let bad = written_off.unwrap_or(line.quantity - found);
+            if bad > 0 {
+                events.push(Event::StockWrittenOff {
+                    sku: line.sku.clone(),
+                    quantity: bad,
+                    reason: if reason == ShortReason::Damaged {
+                        protocol::WriteOffReason::Damaged
+                    } else {
+                        protocol::WriteOffReason::OutOfDate
+                    },
+                    note: format!("short pick on order {} line {line_no}", o.id),
+                    by: staff.to_string(),
+                });
+            }
+        }
+        ShortReason::Other => {}
     }
     events.extend(close_if_last(o, line_no, taken_now, staff));
     Ok(events)
@@ -398,8 +439,10 @@ mod tests {
             ("unknown barcode", Box::new(|c| decide_pick_item(c, 1, "12345670", 1, "ann")), Err("barcode 12345670 is not in this store's catalog".into())),
             ("too many", Box::new(|c| decide_pick_item(c, 1, MILK, 3, "ann")), Err("line 1 needs 2 more, not 3".into())),
             ("unknown line", Box::new(|c| decide_pick_item(c, 9, MILK, 1, "ann")), Err("order has no line 9".into())),
-            ("short with the shelf count corrected", Box::new(|c| decide_short(c, 1, 1, ShortReason::Damaged, "ann")), Ok(vec!["pick_started", "item_shorted", "stock_adjusted"])),
-            ("short found must be below ordered", Box::new(|c| decide_short(c, 1, 2, ShortReason::NotFound, "ann")), Err("found: must be between 0 (already picked) and 1 (one less than ordered)".into())),
+            ("a damaged short writes off the bad units only", Box::new(|c| decide_short(c, 1, 1, ShortReason::Damaged, Some(1), "ann")), Ok(vec!["pick_started", "item_shorted", "stock_written_off"])),
+            ("a not-found short puts the count in doubt", Box::new(|c| decide_short(c, 1, 1, ShortReason::NotFound, None, "ann")), Ok(vec!["pick_started", "item_shorted", "stock_counted", "count_task_opened"])),
+            ("an other short changes no stock", Box::new(|c| decide_short(c, 1, 1, ShortReason::Other, None, "ann")), Ok(vec!["pick_started", "item_shorted"])),
+            ("short found must be below ordered", Box::new(|c| decide_short(c, 1, 2, ShortReason::NotFound, None, "ann")), Err("found: must be between 0 (already picked) and 1 (one less than ordered)".into())),
             ("substitute allowed", Box::new(|c| decide_substitute(c, 1, OAT, 2, "ann")), Ok(vec!["pick_started", "item_substituted"])),
             ("substitute no more than the line needs", Box::new(|c| decide_substitute(c, 1, OAT, 3, "ann")), Err("line 1 needs 2 more, not 3".into())),
             ("substitute not allowed", Box::new(|c| decide_substitute(c, 2, MILK, 1, "ann")), Err("the customer did not allow a substitute for line 2".into())),
@@ -487,17 +530,19 @@ mod tests {
         let mut o = prepared();
         let mut seq = 20;
         for d in [run(&o, |c| {
-            decide_short(c, 2, 0, ShortReason::NotFound, "ann")
+            decide_short(c, 2, 0, ShortReason::NotFound, None, "ann")
         })] {
             for e in d.expect("ok") {
                 seq += 1;
                 o = apply(Some(o), &env(seq, e)).expect("o");
             }
         }
-        let d = run(&o, |c| decide_short(c, 1, 0, ShortReason::OutOfDate, "ann"));
+        let d = run(&o, |c| {
+            decide_short(c, 1, 0, ShortReason::OutOfDate, None, "ann")
+        });
         assert_eq!(
             kinds(&d),
-            Ok(vec!["item_shorted", "stock_adjusted", "order_cancelled"])
+            Ok(vec!["item_shorted", "stock_written_off", "order_cancelled"])
         );
     }
 }

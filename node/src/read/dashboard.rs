@@ -186,6 +186,13 @@ pub struct Dashboard {
     pub uncollected: Vec<Order>,
     pub pickers: Vec<PickerLoad>,
     pub out_of_stock: Vec<StockItem>,
+    /// Open count tasks, oldest first.
+    pub count_tasks: Vec<crate::domain::stock::CountTask>,
+    /// Orders waiting for a picker that hold more of an SKU than the node
+    /// believes is on the shelf: a picker may find it empty.
+    pub at_risk: Vec<Order>,
+    /// Listed nowhere but sold at the till: SKUs the catalog lacks.
+    pub unlisted: Vec<StockItem>,
     /// Orders in each state now (all of them).
     pub states: Vec<(OrderState, usize)>,
     /// Today's orders by the state they are in now.
@@ -283,23 +290,40 @@ pub fn dashboard(
             }
         }
     }
+    let at_risk = store
+        .all_in_state(OrderState::Prepared)?
+        .into_iter()
+        .filter(|o| crate::read::queue::at_risk(store, o))
+        .take(200)
+        .collect();
     Ok(Dashboard {
         site: store.site(),
         late: late(store)?,
         uncollected,
         pickers,
         out_of_stock: out_of_stock(store),
+        count_tasks: store
+            .count_tasks()?
+            .into_iter()
+            .filter(|t| t.state.is_open())
+            .collect(),
+        at_risk,
+        unlisted: store
+            .stock_items()
+            .into_iter()
+            .filter(|i| !i.listed)
+            .collect(),
         states: store.state_counts(),
         today_states,
         today,
     })
 }
 
-/// SKUs with nothing available to promise.
+/// Listed SKUs with nothing available to promise.
 pub fn out_of_stock(store: &Store) -> Vec<StockItem> {
     store
         .stock_items()
         .into_iter()
-        .filter(|i| i.available() <= 0)
+        .filter(|i| i.listed && i.available() <= 0)
         .collect()
 }

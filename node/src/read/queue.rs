@@ -20,10 +20,22 @@ pub struct QueueEntry {
     pub created_ms: u64,
     /// Sorts like the queue (for pages that insert live updates).
     pub sort_key: String,
+    /// It holds more of an SKU than the node believes is on the shelf
+    /// (after a short or a till sale): a picker may find it empty.
+    pub at_risk: bool,
+}
+
+/// Whether `o` holds stock of an SKU whose open orders hold more than the
+/// node believes is on hand.
+pub fn at_risk(store: &Store, o: &Order) -> bool {
+    o.holds_reservation()
+        && o.outstanding()
+            .iter()
+            .any(|q| store.item(&q.sku).is_some_and(|i| i.short_for_orders()))
 }
 
 impl QueueEntry {
-    pub fn of(o: &Order) -> Option<QueueEntry> {
+    pub fn of(o: &Order, store: &Store) -> Option<QueueEntry> {
         let key = QueueKey::of(o)?;
         let mut zones: Vec<Zone> = o
             .pick_lines
@@ -43,6 +55,7 @@ impl QueueEntry {
             zones,
             created_ms: o.created_ms,
             sort_key: sort_key(&key),
+            at_risk: at_risk(store, o),
         })
     }
 }
@@ -68,7 +81,10 @@ pub fn pick_queue(store: &Store, limit: usize) -> Result<QueueView, StoreError> 
     let (orders, total) = store.pick_queue(None, limit)?;
     Ok(QueueView {
         total,
-        entries: orders.iter().filter_map(QueueEntry::of).collect(),
+        entries: orders
+            .iter()
+            .filter_map(|o| QueueEntry::of(o, store))
+            .collect(),
     })
 }
 

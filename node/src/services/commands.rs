@@ -11,10 +11,12 @@ use crate::store::{Dedup, Store, WriteRequest, Written};
 /// Most characters in a command id.
 pub const MAX_COMMAND_ID: usize = 64;
 
-/// What the rules need besides state: the pickup keys.
+/// What the rules need besides state: the pickup keys and the store's
+/// configured policy.
 #[derive(Clone)]
 pub struct Rules {
     pub keys: Arc<PickupKeys>,
+    pub policy: domain::order::Policy,
 }
 
 /// Check a sender's command id.
@@ -32,15 +34,21 @@ pub fn check_id(id: &str) -> Result<(), String> {
 /// events' `by` fields; whatever the command itself names there is not
 /// used (see [`Principal::label`]).
 fn decide(command: Command, by: String, rules: &Rules) -> Decide {
-    use domain::{inventory, order, pickup, staff, warehouse};
+    use domain::{inventory, order, pickup, staff, stock, warehouse};
     let keys = rules.keys.clone();
+    let policy = rules.policy;
     match command {
         Command::CreateOrder { order_id, order } => {
-            Box::new(move |c| order::decide_create(c.order, &order_id, &order))
+            Box::new(move |c| order::decide_create(c.order, &order_id, &order, None))
         }
+        Command::CreateOrderWithPolicy {
+            order_id,
+            order,
+            partial,
+        } => Box::new(move |c| order::decide_create(c.order, &order_id, &order, Some(partial))),
         Command::ConfirmPayment { order_id } => Box::new(move |c| {
             known(c, &order_id)?;
-            order::decide_confirm_payment(c, &keys)
+            order::decide_confirm_payment(c, &keys, policy)
         }),
         Command::Cancel {
             order_id, reason, ..
@@ -71,7 +79,7 @@ fn decide(command: Command, by: String, rules: &Rules) -> Decide {
             ..
         } => Box::new(move |c| {
             known(c, &order_id)?;
-            warehouse::decide_short(c, line_no, found, ShortReason::NotFound, &by)
+            warehouse::decide_short(c, line_no, found, ShortReason::NotFound, None, &by)
         }),
         Command::ShortItemWithReason {
             order_id,
@@ -80,7 +88,17 @@ fn decide(command: Command, by: String, rules: &Rules) -> Decide {
             reason,
         } => Box::new(move |c| {
             known(c, &order_id)?;
-            warehouse::decide_short(c, line_no, found, reason, &by)
+            warehouse::decide_short(c, line_no, found, reason, None, &by)
+        }),
+        Command::ShortItemWithWriteOff {
+            order_id,
+            line_no,
+            found,
+            reason,
+            written_off,
+        } => Box::new(move |c| {
+            known(c, &order_id)?;
+            warehouse::decide_short(c, line_no, found, reason, Some(written_off), &by)
         }),
         Command::SubstituteItem {
             order_id,
@@ -124,8 +142,13 @@ fn decide(command: Command, by: String, rules: &Rules) -> Decide {
             sku, delta, reason, ..
         } => Box::new(move |c| inventory::decide_adjust(c, &sku, delta, &reason, &by)),
         Command::ImportCatalog { items, stock } => {
-            Box::new(move |c| inventory::decide_import(c, &items, &stock))
+            Box::new(move |c| inventory::decide_import(c, &items, None, &stock))
         }
+        Command::ImportCatalogEntries { items, stock } => Box::new(move |c| {
+            let (items, cats): (Vec<_>, Vec<_>) =
+                items.into_iter().map(|e| (e.item, e.category)).unzip();
+            inventory::decide_import(c, &items, Some(&cats), &stock)
+        }),
         Command::SetStoreOpen { open, reason, .. } => {
             Box::new(move |c| inventory::decide_set_open(c, open, &reason, &by))
         }
@@ -176,6 +199,49 @@ fn decide(command: Command, by: String, rules: &Rules) -> Decide {
             expiry_s,
             reminder_s,
         } => Box::new(move |c| inventory::decide_pickup_times(c, expiry_s, reminder_s)),
+        Command::RecordReceipt { receipt } => Box::new(move |c| stock::decide_receipt(c, &receipt)),
+        Command::WriteOff {
+            sku,
+            quantity,
+            reason,
+            note,
+        } => Box::new(move |c| stock::decide_write_off(c, &sku, quantity, reason, &note, &by)),
+        Command::SetSafetyStock { scope, safety } => {
+            Box::new(move |c| stock::decide_safety(c, &scope, safety, &by))
+        }
+        Command::AnnounceDelivery {
+            delivery_id,
+            lines,
+            expected_ms,
+        } => Box::new(move |c| stock::decide_announce(c, &delivery_id, &lines, expected_ms)),
+        Command::ReceiveDelivery { delivery_id, lines } => {
+            Box::new(move |c| stock::decide_receive(c, delivery_id.as_deref(), &lines, &by))
+        }
+        Command::ReconcileSnapshot { as_of_ms, lines } => {
+            Box::new(move |c| stock::decide_snapshot(c, as_of_ms, &lines))
+        }
+        Command::OpenCountTask { sku, note } => {
+            Box::new(move |c| stock::decide_open_count(c, &sku, &note))
+        }
+        Command::RecordCount { task_id, counted } => Box::new(move |c| {
+            stock::decide_record_count(c, &task_id, counted, policy.recount_above, &by)
+        }),
+        Command::ApproveCount { task_id } => {
+            Box::new(move |c| stock::decide_approve_count(c, &task_id, &by))
+        }
+        Command::CancelCountTask { task_id, reason } => {
+            Box::new(move |c| stock::decide_cancel_count(c, &task_id, &reason, &by))
+        }
+        Command::RejectOrder {
+            order_id,
+            reason,
+            lines,
+            note,
+        } => Box::new(move |c| {
+            known(c, &order_id)?;
+            order::decide_staff_reject(c, reason, &lines, &note, &by)
+        }),
+        Command::RequestAvailability {} => Box::new(stock::decide_availability_snapshot),
     }
 }
 
@@ -324,10 +390,12 @@ impl Principal {
                         | Command::CheckInByCode { .. }
                 ),
                 DeviceKind::PickupScreen | DeviceKind::Printer | DeviceKind::Gateway => false,
+                DeviceKind::Till => matches!(command, Command::RecordReceipt { .. }),
             },
             Principal::Cloud => matches!(
                 command,
                 Command::CreateOrder { .. }
+                    | Command::CreateOrderWithPolicy { .. }
                     | Command::ConfirmPayment { .. }
                     | Command::Cancel { .. }
                     | Command::CheckIn { .. }
@@ -335,7 +403,12 @@ impl Principal {
                     | Command::CountStock { .. }
                     | Command::AdjustStock { .. }
                     | Command::ImportCatalog { .. }
+                    | Command::ImportCatalogEntries { .. }
                     | Command::SetStoreOpen { .. }
+                    | Command::AnnounceDelivery { .. }
+                    | Command::ReconcileSnapshot { .. }
+                    | Command::SetSafetyStock { .. }
+                    | Command::RequestAvailability {}
             ),
             Principal::Staff { role, .. } => role_may(*role, command),
             Principal::Api | Principal::ApiFor(_) | Principal::Cli => true,
@@ -365,15 +438,20 @@ impl Principal {
 pub fn role_may(role: Role, command: &Command) -> bool {
     match role {
         Role::Manager => true,
+        // Pickers also count and book what arrives: the work of the shop
+        // floor and the back door.
         Role::Picker => matches!(
             command,
             Command::StartPick { .. }
                 | Command::PickItem { .. }
                 | Command::ShortItem { .. }
                 | Command::ShortItemWithReason { .. }
+                | Command::ShortItemWithWriteOff { .. }
                 | Command::SubstituteItem { .. }
                 | Command::MarkPicked { .. }
                 | Command::Stage { .. }
+                | Command::RecordCount { .. }
+                | Command::ReceiveDelivery { .. }
         ),
         Role::Desk => matches!(
             command,

@@ -54,6 +54,7 @@ pub fn channels(kind: DeviceKind) -> &'static [&'static str] {
         DeviceKind::Kiosk => &[],
         DeviceKind::Printer => &["printer"],
         DeviceKind::Gateway => &["customer"],
+        DeviceKind::Till => &[],
     }
 }
 
@@ -74,6 +75,7 @@ pub fn commands(kind: DeviceKind) -> &'static [&'static str] {
             "hand_over (orders in its own compartments)",
             "report_locker_door (its own compartments)",
         ],
+        DeviceKind::Till => &["record_receipt (or POST /api/v1/till/receipts)"],
         DeviceKind::Kiosk => &[
             "check_in_by_code",
             "check_in",

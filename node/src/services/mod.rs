@@ -10,10 +10,13 @@
 //! - `timers`: late orders, pickup reminders and expiry, from durable state
 //! - `intake`: device and cloud commands in, replies out after the flush;
 //!   also the guard that dead-letters forged events
+//! - `availability`: what the store can promise of each SKU, coalesced,
+//!   for HQ (with a cloud link only)
 //!
 //! Staff and device actions (picking, staging, check-in, hand-over,
 //! cancellation, stock) arrive through the HTTP API and the command topics
 //! as commands decided by `domain::*` (see `commands`).
+pub mod availability;
 pub mod commands;
 pub mod consumer;
 pub mod deliveries;
@@ -82,6 +85,7 @@ pub async fn supervise<F, Fut>(
 /// settles payment.
 pub struct OrderService {
     pub keys: Arc<domain::pickup::PickupKeys>,
+    pub policy: domain::order::Policy,
 }
 
 impl Reactor for OrderService {
@@ -91,10 +95,10 @@ impl Reactor for OrderService {
     fn react(&self, env: &Envelope) -> Reaction {
         match env.event {
             Event::OrderCreated(_) => {
-                let keys = self.keys.clone();
-                Reaction::Write(
-                    Box::new(move |c: &domain::Ctx| domain::order::on_created(c, &keys)) as Decide,
-                )
+                let (keys, policy) = (self.keys.clone(), self.policy);
+                Reaction::Write(Box::new(move |c: &domain::Ctx| {
+                    domain::order::on_created(c, &keys, policy)
+                }) as Decide)
             }
             _ => Reaction::None,
         }

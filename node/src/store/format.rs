@@ -15,17 +15,17 @@
 //! | format | releases | change |
 //! |--------|----------|--------|
 //! | 1 | 0.1.x | (no `format` key; the store settings may be in the layout before pickup windows) |
-//! | 2 | 0.2.0 – | `format` and `release` recorded; the store settings always in the current layout |
+//! | 2 | 0.2.x | `format` and `release` recorded; the store settings always in the current layout |
+//! | 3 | 0.3.0 – | stock that tells the truth: the stock ledger, safety stock, stock documents (`r`) and movement journal (`j`); the projections are rebuilt from the log |
 use std::path::Path;
 
 use protocol::codec;
 
 use super::{key, site_key, StoreError};
-use crate::domain::inventory::SiteV1;
-use crate::domain::Site;
+use crate::domain::inventory::{SiteV1, SiteV2};
 
 /// The format this release writes and reads.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 /// The oldest format this release migrates from.
 pub const OLDEST: u32 = 1;
 /// This release.
@@ -106,7 +106,7 @@ pub fn open(db: &sled::Db, tree: &sled::Tree, path: &Path) -> Result<Opened, Sto
     let mut at = found;
     while at < FORMAT {
         let mut b = sled::Batch::default();
-        step(tree, at, &mut b)?;
+        step(tree, path, at, &mut b)?;
         at += 1;
         b.insert(format_key(), &at.to_be_bytes());
         b.insert(release_key(), RELEASE.as_bytes());
@@ -127,22 +127,39 @@ pub fn open(db: &sled::Db, tree: &sled::Tree, path: &Path) -> Result<Opened, Sto
 }
 
 /// The records one step from format `from` to `from + 1` rewrites.
-fn step(tree: &sled::Tree, from: u32, b: &mut sled::Batch) -> Result<(), StoreError> {
+fn step(tree: &sled::Tree, path: &Path, from: u32, b: &mut sled::Batch) -> Result<(), StoreError> {
     match from {
         // 1 → 2: store settings written before pickup windows are
-        // rewritten in the current layout.
+        // rewritten in the layout of format 2.
         1 => {
             if let Some(v) = tree.get(site_key())? {
-                if codec::decode::<Site>(&v).is_err() {
+                if codec::decode::<SiteV2>(&v).is_err() {
                     let old: SiteV1 = codec::decode(&v).map_err(|e| StoreError::Corrupt {
                         key: "site".into(),
                         reason: e.to_string(),
                     })?;
-                    b.insert(site_key(), codec::encode(&Site::from(old)));
+                    let new = SiteV2 {
+                        closed: old.closed,
+                        pickup: None,
+                    };
+                    b.insert(site_key(), codec::encode(&new));
                 }
             }
             Ok(())
         }
+        // 2 → 3: stock items gain their ledger, the settings safety stock,
+        // and two projections appear (stock documents, the movement
+        // journal): every projection is written again from the log, as
+        // `storenode rebuild` does (a damaged log is refused, nothing
+        // written).
+        2 => super::rebuild::projections(tree, path, b).map(|r| {
+            tracing::info!(
+                events = r.events,
+                orders = r.orders,
+                skus = r.skus,
+                "projections rebuilt from the log for format 3"
+            );
+        }),
         other => Err(StoreError::Corrupt {
             key: "format".into(),
             reason: format!("no migration from format {other}"),
@@ -167,12 +184,15 @@ mod tests {
             closed: Some("inventory".into()),
         };
         tree.insert(site_key(), codec::encode(&v1)).unwrap();
-        assert!(codec::decode::<Site>(&tree.get(site_key()).unwrap().unwrap()).is_err());
+        assert!(codec::decode::<SiteV2>(&tree.get(site_key()).unwrap().unwrap()).is_err());
 
         let o = open(&db, &tree, dir.path()).unwrap();
-        assert_eq!((o.found, o.migrated.clone()), (1, vec![2]));
-        let site: Site = codec::decode(&tree.get(site_key()).unwrap().unwrap()).unwrap();
-        assert_eq!(site.closed.as_deref(), Some("inventory"));
+        assert_eq!((o.found, o.migrated.clone()), (1, vec![2, 3]));
+        // Step 2 → 3 writes the settings again from the log (empty here:
+        // the defaults), in the current layout.
+        let site: crate::domain::Site =
+            codec::decode(&tree.get(site_key()).unwrap().unwrap()).unwrap();
+        assert_eq!(site, crate::domain::Site::default());
         assert_eq!(
             recorded(&tree).unwrap(),
             Some((FORMAT, Some(RELEASE.into())))

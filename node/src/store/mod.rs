@@ -23,6 +23,8 @@
 //! | `n`    | SHA-256 of a session token  | [`SessionRecord`]              |
 //! | `h`    | HQ command seq (u64 BE)     | when it was decided (see `sync`) |
 //! | `a`    | device tenant, 0, notice id | [`PendingNotice`] until acknowledged |
+//! | `r`    | tag (`R`/`D`/`T`), id       | a stock document: till receipt, delivery, count task |
+//! | `j`    | SKU, 0, log_seq (u64 BE)    | [`JournalEntry`]: one change of the SKU's on-hand stock |
 pub mod backup;
 mod dead_letters;
 mod deliveries;
@@ -32,6 +34,9 @@ pub mod format;
 mod inbox;
 mod rebuild;
 mod session;
+mod stock_docs;
+#[cfg(test)]
+mod stock_props;
 mod sync;
 mod verify;
 mod watermark;
@@ -47,7 +52,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
-use crate::domain::inventory::SiteV1;
 use crate::domain::order::OrderStatus;
 use crate::domain::{Order, OrderState, Site, StaffMember, StockItem};
 
@@ -57,6 +61,7 @@ pub use devices::new_password;
 pub use inbox::{fingerprint, InboxEntry};
 pub use rebuild::{rebuild, RebuildReport};
 pub use session::SessionRecord;
+pub use stock_docs::{JournalEntry, Movement};
 pub use verify::VerifyReport;
 pub use writer::{Dedup, WriteRequest, Writer, WriterHandle, Written};
 
@@ -320,6 +325,27 @@ impl Store {
         Store::open_with_clock(dir, store_id, Arc::new(crate::clock::System::default()))
     }
 
+    /// [`Store::open_with_clock`] for tests that open a directory again
+    /// in the same process: sled lets go of the file lock a moment after
+    /// the store before is dropped (5 s at most).
+    #[cfg(test)]
+    pub(crate) fn open_when_free(
+        dir: &Path,
+        store_id: StoreId,
+        source: Arc<dyn crate::clock::Source>,
+    ) -> Result<Self, StoreError> {
+        let mut tries = 0;
+        loop {
+            match Store::open_with_clock(dir, store_id.clone(), source.clone()) {
+                Err(StoreError::Locked { .. }) if tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Open (or create) the database under `dir`, reading time from
     /// `source` (tests drive a [`crate::clock::Manual`] one). A database
     /// whose checksums fail is [`StoreError::Damaged`].
@@ -434,14 +460,10 @@ impl Store {
             stock.put(item);
         }
         if let Some(v) = tree.get(site_key())? {
-            // The record as written before stores had their own pickup
-            // window reads as that window unset.
-            stock.site = codec::decode::<Site>(&v)
-                .or_else(|_| codec::decode::<SiteV1>(&v).map(Site::from))
-                .map_err(|e| StoreError::Corrupt {
-                    key: "site".into(),
-                    reason: e.to_string(),
-                })?;
+            stock.site = codec::decode::<Site>(&v).map_err(|e| StoreError::Corrupt {
+                key: "site".into(),
+                reason: e.to_string(),
+            })?;
         }
         let devices = Store::load_devices(&tree)?;
         let last_event_ms = match tree.get(log_key(head))? {
@@ -875,9 +897,47 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// One SKU's catalog entry and stock.
+    /// One SKU's catalog entry and stock, its safety stock resolved.
     pub fn item(&self, sku: &str) -> Option<StockItem> {
-        self.stock.read().ok()?.items.get(sku).cloned()
+        let stock = self.stock.read().ok()?;
+        stock.items.get(sku).cloned().map(|i| stock.site.resolve(i))
+    }
+
+    /// Every SKU the store keeps stock of (listed or not).
+    pub fn stock_skus(&self) -> Vec<String> {
+        self.stock
+            .read()
+            .map(|s| s.items.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The listed SKUs whose availability HQ has not heard yet.
+    pub fn unpublished(&self) -> Vec<String> {
+        self.stock
+            .read()
+            .map(|s| {
+                s.items
+                    .values()
+                    .filter(|i| {
+                        let i = s.site.resolve((*i).clone());
+                        i.listed && i.published != u64::try_from(i.available()).ok()
+                    })
+                    .map(|i| i.item.sku.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Orders taken on and not yet closed.
+    pub fn open_orders(&self) -> usize {
+        self.states
+            .read()
+            .map(|s| {
+                s.iter()
+                    .filter(|(st, _)| !st.is_closed() && *st != OrderState::Created)
+                    .count()
+            })
+            .unwrap_or(0)
     }
 
     pub fn sku_for_barcode(&self, barcode: &str) -> Option<String> {
@@ -891,12 +951,18 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// Every SKU, sorted by walking order (location, then SKU).
+    /// Every SKU, sorted by walking order (location, then SKU), safety
+    /// stock resolved.
     pub fn stock_items(&self) -> Vec<StockItem> {
         let mut out: Vec<StockItem> = self
             .stock
             .read()
-            .map(|s| s.items.values().cloned().collect())
+            .map(|s| {
+                s.items
+                    .values()
+                    .map(|i| s.site.resolve(i.clone()))
+                    .collect()
+            })
             .unwrap_or_default();
         out.sort_by(|a, b| (a.item.location, &a.item.sku).cmp(&(b.item.location, &b.item.sku)));
         out
@@ -970,6 +1036,21 @@ impl crate::domain::StoreView for Store {
     fn device_list(&self) -> Vec<crate::domain::Device> {
         Store::device_list(self)
     }
+    fn doc(&self, key: &crate::domain::stock::DocKey) -> Option<crate::domain::stock::StockDoc> {
+        Store::doc(self, key).ok().flatten()
+    }
+    fn seq_after(&self, time_ms: u64) -> u64 {
+        Store::seq_after(self, time_ms).unwrap_or(u64::MAX)
+    }
+    fn moves_from(&self, sku: &str, from: u64) -> i64 {
+        Store::moves_from(self, sku, from).unwrap_or(0)
+    }
+    fn stock_skus(&self) -> Vec<String> {
+        Store::stock_skus(self)
+    }
+    fn open_orders(&self) -> usize {
+        Store::open_orders(self)
+    }
 }
 
 fn decode_env(seq: u64, bytes: &[u8]) -> Result<Envelope, StoreError> {
@@ -1034,7 +1115,7 @@ mod tests {
             actor: Actor::Api,
             causation: None,
             dedup,
-            decide: Box::new(move |x| domain::order::decide_create(x.order, &decide_id, &c)),
+            decide: Box::new(move |x| domain::order::decide_create(x.order, &decide_id, &c, None)),
         }
     }
 
@@ -1299,7 +1380,12 @@ mod tests {
             h.close().await;
             t.join().expect("join").expect("writer ok");
         }
-        let store = Store::open(dir.path(), StoreId::new("s1").expect("valid")).expect("reopen");
+        let store = Store::open_when_free(
+            dir.path(),
+            StoreId::new("s1").expect("valid"),
+            Arc::new(crate::clock::System::default()),
+        )
+        .expect("reopen");
         assert_eq!(store.head(), 300);
         assert_eq!(
             store
@@ -1370,7 +1456,12 @@ mod tests {
         );
         let r = rebuild(dir.path(), &id).expect("rebuild");
         assert_eq!((r.events, r.orders), (2, 2));
-        let store = Store::open(dir.path(), id.clone()).expect("opens again");
+        let store = Store::open_when_free(
+            dir.path(),
+            id.clone(),
+            Arc::new(crate::clock::System::default()),
+        )
+        .expect("opens again");
         let report = store.verify().expect("verify");
         assert!(report.problems.is_empty(), "{:?}", report.problems);
         assert_eq!(store.order(&o1).expect("read").map(|o| o.last_seq), Some(1));

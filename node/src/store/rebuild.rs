@@ -21,7 +21,7 @@ pub struct RebuildReport {
 }
 
 /// The key prefixes of the projections (see the table in `store`).
-const PROJECTIONS: [u8; 7] = [b'o', b'k', b's', b'i', b'g', b'u', b'v'];
+const PROJECTIONS: [u8; 9] = [b'o', b'k', b's', b'i', b'g', b'u', b'v', b'r', b'j'];
 
 /// Rebuild the projections of the database in `dir` (store `store_id`)
 /// from its log: orders (status and content), stream positions, stock and
@@ -44,16 +44,32 @@ pub fn rebuild(dir: &Path, store_id: &StoreId) -> Result<RebuildReport, StoreErr
             });
         }
     }
-    let hq = sync::anchor_of(&tree)?;
+    let mut batch = sled::Batch::default();
+    let report = projections(&tree, dir, &mut batch)?;
+    tree.apply_batch(batch)?;
+    db.flush()?;
+    // sled's flush does not reach the drive's cache: as the writer does.
+    std::fs::File::open(dir.join("db"))?.sync_data()?;
+    Ok(report)
+}
+
+/// Put into `batch` the removal of every projection key of `tree` and the
+/// projections replayed from its log (the rebuild, and the format step
+/// that adds a projection). Refused when the log itself is damaged.
+pub(crate) fn projections(
+    tree: &sled::Tree,
+    dir: &Path,
+    batch: &mut sled::Batch,
+) -> Result<RebuildReport, StoreError> {
+    let hq = sync::anchor_of(tree)?;
     let mut check = verify::VerifyReport::default();
-    let r = verify::replay(&tree, hq, &mut check)?;
+    let r = verify::replay(tree, hq, &mut check)?;
     if !check.problems.is_empty() {
         return Err(StoreError::Damaged {
             path: dir.display().to_string(),
             detail: format!("the log itself: {}", check.problems.join("; ")),
         });
     }
-    let mut batch = sled::Batch::default();
     let mut report = RebuildReport {
         events: check.events,
         orders: r.orders.len(),
@@ -85,9 +101,11 @@ pub fn rebuild(dir: &Path, store_id: &StoreId) -> Result<RebuildReport, StoreErr
     for (name, d) in &r.devices {
         batch.insert(devices::device_key(name), codec::encode(d));
     }
-    tree.apply_batch(batch)?;
-    db.flush()?;
-    // sled's flush does not reach the drive's cache: as the writer does.
-    std::fs::File::open(dir.join("db"))?.sync_data()?;
+    for (k, d) in &r.docs {
+        batch.insert(k.as_slice(), codec::encode(d));
+    }
+    for (k, e) in &r.journal {
+        batch.insert(k.as_slice(), codec::encode(e));
+    }
     Ok(report)
 }

@@ -30,6 +30,8 @@ impl Store {
             site,
             staff,
             devices,
+            docs,
+            journal,
         } = replay(&self.tree, hq, &mut report)?;
         if report.events != self.head() {
             report.problems.push(format!(
@@ -79,6 +81,68 @@ impl Store {
                 "stock of {} SKU(s) differs from the log's (first: {})",
                 skus.len(),
                 skus.first().map_or("", |s| s.as_str())
+            ));
+        }
+        // The ledger: every SKU's on hand is the sum of its movements by
+        // kind (received + returned - sold - picked - written off +
+        // corrected), and its journal sums to it too.
+        let mut journal_sums: HashMap<String, i64> = HashMap::new();
+        for (k, e) in &journal {
+            let sku = String::from_utf8_lossy(&k[1..k.len() - 10]).into_owned();
+            *journal_sums.entry(sku).or_default() += e.delta;
+        }
+        let mut skus: Vec<&String> = stored_items.keys().collect();
+        skus.sort();
+        for sku in skus {
+            let i = &stored_items[sku];
+            if i.ledger.on_hand() != i.on_hand {
+                report.problems.push(format!(
+                    "SKU {sku}: on hand {} but its ledger says {} (received {} + returned {} - sold {} - picked {} - written off {} + corrected {})",
+                    i.on_hand, i.ledger.on_hand(), i.ledger.received, i.ledger.returned,
+                    i.ledger.sold, i.ledger.picked, i.ledger.written_off, i.ledger.corrected
+                ));
+            }
+            let j = journal_sums.get(sku).copied().unwrap_or(0);
+            if j != i.on_hand {
+                report.problems.push(format!(
+                    "SKU {sku}: on hand {} but its movement journal sums to {j}",
+                    i.on_hand
+                ));
+            }
+        }
+        let mut stored_journal = std::collections::BTreeMap::new();
+        for kv in self.tree.scan_prefix([b'j']) {
+            let (k, v) = kv?;
+            let e: super::JournalEntry = codec::decode(&v).map_err(|e| StoreError::Corrupt {
+                key: "journal".into(),
+                reason: e.to_string(),
+            })?;
+            stored_journal.insert(k.to_vec(), e);
+        }
+        if stored_journal != journal {
+            report
+                .problems
+                .push("the stock movement journal differs from the log's".into());
+        }
+        let mut stored_docs = std::collections::BTreeMap::new();
+        for kv in self.tree.scan_prefix([b'r']) {
+            let (k, v) = kv?;
+            let d: crate::domain::stock::StockDoc =
+                codec::decode(&v).map_err(|e| StoreError::Corrupt {
+                    key: "stock document".into(),
+                    reason: e.to_string(),
+                })?;
+            stored_docs.insert(k.to_vec(), d);
+        }
+        if stored_docs != docs {
+            let differ = docs
+                .keys()
+                .chain(stored_docs.keys())
+                .find(|k| docs.get(*k) != stored_docs.get(*k))
+                .map(|k| String::from_utf8_lossy(&k[2..]).into_owned())
+                .unwrap_or_default();
+            report.problems.push(format!(
+                "stock documents (receipts, deliveries, count tasks) differ from the log's (first: {differ})"
             ));
         }
         // Independent of the stock effects the writer applies (a leak in
@@ -198,6 +262,10 @@ pub(crate) struct Replay {
     pub site: Site,
     pub staff: std::collections::HashMap<String, StaffMember>,
     pub devices: std::collections::HashMap<String, crate::domain::Device>,
+    /// Stock documents by their key bytes.
+    pub docs: std::collections::BTreeMap<Vec<u8>, crate::domain::stock::StockDoc>,
+    /// The movement journal by its key bytes.
+    pub journal: std::collections::BTreeMap<Vec<u8>, super::JournalEntry>,
 }
 
 /// Replay the log of `tree`, noting in `report` what is wrong with the
@@ -215,6 +283,8 @@ pub(crate) fn replay(
     let mut site = Site::default();
     let mut staff: HashMap<String, StaffMember> = HashMap::new();
     let mut devices: HashMap<String, crate::domain::Device> = HashMap::new();
+    let mut docs = BTreeMap::new();
+    let mut journal = BTreeMap::new();
     let mut expected_seq = 1;
     let mut prev_hash = [0u8; 32];
     // What HQ acknowledged: the log must still hold that entry, with
@@ -262,16 +332,35 @@ pub(crate) fn replay(
                 env.order_id, env.order_seq
             ));
         }
-        for e in crate::domain::inventory::effects(before.as_ref(), &env.event) {
+        let mut moved: HashMap<String, u8> = HashMap::new();
+        for e in crate::domain::inventory::effects(before.as_ref(), &env.event, env.time_ms) {
             match crate::domain::inventory::effect_sku(&e) {
                 Some(sku) => {
                     let sku = sku.to_string();
                     let cur = items.remove(&sku);
+                    if let Some((delta, kind)) =
+                        crate::domain::inventory::movement(cur.as_ref(), &e)
+                    {
+                        let n = moved.entry(sku.clone()).or_insert(0);
+                        journal.insert(
+                            super::stock_docs::journal_key(&sku, seq, *n),
+                            super::JournalEntry { delta, kind },
+                        );
+                        *n = n.saturating_add(1);
+                    }
                     if let Some(i) = crate::domain::inventory::apply_to_item(cur, &e) {
                         items.insert(sku, i);
                     }
                 }
                 None => site = crate::domain::inventory::apply_to_site(site, &e),
+            }
+        }
+        for k in crate::domain::stock::doc_keys(&env.event) {
+            let bytes = super::stock_docs::doc_key(&k);
+            let cur = docs.remove(&bytes);
+            if let Some(d) = crate::domain::stock::apply_doc(&k, cur, &env.event, seq, env.time_ms)
+            {
+                docs.insert(bytes, d);
             }
         }
         if let Some(id) = crate::domain::staff::staff_id_of(&env.event) {
@@ -327,5 +416,7 @@ pub(crate) fn replay(
         site,
         staff,
         devices,
+        docs,
+        journal,
     })
 }

@@ -28,6 +28,7 @@ use super::{
 };
 use crate::config::Durability;
 use crate::domain::inventory::{self, Effect};
+use crate::domain::stock::{self, DocKey, StockDoc};
 use crate::domain::{
     self, Ctx, Decision, Device, Order, Rejection, Site, StaffMember, StockItem, StoreView,
 };
@@ -636,8 +637,16 @@ impl<S: EventSink> Writer<S> {
             let bytes = codec::encode(&env);
             group.last_hash = chain_hash(&bytes);
             group.batch.insert(log_key(group.head), bytes.as_slice());
-            for effect in inventory::effects(order.as_ref(), &env.event) {
-                group.apply_effect(store, &effect)?;
+            for effect in inventory::effects(order.as_ref(), &env.event, env.time_ms) {
+                group.apply_effect(store, &effect, env.log_seq)?;
+            }
+            for key in stock::doc_keys(&env.event) {
+                let current = match group.docs.remove(&key) {
+                    Some(d) => d,
+                    None => store.doc(&key)?,
+                };
+                let next = stock::apply_doc(&key, current, &env.event, env.log_seq, env.time_ms);
+                group.docs.insert(key, next);
             }
             if let Some(id) = domain::staff::staff_id_of(&env.event) {
                 let current = match group.staff.remove(id) {
@@ -734,9 +743,51 @@ struct GroupView<'a> {
 impl StoreView for GroupView<'_> {
     fn item(&self, sku: &str) -> Option<StockItem> {
         match self.group.items.get(sku) {
-            Some(i) => i.clone(),
-            None => self.store.item(sku),
+            Some(i) => i.clone().map(|i| self.site().resolve(i)),
+            None => match &self.group.site {
+                // The store's settings changed in this group: resolve anew.
+                Some(site) => self.store.item(sku).map(|i| site.resolve(i)),
+                None => self.store.item(sku),
+            },
         }
+    }
+    fn doc(&self, key: &DocKey) -> Option<StockDoc> {
+        match self.group.docs.get(key) {
+            Some(d) => d.clone(),
+            None => self.store.doc(key).ok().flatten(),
+        }
+    }
+    fn seq_after(&self, time_ms: u64) -> u64 {
+        // The log holds the durable events; the group's own come after
+        // them, stamped now: after any time the log does not reach.
+        self.store
+            .seq_after(time_ms)
+            .unwrap_or(self.store.head() + 1)
+    }
+    fn moves_from(&self, sku: &str, from: u64) -> i64 {
+        let durable = self.store.moves_from(sku, from).unwrap_or(0);
+        let group: i64 = self
+            .group
+            .journal
+            .iter()
+            .filter(|(s, seq, _)| s == sku && *seq >= from)
+            .map(|(_, _, e)| e.delta)
+            .sum();
+        durable.saturating_add(group)
+    }
+    fn stock_skus(&self) -> Vec<String> {
+        let mut skus = self.store.stock_skus();
+        skus.extend(
+            self.group
+                .items
+                .iter()
+                .filter(|(k, v)| v.is_some() && self.store.item(k).is_none())
+                .map(|(k, _)| k.clone()),
+        );
+        skus
+    }
+    fn open_orders(&self) -> usize {
+        self.store.open_orders()
     }
     fn sku_for_barcode(&self, barcode: &str) -> Option<String> {
         let in_group = self
@@ -815,6 +866,10 @@ struct Group {
     devices: HashMap<String, Option<Device>>,
     /// Node streams' last `order_seq`.
     streams: HashMap<OrderId, u64>,
+    /// Stock documents changed by the group.
+    docs: HashMap<DocKey, Option<StockDoc>>,
+    /// On-hand movements of the group: (SKU, log_seq, entry).
+    journal: Vec<(String, u64, crate::store::JournalEntry)>,
 }
 
 impl Group {
@@ -832,16 +887,32 @@ impl Group {
             staff: HashMap::new(),
             devices: HashMap::new(),
             streams: HashMap::new(),
+            docs: HashMap::new(),
+            journal: Vec::new(),
         }
     }
 
-    fn apply_effect(&mut self, store: &Store, effect: &Effect) -> Result<(), StoreError> {
+    /// Apply one effect of the event at `log_seq`; a change of on-hand
+    /// stock goes in the SKU's journal too.
+    fn apply_effect(
+        &mut self,
+        store: &Store,
+        effect: &Effect,
+        log_seq: u64,
+    ) -> Result<(), StoreError> {
         match inventory::effect_sku(effect) {
             Some(sku) => {
                 let current = match self.items.remove(sku) {
                     Some(i) => i,
                     None => store.item(sku),
                 };
+                if let Some((delta, kind)) = inventory::movement(current.as_ref(), effect) {
+                    self.journal.push((
+                        sku.to_string(),
+                        log_seq,
+                        crate::store::JournalEntry { delta, kind },
+                    ));
+                }
                 self.items
                     .insert(sku.to_string(), inventory::apply_to_item(current, effect));
             }
@@ -885,6 +956,25 @@ impl Group {
         }
         for (id, seq) in &self.streams {
             self.batch.insert(stream_key(id), &seq.to_be_bytes());
+        }
+        for (k, d) in self.docs.drain() {
+            match d {
+                Some(d) => self
+                    .batch
+                    .insert(super::stock_docs::doc_key(&k), codec::encode(&d)),
+                None => self.batch.remove(super::stock_docs::doc_key(&k)),
+            }
+        }
+        // One event may move one SKU more than once (a damaged return:
+        // back, then written off): numbered within the event.
+        let mut n: HashMap<(String, u64), u8> = HashMap::new();
+        for (sku, seq, e) in self.journal.drain(..) {
+            let i = n.entry((sku.clone(), seq)).or_insert(0);
+            self.batch.insert(
+                super::stock_docs::journal_key(&sku, seq, *i),
+                codec::encode(&e),
+            );
+            *i = i.saturating_add(1);
         }
         if self.last_hash != hash_before {
             let head = ChainHead {

@@ -51,6 +51,8 @@ struct State {
     payload: Option<Vec<u8>>,
     status_sent: Option<Instant>,
     gauges_set: Option<Instant>,
+    /// When the link last returned with an availability snapshot.
+    snapshot_sent: Option<Instant>,
 }
 
 impl State {
@@ -61,6 +63,7 @@ impl State {
             payload: None,
             status_sent: None,
             gauges_set: None,
+            snapshot_sent: None,
         }
     }
 
@@ -156,6 +159,24 @@ impl Agent {
         // sent again now (`connected`). HQ drops a duplicate by sequence.
         self.send_status(client, true);
         st.status_sent = Some(Instant::now());
+        // The link is back: HQ gets the whole catalog's availability (at
+        // most once per `SNAPSHOT_EVERY`, a flapping link would otherwise
+        // write it again and again), behind whatever waited.
+        let due = st
+            .snapshot_sent
+            .is_none_or(|t| t.elapsed() >= crate::services::availability::SNAPSHOT_EVERY);
+        if due {
+            st.snapshot_sent = Some(Instant::now());
+            let writer = self.writer.clone();
+            tokio::spawn(async move {
+                if let Err(e) = writer
+                    .write(crate::services::availability::snapshot())
+                    .await
+                {
+                    tracing::warn!(error = %e, "availability snapshot not appended");
+                }
+            });
+        }
         self.pump(client, st)
     }
 

@@ -540,13 +540,61 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// The JSON API's door: the bearer token, or a staff session (whose state
-/// changes need the CSRF header and this host's `Origin`).
+/// A till's HTTP credential: `Authorization: Basic` with the name and
+/// password of a registered device of kind `till`. It opens the receipts
+/// route only.
+fn till_caller(s: &AppState, req: &Request) -> Option<Result<Caller, AppError>> {
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))?;
+    let refused = || {
+        s.metrics.till_auth_failure();
+        Some(Err(AppError::Unauthorized))
+    };
+    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(basic.trim()) else {
+        return refused();
+    };
+    let Some((name, password)) = std::str::from_utf8(&raw)
+        .ok()
+        .and_then(|t| t.split_once(':'))
+    else {
+        return refused();
+    };
+    let till = s
+        .store
+        .device(name)
+        .filter(|d| d.kind == protocol::DeviceKind::Till);
+    if till.is_none() || !s.store.check_device(name, password) {
+        return refused();
+    }
+    if !req.uri().path().ends_with("/till/receipts") {
+        return Some(Err(AppError::Forbidden(
+            "a till's credential opens POST /api/v1/till/receipts only".into(),
+        )));
+    }
+    Some(Ok(Caller {
+        principal: Principal::Device {
+            name: name.to_string(),
+            kind: protocol::DeviceKind::Till,
+        },
+        session: None,
+    }))
+}
+
+/// The JSON API's door: the bearer token, a till's credential (for its
+/// receipts), or a staff session (whose state changes need the CSRF
+/// header and this host's `Origin`).
 pub async fn api_auth(
     State(s): State<AppState>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, AppError> {
+    if let Some(till) = till_caller(&s, &req) {
+        req.extensions_mut().insert(till?);
+        return Ok(next.run(req).await);
+    }
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)

@@ -74,6 +74,9 @@ impl AppError {
             AppError::Rejected(Rejection::ConflictingOrder(_)) => {
                 (StatusCode::CONFLICT, "conflicting_order")
             }
+            AppError::Rejected(Rejection::ConflictingReceipt(_)) => {
+                (StatusCode::CONFLICT, "conflicting_receipt")
+            }
             AppError::Rejected(Rejection::UnknownSku(_)) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "unknown_sku")
             }

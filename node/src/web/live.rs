@@ -195,7 +195,7 @@ fn publish(s: &AppState, batch: &[Envelope]) {
         let has = |k: EventKind| kinds.contains(&k);
         let total =
             *queue_total.get_or_insert_with(|| s.store.pick_queue(None, 0).map_or(0, |(_, t)| t));
-        match QueueEntry::of(&o) {
+        match QueueEntry::of(&o, &s.store) {
             Some(e) => s.live.send(
                 Channel::Queue,
                 Some(id.to_string()),

@@ -84,7 +84,7 @@ impl AppState {
 
 /// The node's HTTP application.
 pub fn app(state: AppState) -> Router {
-    use api::{admin, orders, picking, pickup, staff, stock};
+    use api::{admin, orders, picking, pickup, staff, stock, till};
     let api = Router::new()
         .route(
             "/orders",
@@ -122,6 +122,23 @@ pub fn app(state: AppState) -> Router {
         .route("/stock/{sku}", get(stock::get_stock))
         .route("/stock/count", post(stock::count_stock))
         .route("/stock/adjust", post(stock::adjust_stock))
+        .route("/stock/safety", post(stock::set_safety))
+        .route("/stock/write-off", post(stock::write_off))
+        .route("/stock/snapshot", post(stock::snapshot))
+        .route("/till/receipts", post(till::post_receipt))
+        .route(
+            "/deliveries",
+            get(stock::list_deliveries).post(stock::receive_delivery),
+        )
+        .route("/deliveries/announce", post(stock::announce_delivery))
+        .route(
+            "/count-tasks",
+            get(stock::list_count_tasks).post(stock::open_count_task),
+        )
+        .route("/count-tasks/{id}/count", post(stock::record_count))
+        .route("/count-tasks/{id}/approve", post(stock::approve_count))
+        .route("/count-tasks/{id}/cancel", post(stock::cancel_count))
+        .route("/orders/{id}/reject", post(orders::reject))
         .route(
             "/catalog/import",
             post(stock::import_catalog).layer(DefaultBodyLimit::max(stock::IMPORT_MAX_BYTES)),
@@ -351,6 +368,16 @@ async fn metrics(State(s): State<AppState>, headers: axum::http::HeaderMap) -> R
     s.metrics
         .skus_out_of_stock
         .set(crate::read::dashboard::out_of_stock(&s.store).len() as i64);
+    let items = s.store.stock_items();
+    s.metrics
+        .skus_short_for_orders
+        .set(items.iter().filter(|i| i.short_for_orders()).count() as i64);
+    s.metrics.count_tasks_open.set(
+        s.store
+            .count_tasks()
+            .map(|t| t.iter().filter(|t| t.state.is_open()).count())
+            .unwrap_or(0) as i64,
+    );
     s.metrics
         .staff_locked
         .set(s.sessions.lockouts.locked_count(crate::store::now_ms()) as i64);

@@ -3,11 +3,44 @@
 #![allow(dead_code)] // each test crate uses a different part
 
 use protocol::{
-    Actor, ArrivalChannel, CancelStage, CatalogItem, ChainHash, Command, CommandEnvelope,
-    CommandReply, DeviceKind, Envelope, Event, EventId, Location, NewOrder, OrderId, OrderLine,
-    PaymentMode, PickLine, PickupProof, ReplyStatus, Role, ShortReason, SkuQuantity, SlotKind,
-    StagingSlot, StoreId, Zone, SCHEMA_VERSION,
+    Actor, ArrivalChannel, CancelStage, CatalogEntry, CatalogItem, ChainHash, Command,
+    CommandEnvelope, CommandReply, CountReason, DeviceKind, Envelope, Event, EventId, Location,
+    NewOrder, OrderId, OrderLine, Partial, PaymentMode, PickLine, PickupProof, Receipt,
+    ReceiptKind, ReceiptLine, Reconciled, RejectCode, RejectedLine, ReplyStatus, Role, SafetyScope,
+    ShortReason, SkuAvailability, SkuQuantity, SlotKind, SnapshotLine, StaffRejectReason,
+    StagingSlot, StoreId, WriteOffReason, Zone, SCHEMA_VERSION,
 };
+
+/// A till receipt with two lines.
+pub fn receipt() -> Receipt {
+    Receipt {
+        receipt_id: s("T1-0042"),
+        till: s("till-1"),
+        at_ms: 1_717_171_717_000,
+        kind: ReceiptKind::Sale,
+        voids: None,
+        lines: vec![
+            ReceiptLine {
+                sku: s("MILK-1L"),
+                quantity: 2,
+                damaged: false,
+            },
+            ReceiptLine {
+                sku: s("EGGS-6"),
+                quantity: 1,
+                damaged: true,
+            },
+        ],
+    }
+}
+
+fn avail(sku: &str, available: u64, on_hand: i64) -> SkuAvailability {
+    SkuAvailability {
+        sku: s(sku),
+        available,
+        on_hand,
+    }
+}
 
 /// The event id of every golden envelope.
 pub const EVENT_ID: [u8; 16] = [
@@ -421,6 +454,165 @@ pub fn events() -> Vec<(&'static str, Event, Actor)> {
             },
             Actor::Api,
         ),
+        (
+            "order_rejected_with_code",
+            Event::OrderRejectedWithCode {
+                code: RejectCode::OutOfStock,
+                skus: vec![s("MILK-1L")],
+                note: s("2 available, 3 ordered"),
+            },
+            Actor::Service(s("order")),
+        ),
+        (
+            "order_lines_rejected",
+            Event::OrderLinesRejected {
+                lines: vec![RejectedLine {
+                    line_no: 2,
+                    sku: s("EGGS-6"),
+                    quantity: 1,
+                    code: RejectCode::OutOfStock,
+                }],
+                reason: Some(StaffRejectReason::Damaged),
+                by: s("1001"),
+            },
+            Actor::Staff(s("1001")),
+        ),
+        (
+            "till_receipt_recorded",
+            Event::TillReceiptRecorded {
+                receipt: receipt(),
+                reverses: None,
+                voided: false,
+            },
+            Actor::Device(s("till-1")),
+        ),
+        (
+            "stock_written_off",
+            Event::StockWrittenOff {
+                sku: s("MILK-1L"),
+                quantity: 3,
+                reason: WriteOffReason::OutOfDate,
+                note: s("shelf check"),
+                by: s("1001"),
+            },
+            Actor::Staff(s("1001")),
+        ),
+        (
+            "safety_stock_set",
+            Event::SafetyStockSet {
+                scope: SafetyScope::Category(s("dairy")),
+                safety: Some(2),
+                by: s("1001"),
+            },
+            Actor::Staff(s("1001")),
+        ),
+        (
+            "delivery_announced",
+            Event::DeliveryAnnounced {
+                delivery_id: s("D-77"),
+                lines: vec![sku_quantity("MILK-1L", 24)],
+                expected_ms: Some(1_717_200_000_000),
+            },
+            Actor::Cloud,
+        ),
+        (
+            "delivery_received",
+            Event::DeliveryReceived {
+                delivery_id: s("D-77"),
+                lines: vec![sku_quantity("MILK-1L", 22)],
+                by: s("1003"),
+            },
+            Actor::Staff(s("1003")),
+        ),
+        (
+            "stock_snapshot_reconciled",
+            Event::StockSnapshotReconciled {
+                as_of_ms: 1_717_100_000_000,
+                items: vec![Reconciled {
+                    sku: s("MILK-1L"),
+                    hq_on_hand: 40,
+                    local_after: -3,
+                    on_hand: 37,
+                }],
+                ignored: vec![s("EGGS-6")],
+            },
+            Actor::Cloud,
+        ),
+        (
+            "count_task_opened",
+            Event::CountTaskOpened {
+                task_id: s("C18f"),
+                sku: s("MILK-1L"),
+                reason: CountReason::NotFound,
+                note: s("short on ORD-9"),
+            },
+            Actor::Staff(s("1003")),
+        ),
+        (
+            "count_recorded",
+            Event::CountRecorded {
+                task_id: s("C18f"),
+                counted: 7,
+                expected: 12,
+                by: s("1003"),
+            },
+            Actor::Staff(s("1003")),
+        ),
+        (
+            "count_applied",
+            Event::CountApplied {
+                task_id: s("C18f"),
+                sku: s("MILK-1L"),
+                counted: 7,
+                moved_since: -1,
+                by: s("1001"),
+            },
+            Actor::Staff(s("1001")),
+        ),
+        (
+            "count_task_cancelled",
+            Event::CountTaskCancelled {
+                task_id: s("C18f"),
+                sku: s("MILK-1L"),
+                reason: s("counted by HQ"),
+                by: s("1001"),
+            },
+            Actor::Staff(s("1001")),
+        ),
+        (
+            "availability_changed",
+            Event::AvailabilityChanged {
+                items: vec![avail("MILK-1L", 5, 9)],
+            },
+            Actor::Service(s("availability")),
+        ),
+        (
+            "availability_snapshot",
+            Event::AvailabilitySnapshot {
+                snapshot_id: s("A18f"),
+                part: 1,
+                parts: 2,
+                items: vec![avail("EGGS-6", 0, -1)],
+            },
+            Actor::Service(s("availability")),
+        ),
+        (
+            "catalog_entries_imported",
+            Event::CatalogEntriesImported {
+                items: vec![CatalogEntry {
+                    item: catalog_items().remove(0),
+                    category: Some(s("dairy")),
+                }],
+            },
+            Actor::Api,
+        ),
+        (
+            "order_partial_policy",
+            Event::OrderPartialPolicy {
+                partial: Partial::Allow,
+            },
+            Actor::Cloud,
+        ),
     ]
 }
 
@@ -723,6 +915,162 @@ pub fn commands() -> Vec<(&'static str, CommandEnvelope)> {
                 id: s("cmd-0025"),
                 command: Command::RemoveDevice {
                     name: s("locker-1"),
+                },
+            },
+        ),
+        (
+            "record_receipt",
+            CommandEnvelope {
+                id: s("cmd-0026"),
+                command: Command::RecordReceipt { receipt: receipt() },
+            },
+        ),
+        (
+            "write_off",
+            CommandEnvelope {
+                id: s("cmd-0027"),
+                command: Command::WriteOff {
+                    sku: s("MILK-1L"),
+                    quantity: 1,
+                    reason: WriteOffReason::Damaged,
+                    note: s("dropped"),
+                },
+            },
+        ),
+        (
+            "set_safety_stock",
+            CommandEnvelope {
+                id: s("cmd-0028"),
+                command: Command::SetSafetyStock {
+                    scope: SafetyScope::Sku(s("MILK-1L")),
+                    safety: Some(3),
+                },
+            },
+        ),
+        (
+            "announce_delivery",
+            CommandEnvelope {
+                id: s("cmd-0029"),
+                command: Command::AnnounceDelivery {
+                    delivery_id: s("D-77"),
+                    lines: vec![sku_quantity("MILK-1L", 24)],
+                    expected_ms: None,
+                },
+            },
+        ),
+        (
+            "receive_delivery",
+            CommandEnvelope {
+                id: s("cmd-0030"),
+                command: Command::ReceiveDelivery {
+                    delivery_id: Some(s("D-77")),
+                    lines: vec![sku_quantity("MILK-1L", 22)],
+                },
+            },
+        ),
+        (
+            "reconcile_snapshot",
+            CommandEnvelope {
+                id: s("cmd-0031"),
+                command: Command::ReconcileSnapshot {
+                    as_of_ms: 1_717_100_000_000,
+                    lines: vec![SnapshotLine {
+                        sku: s("MILK-1L"),
+                        on_hand: 40,
+                    }],
+                },
+            },
+        ),
+        (
+            "open_count_task",
+            CommandEnvelope {
+                id: s("cmd-0032"),
+                command: Command::OpenCountTask {
+                    sku: s("MILK-1L"),
+                    note: s("looks low"),
+                },
+            },
+        ),
+        (
+            "record_count",
+            CommandEnvelope {
+                id: s("cmd-0033"),
+                command: Command::RecordCount {
+                    task_id: s("C18f"),
+                    counted: 7,
+                },
+            },
+        ),
+        (
+            "approve_count",
+            CommandEnvelope {
+                id: s("cmd-0034"),
+                command: Command::ApproveCount { task_id: s("C18f") },
+            },
+        ),
+        (
+            "cancel_count_task",
+            CommandEnvelope {
+                id: s("cmd-0035"),
+                command: Command::CancelCountTask {
+                    task_id: s("C18f"),
+                    reason: s("counted by HQ"),
+                },
+            },
+        ),
+        (
+            "reject_order",
+            CommandEnvelope {
+                id: s("cmd-0036"),
+                command: Command::RejectOrder {
+                    order_id: order_id(),
+                    reason: StaffRejectReason::NotInStock,
+                    lines: vec![2],
+                    note: s("shelf empty"),
+                },
+            },
+        ),
+        (
+            "request_availability",
+            CommandEnvelope {
+                id: s("cmd-0037"),
+                command: Command::RequestAvailability {},
+            },
+        ),
+        (
+            "short_item_with_write_off",
+            CommandEnvelope {
+                id: s("cmd-0038"),
+                command: Command::ShortItemWithWriteOff {
+                    order_id: order_id(),
+                    line_no: 1,
+                    found: 1,
+                    reason: ShortReason::Damaged,
+                    written_off: 2,
+                },
+            },
+        ),
+        (
+            "import_catalog_entries",
+            CommandEnvelope {
+                id: s("cmd-0039"),
+                command: Command::ImportCatalogEntries {
+                    items: vec![CatalogEntry {
+                        item: catalog_items().remove(1),
+                        category: None,
+                    }],
+                    stock: vec![sku_quantity("SKU-LAGER-6", 12)],
+                },
+            },
+        ),
+        (
+            "create_order_with_policy",
+            CommandEnvelope {
+                id: s("cmd-0040"),
+                command: Command::CreateOrderWithPolicy {
+                    order_id: order_id(),
+                    order: new_order(),
+                    partial: Partial::None,
                 },
             },
         ),

@@ -8,6 +8,7 @@ pub mod picking;
 pub mod pickup;
 pub mod staff;
 pub mod stock;
+pub mod till;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -211,6 +212,78 @@ pub(crate) async fn act(
         "state": order.as_ref().map(|o| o.state),
         "log_seqs": log_seqs,
     })))
+}
+
+/// What a store-stream command did: its events (log positions and
+/// kinds), and whether it was a resend answered from the first time.
+pub(crate) struct StoreDone {
+    pub log_seqs: Vec<u64>,
+    pub events: Vec<&'static str>,
+    pub repeat: bool,
+}
+
+/// A command on the store's own stream (stock, counts, deliveries,
+/// receipts), decided like every other door's and answered once durable.
+/// `resend`: the inbox scope and id that make a resend get the first
+/// answer.
+pub(crate) async fn act_store(
+    s: &AppState,
+    caller: &Caller,
+    resend: Option<(String, String)>,
+    command: Command,
+) -> Result<StoreDone, AppError> {
+    let req = commands::prepare(command, &caller.principal, resend, &s.rules, &s.store)
+        .map_err(|e| AppError::Forbidden(e.0))?;
+    let (log_seqs, repeat) = match s.writer.write(req).await? {
+        Written::Applied { log_seqs, .. } => (log_seqs, false),
+        Written::Repeat(reply) => match reply.status {
+            protocol::ReplyStatus::Accepted => (reply.log_seqs, true),
+            _ => return Err(AppError::Refused(reply.reason.unwrap_or_default())),
+        },
+        Written::IdReused => {
+            return Err(AppError::Conflict(
+                "this id was already used for a different request".into(),
+            ))
+        }
+        Written::Rejected { rejection, .. } => {
+            s.metrics.command("api", "rejected");
+            return Err(AppError::Rejected(rejection));
+        }
+        Written::AlreadyReacted => {
+            return Err(AppError::Internal(
+                "unexpected dedup outcome for an API write".into(),
+            ))
+        }
+    };
+    s.metrics.command("api", "accepted");
+    let mut events = Vec::with_capacity(log_seqs.len());
+    for seq in &log_seqs {
+        if let Some(env) = s.store.event(*seq)? {
+            events.push(env.event.kind().name());
+        }
+    }
+    Ok(StoreDone {
+        log_seqs,
+        events,
+        repeat,
+    })
+}
+
+/// The resend key of an `Idempotency-Key` header, checked.
+pub(crate) fn resend_key(
+    caller: &Caller,
+    key: IdemKey,
+) -> Result<Option<(String, String)>, AppError> {
+    match key.0 {
+        Some(k) => {
+            commands::check_id(&k).map_err(|reason| AppError::InvalidBody {
+                field: "Idempotency-Key".into(),
+                reason,
+            })?;
+            Ok(Some((key_scope(&caller.principal), k)))
+        }
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Orders: create, list and search, read one, confirm payment, cancel.
+//! Orders: create, list and search, read one, confirm payment, cancel,
+//! reject before picking.
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -9,7 +10,9 @@ use serde_json::{json, Value};
 use super::{act, applied, order_id, request, IdemKey, JsonBody};
 use crate::web::auth::Caller;
 use crate::web::{AppError, AppState};
-use protocol::{Command, Envelope, NewOrder, OrderId, OrderLine, PaymentMode};
+use protocol::{
+    Command, Envelope, NewOrder, OrderId, OrderLine, Partial, PaymentMode, StaffRejectReason,
+};
 
 use crate::domain::{Order, OrderState};
 
@@ -29,6 +32,9 @@ pub struct CreateOrderBody {
     payment: PaymentMode,
     #[serde(default)]
     pickup_token: Option<String>,
+    /// `allow` or `none`; absent: the store's `orders.partial`.
+    #[serde(default)]
+    partial: Option<Partial>,
 }
 
 #[derive(Debug, Serialize)]
@@ -44,14 +50,22 @@ pub async fn create_order(
     caller: Caller,
     JsonBody(body): JsonBody<CreateOrderBody>,
 ) -> Result<(StatusCode, Json<Created>), AppError> {
-    let command = Command::CreateOrder {
-        order_id: body.order_id,
-        order: NewOrder {
-            customer_name: body.customer_name,
-            lines: body.lines,
-            due_at_ms: body.due_at_ms,
-            payment: body.payment,
-            pickup_token: body.pickup_token,
+    let order = NewOrder {
+        customer_name: body.customer_name,
+        lines: body.lines,
+        due_at_ms: body.due_at_ms,
+        payment: body.payment,
+        pickup_token: body.pickup_token,
+    };
+    let command = match body.partial {
+        None => Command::CreateOrder {
+            order_id: body.order_id,
+            order,
+        },
+        Some(partial) => Command::CreateOrderWithPolicy {
+            order_id: body.order_id,
+            order,
+            partial,
         },
     };
     let order = applied(s.writer.write(request(command, &caller, &s)?).await?, &s)?;
@@ -226,6 +240,43 @@ pub async fn cancel(
             order_id,
             reason: body.reason,
             by: body.by,
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectBody {
+    reason: StaffRejectReason,
+    /// Order line numbers (1-based); empty or left out: the whole order.
+    #[serde(default)]
+    lines: Vec<u32>,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /api/v1/orders/{id}/reject`: staff reject an accepted order, or
+/// some of its lines, before picking (`not_in_stock`, `damaged`,
+/// `cannot_fulfil_in_time`, `customer_request`); HQ hears it with a code
+/// it can re-route on.
+pub async fn reject(
+    State(s): State<AppState>,
+    caller: Caller,
+    key: IdemKey,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody<RejectBody>,
+) -> Result<Json<Value>, AppError> {
+    let order_id = order_id(&raw)?;
+    act(
+        &s,
+        &caller,
+        key,
+        Command::RejectOrder {
+            order_id,
+            reason: body.reason,
+            lines: body.lines,
+            note: body.note,
         },
     )
     .await

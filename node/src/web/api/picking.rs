@@ -116,6 +116,10 @@ pub struct ShortBody {
     /// Why (default `not_found`).
     #[serde(default)]
     reason: ShortReason,
+    /// For `damaged` and `out_of_date`: how many units were bad (written
+    /// off); default: the units the line lacked.
+    #[serde(default)]
+    written_off: Option<u32>,
     #[serde(default)]
     staff: String,
 }
@@ -133,11 +137,20 @@ pub async fn short_item(
         &s,
         &caller.acting_for(&body.staff),
         key,
-        Command::ShortItemWithReason {
-            order_id,
-            line_no,
-            found: body.found,
-            reason: body.reason,
+        match body.written_off {
+            None => Command::ShortItemWithReason {
+                order_id,
+                line_no,
+                found: body.found,
+                reason: body.reason,
+            },
+            Some(written_off) => Command::ShortItemWithWriteOff {
+                order_id,
+                line_no,
+                found: body.found,
+                reason: body.reason,
+                written_off,
+            },
         },
     )
     .await

@@ -294,6 +294,31 @@ pub async fn dashboard(State(s): State<AppState>, staff: Staff) -> Result<Respon
                     }
                 }
             }
+            @if !d.count_tasks.is_empty() || !d.at_risk.is_empty() {
+                section class="card warn-card" aria-labelledby="counts-h" id="count-tasks" {
+                    h2 id="counts-h" { (m.f("manager.count_tasks", &[("n", &d.count_tasks.len())])) }
+                    ul class="plain" {
+                        @for t in &d.count_tasks {
+                            li {
+                                a href={"/stock?q=" (urlencode(&t.sku))} { (t.sku) }
+                                " — " (m.t(&format!("count.reason.{}", t.reason.name())))
+                                " — " (m.t(&format!("count.state.{}", t.state.name())))
+                                @if let Some(c) = t.counts.last() {
+                                    " (" (m.f("count.last", &[("counted", &c.counted), ("expected", &c.expected)])) ")"
+                                }
+                            }
+                        }
+                    }
+                    @if !d.at_risk.is_empty() {
+                        h3 { (m.f("manager.at_risk", &[("n", &d.at_risk.len())])) }
+                        ul class="plain inline-list" {
+                            @for o in &d.at_risk {
+                                li { a href={"/orders/" (urlencode(o.id.as_str()))} { (o.id) } }
+                            }
+                        }
+                    }
+                }
+            }
             section class="card" aria-labelledby="oos-h" {
                 h2 id="oos-h" { (m.f("manager.out_of_stock", &[("n", &d.out_of_stock.len())])) }
                 ul class="plain inline-list" {

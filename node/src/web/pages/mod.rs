@@ -6,6 +6,7 @@
 //! plain form post with a redirect back (and a message shown once), and
 //! the page's script (`assets/app.js`) with JSON it shows in place — so the
 //! pages work without script too, only less smoothly.
+pub mod counts;
 pub mod desk;
 pub mod login;
 pub mod manager;
@@ -51,6 +52,12 @@ pub fn routes() -> Router<AppState> {
         .route("/desk/check-in", post(desk::check_in))
         .route("/orders/{id}", get(order::page))
         .route("/orders/{id}/cancel", post(order::cancel))
+        .route("/orders/{id}/reject", post(order::reject))
+        .route("/counts", get(counts::page))
+        .route("/counts/count", post(counts::count))
+        .route("/counts/approve", post(counts::approve))
+        .route("/counts/cancel", post(counts::cancel))
+        .route("/stock/count-task", post(counts::ask))
         .route("/stock", get(stock::page))
         .route("/stock/count", post(stock::count))
         .route("/stock/adjust", post(stock::adjust))
@@ -547,6 +554,7 @@ pub fn layout(
         ("/pick", m.t("nav.pick"), member.acts_as(Role::Picker)),
         ("/desk", m.t("nav.desk"), member.acts_as(Role::Desk)),
         ("/stock", m.t("nav.stock"), true),
+        ("/counts", m.t("nav.counts"), member.acts_as(Role::Picker)),
         (
             "/manager",
             m.t("nav.manager"),

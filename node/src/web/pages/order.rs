@@ -214,6 +214,100 @@ pub fn describe(s: &AppState, env: &Envelope) -> String {
             &[("name", name), ("kind", &kind.name())],
         ),
         Event::DeviceRemoved { name } => m.f("event.device_removed", &[("name", name)]),
+        Event::OrderRejectedWithCode { note, .. } => {
+            m.f("event.order_rejected", &[("reason", note)])
+        }
+        Event::OrderLinesRejected { lines, .. } => m.f(
+            "event.order_lines_rejected",
+            &[(
+                "lines",
+                &lines
+                    .iter()
+                    .map(|l| {
+                        format!(
+                            "{} × {} ({})",
+                            l.quantity,
+                            l.sku,
+                            l.code.name().replace('_', " ")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )],
+        ),
+        Event::TillReceiptRecorded { receipt, .. } => m.f(
+            "event.till_receipt_recorded",
+            &[
+                ("till", &receipt.till),
+                ("kind", &receipt.kind.name()),
+                ("id", &receipt.receipt_id),
+            ],
+        ),
+        Event::StockWrittenOff {
+            sku,
+            quantity,
+            reason,
+            ..
+        } => m.f(
+            "event.stock_written_off",
+            &[
+                ("sku", sku),
+                ("n", quantity),
+                ("reason", &reason.name().replace('_', " ")),
+            ],
+        ),
+        Event::SafetyStockSet { scope, safety, .. } => {
+            let what = match scope {
+                protocol::SafetyScope::Store => "*".to_string(),
+                protocol::SafetyScope::Category(c) => c.clone(),
+                protocol::SafetyScope::Sku(s) => s.clone(),
+            };
+            let n = safety.map_or_else(|| "–".to_string(), |n| n.to_string());
+            m.f("event.safety_stock_set", &[("what", &what), ("n", &n)])
+        }
+        Event::DeliveryAnnounced { delivery_id, .. } => {
+            m.f("event.delivery_announced", &[("id", delivery_id)])
+        }
+        Event::DeliveryReceived { delivery_id, .. } => {
+            m.f("event.delivery_received", &[("id", delivery_id)])
+        }
+        Event::StockSnapshotReconciled { items, .. } => {
+            m.f("event.stock_snapshot_reconciled", &[("n", &items.len())])
+        }
+        Event::CountTaskOpened { sku, reason, .. } => m.f(
+            "event.count_task_opened",
+            &[
+                ("sku", sku),
+                ("reason", &m.t(&format!("count.reason.{}", reason.name()))),
+            ],
+        ),
+        Event::CountRecorded {
+            task_id, counted, ..
+        } => m.f("event.count_recorded", &[("sku", task_id), ("n", counted)]),
+        Event::CountApplied {
+            sku,
+            counted,
+            moved_since,
+            ..
+        } => m.f(
+            "event.count_applied",
+            &[("sku", sku), ("n", &(i64::from(*counted) + moved_since))],
+        ),
+        Event::CountTaskCancelled { sku, .. } => m.f("event.count_task_cancelled", &[("sku", sku)]),
+        Event::AvailabilityChanged { items } => {
+            m.f("event.availability_changed", &[("n", &items.len())])
+        }
+        Event::AvailabilitySnapshot { part, parts, .. } => m.f(
+            "event.availability_snapshot",
+            &[("part", part), ("parts", parts)],
+        ),
+        Event::CatalogEntriesImported { items } => {
+            m.n("event.catalog_imported", items.len() as u64, &[])
+        }
+        Event::OrderPartialPolicy { partial } => m.f(
+            "event.order_partial_policy",
+            &[("partial", &m.t(&format!("partial.{}", partial.name())))],
+        ),
     }
 }
 
@@ -335,6 +429,37 @@ fn actions(s: &AppState, staff: &Staff, o: &Order) -> Markup {
                 a class="button" href={"/desk?q=" (urlencode(o.id.as_str()))} { (m.t("order.to_desk")) }
             }
         }
+        @if me.acts_as(Role::Manager) && matches!(o.state, OrderState::Accepted | OrderState::Processed | OrderState::Prepared) {
+            details class="panel" id="reject" {
+                summary class="button danger" { (m.t("order.reject")) }
+                form method="post" action={"/orders/" (o.id) "/reject"} class="stack" {
+                    (csrf(staff))
+                    fieldset {
+                        legend { (m.t("order.reject_reason")) }
+                        @for r in protocol::StaffRejectReason::ALL {
+                            label class="check" {
+                                input type="radio" name="reason" value=(r.name()) required;
+                                " " (m.t(&format!("reject.{}", r.name())))
+                            }
+                        }
+                    }
+                    @if o.lines_to_fill().count() > 1 {
+                        fieldset {
+                            legend { (m.t("order.reject_lines")) }
+                            @for (n, l) in o.lines_to_fill() {
+                                label class="check" {
+                                    input type="checkbox" name="line" value=(n);
+                                    " " (l.quantity) " × " (l.sku)
+                                }
+                            }
+                        }
+                    }
+                    label for="reject-note" { (m.t("order.reject_note")) }
+                    input id="reject-note" name="note" type="text" maxlength="200";
+                    button type="submit" class="danger" { (m.t("order.reject_submit")) }
+                }
+            }
+        }
         @if me.acts_as(Role::Manager) && !o.state.is_closed() {
             details class="panel" {
                 summary class="button danger" { (m.t("order.cancel")) }
@@ -425,6 +550,59 @@ pub async fn cancel(
     .await;
     let done = Done::after(
         result.map(|_| m.f("order.cancelled_done", &[("order", &id)])),
+        format!("/orders/{id}"),
+        format!("/orders/{id}"),
+    );
+    Ok(done.respond(&s, &f.staff, f.fetch))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RejectForm {
+    reason: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /orders/{id}/reject` (managers): reject the order, or the lines
+/// ticked, before picking, with a reason HQ can re-route on.
+pub async fn reject(
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+    f: PageForm<RejectForm>,
+) -> Result<Response, PageError> {
+    f.staff.require(&s, Role::Manager)?;
+    let m = &s.messages;
+    let id = OrderId::new(raw.trim()).map_err(|_| PageError::NotFound {
+        message: m.f("order.unknown", &[("order", &raw)]),
+    })?;
+    let Some(reason) = protocol::StaffRejectReason::from_name(f.form.reason.trim()) else {
+        let done = Done::after(
+            Err(m.t("order.reject_reason_missing").to_string()),
+            format!("/orders/{id}"),
+            format!("/orders/{id}"),
+        );
+        return Ok(done.respond(&s, &f.staff, f.fetch));
+    };
+    // Ticked lines (repeated `line` fields); none: the whole order.
+    let lines: Vec<u32> = f
+        .pairs
+        .iter()
+        .filter(|(k, _)| k == "line")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    let result = run(
+        &s,
+        &f.staff,
+        Command::RejectOrder {
+            order_id: id.clone(),
+            reason,
+            lines,
+            note: f.form.note.trim().to_string(),
+        },
+    )
+    .await;
+    let done = Done::after(
+        result.map(|_| m.f("order.rejected_done", &[("order", &id)])),
         format!("/orders/{id}"),
         format!("/orders/{id}"),
     );

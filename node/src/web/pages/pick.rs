@@ -558,6 +558,7 @@ fn done_line(m: &Messages, l: &WalkLine, batch: bool) -> Markup {
                     LineState::Substituted => span class="chip warn" {
                         (m.f("line.substituted", &[("sku", &l.substitute.as_ref().map(|x| x.sku.clone()).unwrap_or_default()), ("n", &l.substitute.as_ref().map_or(0, |x| x.quantity))]))
                     },
+                    LineState::Rejected => span class="chip warn" { (m.t("line.rejected")) },
                     LineState::Open => {},
                 }
             }
@@ -859,6 +860,7 @@ pub fn line_state_chip(m: &Messages, state: LineState) -> Markup {
         LineState::Picked => "line.picked",
         LineState::Shorted => "line.shorted_short",
         LineState::Substituted => "line.substituted_short",
+        LineState::Rejected => "line.rejected",
     };
     html! { span class={"chip line-" (state.name())} { (m.t(key)) } }
 }

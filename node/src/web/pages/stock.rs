@@ -83,10 +83,25 @@ pub async fn page(
                     dl class="figures" {
                         div { dt { (m.t("stock.on_hand")) } dd { (i.on_hand) } }
                         div { dt { (m.t("stock.reserved")) } dd { (i.reserved) } }
+                        div { dt { (m.t("stock.safety")) } dd { (i.safety) } }
                         div { dt { (m.t("stock.available")) } dd class={@if i.available() <= 0 {"bad-text"}} { (i.available()) } }
+                    }
+                    @if i.short_for_orders() {
+                        p class="small bad-text" { (m.t("stock.short_for_orders")) }
+                    }
+                    @if let Some(t) = &i.count_task {
+                        p class="small" { a href={"/counts#task-" (t)} { (m.t("stock.count_open")) } }
                     }
                     @if manager {
                         div class="actions" {
+                            @if i.count_task.is_none() {
+                                form method="post" action="/stock/count-task" {
+                                    (csrf(&staff))
+                                    input type="hidden" name="sku" value=(i.item.sku);
+                                    input type="hidden" name="q" value=(query);
+                                    button type="submit" { (m.t("stock.ask_count")) }
+                                }
+                            }
                             details class="panel" {
                                 summary class="button" { (m.t("stock.count")) }
                                 form method="post" action="/stock/count" class="stack" {
