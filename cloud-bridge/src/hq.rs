@@ -346,6 +346,14 @@ async fn command_status(
             {
                 v["order"] = serde_json::to_value(o).unwrap_or_default();
             }
+            // What the store applied of an HQ stock snapshot.
+            if let Some(s) = rec
+                .log_seqs
+                .iter()
+                .find_map(|seq| hq.shared.view.snapshot(&store, *seq))
+            {
+                v["stock"] = serde_json::to_value(s).unwrap_or_default();
+            }
             Ok(Json(v))
         }
         _ => Err(HqError::NotFound(format!(

@@ -15,11 +15,14 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use protocol::sync::{AvailabilityFact, OrderOutcome, ViewUpdate};
+use protocol::sync::{AvailabilityFact, OrderOutcome, SnapshotOutcome, ViewUpdate};
 use protocol::{Envelope, Event, StoreId};
 
 /// Most order outcomes remembered per instance (the oldest go first).
 const MAX_ORDERS: usize = 500_000;
+
+/// Most stock snapshot outcomes remembered per instance.
+const MAX_SNAPSHOTS: usize = 10_000;
 
 /// (store, order id).
 type OrderKey = (String, String);
@@ -31,18 +34,38 @@ struct Outcomes {
     age: std::collections::VecDeque<OrderKey>,
 }
 
+/// What the stores applied of HQ's snapshots, by (store, log_seq), and
+/// the keys oldest first.
+#[derive(Debug, Default)]
+struct Snapshots {
+    by_seq: HashMap<(String, u64), SnapshotOutcome>,
+    age: std::collections::VecDeque<(String, u64)>,
+}
+
 #[derive(Debug, Default)]
 pub struct View {
     availability: RwLock<HashMap<String, HashMap<String, AvailabilityFact>>>,
     orders: RwLock<Outcomes>,
+    snapshots: RwLock<Snapshots>,
 }
 
 /// What a run of a store's events tells the view.
 pub fn update_of(store: &StoreId, events: &[Envelope]) -> ViewUpdate {
     let mut availability: Vec<AvailabilityFact> = Vec::new();
     let mut orders = Vec::new();
+    let mut snapshots = Vec::new();
     for env in events {
         match &env.event {
+            Event::StockSnapshotReconciled {
+                as_of_ms,
+                items,
+                ignored,
+            } => snapshots.push(SnapshotOutcome {
+                log_seq: env.log_seq,
+                as_of_ms: *as_of_ms,
+                items: items.clone(),
+                ignored: ignored.clone(),
+            }),
             Event::AvailabilityChanged { items } | Event::AvailabilitySnapshot { items, .. } => {
                 for a in items {
                     availability.push(AvailabilityFact {
@@ -80,6 +103,7 @@ pub fn update_of(store: &StoreId, events: &[Envelope]) -> ViewUpdate {
         store_id: store.clone(),
         availability,
         orders,
+        snapshots,
     }
 }
 
@@ -131,6 +155,22 @@ impl View {
                 }
             }
         }
+        if !u.snapshots.is_empty() {
+            if let Ok(mut g) = self.snapshots.write() {
+                let Snapshots { by_seq: map, age } = &mut *g;
+                for s in &u.snapshots {
+                    let k = (u.store_id.to_string(), s.log_seq);
+                    if map.insert(k.clone(), s.clone()).is_none() {
+                        age.push_back(k);
+                    }
+                }
+                while age.len() > MAX_SNAPSHOTS {
+                    if let Some(old) = age.pop_front() {
+                        map.remove(&old);
+                    }
+                }
+            }
+        }
         if !u.orders.is_empty() {
             if let Ok(mut g) = self.orders.write() {
                 let Outcomes {
@@ -161,6 +201,16 @@ impl View {
                 }
             }
         }
+    }
+
+    /// What a store applied of an HQ snapshot, by its event's position.
+    pub fn snapshot(&self, store: &str, log_seq: u64) -> Option<SnapshotOutcome> {
+        self.snapshots
+            .read()
+            .ok()?
+            .by_seq
+            .get(&(store.to_string(), log_seq))
+            .cloned()
     }
 
     /// A store's availability, by SKU.

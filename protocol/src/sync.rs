@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::command::{Command, CommandReply};
 use crate::envelope::ChainHash;
 use crate::ids::{OrderId, StoreId};
-use crate::stock::{RejectCode, RejectedLine};
+use crate::stock::{Reconciled, RejectCode, RejectedLine};
 
 /// A run of the store's log, `first_seq..=last_seq` without gaps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +128,22 @@ pub struct ViewUpdate {
     pub availability: Vec<AvailabilityFact>,
     #[serde(default)]
     pub orders: Vec<OrderOutcome>,
+    /// HQ's stock snapshots as the store reconciled them.
+    #[serde(default)]
+    pub snapshots: Vec<SnapshotOutcome>,
+}
+
+/// What the store applied of an HQ stock snapshot (`reconcile_snapshot`):
+/// the event at `log_seq`, for the command's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotOutcome {
+    pub log_seq: u64,
+    pub as_of_ms: u64,
+    /// Per SKU: HQ's figure, the store's movements after `as_of_ms`, and
+    /// the on-hand that came of them.
+    pub items: Vec<Reconciled>,
+    /// SKUs left as they were: counted in the store after `as_of_ms`.
+    pub ignored: Vec<String>,
 }
 
 /// One SKU's availability in a store, as of a log position.

@@ -109,6 +109,7 @@ async fn sales_while_offline_reach_hq_as_coalesced_availability() {
         .unwrap();
     let pw = node.add_device("till-1", "till").await.unwrap();
     let client = reqwest::Client::new();
+    let before_sales = jiff::Timestamp::now().as_millisecond() as u64;
     for i in 0..6 {
         let r = client
             .post(node.url("/api/v1/till/receipts"))
@@ -206,6 +207,38 @@ async fn sales_while_offline_reach_hq_as_coalesced_availability() {
         rejected["data"]["event"]["order_rejected_with_code"]["code"], "out_of_stock",
         "{rejected}"
     );
+
+    // HQ's books say 12 of A-1 as of just before the sales: the store
+    // takes 12 and the six sales after it; the command's status says so.
+    let (status, sent) = a
+        .post(
+            &format!("/api/v1/stores/{STORE}/commands"),
+            &json!({"reconcile_snapshot": {"as_of_ms": before_sales,
+                    "lines": [{"sku": "A-1", "on_hand": 12}]}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{sent}");
+    let id = sent["command_id"].as_str().unwrap().to_string();
+    let mut applied = Value::Null;
+    for _ in 0..400 {
+        let (_, v) = a
+            .get(&format!("/api/v1/stores/{STORE}/commands/{id}"))
+            .await
+            .unwrap();
+        if v["stock"].is_object() {
+            applied = v;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        applied["stock"]["items"],
+        json!([{"sku": "A-1", "hq_on_hand": 12, "local_after": -6, "on_hand": 6}]),
+        "{applied}"
+    );
+    let (_, v) = node.get("/api/v1/stock/A-1").await.unwrap();
+    assert_eq!(v["on_hand"], 6, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
