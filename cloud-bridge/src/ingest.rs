@@ -309,7 +309,7 @@ async fn deliver(
     shared.metrics.batch("delivered");
     // HQ has it: this instance's view, and every other's.
     let update = crate::view::update_of(&batch.store_id, &events);
-    if !update.availability.is_empty() || !update.orders.is_empty() {
+    if !update.is_empty() {
         shared.view.apply(&update);
         if let Err(e) = client
             .publish(

@@ -133,6 +133,13 @@ pub struct ViewUpdate {
     pub snapshots: Vec<SnapshotOutcome>,
 }
 
+impl ViewUpdate {
+    /// Nothing for the view: not published.
+    pub fn is_empty(&self) -> bool {
+        self.availability.is_empty() && self.orders.is_empty() && self.snapshots.is_empty()
+    }
+}
+
 /// What the store applied of an HQ stock snapshot (`reconcile_snapshot`):
 /// the event at `log_seq`, for the command's status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -81,6 +81,36 @@ async fn wait_hq(bridge: &Bridge, sku: &str, want: u64) {
     );
 }
 
+/// HQ sends `command` (JSON) to `store` through `path` (`orders`,
+/// `commands`) and reads the command's status until `done` says so.
+async fn hq_send(
+    bridge: &Bridge,
+    store: &str,
+    path: &str,
+    command: &Value,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let (status, sent) = bridge
+        .post(&format!("/api/v1/stores/{store}/{path}"), command)
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{sent}");
+    let id = sent["command_id"].as_str().unwrap().to_string();
+    let mut last = Value::Null;
+    for _ in 0..400 {
+        let (_, v) = bridge
+            .get(&format!("/api/v1/stores/{store}/commands/{id}"))
+            .await
+            .unwrap();
+        if done(&v) {
+            return v;
+        }
+        last = v;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{command} at {store}: never done: {last}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sales_while_offline_reach_hq_as_coalesced_availability() {
     let dir = tempfile::tempdir().unwrap();
@@ -176,24 +206,10 @@ async fn sales_while_offline_reach_hq_as_coalesced_availability() {
     // why in the command's status.
     let order = json!({"order_id": "HQ-9", "order": {"customer_name": "C", "payment": "prepaid",
         "lines": [{"sku": "A-1", "quantity": 5, "unit_price_cents": 100}]}});
-    let (status, sent) = a
-        .post(&format!("/api/v1/stores/{STORE}/orders"), &order)
-        .await
-        .unwrap();
-    assert_eq!(status, 202, "{sent}");
-    let id = sent["command_id"].as_str().unwrap().to_string();
-    let mut outcome = Value::Null;
-    for _ in 0..400 {
-        let (_, v) = a
-            .get(&format!("/api/v1/stores/{STORE}/commands/{id}"))
-            .await
-            .unwrap();
-        if v["order"]["outcome"] == "rejected" {
-            outcome = v;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let outcome = hq_send(&a, STORE, "orders", &order, |v| {
+        v["order"]["outcome"] == "rejected"
+    })
+    .await;
     assert_eq!(outcome["order"]["code"], "out_of_stock", "{outcome}");
     assert_eq!(outcome["order"]["skus"], json!(["A-1"]), "{outcome}");
     // The webhook carries the code too.
@@ -210,28 +226,15 @@ async fn sales_while_offline_reach_hq_as_coalesced_availability() {
 
     // HQ's books say 12 of A-1 as of just before the sales: the store
     // takes 12 and the six sales after it; the command's status says so.
-    let (status, sent) = a
-        .post(
-            &format!("/api/v1/stores/{STORE}/commands"),
-            &json!({"reconcile_snapshot": {"as_of_ms": before_sales,
-                    "lines": [{"sku": "A-1", "on_hand": 12}]}}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 202, "{sent}");
-    let id = sent["command_id"].as_str().unwrap().to_string();
-    let mut applied = Value::Null;
-    for _ in 0..400 {
-        let (_, v) = a
-            .get(&format!("/api/v1/stores/{STORE}/commands/{id}"))
-            .await
-            .unwrap();
-        if v["stock"].is_object() {
-            applied = v;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let applied = hq_send(
+        &a,
+        STORE,
+        "commands",
+        &json!({"reconcile_snapshot": {"as_of_ms": before_sales,
+                "lines": [{"sku": "A-1", "on_hand": 12}]}}),
+        |v| v["stock"].is_object(),
+    )
+    .await;
     assert_eq!(
         applied["stock"]["items"],
         json!([{"sku": "A-1", "hq_on_hand": 12, "local_after": -6, "on_hand": 6}]),
@@ -321,28 +324,13 @@ async fn a_till_over_tls_resending_after_a_kill_applies_once() {
     storenode_tests::verify(&node.data_dir, &node.store_id).unwrap();
 }
 
-/// HQ's side of a command: send `body` to `store`'s `what`, then wait for
-/// the order's outcome in the command's status.
+/// HQ sends an order to `store` and waits for its outcome.
 async fn hq_order(bridge: &Bridge, store: &str, body: &Value) -> Value {
-    let (status, sent) = bridge
-        .post(&format!("/api/v1/stores/{store}/orders"), body)
-        .await
-        .unwrap();
-    assert_eq!(status, 202, "{sent}");
-    let id = sent["command_id"].as_str().unwrap().to_string();
-    let mut last = Value::Null;
-    for _ in 0..400 {
-        let (_, v) = bridge
-            .get(&format!("/api/v1/stores/{store}/commands/{id}"))
-            .await
-            .unwrap();
-        if v["order"]["outcome"].is_string() {
-            return v["order"].clone();
-        }
-        last = v;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no outcome for {body} at {store}: {last}");
+    hq_send(bridge, store, "orders", body, |v| {
+        v["order"]["outcome"].is_string()
+    })
+    .await["order"]
+        .clone()
 }
 
 /// HQ's re-routing, as docs/stock.md shows it: the stores whose
