@@ -454,7 +454,7 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
     let sync = Arc::new(crate::sync::SyncStatus::new(config.cloud.as_ref()));
     if config.cloud.is_some() {
         // HQ hears availability only over the cloud link.
-        let (store, writer) = (store.clone(), handle.clone());
+        let (store, writer, link) = (store.clone(), handle.clone(), sync.clone());
         let (window, sd) = (
             Duration::from_millis(config.availability_window_ms),
             shutdown.clone(),
@@ -463,7 +463,15 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
             services::availability::NAME,
             metrics.clone(),
             shutdown.clone(),
-            move || services::availability::run(store.clone(), writer.clone(), window, sd.clone()),
+            move || {
+                services::availability::run(
+                    store.clone(),
+                    writer.clone(),
+                    window,
+                    link.clone(),
+                    sd.clone(),
+                )
+            },
         )));
     }
     match &config.cloud {

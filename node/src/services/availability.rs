@@ -6,8 +6,12 @@
 //! listed SKUs' availability differs from what HQ last heard (kept on each
 //! SKU, `published`) and appends one `availability_changed` with their
 //! current values — a busy till moves an SKU many times a second, HQ hears
-//! it once a window. A full `availability_snapshot` follows a reconnect of
-//! the link (at most once per `SNAPSHOT_EVERY`) and every HQ request.
+//! it once a window. While the link is down nothing is appended: the
+//! changes of the whole outage reach HQ as one event per SKU's latest
+//! value in the first window after the link returns. A full
+//! `availability_snapshot` follows a reconnect of the link (at most once
+//! per `SNAPSHOT_EVERY`) and every HQ request.
+use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::{Actor, OrderId};
@@ -16,6 +20,7 @@ use crate::domain;
 use crate::services::ServiceError;
 use crate::shutdown::Shutdown;
 use crate::store::{Dedup, Store, WriteRequest, WriterHandle, Written};
+use crate::sync::SyncStatus;
 
 pub const NAME: &str = "availability";
 
@@ -45,11 +50,13 @@ pub fn snapshot() -> WriteRequest {
     }
 }
 
-/// Append what changed, every `window`, until shutdown.
+/// Append what changed, every `window` while the link is up, until
+/// shutdown.
 pub async fn run(
     store: Store,
     writer: WriterHandle,
     window: Duration,
+    link: Arc<SyncStatus>,
     mut shutdown: Shutdown,
 ) -> Result<(), ServiceError> {
     let mut tick = tokio::time::interval(window);
@@ -58,6 +65,11 @@ pub async fn run(
         tokio::select! {
             _ = shutdown.fired() => return Ok(()),
             _ = tick.tick() => {}
+        }
+        // Offline, a value per window would only lengthen the backlog
+        // with figures HQ no longer needs: the latest goes when it returns.
+        if !link.online() {
+            continue;
         }
         let candidates = store.unpublished();
         if candidates.is_empty() {

@@ -114,6 +114,11 @@ impl SyncStatus {
         }
     }
 
+    /// Whether the link to the cloud broker is up now.
+    pub fn online(&self) -> bool {
+        self.inner.lock().map(|l| l.online).unwrap_or(false)
+    }
+
     pub fn link(&self) -> LinkState {
         self.inner.lock().map(|l| l.clone()).unwrap_or_default()
     }
