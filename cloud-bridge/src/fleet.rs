@@ -4,7 +4,7 @@
 //! share, so any instance answers for a command another one sent). No
 //! database: a new instance learns the statuses at once (retained) and the
 //! commands from the moment it starts.
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use protocol::sync::{DownCommand, DownReply, StoreStatus};
@@ -99,18 +99,56 @@ pub struct CommandRecord {
     /// The order the command names, if any (its outcome is in the view).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
+    /// SHA-256 of the encoded command: an `Idempotency-Key` sent again
+    /// with another command is refused.
+    #[serde(skip)]
+    pub digest: Option<[u8; 32]>,
+}
+
+/// The digest of a command as [`CommandRecord::digest`] keeps it.
+pub fn digest(command: &protocol::Command) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(protocol::codec::encode(command)).into()
 }
 
 /// Most commands remembered per instance (the oldest are forgotten).
 const MAX_COMMANDS: usize = 200_000;
 
+/// A command this instance sent that its store has not answered yet: it
+/// is published again (same id, the store applies it once) while the
+/// store is online and silent, in case the broker lost it (a cluster
+/// node that held the store's session died).
+#[derive(Debug)]
+struct Unanswered {
+    store: String,
+    payload: Vec<u8>,
+    /// When to publish it again (unix ms), and the pause after that.
+    due_ms: u64,
+    pause_ms: u64,
+}
+
+/// Longest pause between two copies of an unanswered command.
+const MAX_RESEND_PAUSE_MS: u64 = 10 * 60 * 1000;
+
+#[derive(Debug, Default)]
+struct CommandBook {
+    map: HashMap<String, CommandRecord>,
+    order: VecDeque<String>,
+    /// Ids whose echo from the broker someone waits for.
+    waiting: HashMap<String, Vec<tokio::sync::oneshot::Sender<()>>>,
+    /// Ids the broker routed back to this instance.
+    seen: HashSet<String>,
+    unanswered: HashMap<String, Unanswered>,
+}
+
 #[derive(Debug, Default)]
 pub struct Commands {
-    inner: Mutex<(HashMap<String, CommandRecord>, VecDeque<String>)>,
+    inner: Mutex<CommandBook>,
 }
 
 impl Commands {
-    /// A command seen going down (sent by this or another instance).
+    /// A command seen going down (sent by this or another instance): the
+    /// broker routed it, so it holds it for the store.
     pub fn sent(&self, store: &protocol::StoreId, cmd: &DownCommand) {
         let name = serde_json::to_value(&cmd.command)
             .ok()
@@ -123,16 +161,22 @@ impl Commands {
         // The order the command concerns (none for the store's own stream).
         let stream = cmd.command.stream();
         let order_id = (!stream.is_reserved()).then(|| stream.to_string());
-        self.with(|map, order| {
-            if let Some(rec) = map.get_mut(&cmd.hq_id) {
+        let digest = Some(digest(&cmd.command));
+        self.with(|book| {
+            book.seen.insert(cmd.hq_id.clone());
+            for w in book.waiting.remove(&cmd.hq_id).unwrap_or_default() {
+                let _ = w.send(());
+            }
+            if let Some(rec) = book.map.get_mut(&cmd.hq_id) {
                 // Answered before this instance saw it go down.
                 if rec.command.is_empty() {
                     rec.command = name;
                     rec.order_id = order_id;
+                    rec.digest = digest;
                 }
                 return;
             }
-            map.insert(
+            book.map.insert(
                 cmd.hq_id.clone(),
                 CommandRecord {
                     command_id: cmd.hq_id.clone(),
@@ -144,10 +188,73 @@ impl Commands {
                     log_seqs: vec![],
                     answered_ms: None,
                     order_id,
+                    digest,
                 },
             );
-            order.push_back(cmd.hq_id.clone());
+            book.order.push_back(cmd.hq_id.clone());
         });
+    }
+
+    /// Wait for the broker to route command `id` back (`sent`): resolves
+    /// at once if it already did.
+    pub fn echo(&self, id: &str) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if let Ok(mut book) = self.inner.lock() {
+            if book.seen.contains(id) {
+                let _ = tx.send(());
+            } else {
+                book.waiting.entry(id.to_string()).or_default().push(tx);
+            }
+        }
+        rx
+    }
+
+    /// Stop waiting for `id` (its sender gave up).
+    pub fn forget_echo(&self, id: &str) {
+        if let Ok(mut book) = self.inner.lock() {
+            book.waiting.remove(id);
+        }
+    }
+
+    /// Keep `payload` (command `id` to `store`) until the store answers,
+    /// to publish it again after `pause_ms` if the store is online and
+    /// has not answered.
+    pub fn keep_until_answered(&self, id: &str, store: &str, payload: Vec<u8>, pause_ms: u64) {
+        self.with(|book| {
+            if book.map.get(id).is_some_and(|r| r.answered_ms.is_some()) {
+                return;
+            }
+            book.unanswered.insert(
+                id.to_string(),
+                Unanswered {
+                    store: store.to_string(),
+                    payload,
+                    due_ms: crate::now_ms() + pause_ms,
+                    pause_ms,
+                },
+            );
+        });
+    }
+
+    /// The unanswered commands due again at `now_ms` whose store
+    /// `online` says is connected: (store, payload), each pause doubled.
+    pub fn due(&self, now_ms: u64, online: impl Fn(&str) -> bool) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        if let Ok(mut book) = self.inner.lock() {
+            for u in book.unanswered.values_mut() {
+                if u.due_ms <= now_ms && online(&u.store) {
+                    out.push((u.store.clone(), u.payload.clone()));
+                    u.pause_ms = (u.pause_ms * 2).min(MAX_RESEND_PAUSE_MS);
+                    u.due_ms = now_ms + u.pause_ms;
+                }
+            }
+        }
+        out
+    }
+
+    /// How many commands this instance sent wait for their store's answer.
+    pub fn unanswered(&self) -> usize {
+        self.inner.lock().map_or(0, |b| b.unanswered.len())
     }
 
     /// The store's answer.
@@ -157,9 +264,10 @@ impl Commands {
             ReplyStatus::Rejected => "rejected",
             ReplyStatus::Invalid => "invalid",
         };
-        self.with(|map, order| {
-            let rec = map.entry(reply.hq_id.clone()).or_insert_with(|| {
-                order.push_back(reply.hq_id.clone());
+        self.with(|book| {
+            book.unanswered.remove(&reply.hq_id);
+            let rec = book.map.entry(reply.hq_id.clone()).or_insert_with(|| {
+                book.order.push_back(reply.hq_id.clone());
                 CommandRecord {
                     command_id: reply.hq_id.clone(),
                     store_id: reply.store_id.to_string(),
@@ -170,6 +278,7 @@ impl Commands {
                     log_seqs: vec![],
                     answered_ms: None,
                     order_id: None,
+                    digest: None,
                 }
             });
             // The first answer stands (a redelivered command is answered
@@ -184,16 +293,18 @@ impl Commands {
     }
 
     pub fn get(&self, id: &str) -> Option<CommandRecord> {
-        self.inner.lock().ok().and_then(|m| m.0.get(id).cloned())
+        self.inner.lock().ok().and_then(|m| m.map.get(id).cloned())
     }
 
-    fn with(&self, f: impl FnOnce(&mut HashMap<String, CommandRecord>, &mut VecDeque<String>)) {
+    fn with(&self, f: impl FnOnce(&mut CommandBook)) {
         if let Ok(mut g) = self.inner.lock() {
-            let (map, order) = &mut *g;
-            f(map, order);
-            while order.len() > MAX_COMMANDS {
-                if let Some(old) = order.pop_front() {
-                    map.remove(&old);
+            let book = &mut *g;
+            f(book);
+            while book.order.len() > MAX_COMMANDS {
+                if let Some(old) = book.order.pop_front() {
+                    book.map.remove(&old);
+                    book.seen.remove(&old);
+                    book.unanswered.remove(&old);
                 }
             }
         }

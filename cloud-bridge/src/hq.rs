@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -47,7 +47,13 @@ pub enum HqError {
     #[error("missing or wrong bearer token")]
     Unauthorized,
     #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
     Unavailable(String),
+    /// Published, but the broker did not confirm it in time: it may or may
+    /// not reach the store; sent again under its id, it is applied once.
+    #[error("the cloud broker did not confirm command {command_id} in time: it may not reach the store; send it again with the header Idempotency-Key: {command_id} (the store applies it once)")]
+    Unconfirmed { command_id: String },
 }
 
 impl IntoResponse for HqError {
@@ -56,9 +62,18 @@ impl IntoResponse for HqError {
             HqError::BadRequest(_) => StatusCode::BAD_REQUEST,
             HqError::NotFound(_) => StatusCode::NOT_FOUND,
             HqError::Unauthorized => StatusCode::UNAUTHORIZED,
-            HqError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            HqError::Conflict(_) => StatusCode::CONFLICT,
+            HqError::Unavailable(_) | HqError::Unconfirmed { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         };
-        (status, Json(json!({ "error": self.to_string() }))).into_response()
+        let mut body = json!({ "error": self.to_string() });
+        if let HqError::Unconfirmed { command_id } = &self {
+            body["command_id"] = json!(command_id);
+        }
+        let retry =
+            (status == StatusCode::SERVICE_UNAVAILABLE).then_some([(header::RETRY_AFTER, "1")]);
+        (status, retry, Json(body)).into_response()
     }
 }
 
@@ -126,8 +141,21 @@ impl Hq {
         now_us.max(prev + 1)
     }
 
-    /// Publish `command` to `store` and answer 202 with its id.
-    async fn send(&self, store: StoreId, command: Command) -> Result<Response, HqError> {
+    /// Publish `command` to `store` and answer 202 with its id once the
+    /// broker holds it for the store: the broker routed it back to this
+    /// instance (every instance subscribes to `stores/+/down`). Not a
+    /// PUBACK: rumqttc does not tie one to its publish, and with a clean
+    /// session it drops what it had queued when the connection drops
+    /// (commands answered 202 and then lost, issue #25). A copy is
+    /// published again until the broker routes one back; the store applies
+    /// a command id once. Not routed back within [`CONFIRM_WITHIN`]: 503
+    /// with the command id, to send again under `Idempotency-Key`.
+    async fn send(
+        &self,
+        store: StoreId,
+        command: Command,
+        key: Option<String>,
+    ) -> Result<Response, HqError> {
         // A store that never connected has no session at the broker: the
         // broker would drop the command instead of keeping it for it.
         if self.shared.fleet.get(store.as_str()).is_none() {
@@ -135,42 +163,110 @@ impl Hq {
                 "store {store} is unknown: it has never connected to the cloud broker, so the broker would not keep a command for it"
             )));
         }
+        let digest = crate::fleet::digest(&command);
+        if let Some(rec) = key.as_deref().and_then(|k| self.shared.commands.get(k)) {
+            if rec.store_id != store.as_str() || rec.digest.is_some_and(|d| d != digest) {
+                return Err(HqError::Conflict(format!(
+                    "Idempotency-Key {}: already names another command (to store {}); use a new key for a new command",
+                    rec.command_id, rec.store_id
+                )));
+            }
+            // Sent before, and the broker has it: the same answer again.
+            return Ok(accepted(&store, &rec.command_id, rec.hq_seq, rec.status));
+        }
+        if !self.shared.broker_up.load(Ordering::Acquire) {
+            return Err(HqError::Unavailable(
+                "the cloud broker is not connected: the command was not sent; try again".into(),
+            ));
+        }
         let cmd = DownCommand {
-            hq_id: ulid::Ulid::new().to_string(),
+            hq_id: key.unwrap_or_else(|| ulid::Ulid::new().to_string()),
             hq_seq: self.next_seq(),
             command,
         };
-        let publish = self.client.publish(
-            topic::sync_down(&store),
-            QoS::AtLeastOnce,
-            false,
-            codec::encode(&cmd),
-        );
-        match tokio::time::timeout(Duration::from_secs(5), publish).await {
-            Ok(Ok(())) => {}
-            _ => {
-                return Err(HqError::Unavailable(
-                    "the cloud broker connection is not taking messages; try again".into(),
-                ))
+        let payload = codec::encode(&cmd);
+        let mut echo = self.shared.commands.echo(&cmd.hq_id);
+        let deadline = tokio::time::Instant::now() + CONFIRM_WITHIN;
+        let mut copies = 0u32;
+        let confirmed = loop {
+            let publish = self.client.publish(
+                topic::sync_down(&store),
+                QoS::AtLeastOnce,
+                false,
+                payload.clone(),
+            );
+            if !matches!(tokio::time::timeout_at(deadline, publish).await, Ok(Ok(()))) {
+                break false;
             }
+            copies += 1;
+            let wait = (tokio::time::Instant::now() + ECHO_WAIT).min(deadline);
+            match tokio::time::timeout_at(wait, &mut echo).await {
+                Ok(Ok(())) => break true,
+                Ok(Err(_)) => break false,
+                Err(_) if tokio::time::Instant::now() >= deadline => break false,
+                Err(_) => {
+                    self.shared.metrics.commands_republished.inc();
+                }
+            }
+        };
+        if !confirmed {
+            self.shared.commands.forget_echo(&cmd.hq_id);
+            tracing::warn!(store = %store, command_id = cmd.hq_id, copies, "HQ command not confirmed by the broker; answered 503");
+            return Err(HqError::Unconfirmed {
+                command_id: cmd.hq_id,
+            });
         }
         self.shared.metrics.commands_sent.inc();
-        self.shared.commands.sent(&store, &cmd);
-        tracing::info!(store = %store, command_id = cmd.hq_id, hq_seq = cmd.hq_seq, "HQ command sent");
-        let url = format!("/api/v1/stores/{store}/commands/{}", cmd.hq_id);
-        Ok((
-            StatusCode::ACCEPTED,
-            [(header::LOCATION, url.clone())],
-            Json(json!({
-                "command_id": cmd.hq_id,
-                "hq_seq": cmd.hq_seq,
-                "status": "pending",
-                "status_url": url,
-            })),
-        )
-            .into_response())
+        self.shared.commands.keep_until_answered(
+            &cmd.hq_id,
+            store.as_str(),
+            payload,
+            self.shared.config.command_resend_ms,
+        );
+        tracing::info!(store = %store, command_id = cmd.hq_id, hq_seq = cmd.hq_seq, copies, "HQ command sent");
+        Ok(accepted(&store, &cmd.hq_id, cmd.hq_seq, "pending"))
     }
 }
+
+/// How long an HQ request waits for the broker to take its command.
+pub const CONFIRM_WITHIN: Duration = Duration::from_secs(5);
+/// How long to wait for the broker to route a copy back before publishing
+/// another.
+const ECHO_WAIT: Duration = Duration::from_secs(1);
+
+/// 202: the broker holds command `id` for `store`.
+fn accepted(store: &StoreId, id: &str, hq_seq: u64, status: &str) -> Response {
+    let url = format!("/api/v1/stores/{store}/commands/{id}");
+    (
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, url.clone())],
+        Json(json!({
+            "command_id": id,
+            "hq_seq": hq_seq,
+            "status": status,
+            "status_url": url,
+        })),
+    )
+        .into_response()
+}
+
+/// The `Idempotency-Key` header: HQ's id for a command, so that sending it
+/// again (after a 503 or a lost answer) applies it once.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, HqError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v.to_str().unwrap_or("");
+    if key.is_empty() || key.len() > MAX_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(HqError::BadRequest(format!(
+            "Idempotency-Key: must be 1 to {MAX_KEY} printable ASCII characters without spaces"
+        )));
+    }
+    Ok(Some(key.to_string()))
+}
+
+/// The longest command id a store takes (its inbox's limit).
+const MAX_KEY: usize = 64;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -186,6 +282,7 @@ struct OrderBody {
 async fn create_order(
     State(hq): State<Hq>,
     Path(store): Path<String>,
+    headers: HeaderMap,
     body: Result<Json<OrderBody>, JsonRejection>,
 ) -> Result<Response, HqError> {
     let Json(b) = body?;
@@ -200,7 +297,8 @@ async fn create_order(
             partial,
         },
     };
-    hq.send(store_id(&store)?, command).await
+    hq.send(store_id(&store)?, command, idempotency_key(&headers)?)
+        .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -212,6 +310,7 @@ struct CancelBody {
 async fn cancel(
     State(hq): State<Hq>,
     Path((store, id)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Result<Json<CancelBody>, JsonRejection>,
 ) -> Result<Response, HqError> {
     let Json(b) = body?;
@@ -225,6 +324,7 @@ async fn cancel(
             reason: b.reason,
             by: "hq".into(),
         },
+        idempotency_key(&headers)?,
     )
     .await
 }
@@ -240,6 +340,7 @@ struct CatalogBody {
 async fn catalog(
     State(hq): State<Hq>,
     Path(store): Path<String>,
+    headers: HeaderMap,
     body: Result<Json<CatalogBody>, JsonRejection>,
 ) -> Result<Response, HqError> {
     let Json(b) = body?;
@@ -249,6 +350,7 @@ async fn catalog(
             items: b.items,
             stock: b.stock,
         },
+        idempotency_key(&headers)?,
     )
     .await
 }
@@ -268,6 +370,7 @@ enum StockBody {
 async fn stock(
     State(hq): State<Hq>,
     Path(store): Path<String>,
+    headers: HeaderMap,
     body: Result<Json<StockBody>, JsonRejection>,
 ) -> Result<Response, HqError> {
     let Json(b) = body?;
@@ -283,7 +386,8 @@ async fn stock(
             staff: "hq".into(),
         },
     };
-    hq.send(store_id(&store)?, command).await
+    hq.send(store_id(&store)?, command, idempotency_key(&headers)?)
+        .await
 }
 
 /// Any command HQ may send (`confirm_payment`, `set_store_open`, …) in
@@ -291,10 +395,12 @@ async fn stock(
 async fn any_command(
     State(hq): State<Hq>,
     Path(store): Path<String>,
+    headers: HeaderMap,
     body: Result<Json<Command>, JsonRejection>,
 ) -> Result<Response, HqError> {
     let Json(c) = body?;
-    hq.send(store_id(&store)?, c).await
+    hq.send(store_id(&store)?, c, idempotency_key(&headers)?)
+        .await
 }
 
 /// `GET /api/v1/stores/{store}/availability`: what the store can promise

@@ -53,19 +53,25 @@ enum FromLink {
 
 /// Poll the event loop; never publish from here (see the node's sync link).
 async fn poll(mut events: EventLoop, tx: mpsc::UnboundedSender<FromLink>) {
-    let mut failures = 0u32;
+    // About every second in a short outage: the stores' batches wait for
+    // an instance to be subscribed again.
+    let mut reconnect = protocol::link::Reconnect::new(10_000);
     loop {
         let sent = match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                failures = 0;
+                reconnect.connected();
                 tx.send(FromLink::Up)
             }
             Ok(Event::Incoming(Packet::Publish(p))) => tx.send(FromLink::Message(p)),
             Ok(_) => Ok(()),
             Err(e) => {
-                failures = failures.saturating_add(1);
+                let refused = matches!(
+                    e,
+                    rumqttc::ConnectionError::ConnectionRefused(_)
+                        | rumqttc::ConnectionError::Tls(_)
+                );
                 let sent = tx.send(FromLink::Down(e.to_string()));
-                tokio::time::sleep(protocol::link::backoff(failures, 200, 10_000)).await;
+                tokio::time::sleep(reconnect.pause(refused)).await;
                 sent
             }
         };
@@ -107,9 +113,17 @@ pub async fn run(
                         tracing::error!(error = %e, "subscribing failed");
                     }
                 }
+                // HQ commands go out only now: behind the subscription to
+                // `down` that routes them back as their confirmation.
+                shared
+                    .broker_up
+                    .store(true, std::sync::atomic::Ordering::Release);
             }
             FromLink::Down(reason) => {
                 shared.metrics.broker_online.set(0);
+                shared
+                    .broker_up
+                    .store(false, std::sync::atomic::Ordering::Release);
                 tracing::warn!(reason, "cloud broker connection lost; reconnecting");
             }
             FromLink::Message(p) => {

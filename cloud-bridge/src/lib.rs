@@ -54,6 +54,12 @@ pub struct BridgeConfig {
     pub token: String,
     /// Most store batches delivered at once.
     pub max_parallel: usize,
+    /// A sent HQ command its store has not answered is published again
+    /// after this long (then after twice as long, up to 10 min) while the
+    /// store is online: a broker that lost it (a cluster node that held
+    /// the store's session died) gets another copy; the store applies a
+    /// command id once.
+    pub command_resend_ms: u64,
 }
 
 /// What the parts of one instance share.
@@ -65,6 +71,8 @@ pub struct Shared {
     /// Availability and order outcomes (see [`view`]).
     pub view: view::View,
     pub metrics: metrics::Metrics,
+    /// Whether the connection to the cloud broker is up.
+    pub broker_up: std::sync::atomic::AtomicBool,
 }
 
 pub fn now_ms() -> u64 {
@@ -88,6 +96,7 @@ pub async fn run(
         commands: fleet::Commands::default(),
         view: view::View::default(),
         metrics: metrics::Metrics::new(),
+        broker_up: false.into(),
     });
     let listener = tokio::net::TcpListener::bind(config.http_listen)
         .await
@@ -115,8 +124,47 @@ pub async fn run(
         "cloud-bridge ready"
     );
     println!("cloud-bridge ready: instance {} broker {} HQ API http://{http_addr}/api/v1/ fleet page http://{http_addr}/", config.instance, config.broker);
+    let resender = tokio::spawn(resend_unanswered(shared.clone(), client.clone()));
     ingest::run(shared, client.clone(), events, shutdown).await;
+    resender.abort();
     let _ = client.try_disconnect();
     let _ = server.await;
     Ok(())
+}
+
+/// Publish again the commands this instance sent whose stores are online
+/// and have not answered (see [`BridgeConfig::command_resend_ms`]).
+async fn resend_unanswered(shared: Arc<Shared>, client: rumqttc::AsyncClient) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        shared
+            .metrics
+            .commands_unanswered
+            .set(shared.commands.unanswered() as i64);
+        if !shared.broker_up.load(std::sync::atomic::Ordering::Acquire) {
+            continue;
+        }
+        let online = |store: &str| shared.fleet.get(store).is_some_and(|s| s.status.online);
+        for (store, payload) in shared.commands.due(now_ms(), online) {
+            let Ok(store) = protocol::StoreId::new(&store) else {
+                continue;
+            };
+            tracing::info!(store = %store, "HQ command unanswered; publishing it again");
+            shared.metrics.commands_resent.inc();
+            let publish = client.publish(
+                protocol::topic::sync_down(&store),
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                payload,
+            );
+            if tokio::time::timeout(Duration::from_secs(5), publish)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    }
 }

@@ -63,6 +63,11 @@ struct Cli {
     /// Most store batches delivered at once.
     #[arg(long, default_value_t = 64, env = "CLOUD_BRIDGE_MAX_PARALLEL")]
     max_parallel: usize,
+    /// Seconds after which a sent HQ command its online store has not
+    /// answered is published again (doubling up to 10 min; the store
+    /// applies a command once).
+    #[arg(long, default_value_t = 30, env = "CLOUD_BRIDGE_COMMAND_RESEND_S")]
+    command_resend_s: u64,
     /// Print the topic filters this instance subscribes to and exit.
     #[arg(long)]
     print_topics: bool,
@@ -128,6 +133,9 @@ fn config(cli: Cli) -> Result<BridgeConfig, String> {
             t
         }
     };
+    if cli.command_resend_s == 0 {
+        return Err("--command-resend-s: must be at least 1".into());
+    }
     if cli.max_parallel == 0 {
         return Err("--max-parallel: must be at least 1".into());
     }
@@ -143,6 +151,7 @@ fn config(cli: Cli) -> Result<BridgeConfig, String> {
         http_listen: cli.http,
         token,
         max_parallel: cli.max_parallel,
+        command_resend_ms: cli.command_resend_s.saturating_mul(1000),
     })
 }
 

@@ -19,6 +19,9 @@ pub struct Metrics {
     pub webhook_failures: Counter,
     pub webhook_seconds: Histogram,
     pub commands_sent: Counter,
+    pub commands_republished: Counter,
+    pub commands_resent: Counter,
+    pub commands_unanswered: Gauge,
     pub replies: Family<Labels, Counter>,
     pub broker_online: Gauge,
     pub deliveries_in_progress: Gauge,
@@ -39,6 +42,9 @@ impl Metrics {
             webhook_failures: Counter::default(),
             webhook_seconds: Histogram::new(exponential_buckets(0.000_5, 2.0, 16)),
             commands_sent: Counter::default(),
+            commands_republished: Counter::default(),
+            commands_resent: Counter::default(),
+            commands_unanswered: Gauge::default(),
             replies: Family::default(),
             broker_online: Gauge::default(),
             deliveries_in_progress: Gauge::default(),
@@ -66,8 +72,23 @@ impl Metrics {
             );
             r.register(
                 "commands_sent",
-                "HQ commands published to stores",
+                "HQ commands the broker took for their stores (answered 202)",
                 m.commands_sent.clone(),
+            );
+            r.register(
+                "commands_republished",
+                "copies of HQ commands published again because the broker had not routed the first back within 1 s",
+                m.commands_republished.clone(),
+            );
+            r.register(
+                "commands_resent",
+                "copies of HQ commands published again because their online store had not answered",
+                m.commands_resent.clone(),
+            );
+            r.register(
+                "commands_unanswered",
+                "HQ commands this instance sent that their stores have not answered",
+                m.commands_unanswered.clone(),
             );
             r.register(
                 "replies",

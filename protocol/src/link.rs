@@ -137,9 +137,72 @@ pub fn backoff(failures: u32, base_ms: u64, max_ms: u64) -> std::time::Duration 
     std::time::Duration::from_millis(ms)
 }
 
+/// Reconnecting to a broker: every 0.25–1 s during the first minute of
+/// an outage, so a broker restart or a cluster node's failover costs a link
+/// at most about a second once the broker takes connections again; after
+/// that, [`backoff`] from 1 s up to `max_ms`, so that a fleet that lost its
+/// broker for long does not return all at once. A refusal (credentials,
+/// certificate) is not an outage: it backs off from the first attempt.
+#[derive(Debug, Clone)]
+pub struct Reconnect {
+    max_ms: u64,
+    down_since: Option<std::time::Instant>,
+    slow_failures: u32,
+}
+
+/// How long an outage counts as short (retried about every second).
+pub const SHORT_OUTAGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Reconnect {
+    pub fn new(max_ms: u64) -> Self {
+        Reconnect {
+            max_ms,
+            down_since: None,
+            slow_failures: 0,
+        }
+    }
+
+    /// Connected: the next outage starts short again.
+    pub fn connected(&mut self) {
+        self.down_since = None;
+        self.slow_failures = 0;
+    }
+
+    /// The pause after a failed or lost connection; `refused` when the
+    /// broker answered and said no.
+    pub fn pause(&mut self, refused: bool) -> std::time::Duration {
+        let since = *self.down_since.get_or_insert_with(std::time::Instant::now);
+        if !refused && since.elapsed() < SHORT_OUTAGE {
+            let ms = rand::Rng::gen_range(&mut rand::thread_rng(), 250..=1000);
+            return std::time::Duration::from_millis(ms);
+        }
+        self.slow_failures = self.slow_failures.saturating_add(1);
+        backoff(self.slow_failures, 1000, self.max_ms)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_short_outage_is_retried_within_a_second_a_refusal_backs_off() {
+        let mut r = Reconnect::new(30_000);
+        for _ in 0..20 {
+            let p = r.pause(false).as_millis();
+            assert!((250..=1000).contains(&p), "{p}");
+        }
+        let mut refused = Reconnect::new(30_000);
+        let pauses: Vec<u128> = (0..8).map(|_| refused.pause(true).as_millis()).collect();
+        assert!((500..=1000).contains(&pauses[0]), "{pauses:?}");
+        assert!((15_000..=30_000).contains(&pauses[7]), "{pauses:?}");
+        refused.connected();
+        let p = refused.pause(false).as_millis();
+        assert!(
+            (250..=1000).contains(&p),
+            "after a connection the next outage is short again: {p}"
+        );
+    }
 
     #[test]
     fn urls() {

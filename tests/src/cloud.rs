@@ -143,6 +143,12 @@ impl Mosquitto {
         Ok(())
     }
 
+    /// Start again after [`Mosquitto::stop`], on the same ports, with the
+    /// saved sessions.
+    pub async fn resume(&mut self) -> Result<()> {
+        self.spawn().await
+    }
+
     /// Start again on the same ports (with the saved sessions).
     pub async fn restart(&mut self) -> Result<()> {
         self.stop().await?;
@@ -282,6 +288,20 @@ impl Bridge {
             .client
             .post(format!("http://{}{path}", self.http))
             .bearer_auth(&self.token)
+            .json(body)
+            .timeout(Duration::from_secs(20))
+            .send()
+            .await?;
+        status_and_json(r).await
+    }
+
+    /// POST with an `Idempotency-Key` (HQ sending a command again).
+    pub async fn post_keyed(&self, path: &str, body: &Value, key: &str) -> Result<(u16, Value)> {
+        let r = self
+            .client
+            .post(format!("http://{}{path}", self.http))
+            .bearer_auth(&self.token)
+            .header("idempotency-key", key)
             .json(body)
             .timeout(Duration::from_secs(20))
             .send()

@@ -44,7 +44,18 @@ pub struct UpSender {
     in_flight: Option<InFlight>,
     /// Since when a backlog smaller than a batch has waited (linger).
     backlog_since_ms: Option<u64>,
+    /// After a reconnection, until HQ's first acknowledgement: how long a
+    /// batch waits before it is sent again (from [`PROBE_FIRST_MS`],
+    /// doubling up to the ack timeout). The first copy may have reached
+    /// the broker before any bridge instance was subscribed again (after a
+    /// broker restart the instances reconnect too), and a broker drops
+    /// what no one is subscribed to: waiting the whole ack timeout for it
+    /// would hold the store's stream for nothing.
+    probe_ms: Option<u64>,
 }
+
+/// The first wait for an acknowledgement after a reconnection.
+pub const PROBE_FIRST_MS: u64 = 1000;
 
 impl UpSender {
     pub fn online(&self) -> bool {
@@ -60,6 +71,7 @@ impl UpSender {
     /// is due again at once.
     pub fn connected(&mut self, now_ms: u64, limits: &Limits) {
         self.online = true;
+        self.probe_ms = Some(PROBE_FIRST_MS);
         if let Some(f) = &mut self.in_flight {
             f.sent_ms = now_ms.saturating_sub(limits.ack_timeout_ms);
         }
@@ -75,7 +87,10 @@ impl UpSender {
             return Next::Wait;
         }
         if let Some(f) = self.in_flight {
-            if now_ms.saturating_sub(f.sent_ms) >= limits.ack_timeout_ms {
+            let timeout = self
+                .probe_ms
+                .map_or(limits.ack_timeout_ms, |p| p.min(limits.ack_timeout_ms));
+            if now_ms.saturating_sub(f.sent_ms) >= timeout {
                 return Next::Resend {
                     first: f.first,
                     last: f.last,
@@ -114,11 +129,13 @@ impl UpSender {
         if let Some(f) = &mut self.in_flight {
             f.sent_ms = now_ms;
         }
+        self.probe_ms = self.probe_ms.map(|p| p.saturating_mul(2));
     }
 
     /// The anchor is now `anchor`: whether that settles the batch in
     /// flight (then the next one is due without linger).
     pub fn acked(&mut self, anchor: u64, now_ms: u64, limits: &Limits) -> bool {
+        self.probe_ms = None;
         match self.in_flight {
             Some(f) if anchor >= f.last => {
                 self.in_flight = None;
@@ -235,6 +252,38 @@ mod tests {
         s.disconnected();
         s.connected(1200, &L);
         assert_eq!(s.next(1200, 5, 9, &L), Next::Resend { first: 6, last: 9 });
+    }
+
+    #[test]
+    fn after_a_reconnection_a_batch_is_sent_again_sooner_until_hq_answers() {
+        let l = Limits {
+            ack_timeout_ms: 10_000,
+            ..L
+        };
+        let mut s = UpSender::default();
+        s.connected(0, &l);
+        s.sent(1, 5, 0);
+        assert_eq!(s.next(999, 0, 5, &l), Next::Wait);
+        assert_eq!(
+            s.next(1000, 0, 5, &l),
+            Next::Resend { first: 1, last: 5 },
+            "1 s after a reconnection, not the ack timeout"
+        );
+        s.resent(1000);
+        assert_eq!(s.next(2999, 0, 5, &l), Next::Wait, "then 2 s");
+        assert_eq!(s.next(3000, 0, 5, &l), Next::Resend { first: 1, last: 5 });
+        s.resent(3000);
+        assert!(s.acked(5, 3100, &l));
+        s.sent(6, 9, 3100);
+        assert_eq!(
+            s.next(3100 + 9_999, 5, 9, &l),
+            Next::Wait,
+            "once HQ answered, the ack timeout again"
+        );
+        assert_eq!(
+            s.next(3100 + 10_000, 5, 9, &l),
+            Next::Resend { first: 6, last: 9 }
+        );
     }
 
     #[test]

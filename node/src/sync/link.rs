@@ -65,15 +65,17 @@ pub fn client(config: &CloudConfig, store: &StoreId) -> (AsyncClient, EventLoop)
     (client, events)
 }
 
-/// Poll `events` until the agent goes away, reconnecting with jittered
-/// exponential backoff (0.5 s doubling to 30 s, each pause drawn from its
-/// upper half so a fleet that lost HQ together does not return together).
+/// Poll `events` until the agent goes away, reconnecting as
+/// [`protocol::link::Reconnect`] says: about every second in the first
+/// minute of an outage (a broker restart or a cluster node's failover),
+/// then with jittered exponential backoff up to 30 s, so that a fleet that
+/// lost HQ for long does not return all at once.
 pub async fn poll(mut events: EventLoop, to_agent: mpsc::UnboundedSender<FromLink>) {
-    let mut failures: u32 = 0;
+    let mut reconnect = protocol::link::Reconnect::new(30_000);
     loop {
         let sent = match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                failures = 0;
+                reconnect.connected();
                 to_agent.send(FromLink::Up {
                     session: ack.session_present,
                 })
@@ -81,9 +83,13 @@ pub async fn poll(mut events: EventLoop, to_agent: mpsc::UnboundedSender<FromLin
             Ok(Event::Incoming(Packet::Publish(p))) => to_agent.send(FromLink::Message(p)),
             Ok(_) => Ok(()),
             Err(e) => {
-                failures = failures.saturating_add(1);
+                let refused = matches!(
+                    e,
+                    rumqttc::ConnectionError::ConnectionRefused(_)
+                        | rumqttc::ConnectionError::Tls(_)
+                );
                 let sent = to_agent.send(FromLink::Down(describe(&e)));
-                tokio::time::sleep(backoff(failures)).await;
+                tokio::time::sleep(reconnect.pause(refused)).await;
                 sent
             }
         };
@@ -91,10 +97,6 @@ pub async fn poll(mut events: EventLoop, to_agent: mpsc::UnboundedSender<FromLin
             return;
         }
     }
-}
-
-fn backoff(failures: u32) -> Duration {
-    protocol::link::backoff(failures, 500, 30_000)
 }
 
 /// A connection error in words an operator can act on.
@@ -109,20 +111,5 @@ fn describe(e: &rumqttc::ConnectionError) -> String {
             "nothing listens at the cloud broker's address (connection refused)".to_string()
         }
         other => format!("cloud broker connection: {other}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_to_half_a_minute_with_jitter() {
-        for _ in 0..50 {
-            let first = backoff(1).as_millis();
-            assert!((250..=500).contains(&first), "{first}");
-            let late = backoff(20).as_millis();
-            assert!((15_000..=30_000).contains(&late), "{late}");
-        }
     }
 }
