@@ -24,9 +24,20 @@ use crate::{now_ms, BridgeConfig, Delivery, Shared};
 /// The MQTT client of this instance (clean session: it holds nothing a
 /// store would miss; manual acks, so the broker's in-flight window paces
 /// deliveries to what the webhook takes).
-pub fn client(config: &BridgeConfig) -> (AsyncClient, EventLoop) {
+pub fn client(config: &BridgeConfig) -> (AsyncClient, EventLoop, Vec<MqttOptions>) {
+    let brokers: Vec<MqttOptions> = std::iter::once(&config.broker)
+        .chain(&config.other_brokers)
+        .map(|url| options(config, url))
+        .collect();
+    let (client, mut events) = AsyncClient::new(brokers[0].clone(), 1024);
+    // Small acks must not wait for Nagle (see the node's sync link).
+    events.network_options.set_tcp_nodelay(true);
+    (client, events, brokers)
+}
+
+fn options(config: &BridgeConfig, url: &protocol::link::CloudUrl) -> MqttOptions {
     let id = format!("cloud-bridge-{}", config.instance);
-    let mut o = MqttOptions::new(id, &config.broker.host, config.broker.port);
+    let mut o = MqttOptions::new(id, &url.host, url.port);
     o.set_clean_session(true)
         .set_keep_alive(Duration::from_secs(30))
         .set_manual_acks(true)
@@ -39,10 +50,7 @@ pub fn client(config: &BridgeConfig) -> (AsyncClient, EventLoop) {
             rumqttc::TlsConfiguration::Rustls(tls.clone()),
         ));
     }
-    let (client, mut events) = AsyncClient::new(o, 1024);
-    // Small acks must not wait for Nagle (see the node's sync link).
-    events.network_options.set_tcp_nodelay(true);
-    (client, events)
+    o
 }
 
 enum FromLink {
@@ -52,10 +60,14 @@ enum FromLink {
 }
 
 /// Poll the event loop; never publish from here (see the node's sync link).
-async fn poll(mut events: EventLoop, tx: mpsc::UnboundedSender<FromLink>) {
+async fn poll(
+    mut events: EventLoop,
+    brokers: Vec<MqttOptions>,
+    tx: mpsc::UnboundedSender<FromLink>,
+) {
     // About every second in a short outage: the stores' batches wait for
     // an instance to be subscribed again.
-    let mut reconnect = protocol::link::Reconnect::new(10_000);
+    let mut reconnect = protocol::link::Reconnect::new(10_000, brokers.len());
     loop {
         let sent = match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
@@ -71,7 +83,9 @@ async fn poll(mut events: EventLoop, tx: mpsc::UnboundedSender<FromLink>) {
                         | rumqttc::ConnectionError::Tls(_)
                 );
                 let sent = tx.send(FromLink::Down(e.to_string()));
-                tokio::time::sleep(reconnect.pause(refused)).await;
+                let (next, pause) = reconnect.failed(refused);
+                events.mqtt_options = brokers[next].clone();
+                tokio::time::sleep(pause).await;
                 sent
             }
         };
@@ -86,10 +100,11 @@ pub async fn run(
     shared: Arc<Shared>,
     client: AsyncClient,
     events: EventLoop,
+    brokers: Vec<MqttOptions>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let poller = tokio::spawn(poll(events, tx));
+    let poller = tokio::spawn(poll(events, brokers, tx));
     let busy: Arc<Mutex<HashSet<(String, u64)>>> = Arc::default();
     let permits = Arc::new(Semaphore::new(shared.config.max_parallel));
     loop {

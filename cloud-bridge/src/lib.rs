@@ -42,6 +42,9 @@ pub enum Delivery {
 #[derive(Clone)]
 pub struct BridgeConfig {
     pub broker: CloudUrl,
+    /// The cluster's other nodes (`--broker` lists them after the first):
+    /// tried in turn when one fails.
+    pub other_brokers: Vec<CloudUrl>,
     pub tls: Option<Arc<rustls::ClientConfig>>,
     pub credentials: Option<(String, String)>,
     /// The shared-subscription group; instances in one group split the stores.
@@ -102,7 +105,7 @@ pub async fn run(
         .await
         .map_err(|e| anyhow::anyhow!("--http {}: cannot listen: {e}", config.http_listen))?;
     let http_addr = listener.local_addr()?;
-    let (client, events) = ingest::client(&config);
+    let (client, events, brokers) = ingest::client(&config);
     let hq = hq::Hq {
         shared: shared.clone(),
         client: client.clone(),
@@ -125,7 +128,7 @@ pub async fn run(
     );
     println!("cloud-bridge ready: instance {} broker {} HQ API http://{http_addr}/api/v1/ fleet page http://{http_addr}/", config.instance, config.broker);
     let resender = tokio::spawn(resend_unanswered(shared.clone(), client.clone()));
-    ingest::run(shared, client.clone(), events, shutdown).await;
+    ingest::run(shared, client.clone(), events, brokers, shutdown).await;
     resender.abort();
     let _ = client.try_disconnect();
     let _ = server.await;

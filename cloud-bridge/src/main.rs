@@ -17,7 +17,8 @@ use protocol::topic::{self, SyncTopic};
 )]
 struct Cli {
     /// Cloud broker URL, e.g. mqtts://broker.example:8883 (mqtt:// only on
-    /// loopback or with --allow-plaintext).
+    /// loopback or with --allow-plaintext), or a cluster's nodes,
+    /// comma-separated (tried in turn when one fails).
     #[arg(long, env = "CLOUD_BRIDGE_BROKER", required_unless_present_any = ["embedded_broker", "print_topics"])]
     broker: Option<String>,
     /// Run a broker in this process on this address (a one-machine trial)
@@ -74,22 +75,28 @@ struct Cli {
 }
 
 fn config(cli: Cli) -> Result<BridgeConfig, String> {
-    let broker = match (&cli.broker, cli.embedded_broker) {
-        (Some(b), None) => CloudUrl::parse(b).map_err(|e| format!("--broker {b}: {e}"))?,
+    let mut brokers = match (&cli.broker, cli.embedded_broker) {
+        (Some(b), None) => {
+            protocol::link::parse_brokers(b).map_err(|e| format!("--broker {b}: {e}"))?
+        }
         (None, Some(addr)) => {
             let addr = cloud_bridge::broker::start(addr).map_err(|e| e.to_string())?;
-            CloudUrl {
+            vec![CloudUrl {
                 tls: false,
                 host: addr.ip().to_string(),
                 port: addr.port(),
-            }
+            }]
         }
         (Some(_), Some(_)) => {
             return Err("--broker and --embedded-broker exclude each other".into())
         }
         (None, None) => return Err("--broker (or --embedded-broker) is required".into()),
     };
-    if !broker.tls && !broker.is_loopback() && !cli.allow_plaintext {
+    let broker = brokers.remove(0);
+    if !broker.tls
+        && !(broker.is_loopback() && brokers.iter().all(CloudUrl::is_loopback))
+        && !cli.allow_plaintext
+    {
         return Err(format!("--broker {broker}: mqtt:// is unencrypted over the network; use mqtts:// (or --allow-plaintext on a trusted network)"));
     }
     let read = |flag: &str, p: &Option<String>| -> Result<Option<Vec<u8>>, String> {
@@ -141,6 +148,7 @@ fn config(cli: Cli) -> Result<BridgeConfig, String> {
     }
     Ok(BridgeConfig {
         broker,
+        other_brokers: brokers,
         tls,
         credentials: cli.username.zip(cli.password),
         group: cli.group,

@@ -358,7 +358,7 @@ const KEYS: &[KeySpec] = &[
     KeySpec {
         key: "cloud.url",
         default: Some(""),
-        help: "the chain's cloud broker, mqtts://host:8883 (mqtt:// only on loopback or with cloud.allow_plaintext); empty: offline only",
+        help: "the chain's cloud broker, mqtts://host:8883 (mqtt:// only on loopback or with cloud.allow_plaintext), or its cluster's nodes comma-separated (tried in turn); empty: offline only",
     },
     KeySpec {
         key: "cloud.ca_file",
@@ -770,9 +770,13 @@ impl Layers {
         let Some(url) = text("cloud.url") else {
             return Ok(None);
         };
-        let url = self.parse("cloud.url", |_| CloudUrl::parse(&url))?;
+        let mut urls = self.parse("cloud.url", |_| protocol::link::parse_brokers(&url))?;
+        let url: CloudUrl = urls.remove(0);
         let allow_plaintext = self.parse("cloud.allow_plaintext", boolean)?;
-        if !url.tls && !url.is_loopback() && !allow_plaintext {
+        if !url.tls
+            && !(url.is_loopback() && urls.iter().all(CloudUrl::is_loopback))
+            && !allow_plaintext
+        {
             return Err(self.invalid(
                 "cloud.url",
                 "mqtt:// sends orders, pickup codes and credentials unencrypted over the network: use mqtts:// (or set cloud.allow_plaintext = true for a trusted network)",
@@ -817,6 +821,7 @@ impl Layers {
         }
         let cloud = CloudConfig {
             url,
+            others: urls,
             tls: None,
             credentials: username.zip(password),
             keep_alive_s: self.parse("cloud.keep_alive_s", |v| number(v, 5, 3600))? as u64,
@@ -1045,6 +1050,21 @@ mod tests {
             ("web.messages", "/nonexistent/texts.toml", "cannot read"),
             ("web.session_idle_s", "10", "between 60"),
             ("web.session_idle_s", "900000", "between 60"),
+            (
+                "cloud.url",
+                "mqtts://a:8883,mqtt://b",
+                "mixes mqtts:// and mqtt://",
+            ),
+            (
+                "cloud.url",
+                "mqtts://a, https://b",
+                "https://b: must start with mqtts://",
+            ),
+            (
+                "cloud.url",
+                "mqtt://127.0.0.1:1883,mqtt://10.0.0.2",
+                "unencrypted",
+            ),
         ];
         for (key, value, words) in table {
             let msg = error_for(key, value);

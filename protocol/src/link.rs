@@ -137,15 +137,22 @@ pub fn backoff(failures: u32, base_ms: u64, max_ms: u64) -> std::time::Duration 
     std::time::Duration::from_millis(ms)
 }
 
-/// Reconnecting to a broker: every 0.25–1 s during the first minute of
-/// an outage, so a broker restart or a cluster node's failover costs a link
-/// at most about a second once the broker takes connections again; after
-/// that, [`backoff`] from 1 s up to `max_ms`, so that a fleet that lost its
-/// broker for long does not return all at once. A refusal (credentials,
-/// certificate) is not an outage: it backs off from the first attempt.
+/// Reconnecting to a broker, or to one of a cluster's nodes: every
+/// 0.25–1 s during the first minute of an outage, so a broker restart or a
+/// cluster node's failover costs a link at most about a second once a
+/// broker takes connections again; after that, [`backoff`] from 1 s up to
+/// `max_ms`, so that a fleet that lost its broker for long does not return
+/// all at once. With several broker addresses, a failure moves on to the
+/// next at once, and the pause comes after a round of all of them. A
+/// refusal (credentials, certificate) is not an outage: it backs off from
+/// the first round.
 #[derive(Debug, Clone)]
 pub struct Reconnect {
     max_ms: u64,
+    brokers: usize,
+    current: usize,
+    /// Failures since the last pause (a round ends at `brokers`).
+    in_round: usize,
     down_since: Option<std::time::Instant>,
     slow_failures: u32,
 }
@@ -154,9 +161,13 @@ pub struct Reconnect {
 pub const SHORT_OUTAGE: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Reconnect {
-    pub fn new(max_ms: u64) -> Self {
+    /// For `brokers` addresses (at least one), starting with the first.
+    pub fn new(max_ms: u64, brokers: usize) -> Self {
         Reconnect {
             max_ms,
+            brokers: brokers.max(1),
+            current: 0,
+            in_round: 0,
             down_since: None,
             slow_failures: 0,
         }
@@ -166,18 +177,43 @@ impl Reconnect {
     pub fn connected(&mut self) {
         self.down_since = None;
         self.slow_failures = 0;
+        self.in_round = 0;
     }
 
-    /// The pause after a failed or lost connection; `refused` when the
-    /// broker answered and said no.
-    pub fn pause(&mut self, refused: bool) -> std::time::Duration {
+    /// The address to try next and the pause before, after a failed or
+    /// lost connection; `refused` when the broker answered and said no.
+    pub fn failed(&mut self, refused: bool) -> (usize, std::time::Duration) {
         let since = *self.down_since.get_or_insert_with(std::time::Instant::now);
+        self.current = (self.current + 1) % self.brokers;
+        self.in_round += 1;
+        if self.in_round < self.brokers {
+            return (self.current, std::time::Duration::ZERO);
+        }
+        self.in_round = 0;
         if !refused && since.elapsed() < SHORT_OUTAGE {
             let ms = rand::Rng::gen_range(&mut rand::thread_rng(), 250..=1000);
-            return std::time::Duration::from_millis(ms);
+            return (self.current, std::time::Duration::from_millis(ms));
         }
         self.slow_failures = self.slow_failures.saturating_add(1);
-        backoff(self.slow_failures, 1000, self.max_ms)
+        (self.current, backoff(self.slow_failures, 1000, self.max_ms))
+    }
+}
+
+/// A comma-separated list of broker URLs (a cluster's nodes), all
+/// `mqtts://` or all `mqtt://`.
+pub fn parse_brokers(text: &str) -> Result<Vec<CloudUrl>, String> {
+    let urls = text
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| CloudUrl::parse(u).map_err(|e| format!("{u}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    match urls.first() {
+        None => Err("names no broker".into()),
+        Some(first) if urls.iter().any(|u| u.tls != first.tls) => {
+            Err("mixes mqtts:// and mqtt:// (one cluster, one scheme)".into())
+        }
+        Some(_) => Ok(urls),
     }
 }
 
@@ -187,21 +223,51 @@ mod tests {
 
     #[test]
     fn a_short_outage_is_retried_within_a_second_a_refusal_backs_off() {
-        let mut r = Reconnect::new(30_000);
+        let mut r = Reconnect::new(30_000, 1);
         for _ in 0..20 {
-            let p = r.pause(false).as_millis();
-            assert!((250..=1000).contains(&p), "{p}");
+            let (i, p) = r.failed(false);
+            assert_eq!(i, 0);
+            assert!((250..=1000).contains(&p.as_millis()), "{p:?}");
         }
-        let mut refused = Reconnect::new(30_000);
-        let pauses: Vec<u128> = (0..8).map(|_| refused.pause(true).as_millis()).collect();
+        let mut refused = Reconnect::new(30_000, 1);
+        let pauses: Vec<u128> = (0..8).map(|_| refused.failed(true).1.as_millis()).collect();
         assert!((500..=1000).contains(&pauses[0]), "{pauses:?}");
         assert!((15_000..=30_000).contains(&pauses[7]), "{pauses:?}");
         refused.connected();
-        let p = refused.pause(false).as_millis();
+        let p = refused.failed(false).1.as_millis();
         assert!(
             (250..=1000).contains(&p),
             "after a connection the next outage is short again: {p}"
         );
+    }
+
+    #[test]
+    fn a_cluster_s_nodes_are_tried_in_turn_the_pause_after_a_round() {
+        let mut r = Reconnect::new(30_000, 3);
+        assert_eq!(
+            r.failed(false),
+            (1, std::time::Duration::ZERO),
+            "the next node at once"
+        );
+        assert_eq!(r.failed(false), (2, std::time::Duration::ZERO));
+        let (i, p) = r.failed(false);
+        assert_eq!(i, 0);
+        assert!(
+            (250..=1000).contains(&p.as_millis()),
+            "a round failed: {p:?}"
+        );
+        r.connected();
+        assert_eq!(
+            r.failed(false),
+            (1, std::time::Duration::ZERO),
+            "a lost node: the next at once"
+        );
+        let urls = parse_brokers("mqtts://a:8883, mqtts://b").expect("two");
+        assert_eq!((urls[1].host.as_str(), urls[1].port), ("b", 8883));
+        assert!(parse_brokers("mqtts://a,mqtt://b")
+            .unwrap_err()
+            .contains("mixes"));
+        assert!(parse_brokers(" , ").unwrap_err().contains("no broker"));
     }
 
     #[test]

@@ -1097,3 +1097,38 @@ async fn hq_commands_through_a_broker_outage_reach_their_store_exactly_once() {
         + b.metric("cloud_bridge_commands_republished").await.unwrap();
     eprintln!("copies published again for want of the broker's echo: {resent}");
 }
+
+/// `cloud.url` naming a cluster's nodes: when the node the store is on
+/// stops, the link moves to the next at once and is back within seconds
+/// (two separate Mosquittos stand in for two nodes of a cluster).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_moves_to_the_next_broker_of_its_list_when_one_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Mosquitto::start(&dir.path().join("m1")).await.unwrap();
+    let second = Mosquitto::start(&dir.path().join("m2")).await.unwrap();
+    let urls = format!("{},{}", first.url(), second.url());
+    let node = node(&dir.path().join("node"), &urls, &[]).await;
+    wait_online(&node, true).await;
+    let before = sync(&node).await["connections"].as_u64().unwrap();
+    let stopped = Instant::now();
+    first.stop().await.unwrap();
+    node.wait_for("connected again", 20, || async {
+        let s = sync(&node).await;
+        Ok(s["online"] == true && s["connections"].as_u64() > Some(before))
+    })
+    .await
+    .unwrap();
+    eprintln!(
+        "on the second broker {} ms after the first stopped",
+        stopped.elapsed().as_millis()
+    );
+    // The second broker has the store: its status is retained there.
+    let mut hq = Mqtt::connect(second.addr(), "hq-watch", "", "")
+        .await
+        .unwrap();
+    let t = topic::sync_status(&store());
+    hq.subscribe(&t).await.unwrap();
+    let status = hq.recv_on(&t, 5).await.unwrap();
+    let status: Value = serde_json::from_slice(&status.payload).unwrap();
+    assert_eq!(status["online"], true, "{status}");
+}

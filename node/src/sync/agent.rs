@@ -79,9 +79,9 @@ type Done = Option<(DownReply, Publish)>;
 impl Agent {
     pub async fn run(self, mut shutdown: Shutdown) -> Result<(), ServiceError> {
         let store_id = self.store.store_id().clone();
-        let (client, events) = link::client(&self.config, &store_id);
+        let (client, events, brokers) = link::client(&self.config, &store_id);
         let (link_tx, mut link_rx) = mpsc::unbounded_channel();
-        let poller = AbortOnDrop(tokio::spawn(link::poll(events, link_tx)));
+        let poller = AbortOnDrop(tokio::spawn(link::poll(events, brokers, link_tx)));
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
         let mut st = State::new();
         let mut waiting = 0usize;

@@ -31,9 +31,23 @@ pub enum FromLink {
 const REQUESTS: usize = 256;
 
 /// The client for `store` (client id = the store id, persistent session,
-/// an offline last will) and its event loop.
-pub fn client(config: &CloudConfig, store: &StoreId) -> (AsyncClient, EventLoop) {
-    let mut o = MqttOptions::new(store.as_str(), &config.url.host, config.url.port);
+/// an offline last will) and its event loop, on the first broker; and the
+/// options for each broker of `cloud.url`, for [`poll`] to move between.
+pub fn client(config: &CloudConfig, store: &StoreId) -> (AsyncClient, EventLoop, Vec<MqttOptions>) {
+    let brokers: Vec<MqttOptions> = std::iter::once(&config.url)
+        .chain(&config.others)
+        .map(|url| options(config, store, url))
+        .collect();
+    let (client, mut events) = AsyncClient::new(brokers[0].clone(), REQUESTS);
+    // Acks and replies are small: without this, Nagle holds each one until
+    // the peer's delayed ACK (up to 40 ms), and one batch in flight makes
+    // that the drain rate's limit.
+    events.network_options.set_tcp_nodelay(true);
+    (client, events, brokers)
+}
+
+fn options(config: &CloudConfig, store: &StoreId, url: &super::CloudUrl) -> MqttOptions {
+    let mut o = MqttOptions::new(store.as_str(), &url.host, url.port);
     o.set_clean_session(false)
         .set_keep_alive(Duration::from_secs(config.keep_alive_s))
         .set_manual_acks(true)
@@ -57,21 +71,21 @@ pub fn client(config: &CloudConfig, store: &StoreId) -> (AsyncClient, EventLoop)
             rumqttc::TlsConfiguration::Rustls(tls.clone()),
         ));
     }
-    let (client, mut events) = AsyncClient::new(o, REQUESTS);
-    // Acks and replies are small: without this, Nagle holds each one until
-    // the peer's delayed ACK (up to 40 ms), and one batch in flight makes
-    // that the drain rate's limit.
-    events.network_options.set_tcp_nodelay(true);
-    (client, events)
+    o
 }
 
 /// Poll `events` until the agent goes away, reconnecting as
 /// [`protocol::link::Reconnect`] says: about every second in the first
 /// minute of an outage (a broker restart or a cluster node's failover),
 /// then with jittered exponential backoff up to 30 s, so that a fleet that
-/// lost HQ for long does not return all at once.
-pub async fn poll(mut events: EventLoop, to_agent: mpsc::UnboundedSender<FromLink>) {
-    let mut reconnect = protocol::link::Reconnect::new(30_000);
+/// lost HQ for long does not return all at once. With several `brokers`
+/// (a cluster's nodes), a failure moves on to the next one at once.
+pub async fn poll(
+    mut events: EventLoop,
+    brokers: Vec<MqttOptions>,
+    to_agent: mpsc::UnboundedSender<FromLink>,
+) {
+    let mut reconnect = protocol::link::Reconnect::new(30_000, brokers.len());
     loop {
         let sent = match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
@@ -89,7 +103,13 @@ pub async fn poll(mut events: EventLoop, to_agent: mpsc::UnboundedSender<FromLin
                         | rumqttc::ConnectionError::Tls(_)
                 );
                 let sent = to_agent.send(FromLink::Down(describe(&e)));
-                tokio::time::sleep(reconnect.pause(refused)).await;
+                let (next, pause) = reconnect.failed(refused);
+                if brokers.len() > 1 {
+                    let (host, port) = brokers[next].broker_address();
+                    tracing::debug!(host, port, "next cloud broker");
+                    events.mqtt_options = brokers[next].clone();
+                }
+                tokio::time::sleep(pause).await;
                 sent
             }
         };

@@ -28,6 +28,9 @@ pub use protocol::link::{tls_config, CloudUrl};
 #[derive(Clone)]
 pub struct CloudConfig {
     pub url: CloudUrl,
+    /// The cluster's other nodes (`cloud.url` lists them after the first,
+    /// comma-separated): tried in turn when one fails.
+    pub others: Vec<CloudUrl>,
     /// Present exactly when `url.tls`.
     pub tls: Option<Arc<rustls::ClientConfig>>,
     pub credentials: Option<(String, String)>,
@@ -43,6 +46,7 @@ impl std::fmt::Debug for CloudConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CloudConfig")
             .field("url", &self.url.to_string())
+            .field("others", &self.others.len())
             .field(
                 "client_certificate",
                 &self
