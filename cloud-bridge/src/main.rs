@@ -93,10 +93,8 @@ fn config(cli: Cli) -> Result<BridgeConfig, String> {
         (None, None) => return Err("--broker (or --embedded-broker) is required".into()),
     };
     let broker = brokers.remove(0);
-    if !broker.tls
-        && !(broker.is_loopback() && brokers.iter().all(CloudUrl::is_loopback))
-        && !cli.allow_plaintext
-    {
+    let all_loopback = broker.is_loopback() && brokers.iter().all(CloudUrl::is_loopback);
+    if !(broker.tls || all_loopback || cli.allow_plaintext) {
         return Err(format!("--broker {broker}: mqtt:// is unencrypted over the network; use mqtts:// (or --allow-plaintext on a trusted network)"));
     }
     let read = |flag: &str, p: &Option<String>| -> Result<Option<Vec<u8>>, String> {
