@@ -773,10 +773,8 @@ impl Layers {
         let mut urls = self.parse("cloud.url", |_| protocol::link::parse_brokers(&url))?;
         let url: CloudUrl = urls.remove(0);
         let allow_plaintext = self.parse("cloud.allow_plaintext", boolean)?;
-        if !url.tls
-            && !(url.is_loopback() && urls.iter().all(CloudUrl::is_loopback))
-            && !allow_plaintext
-        {
+        let all_loopback = url.is_loopback() && urls.iter().all(CloudUrl::is_loopback);
+        if !(url.tls || all_loopback || allow_plaintext) {
             return Err(self.invalid(
                 "cloud.url",
                 "mqtt:// sends orders, pickup codes and credentials unencrypted over the network: use mqtts:// (or set cloud.allow_plaintext = true for a trusted network)",
