@@ -122,6 +122,7 @@ pub async fn run(
                     topic::sync_all(SyncTopic::Reply),
                     topic::sync_all(SyncTopic::Down),
                     topic::sync_all(SyncTopic::View),
+                    topic::sync_all(SyncTopic::Ack),
                 ];
                 for f in filters {
                     if let Err(e) = client.try_subscribe(f, QoS::AtLeastOnce) {
@@ -178,6 +179,24 @@ fn on_message(
                     return;
                 }
             };
+            // Another instance (or this one) delivered all of it already:
+            // the store missed the ack (a broker failover, a slow ack).
+            // HQ gets nothing twice; the store gets the ack again.
+            if batch.last_seq <= delivered(shared, &store) {
+                shared.metrics.batch("already_delivered");
+                let _ = client.try_publish(
+                    topic::sync_ack(&store),
+                    QoS::AtLeastOnce,
+                    false,
+                    codec::encode(&UpAck {
+                        store_id: batch.store_id.clone(),
+                        last_seq: batch.last_seq,
+                        last_hash: batch.last_hash,
+                    }),
+                );
+                let _ = client.try_ack(&p);
+                return;
+            }
             let key = (store.to_string(), batch.last_seq);
             let fresh = busy
                 .lock()
@@ -244,6 +263,13 @@ fn on_message(
             let _ = client.try_ack(&p);
         }
         SyncTopic::Ack => {
+            // What every instance acknowledged: HQ has it.
+            match codec::decode::<UpAck>(&p.payload) {
+                Ok(a) if a.store_id == store => {
+                    shared.fleet.delivered(&store, a.last_seq, now_ms());
+                }
+                _ => tracing::warn!(topic = %p.topic, "unreadable acknowledgement; ignored"),
+            }
             let _ = client.try_ack(&p);
         }
         SyncTopic::View => {
@@ -311,10 +337,17 @@ async fn deliver(
             return;
         }
     };
+    // What another instance delivered meanwhile is not delivered again.
+    let done = delivered(shared, &batch.store_id);
+    let events: Vec<Envelope> = events.into_iter().filter(|e| e.log_seq > done).collect();
+    if events.is_empty() {
+        shared.metrics.batch("already_delivered");
+    }
+    let first = events.first().map_or(batch.first_seq, |e| e.log_seq);
     let body = webhook::batch_body(&events);
-    let id = format!("{}-{}-{}", batch.store_id, batch.first_seq, batch.last_seq);
+    let id = format!("{}-{}-{}", batch.store_id, first, batch.last_seq);
     let mut failures = 0u32;
-    loop {
+    while !events.is_empty() {
         if *shutdown.borrow() {
             return; // not acknowledged: the store sends it again
         }
@@ -334,8 +367,10 @@ async fn deliver(
             }
         }
     }
-    shared.metrics.events_delivered.inc_by(events.len() as u64);
-    shared.metrics.batch("delivered");
+    if !events.is_empty() {
+        shared.metrics.events_delivered.inc_by(events.len() as u64);
+        shared.metrics.batch("delivered");
+    }
     // HQ has it: this instance's view, and every other's.
     let update = crate::view::update_of(&batch.store_id, &events);
     if !update.is_empty() {
@@ -368,6 +403,15 @@ async fn deliver(
     shared
         .fleet
         .delivered(&batch.store_id, batch.last_seq, now_ms());
+}
+
+/// The last event of `store` that some instance acknowledged (HQ has
+/// everything up to it).
+fn delivered(shared: &Shared, store: &protocol::StoreId) -> u64 {
+    shared
+        .fleet
+        .get(store.as_str())
+        .map_or(0, |s| s.delivered_seq)
 }
 
 /// One webhook call for a batch, signed per Standard Webhooks.

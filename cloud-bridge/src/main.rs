@@ -176,6 +176,8 @@ fn main() -> ExitCode {
             topic::sync_all(SyncTopic::Status),
             topic::sync_all(SyncTopic::Reply),
             topic::sync_all(SyncTopic::Down),
+            topic::sync_all(SyncTopic::View),
+            topic::sync_all(SyncTopic::Ack),
         ] {
             println!("{t}");
         }

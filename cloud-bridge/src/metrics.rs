@@ -13,7 +13,8 @@ type Labels = Vec<(&'static str, String)>;
 pub struct Metrics {
     registry: Mutex<Registry>,
     /// Store batches by outcome: delivered, duplicate (a copy of one being
-    /// delivered), broken (hash chain or numbering wrong).
+    /// delivered), already_delivered (an instance acknowledged it: only
+    /// acknowledged again), broken (hash chain or numbering wrong).
     pub batches: Family<Labels, Counter>,
     pub events_delivered: Counter,
     pub webhook_failures: Counter,
