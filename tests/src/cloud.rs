@@ -707,3 +707,115 @@ impl TestPki {
         Ok((c, k))
     }
 }
+
+/// One HQ command [`hq_load`] sent: its store, its key (the command id)
+/// and the kind of event it causes.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub store: String,
+    pub key: String,
+    pub kind: &'static str,
+    /// The HQ API of the instance that answered 202.
+    pub via: SocketAddr,
+}
+
+/// HQ's side of a load: commands to `store` through `bridges` in turn
+/// (orders and stock adjustments), each under its own `Idempotency-Key`,
+/// sent again (same key, the next instance) after a 503 or no answer until
+/// one answers 202; until `stop`. Returns what was sent and how many
+/// answers were 503 or none.
+pub async fn hq_load(bridges: &[&Bridge], store: String, stop: &AtomicBool) -> (Vec<Sent>, u64) {
+    let mut sent = Vec::new();
+    let mut refusals = 0u64;
+    let mut n = 0usize;
+    while !stop.load(Ordering::Acquire) {
+        n += 1;
+        let key = ulid::Ulid::new().to_string();
+        let (kind, path, body) = if n % 2 == 1 {
+            let order = crate::order_body(&format!("HQ-{store}-{n}"), 1);
+            (
+                "order_created",
+                "orders",
+                serde_json::json!({ "order_id": order["order_id"], "order": {
+                    "customer_name": order["customer_name"], "lines": order["lines"], "payment": "prepaid" } }),
+            )
+        } else {
+            (
+                "stock_adjusted",
+                "stock",
+                serde_json::json!({ "adjust": { "sku": "SKU-050", "delta": 1, "reason": "HQ correction" } }),
+            )
+        };
+        let mut attempt = 0usize;
+        let via = loop {
+            let bridge = bridges[(n + attempt) % bridges.len()];
+            match bridge
+                .post_keyed(&format!("/api/v1/stores/{store}/{path}"), &body, &key)
+                .await
+            {
+                Ok((202, v)) => {
+                    assert_eq!(v["command_id"], key.as_str(), "{v}");
+                    break bridge.http;
+                }
+                Ok((503, v)) => {
+                    assert!(v["error"].as_str().is_some(), "{v}");
+                    refusals += 1;
+                }
+                Ok((status, v)) => panic!("{path} to {store}: {status} {v}"),
+                // A killed instance.
+                Err(_) => refusals += 1,
+            }
+            attempt += 1;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        sent.push(Sent {
+            store: store.clone(),
+            key,
+            kind,
+            via,
+        });
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    (sent, refusals)
+}
+
+/// Every command of `sent` answered `accepted` (asked of the instance
+/// that sent it, if it is among `bridges`: an instance that was not
+/// connected while a command went out and came back does not know it), and
+/// applied by its store exactly once: of each store's events `1..=head` at
+/// the receiver (each once, in order), one of the command's kind names it
+/// as its cause.
+pub async fn hq_commands_applied_once(
+    bridges: &[&Bridge],
+    sink: &Sink,
+    stores: &[(&str, u64)],
+    sent: &[Sent],
+) -> Result<()> {
+    for s in sent {
+        let Some(bridge) = bridges.iter().find(|b| b.http == s.via) else {
+            continue;
+        };
+        let outcome = bridge.command_outcome(&s.store, &s.key, 60).await?;
+        if outcome["status"] != "accepted" {
+            bail!("{s:?}: {outcome}");
+        }
+    }
+    for (id, head) in stores {
+        let events = sink.wait_all(id, *head, 60).await?;
+        let mut caused: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+        for e in &events {
+            if let (Some(c), Some(t)) = (e["causationid"].as_str(), e["type"].as_str()) {
+                caused.entry(c).or_default().push(t);
+            }
+        }
+        for s in sent.iter().filter(|s| s.store == *id) {
+            let n = caused
+                .get(s.key.as_str())
+                .map_or(0, |ts| ts.iter().filter(|t| **t == s.kind).count());
+            if n != 1 {
+                bail!("{s:?} applied {n} times: {:?}", caused.get(s.key.as_str()));
+            }
+        }
+    }
+    Ok(())
+}
