@@ -55,9 +55,11 @@ fi
 # axe-core, vendored (tests/vendor/axe-core/README.md): checked, not fetched.
 (cd tests/vendor/axe-core && sha256sum -c --quiet SHA256SUMS)
 
-# Packaging tools: cargo-deb (pinned) and Rust's aarch64 standard library.
+# Tools: cargo-deb (pinned), the RMQTT cluster broker the cluster tests run
+# (pinned), and Rust's aarch64 standard library.
 . scripts/tools.sh
 ensure_cargo_deb
+ensure_rmqtt
 ensure_aarch64_target
 
 # One full build of the workspace, not an edit loop: incremental caches

@@ -1,6 +1,10 @@
 # Sourced by scripts/test.sh and scripts/build-release.sh: the packaging
-# tools, installed only if missing.
+# tools and the tests' clustered broker, installed only if missing.
 CARGO_DEB_VERSION=3.6.0
+# RMQTT, the clustered MQTT broker of tests/tests/rmqtt_cluster.rs, run by
+# tests/rmqtt-launcher (storenode-rmqttd): its rmqtt crates are pinned to
+# this version (its Cargo.toml and Cargo.lock).
+RMQTT_VERSION=0.24.0
 
 ensure_cargo_deb() {
   if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $CARGO_DEB_VERSION" ]; then
@@ -14,4 +18,33 @@ ensure_aarch64_target() {
     echo "adding Rust's aarch64-unknown-linux-gnu target"
     rustup target add aarch64-unknown-linux-gnu
   fi
+}
+
+# storenode-rmqttd (tests/rmqtt-launcher: RMQTT with only the Raft cluster,
+# retainer and shared-subscription plugins, plain TCP) into ~/.cargo/bin,
+# rebuilt only when its version or RMQTT's changes: about 400 crates, not
+# the published rmqttd's 700 (Kafka, Pulsar, NATS bridges...). Its build
+# scripts still need protoc (tonic-build, for its gRPC) and a C/C++
+# toolchain with make (aws-lc, zstd, lz4, and protobuf built from source by
+# rmqtt-raft's proto crate); no cmake, no OpenSSL.
+ensure_rmqtt() {
+  local dir version
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/../tests/rmqtt-launcher" && pwd)"
+  version="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$dir/Cargo.toml" | head -n 1)"
+  if [ "$(storenode-rmqttd --version 2>/dev/null)" = "storenode-rmqttd $version (rmqtt $RMQTT_VERSION)" ]; then
+    return 0
+  fi
+  local missing=()
+  command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+  command -v make >/dev/null 2>&1 || missing+=(make)
+  command -v g++ >/dev/null 2>&1 || missing+=(g++)
+  if ((${#missing[@]})); then
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "installing storenode-rmqttd's build tools: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+  fi
+  echo "installing storenode-rmqttd $version (rmqtt $RMQTT_VERSION; BUILD_TIME_PLACEHOLDER)"
+  cargo install --quiet --locked --path "$dir"
 }

@@ -114,10 +114,13 @@ pub fn digest(command: &protocol::Command) -> [u8; 32] {
 /// Most commands remembered per instance (the oldest are forgotten).
 const MAX_COMMANDS: usize = 200_000;
 
-/// A command this instance sent that its store has not answered yet: it
-/// is published again (same id, the store applies it once) while the
-/// store is online and silent, in case the broker lost it (a cluster
-/// node that held the store's session died).
+/// A command seen going down that its store has not answered yet. Every
+/// instance keeps it (each sees every command go down), and the first
+/// whose pause runs out while the store is online and silent publishes it
+/// again (same id: the store applies it once), in case the broker lost it
+/// (a cluster node that held the store's session died). Every instance
+/// sees that copy go down too and starts its pause again, so one copy goes
+/// out per pause, and a command outlives the instance that sent it.
 #[derive(Debug)]
 struct Unanswered {
     store: String,
@@ -147,9 +150,18 @@ pub struct Commands {
 }
 
 impl Commands {
-    /// A command seen going down (sent by this or another instance): the
-    /// broker routed it, so it holds it for the store.
-    pub fn sent(&self, store: &protocol::StoreId, cmd: &DownCommand) {
+    /// A command seen going down (sent by this or another instance, its
+    /// encoding `payload`): the broker routed it, so it holds it for the
+    /// store. Kept until the store answers, to publish it again after
+    /// `pause_ms` (with up to half of it again as jitter, so that the
+    /// instances' pauses do not run out together).
+    pub fn sent(
+        &self,
+        store: &protocol::StoreId,
+        cmd: &DownCommand,
+        payload: &[u8],
+        pause_ms: u64,
+    ) {
         let name = serde_json::to_value(&cmd.command)
             .ok()
             .and_then(|v| match v {
@@ -162,8 +174,26 @@ impl Commands {
         let stream = cmd.command.stream();
         let order_id = (!stream.is_reserved()).then(|| stream.to_string());
         let digest = Some(digest(&cmd.command));
+        let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=pause_ms / 2);
+        let now = crate::now_ms();
         self.with(|book| {
             book.seen.insert(cmd.hq_id.clone());
+            if book
+                .map
+                .get(&cmd.hq_id)
+                .is_none_or(|r| r.answered_ms.is_none())
+            {
+                let u = book
+                    .unanswered
+                    .entry(cmd.hq_id.clone())
+                    .or_insert_with(|| Unanswered {
+                        store: store.to_string(),
+                        payload: payload.to_vec(),
+                        due_ms: 0,
+                        pause_ms,
+                    });
+                u.due_ms = now + u.pause_ms + jitter;
+            }
             for w in book.waiting.remove(&cmd.hq_id).unwrap_or_default() {
                 let _ = w.send(());
             }
@@ -216,26 +246,6 @@ impl Commands {
         }
     }
 
-    /// Keep `payload` (command `id` to `store`) until the store answers,
-    /// to publish it again after `pause_ms` if the store is online and
-    /// has not answered.
-    pub fn keep_until_answered(&self, id: &str, store: &str, payload: Vec<u8>, pause_ms: u64) {
-        self.with(|book| {
-            if book.map.get(id).is_some_and(|r| r.answered_ms.is_some()) {
-                return;
-            }
-            book.unanswered.insert(
-                id.to_string(),
-                Unanswered {
-                    store: store.to_string(),
-                    payload,
-                    due_ms: crate::now_ms() + pause_ms,
-                    pause_ms,
-                },
-            );
-        });
-    }
-
     /// The unanswered commands due again at `now_ms` whose store
     /// `online` says is connected: (store, payload), each pause doubled.
     pub fn due(&self, now_ms: u64, online: impl Fn(&str) -> bool) -> Vec<(String, Vec<u8>)> {
@@ -252,7 +262,7 @@ impl Commands {
         out
     }
 
-    /// How many commands this instance sent wait for their store's answer.
+    /// How many commands seen going down wait for their store's answer.
     pub fn unanswered(&self) -> usize {
         self.inner.lock().map_or(0, |b| b.unanswered.len())
     }

@@ -217,12 +217,6 @@ impl Hq {
             });
         }
         self.shared.metrics.commands_sent.inc();
-        self.shared.commands.keep_until_answered(
-            &cmd.hq_id,
-            store.as_str(),
-            payload,
-            self.shared.config.command_resend_ms,
-        );
         tracing::info!(store = %store, command_id = cmd.hq_id, hq_seq = cmd.hq_seq, copies, "HQ command sent");
         Ok(accepted(&store, &cmd.hq_id, cmd.hq_seq, "pending"))
     }

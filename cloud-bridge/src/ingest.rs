@@ -258,7 +258,9 @@ fn on_message(
         }
         SyncTopic::Down => {
             if let Ok(c) = codec::decode::<DownCommand>(&p.payload) {
-                shared.commands.sent(&store, &c);
+                shared
+                    .commands
+                    .sent(&store, &c, &p.payload, shared.config.command_resend_ms);
             }
             let _ = client.try_ack(&p);
         }

@@ -83,12 +83,12 @@ impl Metrics {
             );
             r.register(
                 "commands_resent",
-                "copies of HQ commands published again because their online store had not answered",
+                "copies of HQ commands this instance published again because their online store had not answered",
                 m.commands_resent.clone(),
             );
             r.register(
                 "commands_unanswered",
-                "HQ commands this instance sent that their stores have not answered",
+                "HQ commands seen going down that their stores have not answered (every instance keeps them)",
                 m.commands_unanswered.clone(),
             );
             r.register(

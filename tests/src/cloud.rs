@@ -279,6 +279,15 @@ impl Bridge {
         }
     }
 
+    /// SIGKILL, through a shared reference (while others use the instance).
+    pub fn kill_now(&self) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-KILL", &c.id().to_string()])
+                .status();
+        }
+    }
+
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

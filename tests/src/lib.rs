@@ -20,6 +20,7 @@ pub mod browser;
 pub mod cloud;
 pub mod crashloop;
 pub mod faketime;
+pub mod rmqtt;
 
 /// The workspace's target directory.
 pub fn target_dir() -> PathBuf {
@@ -937,4 +938,28 @@ impl Drop for Mqtt {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Run futures concurrently (a tiny join_all): their outputs, in order.
+pub async fn join_all<F: std::future::Future>(fs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = fs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in pinned.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *o = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
 }

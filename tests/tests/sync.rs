@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use storenode_tests::cloud::{
     hq_commands_applied_once, hq_load, Bridge, Mosquitto, Proxy, Sink, TestPki,
 };
-use storenode_tests::{order_body, Mqtt, Node, Opts};
+use storenode_tests::{join_all, order_body, Mqtt, Node, Opts};
 
 const STORE: &str = "s-042";
 
@@ -245,7 +245,7 @@ async fn five_hundred_orders_offline_then_everything_arrives_once_in_order() {
     let ids: Vec<String> = (0..n).map(|i| format!("OFF-{i:04}")).collect();
     for chunk in ids.chunks(8) {
         let lives = chunk.iter().map(|id| whole_life(&node, id));
-        futures_join(lives).await;
+        join_all(lives).await;
     }
     let head = node.head().await.unwrap();
     assert!(head > before + 4 * n as u64, "{head}");
@@ -307,30 +307,6 @@ async fn five_hundred_orders_offline_then_everything_arrives_once_in_order() {
     drop(bridge);
 }
 
-/// Run futures concurrently (a tiny join_all): their outputs, in order.
-async fn futures_join<F: std::future::Future>(fs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    let mut pinned: Vec<std::pin::Pin<Box<F>>> = fs.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, o) in pinned.iter_mut().zip(out.iter_mut()) {
-            if o.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *o = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_node_mid_drain_and_one_of_two_bridges_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -350,7 +326,7 @@ async fn killing_the_node_mid_drain_and_one_of_two_bridges_loses_nothing() {
     broker.stop().await.unwrap();
     let ids: Vec<String> = (0..120).map(|i| format!("K-{i:03}")).collect();
     for chunk in ids.chunks(8) {
-        futures_join(chunk.iter().map(|id| whole_life(&n1, id))).await;
+        join_all(chunk.iter().map(|id| whole_life(&n1, id))).await;
     }
     let head = n1.head().await.unwrap();
     broker.restart().await.unwrap();
@@ -971,7 +947,7 @@ async fn hq_commands_through_a_broker_outage_reach_their_store_exactly_once() {
 
     let stop = std::sync::atomic::AtomicBool::new(false);
     let both = [&a, &b];
-    let load = futures_join(ids.map(|id| hq_load(&both, id.to_string(), &stop)));
+    let load = join_all(ids.map(|id| hq_load(&both, id.to_string(), &stop)));
     let outage_and_back = async {
         tokio::time::sleep(Duration::from_secs(3)).await;
         broker.stop().await.unwrap();
@@ -1001,7 +977,7 @@ async fn hq_commands_through_a_broker_outage_reach_their_store_exactly_once() {
     );
     assert!(sent.len() > 30, "the load sent too little: {}", sent.len());
 
-    let heads = futures_join(nodes.iter().map(|n| async { n.head().await.unwrap() })).await;
+    let heads = join_all(nodes.iter().map(|n| async { n.head().await.unwrap() })).await;
     let stores: Vec<(&str, u64)> = ids.into_iter().zip(heads).collect();
     hq_commands_applied_once(&both, &sink, &stores, &sent)
         .await
