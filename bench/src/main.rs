@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use serde_json::{json, Map, Value};
 
+mod chain;
 mod common;
 mod create;
 mod floor;
@@ -135,6 +136,25 @@ enum Scenario {
         #[arg(long, default_value_t = 20_000)]
         snapshot_skus: usize,
     },
+    /// HQ at chain scale through a 3-node RMQTT cluster: `stores`
+    /// simulated stores with 1, 2, 3 bridge instances (capped at 4 calls
+    /// at once to a webhook taking `delay_ms`); then a regional outage:
+    /// `outage_stores` stores with a day's `day_events` reconnecting at
+    /// random within `reconnect_s`, the others with `live_events`.
+    Chain {
+        #[arg(long, default_value_t = 2_000)]
+        stores: usize,
+        #[arg(long, default_value_t = 500)]
+        outage_stores: usize,
+        #[arg(long, default_value_t = 100)]
+        live_events: u64,
+        #[arg(long, default_value_t = 1_500)]
+        day_events: u64,
+        #[arg(long, default_value_t = 60)]
+        reconnect_s: u64,
+        #[arg(long, default_value_t = 20)]
+        delay_ms: u64,
+    },
     /// QoS1 throughput: embedded broker (auth on) against Mosquitto.
     Broker {
         #[arg(long, default_value_t = 10)]
@@ -198,6 +218,24 @@ async fn main() -> Result<()> {
             store_events,
             delay_ms,
         } => sync::run(backlog_orders, week_orders, stores, store_events, delay_ms).await?,
+        Scenario::Chain {
+            stores,
+            outage_stores,
+            live_events,
+            day_events,
+            reconnect_s,
+            delay_ms,
+        } => {
+            chain::run(
+                stores,
+                outage_stores,
+                live_events,
+                day_events,
+                reconnect_s,
+                delay_ms,
+            )
+            .await?
+        }
         Scenario::Stock {
             clients,
             seconds,

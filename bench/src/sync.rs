@@ -165,7 +165,7 @@ async fn drain(dir: &Path, head: u64, bridges: usize) -> Result<Value> {
 
 /// One simulated store's log: `n` real envelopes (an order created with
 /// two lines each), hash-chained.
-fn sim_log(store: &StoreId, n: u64) -> Vec<Vec<u8>> {
+pub(crate) fn sim_log(store: &StoreId, n: u64) -> Vec<Vec<u8>> {
     let mut out = Vec::with_capacity(n as usize);
     let mut prev = [0u8; 32];
     for seq in 1..=n {
@@ -195,7 +195,7 @@ fn sim_log(store: &StoreId, n: u64) -> Vec<Vec<u8>> {
 
 /// Drive one simulated store until HQ acknowledged its whole log; records
 /// each batch's time from publish to ack.
-async fn sim_store(
+pub(crate) async fn sim_store(
     broker: std::net::SocketAddr,
     store: StoreId,
     log: Vec<Vec<u8>>,

@@ -57,10 +57,11 @@ pub struct BridgeConfig {
     pub token: String,
     /// Most store batches delivered at once.
     pub max_parallel: usize,
-    /// A sent HQ command its store has not answered is published again
-    /// after this long (then after twice as long, up to 10 min) while the
-    /// store is online: a broker that lost it (a cluster node that held
-    /// the store's session died) gets another copy; the store applies a
+    /// An HQ command (sent by any instance) its store has not answered is
+    /// published again after this long (then after twice as long, up to
+    /// 10 min) while the store is online, by the first instance whose pause
+    /// runs out: a broker that lost it (a cluster node that held the
+    /// store's session died) gets another copy; the store applies a
     /// command id once.
     pub command_resend_ms: u64,
 }
@@ -135,8 +136,8 @@ pub async fn run(
     Ok(())
 }
 
-/// Publish again the commands this instance sent whose stores are online
-/// and have not answered (see [`BridgeConfig::command_resend_ms`]).
+/// Publish again the commands whose stores are online and have not
+/// answered (see [`BridgeConfig::command_resend_ms`]).
 async fn resend_unanswered(shared: Arc<Shared>, client: rumqttc::AsyncClient) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -64,9 +64,9 @@ struct Cli {
     /// Most store batches delivered at once.
     #[arg(long, default_value_t = 64, env = "CLOUD_BRIDGE_MAX_PARALLEL")]
     max_parallel: usize,
-    /// Seconds after which a sent HQ command its online store has not
-    /// answered is published again (doubling up to 10 min; the store
-    /// applies a command once).
+    /// Seconds after which an HQ command (any instance's) its online store
+    /// has not answered is published again (doubling up to 10 min; the
+    /// store applies a command once).
     #[arg(long, default_value_t = 30, env = "CLOUD_BRIDGE_COMMAND_RESEND_S")]
     command_resend_s: u64,
     /// Print the topic filters this instance subscribes to and exit.

@@ -279,6 +279,22 @@ impl Bridge {
         }
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics_text(&self) -> Result<String> {
+        Ok(self
+            .client
+            .get(format!("http://{}/metrics", self.http))
+            .send()
+            .await?
+            .text()
+            .await?)
+    }
+
     /// SIGKILL, through a shared reference (while others use the instance).
     pub fn kill_now(&self) {
         if let Some(c) = &self.child {
