@@ -42,7 +42,10 @@ struct Cli {
     /// Shared-subscription group; instances in one group split the stores' streams.
     #[arg(long, default_value = "cloud-bridge", env = "CLOUD_BRIDGE_GROUP")]
     group: String,
-    /// This instance's name (default: a random one).
+    /// This instance's name, its MQTT client id `cloud-bridge-{name}`
+    /// (default: a random one; the packaged service uses the host name).
+    /// Restart a crashed instance under its name: a clustered broker may
+    /// keep its turn in the shared group until it returns (docs/hq.md).
     #[arg(long, env = "CLOUD_BRIDGE_INSTANCE")]
     instance: Option<String>,
     /// The cloud order service's webhook (CloudEvents batches, signed).
