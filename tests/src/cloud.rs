@@ -804,6 +804,28 @@ pub async fn hq_load(bridges: &[&Bridge], store: String, stop: &AtomicBool) -> (
     (sent, refusals)
 }
 
+/// [`hq_load`] on each of `stores` at once: everything sent, and how many
+/// answers were 503 or none.
+pub async fn hq_load_stores(
+    bridges: &[&Bridge],
+    stores: &[&str],
+    stop: &AtomicBool,
+) -> (Vec<Sent>, u64) {
+    let all = crate::join_all(
+        stores
+            .iter()
+            .map(|id| hq_load(bridges, id.to_string(), stop)),
+    )
+    .await;
+    let mut sent = Vec::new();
+    let mut refusals = 0;
+    for (s, r) in all {
+        sent.extend(s);
+        refusals += r;
+    }
+    (sent, refusals)
+}
+
 /// Every command of `sent` answered `accepted` (asked of the instance
 /// that sent it, if it is among `bridges`: an instance that was not
 /// connected while a command went out and came back does not know it), and

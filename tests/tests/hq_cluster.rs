@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use storenode_tests::cloud::{hq_commands_applied_once, hq_load, Bridge, Sink};
+use storenode_tests::cloud::{hq_commands_applied_once, hq_load_stores, Bridge, Sink};
 use storenode_tests::rmqtt::RmqttCluster;
 use storenode_tests::{join_all, order_body, Node, Opts};
 
@@ -108,7 +108,7 @@ async fn the_link_on_a_cluster_loses_and_doubles_nothing_when_a_broker_node_and_
 
     let stop = AtomicBool::new(false);
     let refs: Vec<&Bridge> = bridges.iter().collect();
-    let hq = join_all(ids.map(|id| hq_load(&refs, id.to_string(), &stop)));
+    let hq = hq_load_stores(&refs, &ids, &stop);
     let floor = join_all(
         nodes
             .iter()
@@ -141,13 +141,7 @@ async fn the_link_on_a_cluster_loses_and_doubles_nothing_when_a_broker_node_and_
         stop.store(true, Ordering::Release);
         revived
     };
-    let (hq, floor, revived) = tokio::join!(hq, floor, chaos);
-    let mut sent = Vec::new();
-    let mut refusals = 0;
-    for (s, r) in hq {
-        sent.extend(s);
-        refusals += r;
-    }
+    let ((sent, refusals), floor, revived) = tokio::join!(hq, floor, chaos);
     eprintln!(
         "{} HQ commands ({refusals} answers 503 or none, sent again), {} local orders handed over",
         sent.len(),
