@@ -45,6 +45,6 @@ ensure_rmqtt() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
   fi
-  echo "installing storenode-rmqttd $version (rmqtt $RMQTT_VERSION; BUILD_TIME_PLACEHOLDER)"
+  echo "installing storenode-rmqttd $version (rmqtt $RMQTT_VERSION; about 20 minutes on 2 cores)"
   cargo install --quiet --locked --path "$dir"
 }

@@ -112,7 +112,9 @@ async fn run() -> anyhow::Result<()> {
         && listeners.wsss.is_empty()
         && listeners.quics.is_empty())
     {
-        log::warn!("only [listener.tcp.*] is supported: TLS, WebSocket and QUIC listeners are ignored");
+        log::warn!(
+            "only [listener.tcp.*] is supported: TLS, WebSocket and QUIC listeners are ignored"
+        );
     }
     let mut server = MqttServer::new(scx);
     for cfg in listeners.tcps.values() {
@@ -139,7 +141,8 @@ async fn register_plugins(
     startups: &[String],
     disabled: &[String],
 ) -> anyhow::Result<()> {
-    let start = |name: &str| startups.iter().any(|s| s == name) && !disabled.iter().any(|s| s == name);
+    let start =
+        |name: &str| startups.iter().any(|s| s == name) && !disabled.iter().any(|s| s == name);
     let name = "rmqtt-cluster-raft";
     rmqtt_cluster_raft::register_named(scx, name, start(name), true)
         .await
@@ -153,8 +156,12 @@ async fn register_plugins(
         .await
         .map_err(|e| anyhow!("registering the {name} plugin: {e}"))?;
     for name in startups {
-        if !["rmqtt-cluster-raft", "rmqtt-retainer", "rmqtt-shared-subscription"]
-            .contains(&name.as_str())
+        if ![
+            "rmqtt-cluster-raft",
+            "rmqtt-retainer",
+            "rmqtt-shared-subscription",
+        ]
+        .contains(&name.as_str())
         {
             log::warn!("plugin {name} is not built into this broker: ignored");
         }
