@@ -21,6 +21,10 @@ pub struct StoreView {
     pub seen_ms: u64,
     /// The last event this instance delivered for the store (0: none yet).
     pub delivered_seq: u64,
+    /// Since when the store is online, by this instance's clock (unix ms;
+    /// `None` while offline).
+    #[serde(skip)]
+    pub online_since_ms: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -37,12 +41,18 @@ impl Fleet {
             let old = m.get(&key);
             let delivered_seq = old.map_or(0, |s| s.delivered_seq);
             let seen_ms = status.time_ms.max(old.map_or(0, |s| s.seen_ms));
+            let online_since_ms = match old {
+                _ if !status.online => None,
+                Some(o) if o.status.online => o.online_since_ms,
+                _ => Some(crate::now_ms()),
+            };
             m.insert(
                 key,
                 StoreView {
                     status,
                     seen_ms,
                     delivered_seq,
+                    online_since_ms,
                 },
             );
         }
@@ -64,6 +74,7 @@ impl Fleet {
                 },
                 seen_ms: now_ms,
                 delivered_seq: 0,
+                online_since_ms: Some(now_ms),
             });
             e.seen_ms = now_ms;
             e.delivered_seq = e.delivered_seq.max(last_seq);
@@ -246,13 +257,21 @@ impl Commands {
         }
     }
 
-    /// The unanswered commands due again at `now_ms` whose store
-    /// `online` says is connected: (store, payload), each pause doubled.
-    pub fn due(&self, now_ms: u64, online: impl Fn(&str) -> bool) -> Vec<(String, Vec<u8>)> {
+    /// The unanswered commands due again at `now_ms` whose store has been
+    /// online for a whole pause (`online_since` says since when, `None`:
+    /// offline): (store, payload), each pause doubled. A store that just
+    /// came back gets what its session kept first, and time to answer it.
+    pub fn due(
+        &self,
+        now_ms: u64,
+        online_since: impl Fn(&str) -> Option<u64>,
+    ) -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::new();
         if let Ok(mut book) = self.inner.lock() {
             for u in book.unanswered.values_mut() {
-                if u.due_ms <= now_ms && online(&u.store) {
+                let settled = online_since(&u.store)
+                    .is_some_and(|since| now_ms.saturating_sub(since) >= u.pause_ms);
+                if u.due_ms <= now_ms && settled {
                     out.push((u.store.clone(), u.payload.clone()));
                     u.pause_ms = (u.pause_ms * 2).min(MAX_RESEND_PAUSE_MS);
                     u.due_ms = now_ms + u.pause_ms;
@@ -318,5 +337,59 @@ impl Commands {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unanswered_command_goes_again_once_its_store_had_a_whole_pause_online() {
+        let book = Commands::default();
+        let store = protocol::StoreId::new("s-1").expect("store id");
+        let cmd = DownCommand {
+            hq_id: "c-1".into(),
+            hq_seq: 1,
+            command: protocol::Command::SetStoreOpen {
+                open: true,
+                reason: String::new(),
+                staff: "hq".into(),
+            },
+        };
+        book.sent(&store, &cmd, b"bytes", 1_000);
+        let now = crate::now_ms();
+        let later = now + 10_000;
+        assert!(
+            book.due(later, |_| None).is_empty(),
+            "offline: the session keeps it"
+        );
+        assert!(
+            book.due(later, |_| Some(later - 500)).is_empty(),
+            "just back: its session's copy first"
+        );
+        let again = book.due(later, |_| Some(now - 60_000));
+        assert_eq!(again, vec![("s-1".to_string(), b"bytes".to_vec())]);
+        assert!(
+            book.due(later + 1_000, |_| Some(now - 60_000)).is_empty(),
+            "the pause doubled"
+        );
+        assert_eq!(book.due(later + 2_000, |_| Some(now - 60_000)).len(), 1);
+        book.answered(
+            &DownReply {
+                store_id: store,
+                hq_id: "c-1".into(),
+                hq_seq: 1,
+                reply: protocol::CommandReply {
+                    id: "c-1".into(),
+                    status: ReplyStatus::Accepted,
+                    reason: None,
+                    log_seqs: vec![],
+                },
+            },
+            later,
+        );
+        assert_eq!(book.unanswered(), 0);
+        assert!(book.due(later + 60_000, |_| Some(now - 60_000)).is_empty());
     }
 }

@@ -150,8 +150,8 @@ async fn resend_unanswered(shared: Arc<Shared>, client: rumqttc::AsyncClient) {
         if !shared.broker_up.load(std::sync::atomic::Ordering::Acquire) {
             continue;
         }
-        let online = |store: &str| shared.fleet.get(store).is_some_and(|s| s.status.online);
-        for (store, payload) in shared.commands.due(now_ms(), online) {
+        let since = |store: &str| shared.fleet.get(store).and_then(|s| s.online_since_ms);
+        for (store, payload) in shared.commands.due(now_ms(), since) {
             let Ok(store) = protocol::StoreId::new(&store) else {
                 continue;
             };
