@@ -44,15 +44,16 @@ async fn run_once(
             .map(|k| cluster.url((i + k) % 3))
             .collect::<Vec<_>>()
             .join(",");
-        let args = [
-            "--webhook",
-            &sink.url,
-            "--webhook-secret",
-            storenode_tests::cloud::SECRET,
-            "--max-parallel",
-            &p,
-        ];
-        bs.push(Bridge::start_args(dir.path(), &list, &format!("h{i}"), &args).await?);
+        bs.push(
+            Bridge::start_delivering(
+                dir.path(),
+                &list,
+                &sink.url,
+                &format!("h{i}"),
+                &["--max-parallel", &p],
+            )
+            .await?,
+        );
     }
     let lags = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
         1,

@@ -298,15 +298,16 @@ async fn fleet_run(
     let mut bs = Vec::new();
     for i in 0..bridges {
         let p = parallel.unwrap_or(64).to_string();
-        let args = [
-            "--webhook",
-            &sink.url,
-            "--webhook-secret",
-            storenode_tests::cloud::SECRET,
-            "--max-parallel",
-            &p,
-        ];
-        bs.push(Bridge::start_args(dir.path(), &broker.url(), &format!("f{i}"), &args).await?);
+        bs.push(
+            Bridge::start_delivering(
+                dir.path(),
+                &broker.url(),
+                &sink.url,
+                &format!("f{i}"),
+                &["--max-parallel", &p],
+            )
+            .await?,
+        );
     }
     let logs: Vec<(StoreId, Vec<Vec<u8>>)> = (0..stores)
         .map(|i| {

@@ -4,7 +4,7 @@
 //! share, so any instance answers for a command another one sent). No
 //! database: a new instance learns the statuses at once (retained) and the
 //! commands from the moment it starts.
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use protocol::sync::{DownCommand, DownReply, StoreStatus};
@@ -81,6 +81,23 @@ impl Fleet {
         }
     }
 
+    /// The last event of `store` some instance acknowledged (0: none).
+    pub fn delivered_seq(&self, store: &str) -> u64 {
+        self.stores
+            .lock()
+            .ok()
+            .and_then(|m| m.get(store).map(|s| s.delivered_seq))
+            .unwrap_or(0)
+    }
+
+    /// Since when `store` is online (`None`: offline or unknown).
+    pub fn online_since(&self, store: &str) -> Option<u64> {
+        self.stores
+            .lock()
+            .ok()
+            .and_then(|m| m.get(store).and_then(|s| s.online_since_ms))
+    }
+
     pub fn get(&self, store: &str) -> Option<StoreView> {
         self.stores.lock().ok().and_then(|m| m.get(store).cloned())
     }
@@ -150,8 +167,6 @@ struct CommandBook {
     order: VecDeque<String>,
     /// Ids whose echo from the broker someone waits for.
     waiting: HashMap<String, Vec<tokio::sync::oneshot::Sender<()>>>,
-    /// Ids the broker routed back to this instance.
-    seen: HashSet<String>,
     unanswered: HashMap<String, Unanswered>,
 }
 
@@ -188,7 +203,6 @@ impl Commands {
         let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=pause_ms / 2);
         let now = crate::now_ms();
         self.with(|book| {
-            book.seen.insert(cmd.hq_id.clone());
             if book
                 .map
                 .get(&cmd.hq_id)
@@ -241,7 +255,9 @@ impl Commands {
     pub fn echo(&self, id: &str) -> tokio::sync::oneshot::Receiver<()> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         if let Ok(mut book) = self.inner.lock() {
-            if book.seen.contains(id) {
+            // Routed back already: its record has the command's digest
+            // (a record made by a reply alone has none yet).
+            if book.map.get(id).is_some_and(|r| r.digest.is_some()) {
                 let _ = tx.send(());
             } else {
                 book.waiting.entry(id.to_string()).or_default().push(tx);
@@ -332,7 +348,6 @@ impl Commands {
             while book.order.len() > MAX_COMMANDS {
                 if let Some(old) = book.order.pop_front() {
                     book.map.remove(&old);
-                    book.seen.remove(&old);
                     book.unanswered.remove(&old);
                 }
             }

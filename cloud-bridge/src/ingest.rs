@@ -410,10 +410,7 @@ async fn deliver(
 /// The last event of `store` that some instance acknowledged (HQ has
 /// everything up to it).
 fn delivered(shared: &Shared, store: &protocol::StoreId) -> u64 {
-    shared
-        .fleet
-        .get(store.as_str())
-        .map_or(0, |s| s.delivered_seq)
+    shared.fleet.delivered_seq(store.as_str())
 }
 
 /// One webhook call for a batch, signed per Standard Webhooks.

@@ -150,8 +150,10 @@ async fn resend_unanswered(shared: Arc<Shared>, client: rumqttc::AsyncClient) {
         if !shared.broker_up.load(std::sync::atomic::Ordering::Acquire) {
             continue;
         }
-        let since = |store: &str| shared.fleet.get(store).and_then(|s| s.online_since_ms);
-        for (store, payload) in shared.commands.due(now_ms(), since) {
+        for (store, payload) in shared
+            .commands
+            .due(now_ms(), |store| shared.fleet.online_since(store))
+        {
             let Ok(store) = protocol::StoreId::new(&store) else {
                 continue;
             };

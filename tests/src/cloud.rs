@@ -207,13 +207,20 @@ pub const BRIDGE_TOKEN: &str = "hq-test-token-0123456789";
 impl Bridge {
     /// Start an instance of group `hq` delivering to `webhook`.
     pub async fn start(dir: &Path, broker: &str, webhook: &str, instance: &str) -> Result<Bridge> {
-        Self::start_args(
-            dir,
-            broker,
-            instance,
-            &["--webhook", webhook, "--webhook-secret", SECRET],
-        )
-        .await
+        Self::start_delivering(dir, broker, webhook, instance, &[]).await
+    }
+
+    /// [`Bridge::start`] with more arguments.
+    pub async fn start_delivering(
+        dir: &Path,
+        broker: &str,
+        webhook: &str,
+        instance: &str,
+        more: &[&str],
+    ) -> Result<Bridge> {
+        let mut args = vec!["--webhook", webhook, "--webhook-secret", SECRET];
+        args.extend_from_slice(more);
+        Self::start_args(dir, broker, instance, &args).await
     }
 
     pub async fn start_args(

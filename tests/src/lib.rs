@@ -907,10 +907,7 @@ impl Mqtt {
 
     /// The next message within `secs`.
     pub async fn recv(&mut self, secs: u64) -> Result<rumqttc::Publish> {
-        tokio::time::timeout(Duration::from_secs(secs), self.rx.recv())
-            .await
-            .map_err(|_| anyhow!("no MQTT message within {secs} s"))?
-            .ok_or_else(|| anyhow!("MQTT connection closed"))
+        recv_within(&mut self.rx, secs).await
     }
 
     /// The next message on `topic` within `secs`, skipping others.
@@ -962,4 +959,15 @@ pub async fn join_all<F: std::future::Future>(fs: impl IntoIterator<Item = F>) -
     })
     .await;
     out.into_iter().flatten().collect()
+}
+
+/// The next message a test client's task forwarded, within `secs`.
+pub async fn recv_within(
+    rx: &mut mpsc::UnboundedReceiver<rumqttc::Publish>,
+    secs: u64,
+) -> Result<rumqttc::Publish> {
+    tokio::time::timeout(Duration::from_secs(secs), rx.recv())
+        .await
+        .map_err(|_| anyhow!("no MQTT message within {secs} s"))?
+        .ok_or_else(|| anyhow!("MQTT connection closed"))
 }

@@ -503,10 +503,7 @@ impl Client {
 
     /// The next message within `secs`.
     pub async fn recv(&mut self, secs: u64) -> Result<rumqttc::Publish> {
-        tokio::time::timeout(Duration::from_secs(secs), self.rx.recv())
-            .await
-            .map_err(|_| anyhow!("no MQTT message within {secs} s"))?
-            .ok_or_else(|| anyhow!("MQTT connection closed"))
+        crate::recv_within(&mut self.rx, secs).await
     }
 
     /// Send DISCONNECT (a clean_session=false session stays) and close

@@ -58,18 +58,11 @@ async fn the_link_on_a_cluster_loses_and_doubles_nothing_when_a_broker_node_and_
     };
     let lists: Vec<String> = (0..3).map(list).collect();
     let sink = Sink::start().await.unwrap();
-    let args = [
-        "--webhook",
-        &sink.url,
-        "--webhook-secret",
-        storenode_tests::cloud::SECRET,
-        "--command-resend-s",
-        "3",
-    ];
+    let args = ["--command-resend-s", "3"];
     let mut bridges = Vec::new();
     for (i, l) in lists.iter().enumerate() {
         bridges.push(
-            Bridge::start_args(dir.path(), l, &format!("c{i}"), &args)
+            Bridge::start_delivering(dir.path(), l, &sink.url, &format!("c{i}"), &args)
                 .await
                 .unwrap(),
         );
@@ -132,7 +125,7 @@ async fn the_link_on_a_cluster_loses_and_doubles_nothing_when_a_broker_node_and_
         // Its replacement, under the same name: RMQTT keeps a crashed
         // member in the shared group (and drops its share) until a client
         // of that id connects again (docs/hq.md).
-        let revived = Bridge::start_args(dir.path(), &lists[0], "c0", &args)
+        let revived = Bridge::start_delivering(dir.path(), &lists[0], &sink.url, "c0", &args)
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_secs(2)).await;

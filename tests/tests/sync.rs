@@ -924,16 +924,10 @@ async fn hq_commands_through_a_broker_outage_reach_their_store_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut broker = Mosquitto::start(dir.path()).await.unwrap();
     let sink = Sink::start().await.unwrap();
-    let args = [
-        "--webhook",
-        &sink.url,
-        "--webhook-secret",
-        storenode_tests::cloud::SECRET,
-    ];
-    let a = Bridge::start_args(dir.path(), &broker.url(), "a", &args)
+    let a = Bridge::start(dir.path(), &broker.url(), &sink.url, "a")
         .await
         .unwrap();
-    let b = Bridge::start_args(dir.path(), &broker.url(), "b", &args)
+    let b = Bridge::start(dir.path(), &broker.url(), &sink.url, "b")
         .await
         .unwrap();
     let ids = ["s-out-1", "s-out-2", "s-out-3"];
