@@ -26,7 +26,7 @@ needs=(
   "faketime:faketime"                 # a wall clock the clock tests step (libfaketime)
   "aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu"  # the Raspberry Pi build (linker, C for ring)
   "/usr/aarch64-linux-gnu/lib/crt1.o:libc6-dev-arm64-cross"  # its C library
-  "qemu-aarch64-static:qemu-user-static"         # runs that build here (tests/tests/aarch64.rs)
+  "qemu-aarch64-static:qemu-user-static"         # runs that build here (tests/tests/suite/aarch64.rs)
 )
 missing=()
 for n in "${needs[@]}"; do
@@ -59,6 +59,7 @@ fi
 # (pinned), and Rust's aarch64 standard library.
 . scripts/tools.sh
 ensure_cargo_deb
+ensure_nextest
 ensure_rmqtt
 ensure_aarch64_target
 
@@ -70,99 +71,105 @@ logs=target/test-logs
 rm -rf "$logs"
 mkdir -p "$logs"
 failed_steps=()
+phases=()
 
 # A step that must pass for the run to pass; a failure is recorded and the
-# run goes on, so one red step does not hide the others.
+# run goes on, so one red step does not hide the others. Its wall time goes
+# into the summary at the end.
 step() {
-  local name="$1"
+  local name="$1" t0=$SECONDS
   shift
   echo "== $name: $*"
   if ! "$@"; then
     echo "== $name FAILED"
     failed_steps+=("$name")
   fi
+  phases+=("$(printf '%-12s %4d s' "$name" $((SECONDS - t0)))")
 }
+phases+=("$(printf '%-12s %4d s' setup "$SECONDS")")
 
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --locked --workspace --all-targets -- -D warnings
-if ! cargo build --locked --workspace --bins; then
+build() {
+  cargo build --locked --workspace --bins && cargo nextest run --locked --workspace --no-run
+}
+step build build
+if [[ " ${failed_steps[*]} " == *" build "* ]]; then
   echo "== the build failed: no test can run"
   exit 1
 fi
-# The node cross-compiled for the Raspberry Pi (aarch64, dev profile: 3 min
-# here against 5 for the stripped release that scripts/build-release.sh
-# makes): tests/tests/aarch64.rs completes orders with it under qemu-user.
-# Once per run, before the tests (the test's own build is then a no-op).
-step aarch64-build cargo build --locked --target aarch64-unknown-linux-gnu -p storenode --bin storenode
 
-# Every test binary, whatever fails (cargo test alone stops at the first
-# failing binary); the summary reads the log.
-run_tests() {
+# The node cross-compiled for the Raspberry Pi (aarch64, dev profile), in
+# its own target directory, in the background while the x86 tests run:
+# their test of it (suite aarch64::) waits for this build, then runs it
+# under qemu-user. Its log: target/test-logs/aarch64-build.log.
+export STORENODE_AARCH64_TARGET_DIR="$PWD/target/aarch64"
+aarch64_t0=$SECONDS
+CARGO_TARGET_DIR="$STORENODE_AARCH64_TARGET_DIR" \
+  cargo build --quiet --locked --target aarch64-unknown-linux-gnu -p storenode --bin storenode \
+  >"$logs/aarch64-build.log" 2>&1 &
+aarch64_pid=$!
+
+# The binaries the black-box tests start, built above (else each test
+# process would ask cargo again).
+export STORENODE_BIN="$PWD/target/debug/storenode" CLOUD_BRIDGE_BIN="$PWD/target/debug/cloud-bridge"
+
+# Every test (unit, property, golden, black-box, browser) with
+# cargo-nextest: each test in its own process, several at once, every
+# failure listed (.config/nextest.toml).
+summary() {
   local title="$1" log="$2"
-  shift 2
-  : >"$log"
-  local part
-  for part in "$@"; do
-    # shellcheck disable=SC2086 # a part is cargo's arguments, split on spaces
-    cargo test --locked --no-fail-fast $part 2>&1 | tee -a "$log" || true
-  done
-  awk -v title="$title" -f scripts/test-summary.awk "$log" | tee "$log.summary"
-  return "${PIPESTATUS[0]}"
+  {
+    echo
+    echo "== tests on $title:"
+    grep -E '^ *Summary \[' "$log" | tail -1
+    sed -n '/^ *Summary \[/,$p' "$log" | grep -E '^ *(FAIL|SIGSEGV|SIGABRT|SIGKILL|TIMEOUT|LEAK|ABORT)' || true
+  } | tee "$log.summary"
 }
+tests() {
+  local rc=0
+  cargo nextest run --locked --workspace 2>&1 | tee "$logs/today.log" || rc=$?
+  summary "today's clock" "$logs/today.log"
+  local ignored
+  ignored="$(cargo nextest list --locked --workspace --run-ignored ignored-only 2>/dev/null | grep -v '^ *$' || true)"
+  if [ -n "$ignored" ]; then
+    echo "skipped (ignored, counted as not done):" | tee -a "$logs/today.log.summary"
+    echo "$ignored" | sed 's/^/  /' | tee -a "$logs/today.log.summary"
+    rc=1
+  fi
+  return $rc
+}
+step tests tests
 
-step tests run_tests "today's clock" "$logs/today.log" "--workspace"
+aarch64_build() {
+  wait "$aarch64_pid" || { cat "$logs/aarch64-build.log"; return 1; }
+  echo "(built in the background in $((SECONDS - aarch64_t0)) s)"
+}
+step aarch64-build aarch64_build
 
 # The year-ahead run: the tests that touch time (the fixtures and the
-# migration, timers and expiry, staff sessions, certificates, the clock)
-# again, each test binary under libfaketime with the wall clock shifted;
-# what a test starts (the node, Mosquitto, the bridge, Chromium) inherits
-# it. The binaries are the ones the run above built, run directly: cargo
-# with another selection of targets resolves other features and rebuilds
-# (minutes each), and cargo itself is better off on the real clock. See
-# "Tests and time" in docs/reliability.md.
-#
-# One binary by its target kind and name, with the test name filters:
-# run_binary LOG KIND NAME [FILTER...]
-run_binary() {
-  local log="$1" kind="$2" name="$3"
-  shift 3
-  local line manifest exe
-  line="$(grep '"executable":"' "$logs/binaries.json" | grep "\"kind\":\[\"$kind\"\]" \
-    | grep "\"name\":\"$name\"" | head -1)"
-  manifest="$(sed -E 's/.*"manifest_path":"([^"]*)".*/\1/' <<<"$line")"
-  exe="$(sed -E 's/.*"executable":"([^"]*)".*/\1/' <<<"$line")"
-  echo "     Running $kind $name ($exe)" | tee -a "$log"
-  if [ -z "$line" ] || [ ! -x "$exe" ]; then
-    echo "no test binary for $kind $name" | tee -a "$log"
-    return
-  fi
-  # As cargo runs it: from its package's directory.
-  (cd "$(dirname "$manifest")" && "$OLDPWD/scripts/faketime-run" "$exe" "$@") 2>&1 | tee -a "$log" || true
-}
-
+# migration, timers and expiry, staff sessions, certificates, the clock,
+# till receipts' times, HQ's snapshots as of a time, counts) again, each
+# test process under libfaketime with the wall clock shifted (cargo's
+# target runner, which nextest honours: nextest and cargo stay on the real
+# clock); what a test starts (the node, Mosquitto, the bridge, Chromium)
+# inherits it. Nothing is built. See "Tests and time" in
+# docs/reliability.md.
+year_ahead_filter='kind(lib)
+  | test(/^(clock|bopis|security|deliveries|stock)::/)
+  | test(/^packaging::previous_release/)
+  | test(/^sync::.*(tls|hq)/)
+  | test(/^web::(refusals|the_first_manager|manager_sees_the_day)/)'
 if [ "${STORENODE_YEAR_AHEAD:-1}" != 0 ]; then
   export STORENODE_SHIFT="${STORENODE_SHIFT:-+400d}"
   echo "== year-ahead run: the wall clock at $STORENODE_SHIFT ($(FAKETIME="$STORENODE_SHIFT" LD_PRELOAD="$(scripts/faketime-run --library)" date -u))"
   year_ahead() {
-    local log="$logs/year-ahead.log"
-    : >"$log"
-    # The same selection as the run above: nothing is built.
-    cargo test --locked --workspace --no-run --message-format=json 2>/dev/null >"$logs/binaries.json"
-    run_binary "$log" lib storenode
-    run_binary "$log" lib cloud_bridge
-    run_binary "$log" lib protocol
-    run_binary "$log" lib storenode_tests
-    run_binary "$log" test clock
-    run_binary "$log" test packaging previous_release
-    run_binary "$log" test bopis
-    run_binary "$log" test security
-    run_binary "$log" test deliveries
-    run_binary "$log" test sync tls hq
-    # Till receipts' times, HQ's snapshots as of a time, counts.
-    run_binary "$log" test stock
-    run_binary "$log" test web refusals the_first_manager manager_sees_the_day
-    awk -v title="the clock at $STORENODE_SHIFT" -f scripts/test-summary.awk "$log" | tee "$log.summary"
-    return "${PIPESTATUS[0]}"
+    local rc=0
+    CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="$PWD/scripts/faketime-run" \
+      cargo nextest run --locked --workspace -E "$year_ahead_filter" 2>&1 \
+      | tee "$logs/year-ahead.log" || rc=$?
+    summary "the clock at $STORENODE_SHIFT" "$logs/year-ahead.log"
+    return $rc
   }
   step year-ahead year_ahead
 fi
@@ -171,6 +178,10 @@ echo
 for s in "$logs"/*.summary; do
   [ -e "$s" ] && cat "$s"
 done
+echo
+echo "== wall time by phase (the aarch64 build ran beside the tests):"
+printf '  %s\n' "${phases[@]}"
+printf '  %-12s %4d s\n' total "$SECONDS"
 if ((${#failed_steps[@]})); then
   echo "RED: ${failed_steps[*]} failed"
   exit 1

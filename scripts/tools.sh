@@ -1,7 +1,11 @@
 # Sourced by scripts/test.sh and scripts/build-release.sh: the packaging
-# tools and the tests' clustered broker, installed only if missing.
+# tools, the test runner and the tests' clustered broker, installed only if
+# missing.
 CARGO_DEB_VERSION=3.6.0
-# RMQTT, the clustered MQTT broker of tests/tests/rmqtt_cluster.rs, run by
+# cargo-nextest runs the test suite (.config/nextest.toml); any version from
+# this one on reads that file.
+NEXTEST_MIN_VERSION=0.9.98
+# RMQTT, the clustered MQTT broker of tests/tests/suite/rmqtt_cluster.rs, run by
 # tests/rmqtt-launcher (storenode-rmqttd): its rmqtt crates are pinned to
 # this version (its Cargo.toml and Cargo.lock).
 RMQTT_VERSION=0.24.0
@@ -10,6 +14,15 @@ ensure_cargo_deb() {
   if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $CARGO_DEB_VERSION" ]; then
     echo "installing cargo-deb $CARGO_DEB_VERSION"
     cargo install --quiet --locked cargo-deb --version "$CARGO_DEB_VERSION"
+  fi
+}
+
+ensure_nextest() {
+  local have
+  have="$(cargo nextest --version 2>/dev/null | sed -n 's/^cargo-nextest \([0-9.]*\).*/\1/p' | head -n 1)"
+  if [ -z "$have" ] || [ "$(printf '%s\n%s\n' "$NEXTEST_MIN_VERSION" "$have" | sort -V | head -n 1)" != "$NEXTEST_MIN_VERSION" ]; then
+    echo "installing cargo-nextest (found: ${have:-none}; needs $NEXTEST_MIN_VERSION or later)"
+    cargo install --quiet --locked cargo-nextest
   fi
 }
 

@@ -33,7 +33,8 @@
 //! cause).
 //!
 //! `cargo run -p storenode-tests --bin crashloop -- --cycles 5000 --seed 7`
-//! runs it long; CI runs 500 cycles (tests/tests/crash.rs).
+//! runs it long; CI runs 500 cycles as 5 tests of 100 at once
+//! (tests/tests/suite/crash.rs).
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -74,6 +75,10 @@ pub struct Config {
     /// Sync with a stand-in HQ (Mosquitto, a bridge, a receiver) and send
     /// HQ commands during the loop.
     pub cloud: bool,
+    /// `(k, n)`: run only the epochs `e` with `e % n == k`, so that `n`
+    /// processes share one run (each epoch is its own data directory and
+    /// store; the CI test runs its 5 epochs as 5 tests at once).
+    pub part: (usize, usize),
 }
 
 impl Default for Config {
@@ -88,6 +93,7 @@ impl Default for Config {
             dir: None,
             verbose: false,
             cloud: true,
+            part: (0, 1),
         }
     }
 }
@@ -787,28 +793,42 @@ async fn start(dir: &Path, store: &str, hq: Option<&Hq>) -> Result<Node> {
     .await
 }
 
-/// Run the loop. An error names the seed and cycle that produced it.
+/// The epochs of a run of `cycles` cycles: `(epoch, first cycle, cycles)`,
+/// only those of `part`.
+pub fn epochs(cfg: &Config) -> Vec<(u64, usize, usize)> {
+    let per = match cfg.fresh_every {
+        0 => cfg.cycles.max(1),
+        n => n,
+    };
+    let (k, n) = (cfg.part.0, cfg.part.1.max(1));
+    let mut out = Vec::new();
+    let (mut first, mut epoch) = (0, 0u64);
+    while first < cfg.cycles || (first == 0 && cfg.cycles == 0) {
+        let cycles = per.min(cfg.cycles - first);
+        if epoch as usize % n == k {
+            out.push((epoch, first, cycles));
+        }
+        first += cycles.max(1);
+        epoch += 1;
+    }
+    out
+}
+
+/// Run the loop (the epochs of `cfg.part`). An error names the seed and
+/// cycle that produced it.
 pub async fn run(cfg: &Config) -> Result<Report> {
     let t0 = Instant::now();
     let mut report = Report {
-        cycles: cfg.cycles,
         seed: cfg.seed,
         ..Report::default()
-    };
-    let per = if cfg.fresh_every == 0 {
-        cfg.cycles
-    } else {
-        cfg.fresh_every
     };
     let hq = match cfg.cloud {
         true => Some(Hq::start().await?),
         false => None,
     };
-    let mut first = 0;
-    let mut epoch = 0;
-    while first < cfg.cycles || (first == 0 && cfg.cycles == 0) {
-        let n = per.min(cfg.cycles - first);
+    for (epoch, first, n) in epochs(cfg) {
         let r = run_epoch(cfg, hq.as_ref(), epoch, first, n).await?;
+        report.cycles += n;
         report.events_at_hq += r.events_at_hq;
         report.hq_commands += r.hq_commands;
         report.orders += r.orders;
@@ -816,8 +836,6 @@ pub async fn run(cfg: &Config) -> Result<Report> {
         report.repeats += r.repeats;
         report.verifies += r.verifies;
         report.events += r.events;
-        first += n.max(1);
-        epoch += 1;
     }
     report.seconds = t0.elapsed().as_secs_f64();
     Ok(report)

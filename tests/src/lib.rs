@@ -120,12 +120,24 @@ pub fn runner() -> Option<(String, Vec<String>)> {
     Some((words.next()?, words.collect()))
 }
 
+/// The target directory of the aarch64 build: `STORENODE_AARCH64_TARGET_DIR`,
+/// else `target/aarch64`. Its own directory, not the workspace's: a cargo
+/// build holds its target directory's lock for as long as it runs, and
+/// `scripts/test.sh` builds for aarch64 while the x86 tests run.
+pub fn aarch64_target_dir() -> PathBuf {
+    std::env::var_os("STORENODE_AARCH64_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("aarch64"))
+}
+
 /// The aarch64 build of `storenode` the tests run (cross-compiled with
-/// Debian's gcc-aarch64-linux-gnu, dev profile: `scripts/test.sh` builds it
-/// once per run with the same command, so this is a no-op there; the
+/// Debian's gcc-aarch64-linux-gnu, dev profile, in
+/// [`aarch64_target_dir`]: `scripts/test.sh` starts the same build while
+/// the other tests run, so this waits for it and is then a no-op; the
 /// release artefacts are `scripts/build-release.sh`'s) and the qemu-user
 /// command that runs it on this machine.
 pub fn aarch64_node() -> Result<(PathBuf, Vec<std::ffi::OsString>)> {
+    let target_dir = aarch64_target_dir();
     let status = cargo()
         .args([
             "build",
@@ -138,13 +150,14 @@ pub fn aarch64_node() -> Result<(PathBuf, Vec<std::ffi::OsString>)> {
             "--bin",
             "storenode",
         ])
+        .env("CARGO_TARGET_DIR", &target_dir)
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
         .status()
         .context("run cargo build for aarch64")?;
     if !status.success() {
         bail!("the aarch64 build failed: scripts/test.sh installs what it needs (rustup target aarch64-unknown-linux-gnu, gcc-aarch64-linux-gnu)");
     }
-    let bin = target_dir().join("aarch64-unknown-linux-gnu/debug/storenode");
+    let bin = target_dir.join("aarch64-unknown-linux-gnu/debug/storenode");
     let qemu = which("qemu-aarch64-static").ok_or_else(|| {
         anyhow!("qemu-aarch64-static not found: install qemu-user-static (scripts/test.sh does)")
     })?;

@@ -14,7 +14,7 @@
 //! of that node's clients and what was queued for them, and the routing
 //! table keeps their subscriptions (a `$share` member there keeps its turn,
 //! its messages lost) until a client with the same id connects again (see
-//! tests/tests/rmqtt_cluster.rs's ignored tests).
+//! tests/tests/suite/rmqtt_cluster.rs's ignored tests).
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -32,6 +32,8 @@ mod devices;
 pub mod disk;
 pub mod format;
 mod inbox;
+#[cfg(feature = "test-hooks")]
+mod power_cuts;
 mod rebuild;
 mod session;
 mod stock_docs;

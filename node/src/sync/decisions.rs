@@ -2,7 +2,7 @@
 //! what the agent sends up and when, which acknowledgement moves the
 //! anchor, and whether an HQ command is applied. The agent (`agent.rs`)
 //! runs them against rumqttc and the store; the deterministic simulation
-//! (`tests/tests/sync_sim.rs`) runs the same code against a model of the
+//! (`tests/tests/suite/sync_sim.rs`) runs the same code against a model of the
 //! broker, the bridge instances and HQ's receiver, under thousands of
 //! seeded faults.
 use protocol::sync::UpAck;

@@ -1,7 +1,8 @@
 //! The crash loop, for long runs: `cargo run --release -p storenode-tests
 //! --bin crashloop -- --cycles 5000 --seed 7 [--clients 4] [--kill-ms 10-150]
 //! [--verify-every 1] [--fresh-every 100 (0: one data directory for the
-//! whole run)] [--no-cloud] [--dir D] [--json] [-v]`. The node it runs is the
+//! whole run)] [--part K/N (only the epochs e with e % N == K-1, as the CI
+//! test's part K of N)] [--no-cloud] [--dir D] [--json] [-v]`. The node it runs is the
 //! debug build unless `STORENODE_BIN` names another (e.g.
 //! `target/release/storenode`). Prints a table, or JSON with `--json`;
 //! exits 1 with the seed and cycle of a failure.
@@ -34,6 +35,15 @@ fn parse(args: &[String]) -> Result<(Config, bool)> {
             }
             "--fresh-every" => {
                 cfg.fresh_every = value("--fresh-every")?.parse().context("--fresh-every")?
+            }
+            "--part" => {
+                let v = value("--part")?;
+                let (k, n) = v.split_once('/').context("--part wants K/N")?;
+                let (k, n): (usize, usize) = (k.parse()?, n.parse()?);
+                if k == 0 || k > n {
+                    bail!("--part: K must be 1..=N");
+                }
+                cfg.part = (k - 1, n);
             }
             "--dir" => cfg.dir = Some(value("--dir")?.into()),
             "--no-cloud" => cfg.cloud = false,

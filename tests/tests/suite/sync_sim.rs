@@ -20,8 +20,8 @@
 //! twice and must leave the same trace.
 //!
 //! `SYNC_SIM_SEEDS=N` (default 10,000) seeds from `SYNC_SIM_FIRST`
-//! (default 1); `SYNC_SIM_SEED=S` runs one seed and prints its trace.
-#![allow(clippy::unwrap_used)]
+//! (default 1), shared by two tests (even and odd seeds, one per core);
+//! `SYNC_SIM_SEED=S` runs one seed and prints its trace.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
@@ -799,9 +799,16 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-#[test]
-fn every_event_once_in_order_and_every_command_once_under_seeded_faults() {
+/// The tests the seeds are shared by (the simulation computes, so one
+/// per core).
+const PARTS: u64 = 2;
+
+/// Part `k` of [`PARTS`]: the seeds `first + i` with `i % PARTS == k`.
+fn seeds_part(k: u64) {
     if let Ok(seed) = std::env::var("SYNC_SIM_SEED") {
+        if k > 0 {
+            return; // one seed, run once, by the first part
+        }
         let seed: u64 = seed.parse().unwrap();
         let r = Sim::new(seed, true).run();
         println!("seed {seed}: {r:?}");
@@ -811,8 +818,8 @@ fn every_event_once_in_order_and_every_command_once_under_seeded_faults() {
     let seeds = env_u64("SYNC_SIM_SEEDS", 10_000);
     let first = env_u64("SYNC_SIM_FIRST", 1);
     let started = std::time::Instant::now();
-    let (mut steps, mut forged) = (0u64, 0u64);
-    for seed in first..first + seeds {
+    let (mut runs, mut steps, mut forged) = (0u64, 0u64, 0u64);
+    for seed in (first..first + seeds).filter(|s| (s - first) % PARTS == k) {
         let (trace, n, f) = Sim::new(seed, false)
             .run()
             .unwrap_or_else(|e| panic!("seed {seed}: {e} (replay: SYNC_SIM_SEED={seed})"));
@@ -820,9 +827,22 @@ fn every_event_once_in_order_and_every_command_once_under_seeded_faults() {
         forged += u64::from(f);
         assert_eq!(trace, again, "seed {seed} is not deterministic");
         steps += n;
+        runs += 1;
     }
+    assert_eq!(runs, seeds / PARTS + u64::from(k < seeds % PARTS));
     println!(
-        "sync simulation: {seeds} seeds from {first}, each twice, {steps} steps, {forged} forged acks, {:.1} s",
+        "sync simulation part {} of {PARTS}: {runs} of {seeds} seeds from {first}, each twice, {steps} steps, {forged} forged acks, {:.1} s",
+        k + 1,
         started.elapsed().as_secs_f64()
     );
+}
+
+#[test]
+fn every_event_once_in_order_and_every_command_once_under_seeded_faults_1_of_2() {
+    seeds_part(0);
+}
+
+#[test]
+fn every_event_once_in_order_and_every_command_once_under_seeded_faults_2_of_2() {
+    seeds_part(1);
 }

@@ -1,6 +1,5 @@
 //! The data directory is guarded: one process at a time, one store per
 //! directory, device names unique.
-#![allow(clippy::unwrap_used)]
 
 use std::process::Command;
 

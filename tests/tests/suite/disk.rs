@@ -6,7 +6,6 @@
 //!
 //! Mounting needs root (CI runs as root); without it the test says so and
 //! fails rather than pass unseen.
-#![allow(clippy::unwrap_used)]
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

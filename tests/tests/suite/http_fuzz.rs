@@ -6,7 +6,6 @@
 //! it was, and the data directory must verify afterwards.
 //!
 //! `HTTP_FUZZ_CASES=N` bodies per route (default 60), `HTTP_FUZZ_SEED=S`.
-#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 

@@ -2,7 +2,6 @@
 //! MQTT 3.1.1 clients (rumqttc) at QoS 1: what the cloud bridge needs of a
 //! clustered broker. One cluster, the checks in turn (the node kill last);
 //! each is reported with its time, and every failure is listed at the end.
-#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -235,7 +234,7 @@ async fn rmqtt_three_node_cluster() -> Result<()> {
 /// publisher has its PUBACK), even after the node restarted, until a
 /// client with the member's id connects again. What the bridge does about
 /// it: a store resends what is not acknowledged, and an instance that died
-/// is replaced under its name (tests/tests/hq_cluster.rs).
+/// is replaced under its name (tests/tests/suite/hq_cluster.rs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rmqtt_0_24_drops_the_share_of_a_crashed_member_until_its_id_returns() -> Result<()> {
     let dir = tempfile::tempdir()?;

@@ -2,7 +2,6 @@
 //! libfaketime (Debian's `faketime`), whose offset the test changes while
 //! the node runs, as NTP does on a Raspberry Pi that has no real-time
 //! clock. The monotonic clock stays real (`DONT_FAKE_MONOTONIC`).
-#![allow(clippy::unwrap_used)]
 use std::time::{Duration, Instant};
 
 use storenode_tests::faketime::FakeClock;

@@ -4,7 +4,6 @@
 //! it on `/tenants/{tenant}/ack`, also after a restart of the node, and
 //! stops sending what can no longer be acted on. Real node, real TLS
 //! devices.
-#![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
 

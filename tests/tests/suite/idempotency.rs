@@ -1,7 +1,6 @@
 //! At least once, applied once: the same command delivered twice (HTTP
 //! retry, MQTT redelivery, retry after a crash) applies once, and a device
 //! gets its reply only once the outcome is durable.
-#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 

@@ -1,7 +1,6 @@
 //! Hostile devices on the store network, over the real TLS listener with
 //! certificates from the node's own CA (and others made here with rcgen).
 //! Each attack must change nothing, and be counted where the node sees it.
-#![allow(clippy::unwrap_used)]
 use std::time::Duration;
 
 use protocol::topic;

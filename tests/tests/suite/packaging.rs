@@ -3,7 +3,6 @@
 //! `storenode init`, `backup` under load and `restore`, a data directory
 //! of the previous release (a fixture) opened and migrated, a downgrade
 //! refused, and `doctor` on a broken data directory.
-#![allow(clippy::unwrap_used)]
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,7 +2,6 @@
 //! its live data, a damaged snapshot. The node must say so at start, with
 //! what to do, and exit — never panic, never start on data it cannot
 //! trust; where the damage hit only dead space, `verify` must pass.
-#![allow(clippy::unwrap_used)]
 use std::path::Path;
 use std::process::Command;
 

@@ -9,7 +9,6 @@
 //! Login without credentials: rumqttd refuses it before calling the node's
 //! auth handler, so it is refused but not counted in
 //! `storenode_mqtt_auth_failures_total` (see docs/operations.md).
-#![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -5,7 +5,6 @@
 //! it if it is missing or older than the sources. The stripped release
 //! build (`scripts/build-release.sh`) ran the same way for the figures in
 //! docs/performance.md ("Footprint on a Raspberry Pi").
-#![allow(clippy::unwrap_used)]
 use storenode_tests::{aarch64_node, Node, Opts};
 
 #[tokio::test]

@@ -1,7 +1,6 @@
 //! The store ↔ HQ link on a real clustered broker (issue #25): a 3-node
 //! RMQTT cluster (tests/src/rmqtt.rs), stores and cloud-bridge instances
 //! on different nodes, a broker node and a bridge killed mid-drain.
-#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,7 +1,6 @@
 //! The whole buy-online-pickup-in-store flow, end to end: the real node,
 //! its real broker (devices authenticate like integrators' devices do), its
 //! HTTP API, a real sled directory, restarts.
-#![allow(clippy::unwrap_used)]
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;

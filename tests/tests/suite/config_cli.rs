@@ -6,7 +6,6 @@
 //! Every run gets `--data-dir` inside a temporary directory and ephemeral
 //! listen addresses (unless the case is about them), so a config the node
 //! wrongly accepts cannot touch the repository or a real port.
-#![allow(clippy::unwrap_used)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,6 @@
 //! cut right after that sync would leave. Every copy must open and verify
 //! (recovery from every cut point), each is a prefix of the final log, and
 //! every acknowledged write is in a copy taken before its answer arrived.
-#![allow(clippy::unwrap_used)]
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

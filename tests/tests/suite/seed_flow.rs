@@ -2,7 +2,6 @@
 //! over TCP and its HTTP API: OrderCreated → OrderAccepted → OrderProcessed
 //! → ShipmentPrepared → (picked) ShipmentProcessed → (handed over)
 //! OrderFulfilled, watched by an external MQTT client.
-#![allow(clippy::unwrap_used)]
 
 use protocol::{
     codec, topic, Command, CommandReply, Envelope, EventKind, OrderId, ReplyStatus, StoreId,

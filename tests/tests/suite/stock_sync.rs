@@ -5,7 +5,6 @@
 //! HQ can route on. HQ re-routing what one store refuses (a whole order,
 //! the lines of an order accepted in part) to another. A till over TLS
 //! (MQTT) whose resend after a kill applies once.
-#![allow(clippy::unwrap_used)]
 use std::time::Duration;
 
 use protocol::{codec, CommandEnvelope, CommandReply, ReplyStatus};

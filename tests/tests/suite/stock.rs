@@ -5,7 +5,6 @@
 //! safety stock, rejections with codes, partial fulfilment, staff
 //! rejecting before picking, deliveries and HQ's snapshot as of a time —
 //! each checked through the API, the ledger and `storenode verify`.
-#![allow(clippy::unwrap_used)]
 use serde_json::{json, Value};
 use storenode_tests::{Node, Opts};
 

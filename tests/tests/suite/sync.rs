@@ -2,7 +2,6 @@
 //! agent, Debian's Mosquitto as the chain's cloud broker, `cloud-bridge`
 //! instances, and a webhook receiver that verifies signatures and applies
 //! per store in sequence order (the contract of docs/sync.md).
-#![allow(clippy::unwrap_used)]
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

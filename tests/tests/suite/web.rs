@@ -3,9 +3,8 @@
 //! the picker's walk, the desk, the manager, the refusals, accessibility
 //! (axe-core) and screenshots of every page at 360 and 1280 px.
 //!
-//! `STORENODE_SCREENSHOTS=docs/screenshots cargo test -p storenode-tests
-//! --test web` refreshes the README's pictures.
-#![allow(clippy::unwrap_used)]
+//! `STORENODE_SCREENSHOTS=docs/screenshots cargo nextest run -p
+//! storenode-tests web::every_page` refreshes the README's pictures.
 use std::time::Duration;
 
 use serde_json::{json, Value};
