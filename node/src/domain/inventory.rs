@@ -751,7 +751,7 @@ pub fn decide_import(
 
 /// A cycle count of the SKUs at one location.
 pub fn decide_count(ctx: &Ctx, counts: &[SkuQuantity], staff: &str) -> Decision {
-    super::warehouse::check_staff(staff)?;
+    super::staff::check_staff(staff)?;
     if counts.is_empty() {
         return Err(Rejection::Invalid {
             field: "counts".into(),
@@ -776,7 +776,7 @@ pub const MAX_STOCK: i64 = 1_000_000_000_000;
 
 /// A manual correction of on-hand stock.
 pub fn decide_adjust(ctx: &Ctx, sku: &str, delta: i64, reason: &str, staff: &str) -> Decision {
-    super::warehouse::check_staff(staff)?;
+    super::staff::check_staff(staff)?;
     let Some(item) = ctx.view.item(sku) else {
         return Err(Rejection::UnknownSku(sku.to_string()));
     };
@@ -815,7 +815,7 @@ pub fn decide_adjust(ctx: &Ctx, sku: &str, delta: i64, reason: &str, staff: &str
 
 /// Open or close the store for new orders. Repeats are no-ops.
 pub fn decide_set_open(ctx: &Ctx, open: bool, reason: &str, staff: &str) -> Decision {
-    super::warehouse::check_staff(staff)?;
+    super::staff::check_staff(staff)?;
     let closed = ctx.view.site().closed.is_some();
     Ok(match (open, closed) {
         (true, true) => vec![Event::StoreOpened {

@@ -904,7 +904,7 @@ pub fn payment_overdue(o: &Order, now_ms: u64, payment_timeout_ms: u64) -> Vec<E
 /// CancelRejected event and changes nothing.
 pub fn decide_cancel(order: Option<&Order>, id: &OrderId, reason: &str, by: &str) -> Decision {
     let o = order.ok_or_else(|| Rejection::UnknownOrder(id.to_string()))?;
-    super::warehouse::check_staff(by).map_err(|_| Rejection::Invalid {
+    super::staff::check_staff(by).map_err(|_| Rejection::Invalid {
         field: "by".into(),
         reason: "must be 1 to 64 characters".into(),
     })?;
@@ -975,7 +975,7 @@ pub fn decide_staff_reject(
     let o = ctx
         .order
         .ok_or_else(|| Rejection::UnknownOrder("(unknown)".into()))?;
-    super::warehouse::check_staff(by)?;
+    super::staff::check_staff(by)?;
     if !matches!(
         o.state,
         OrderState::Accepted | OrderState::Processed | OrderState::Prepared

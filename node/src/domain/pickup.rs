@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::fulfillment::coldest;
 use super::order::Order;
-use super::warehouse::check_staff;
+use super::staff::check_staff;
 use super::{Ctx, Decision, OrderState, Rejection, StoreView};
 
 /// The keys pickup tokens are signed and checked with: the node's own
