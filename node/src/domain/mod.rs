@@ -6,6 +6,7 @@
 //! `warehouse` (picking), `pickup` (staging, check-in, hand-over, expiry),
 //! `notification`.
 pub mod device;
+pub mod effects;
 pub mod fulfillment;
 pub mod inventory;
 pub mod notification;

@@ -8,6 +8,7 @@ use protocol::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::inventory::check_sku;
 use super::{pickup, Ctx, Decision, Rejection};
 
 /// Where an order is in its life.
@@ -603,22 +604,6 @@ pub fn apply(order: Option<Order>, env: &Envelope) -> Option<Order> {
 pub const MAX_LINES: usize = 200;
 pub const MAX_QUANTITY: u32 = 999;
 pub const MAX_NAME_CHARS: usize = 100;
-
-/// Check an SKU's spelling (it ends up in keys and on labels).
-pub fn check_sku(field: String, sku: &str) -> Result<(), Rejection> {
-    if sku.is_empty()
-        || sku.len() > 64
-        || !sku
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        return Err(Rejection::Invalid {
-            field,
-            reason: "must be 1 to 64 letters, digits, '-', '_' or '.'".into(),
-        });
-    }
-    Ok(())
-}
 
 /// Check a new order's content; the first problem names its field.
 pub fn validate(content: &NewOrder) -> Result<(), Rejection> {
