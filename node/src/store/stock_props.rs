@@ -418,7 +418,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                             &id,
                             Box::new(|c| {
                                 Ok(c.order.map_or(vec![], |o| {
-                                    domain::pickup::on_clock(o, u64::MAX / 2, 1, 0)
+                                    domain::handover::on_clock(o, u64::MAX / 2, 1, 0)
                                 }))
                             }),
                         )
