@@ -176,7 +176,7 @@ pub async fn add_device(
             "topics": {
                 "command": protocol::topic::tenant_command(t),
                 "reply": protocol::topic::tenant_reply(t),
-                "notify": crate::services::devices::channels(body.kind)
+                "notify": crate::domain::device::channels(body.kind)
                     .iter()
                     .map(|c| protocol::topic::tenant_notify(t, c))
                     .collect::<Vec<_>>(),
