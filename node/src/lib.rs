@@ -7,6 +7,7 @@ pub mod app;
 pub mod broker;
 pub mod clock;
 pub mod config;
+pub mod data_dir;
 pub mod demo;
 pub mod domain;
 pub mod import;
