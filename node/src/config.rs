@@ -141,7 +141,7 @@ pub struct Config {
     /// hears them (`stock.availability_window_ms`).
     pub availability_window_ms: u64,
     /// The staff pages' language and text.
-    pub web_messages: crate::web::i18n::Messages,
+    pub web_messages: crate::i18n::Messages,
     /// The store's time zone, for times shown to staff.
     pub web_time_zone: jiff::tz::TimeZone,
     /// A staff session ends after this long without a request…
@@ -714,10 +714,10 @@ impl Layers {
                 as u64,
             web_messages: {
                 let language = self.parse("web.language", |v| {
-                    crate::web::i18n::Language::from_name(v.trim())
+                    crate::i18n::Language::from_name(v.trim())
                         .ok_or_else(|| "must be `en` or `de`".to_string())
                 })?;
-                let mut m = crate::web::i18n::Messages::new(language);
+                let mut m = crate::i18n::Messages::new(language);
                 let file = self.get("web.messages").map(|(v, _)| v.trim().to_string());
                 if let Some(path) = file.filter(|p| !p.is_empty()) {
                     self.parse("web.messages", |_| {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod data_dir;
 pub mod demo;
 pub mod domain;
+pub mod i18n;
 pub mod import;
 pub mod metrics;
 pub mod net;

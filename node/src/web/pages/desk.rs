@@ -12,8 +12,8 @@ use super::{
     Staff,
 };
 use crate::domain::{handover, Order};
+use crate::i18n::Messages;
 use crate::read::desk::{self, DeskSearch, FoundBy, Readiness};
-use crate::web::i18n::Messages;
 use crate::web::time::StoreClock;
 use crate::web::AppState;
 

@@ -12,9 +12,9 @@ use super::{
 };
 use crate::domain::order::LineState;
 use crate::domain::{Order, OrderState};
+use crate::i18n::Messages;
 use crate::read::queue::{self, QueueEntry};
 use crate::read::walk::{self, Walk, WalkLine, WalkRef};
-use crate::web::i18n::Messages;
 use crate::web::time::StoreClock;
 use crate::web::AppState;
 
