@@ -21,7 +21,8 @@ use tokio::sync::mpsc;
 
 use super::decisions::{self as proto, AckOutcome, Limits, Next, UpSender};
 use super::link::{self, FromLink};
-use super::{CloudConfig, SyncStatus};
+use super::SyncStatus;
+use crate::config::CloudConfig;
 use crate::metrics::Metrics;
 use crate::services::{commands, ServiceError};
 use crate::shutdown::Shutdown;
