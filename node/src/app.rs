@@ -310,11 +310,11 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
             shutdown.clone(),
         );
         tasks.push(tokio::spawn(services::supervise(
-            services::availability::NAME,
+            crate::sync::availability::NAME,
             metrics.clone(),
             shutdown.clone(),
             move || {
-                services::availability::run(
+                crate::sync::availability::run(
                     store.clone(),
                     writer.clone(),
                     window,

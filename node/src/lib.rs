@@ -20,6 +20,8 @@ pub mod pki;
 pub mod read;
 pub mod services;
 pub mod shutdown;
+#[cfg(test)]
+mod stock_props;
 pub mod store;
 pub mod sync;
 pub mod web;

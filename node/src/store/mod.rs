@@ -35,8 +35,6 @@ mod inbox;
 mod rebuild;
 mod session;
 mod stock_docs;
-#[cfg(test)]
-mod stock_props;
 mod sync;
 mod verify;
 mod watermark;

@@ -11,7 +11,10 @@
 //! - [`link`]: the connection (rumqttc, TLS, persistent session, last
 //!   will), polled by a task that never publishes.
 //! - [`agent`]: uploads, acknowledgements, HQ commands, the status.
+//! - [`availability`]: what the store can promise of each SKU, coalesced,
+//!   appended for HQ while the link is up (a service task of its own).
 pub mod agent;
+pub mod availability;
 pub mod decisions;
 mod link;
 
