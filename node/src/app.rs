@@ -15,6 +15,7 @@ use rumqttd::local::{LinkRx, LinkTx};
 
 use crate::broker::{self, BrokerError};
 use crate::config::{Config, LogFormat};
+use crate::data_dir::{api_token, open_store, pickup_keys, pin_hasher, DataDirError};
 use crate::metrics::Metrics;
 use crate::services::{self, consumer::Consumer, intake::Intake};
 use crate::shutdown::{self, Shutdown};
@@ -36,6 +37,15 @@ pub enum StartError {
     Writer(String),
     #[error("device CA: {0}")]
     Pki(#[from] crate::pki::PkiError),
+}
+
+impl From<DataDirError> for StartError {
+    fn from(e: DataDirError) -> Self {
+        match e {
+            DataDirError::Dir { path, reason } => StartError::DataDir { path, reason },
+            DataDirError::Store(e) => StartError::Store(e),
+        }
+    }
 }
 
 /// Install the log subscriber: JSON when stdout is not a terminal. rumqttd's
@@ -119,166 +129,6 @@ impl EventSink for LinkSink {
         // Moved, not copied: the writer is done with them.
         let _ = self.live.send(Arc::new(events));
     }
-}
-
-/// Make the API token file if it is missing (`init`); the path when made.
-pub fn api_token_file(config: &Config) -> Result<Option<PathBuf>, StartError> {
-    api_token(config).map(|(_, made)| made)
-}
-
-/// Read the API token from the data dir, or make one (0600) on first start.
-fn api_token(config: &Config) -> Result<(String, Option<PathBuf>), StartError> {
-    if let Some(t) = &config.api_token {
-        return Ok((t.clone(), None));
-    }
-    read_or_create_secret(
-        &config.data_dir.join("api-token"),
-        |t| t.len() >= 16,
-        || hex::encode(rand::random::<[u8; 24]>()),
-        true,
-    )
-}
-
-/// A 32-byte key kept as hex in `<data_dir>/<file>` (0600), made on
-/// first use. A damaged key is not replaced: a new one would void what
-/// the old one made (QR codes, staff PINs); the operator restores it from
-/// a backup, or deletes it knowingly.
-fn data_dir_key(config: &Config, file: &str) -> Result<[u8; 32], StartError> {
-    prepare_data_dir(&config.data_dir)?;
-    let path = config.data_dir.join(file);
-    let (text, _) = read_or_create_secret(
-        &path,
-        |t| hex::decode(t).is_ok_and(|b| b.len() == 32),
-        || hex::encode(rand::random::<[u8; 32]>()),
-        false,
-    )?;
-    hex::decode(&text)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| StartError::DataDir {
-            path,
-            reason: "not a 32-byte hex key".into(),
-        })
-}
-
-/// The node's pickup-token keys: its own signing key (`pickup-key`, a
-/// 32-byte seed) plus the trusted HQ keys.
-pub fn pickup_keys(config: &Config) -> Result<crate::domain::pickup::PickupKeys, StartError> {
-    let seed = data_dir_key(config, "pickup-key")?;
-    Ok(crate::domain::pickup::PickupKeys::new(
-        config.store_id.clone(),
-        ed25519_dalek::SigningKey::from_bytes(&seed),
-        config.pickup_hq_keys.clone(),
-    ))
-}
-
-/// The staff secret (`staff-secret`): the key Argon2 hashes staff PINs
-/// with. Without it no PIN hash in the log can be checked or attacked.
-pub fn pin_hasher(config: &Config) -> Result<crate::pin::PinHasher, StartError> {
-    Ok(crate::pin::PinHasher::new(data_dir_key(
-        config,
-        "staff-secret",
-    )?))
-}
-
-/// Read a secret from `path`, or make one (0600, synced) if it is missing
-/// (or, with `replace_invalid`, not `valid`). Returns the path too when it
-/// was just made.
-fn read_or_create_secret(
-    path: &Path,
-    valid: impl Fn(&str) -> bool,
-    make: impl Fn() -> String,
-    replace_invalid: bool,
-) -> Result<(String, Option<PathBuf>), StartError> {
-    let dir_err = |e: std::io::Error| StartError::DataDir {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    };
-    match std::fs::read_to_string(path) {
-        Ok(t) if valid(t.trim()) => return Ok((t.trim().to_string(), None)),
-        Ok(_) if replace_invalid => {}
-        Ok(_) => {
-            return Err(StartError::DataDir {
-                path: path.to_path_buf(),
-                reason: "is not a valid key; restore it from a backup (or delete it to make a new one, which voids the QR codes or staff PINs made with it)".into(),
-            })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(dir_err(e)),
-    }
-    let secret = make();
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).map_err(dir_err)?;
-    f.write_all(secret.as_bytes()).map_err(dir_err)?;
-    f.sync_all().map_err(dir_err)?;
-    Ok((secret, Some(path.to_path_buf())))
-}
-
-/// Create the data directory (0700) if needed.
-pub fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
-    std::fs::create_dir_all(dir).map_err(|e| StartError::DataDir {
-        path: dir.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-    }
-    Ok(())
-}
-
-pub fn open_store(config: &Config) -> Result<Store, StartError> {
-    prepare_data_dir(&config.data_dir)?;
-    let db = config.data_dir.join("db");
-    let store = Store::open(&db, config.store_id.clone())?;
-    store.watch_disk(&db, config.min_free_bytes);
-    Ok(store)
-}
-
-/// Apply one command with the node stopped (CLI import): the same writer,
-/// rules and durability as the running node, with nobody to publish to.
-pub fn offline_command(
-    config: &Config,
-    command: protocol::Command,
-) -> Result<crate::store::Written, StartError> {
-    let principal = services::commands::Principal::Cli;
-    struct Nobody;
-    impl EventSink for Nobody {
-        fn publish(&mut self, _topic: String, _payload: Vec<u8>) {}
-    }
-    let store = open_store(config)?;
-    let rules = services::commands::Rules {
-        keys: Arc::new(pickup_keys(config)?),
-        policy: config.policy,
-    };
-    let (writer, handle) = Writer::new(
-        store.clone(),
-        &config.data_dir.join("db"),
-        Nobody,
-        config.durability,
-        config.max_batch,
-        Duration::ZERO,
-        Arc::new(Metrics::new()),
-    )?;
-    let thread = std::thread::spawn(move || writer.run());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .map_err(|e| StartError::Writer(e.to_string()))?;
-    let req = services::commands::prepare(command, &principal, None, &rules, &store)
-        .map_err(|e| StartError::Writer(e.to_string()))?;
-    let written = runtime.block_on(async {
-        let out = handle.write(req).await;
-        handle.close().await;
-        out
-    });
-    thread
-        .join()
-        .map_err(|_| StartError::Writer("writer thread panicked".into()))??;
-    Ok(written?)
 }
 
 /// Run the node until SIGTERM or ctrl-c; with `demo`, seed a demo store
@@ -460,11 +310,11 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
             shutdown.clone(),
         );
         tasks.push(tokio::spawn(services::supervise(
-            services::availability::NAME,
+            crate::sync::availability::NAME,
             metrics.clone(),
             shutdown.clone(),
             move || {
-                services::availability::run(
+                crate::sync::availability::run(
                     store.clone(),
                     writer.clone(),
                     window,

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use protocol::link::CloudUrl;
 use protocol::StoreId;
 
 /// Where a value came from, for error messages.
@@ -141,7 +143,7 @@ pub struct Config {
     /// hears them (`stock.availability_window_ms`).
     pub availability_window_ms: u64,
     /// The staff pages' language and text.
-    pub web_messages: crate::web::i18n::Messages,
+    pub web_messages: crate::i18n::Messages,
     /// The store's time zone, for times shown to staff.
     pub web_time_zone: jiff::tz::TimeZone,
     /// A staff session ends after this long without a request…
@@ -149,7 +151,44 @@ pub struct Config {
     /// …and after this long in any case (a shift).
     pub session_max_s: u64,
     /// The link to the chain's cloud broker; `None`: offline only.
-    pub cloud: Option<crate::sync::CloudConfig>,
+    pub cloud: Option<CloudConfig>,
+}
+
+/// The validated `[cloud]` section.
+#[derive(Clone)]
+pub struct CloudConfig {
+    pub url: CloudUrl,
+    /// The cluster's other nodes (`cloud.url` lists them after the first,
+    /// comma-separated): tried in turn when one fails.
+    pub others: Vec<CloudUrl>,
+    /// Present exactly when `url.tls`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub credentials: Option<(String, String)>,
+    pub keep_alive_s: u64,
+    pub batch_max_events: usize,
+    pub batch_max_bytes: usize,
+    pub batch_linger_ms: u64,
+    pub ack_timeout_s: u64,
+    pub status_interval_s: u64,
+}
+
+impl std::fmt::Debug for CloudConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudConfig")
+            .field("url", &self.url.to_string())
+            .field("others", &self.others.len())
+            .field(
+                "client_certificate",
+                &self
+                    .tls
+                    .as_ref()
+                    .map(|t| t.client_auth_cert_resolver.has_certs()),
+            )
+            .field("username", &self.credentials.as_ref().map(|c| &c.0))
+            .field("batch_max_events", &self.batch_max_events)
+            .field("batch_max_bytes", &self.batch_max_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 struct KeySpec {
@@ -714,10 +753,10 @@ impl Layers {
                 as u64,
             web_messages: {
                 let language = self.parse("web.language", |v| {
-                    crate::web::i18n::Language::from_name(v.trim())
+                    crate::i18n::Language::from_name(v.trim())
                         .ok_or_else(|| "must be `en` or `de`".to_string())
                 })?;
-                let mut m = crate::web::i18n::Messages::new(language);
+                let mut m = crate::i18n::Messages::new(language);
                 let file = self.get("web.messages").map(|(v, _)| v.trim().to_string());
                 if let Some(path) = file.filter(|p| !p.is_empty()) {
                     self.parse("web.messages", |_| {
@@ -760,8 +799,7 @@ impl Layers {
     }
 
     /// The `[cloud]` keys: none set (no URL) means offline only.
-    fn cloud(&self) -> Result<Option<crate::sync::CloudConfig>, ConfigError> {
-        use crate::sync::{CloudConfig, CloudUrl};
+    fn cloud(&self) -> Result<Option<CloudConfig>, ConfigError> {
         let text = |key: &str| {
             self.get(key)
                 .map(|(v, _)| v.trim().to_string())
@@ -837,7 +875,7 @@ impl Layers {
                 "cloud.ca_file"
             };
             Some(self.parse(key_name, |_| {
-                crate::sync::tls_config(ca.as_deref(), cert.as_deref().zip(key.as_deref()))
+                protocol::link::tls_config(ca.as_deref(), cert.as_deref().zip(key.as_deref()))
             })?)
         } else {
             None

@@ -230,7 +230,7 @@ fn main() -> ExitCode {
         Cmd::Rebuild => return rebuild(&config),
         Cmd::Import { file, dry_run } => return import(&config, &file, dry_run),
         Cmd::Keys => {
-            return match storenode::app::pickup_keys(&config) {
+            return match storenode::data_dir::pickup_keys(&config) {
                 Ok(k) => {
                     println!("{}", protocol::pickup::key_to_text(&k.public_key()));
                     ExitCode::SUCCESS
@@ -288,7 +288,7 @@ fn device(config: &config::Config, action: DeviceCmd) -> ExitCode {
         ExitCode::FAILURE
     };
     let run = |command: protocol::Command| -> Result<(), String> {
-        match storenode::app::offline_command(config, command).map_err(|e| e.to_string())? {
+        match storenode::ops::offline_command(config, command).map_err(|e| e.to_string())? {
             storenode::store::Written::Applied { .. } => Ok(()),
             storenode::store::Written::Rejected { rejection, .. } => Err(rejection.to_string()),
             other => Err(format!("unexpected outcome {other:?}")),
@@ -328,7 +328,7 @@ fn device(config: &config::Config, action: DeviceCmd) -> ExitCode {
             );
             Ok(())
         })(),
-        DeviceCmd::List => storenode::app::open_store(config)
+        DeviceCmd::List => storenode::data_dir::open_store(config)
             .map_err(|e| e.to_string())
             .map(|store| {
                 for d in store.device_list() {
@@ -364,12 +364,12 @@ fn staff(config: &config::Config, action: StaffCmd) -> ExitCode {
         }
         ExitCode::FAILURE
     };
-    let pins = match storenode::app::pin_hasher(config) {
+    let pins = match storenode::data_dir::pin_hasher(config) {
         Ok(p) => p,
         Err(e) => return fail(e.to_string()),
     };
     let run = |command: Command| -> Result<(), String> {
-        match storenode::app::offline_command(config, command).map_err(|e| e.to_string())? {
+        match storenode::ops::offline_command(config, command).map_err(|e| e.to_string())? {
             storenode::store::Written::Applied { .. } => Ok(()),
             storenode::store::Written::Rejected { rejection, .. } => Err(rejection.to_string()),
             other => Err(format!("unexpected outcome {other:?}")),
@@ -381,7 +381,9 @@ fn staff(config: &config::Config, action: StaffCmd) -> ExitCode {
                 .ok_or_else(|| format!("--role {role:?}: must be picker, desk or manager"))?;
             let id = match id {
                 Some(i) => i,
-                None => next_id(&storenode::app::open_store(config).map_err(|e| e.to_string())?),
+                None => {
+                    next_id(&storenode::data_dir::open_store(config).map_err(|e| e.to_string())?)
+                }
             };
             let (pin, pin_hash) = pin_and_hash_blocking(&pins, None).map_err(|e| e.to_string())?;
             run(Command::AddStaff {
@@ -396,7 +398,7 @@ fn staff(config: &config::Config, action: StaffCmd) -> ExitCode {
             println!("  PIN:      {pin}   (shown once; log in at the node's pages)");
             Ok(())
         })(),
-        StaffCmd::List => storenode::app::open_store(config)
+        StaffCmd::List => storenode::data_dir::open_store(config)
             .map_err(|e| e.to_string())
             .map(|store| {
                 for m in store.staff_list() {
@@ -562,7 +564,7 @@ fn print_report(r: &storenode::store::VerifyReport, then: &str) -> ExitCode {
 }
 
 fn verify(config: &config::Config) -> ExitCode {
-    let report = storenode::app::open_store(config)
+    let report = storenode::data_dir::open_store(config)
         .map_err(|e| e.to_string())
         .and_then(|s| s.verify().map_err(|e| e.to_string()));
     match report {
@@ -646,7 +648,7 @@ fn import(config: &config::Config, file: &std::path::Path, dry_run: bool) -> Exi
         items: parsed.items,
         stock: parsed.stock,
     };
-    match storenode::app::offline_command(config, command) {
+    match storenode::ops::offline_command(config, command) {
         Ok(storenode::store::Written::Applied { log_seqs, .. }) => {
             println!("imported ({} event(s) appended)", log_seqs.len());
             if parsed.errors.is_empty() {

@@ -7,12 +7,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
-    ArrivalChannel, CatalogEntry, CatalogItem, DeviceKind, NewOrder, Role, ShortReason,
-    SkuQuantity, StagingSlot,
+    ArrivalChannel, CatalogEntry, CatalogItem, DeviceKind, NewOrder, Role, ShortReason, StagingSlot,
 };
 use crate::ids::OrderId;
 use crate::stock::{
-    Partial, Receipt, SafetyScope, SnapshotLine, StaffRejectReason, WriteOffReason,
+    Partial, Receipt, SafetyScope, SkuQuantity, SnapshotLine, StaffRejectReason, WriteOffReason,
 };
 
 /// What a device, the cloud or an API caller asks the node to do.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::stock::{
     CountReason, Partial, Receipt, Reconciled, RejectCode, RejectedLine, SafetyScope,
-    SkuAvailability, StaffRejectReason, WriteOffReason,
+    SkuAvailability, SkuQuantity, StaffRejectReason, WriteOffReason,
 };
 
 /// How the order is paid.
@@ -95,14 +95,6 @@ pub struct CatalogEntry {
     pub item: CatalogItem,
     #[serde(default)]
     pub category: Option<String>,
-}
-
-/// A quantity of one SKU.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SkuQuantity {
-    pub sku: String,
-    pub quantity: u32,
 }
 
 /// One line of a pick task.

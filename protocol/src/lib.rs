@@ -29,10 +29,10 @@ pub use envelope::{Actor, ChainHash, Envelope, SCHEMA_VERSION};
 pub use event::{
     device_tenant, ArrivalChannel, CancelStage, CatalogEntry, CatalogItem, DeviceKind, Event,
     EventKind, Location, NewOrder, OrderLine, PaymentMode, PickLine, PickupProof, Role,
-    ShortReason, SkuQuantity, SlotKind, StagingSlot, Zone,
+    ShortReason, SlotKind, StagingSlot, Zone,
 };
 pub use ids::{EventId, IdError, OrderId, StoreId};
 pub use stock::{
     CountReason, Partial, Receipt, ReceiptKind, ReceiptLine, Reconciled, RejectCode, RejectedLine,
-    SafetyScope, SkuAvailability, SnapshotLine, StaffRejectReason, WriteOffReason,
+    SafetyScope, SkuAvailability, SkuQuantity, SnapshotLine, StaffRejectReason, WriteOffReason,
 };

@@ -7,7 +7,13 @@
 //! Every enum here is encoded by variant index: append, never reorder.
 use serde::{Deserialize, Serialize};
 
-use crate::event::SkuQuantity;
+/// A quantity of one SKU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkuQuantity {
+    pub sku: String,
+    pub quantity: u32,
+}
 
 /// Why the store refuses an order, or some of its lines: a code HQ's order
 /// routing branches on (re-route to another store, cancel, wait).

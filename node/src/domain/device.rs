@@ -36,6 +36,20 @@ impl Device {
 /// Most compartments one locker may have.
 pub const MAX_COMPARTMENTS: usize = 500;
 
+/// What a device of `kind` hears: the notice channels published into its
+/// namespace (see `notification`).
+pub(crate) fn channels(kind: DeviceKind) -> &'static [&'static str] {
+    match kind {
+        DeviceKind::Scanner => &["orders", "stock"],
+        DeviceKind::Locker => &["locker"],
+        DeviceKind::PickupScreen => &["pickup-screen"],
+        DeviceKind::Kiosk => &[],
+        DeviceKind::Printer => &["printer"],
+        DeviceKind::Gateway => &["customer"],
+        DeviceKind::Till => &[],
+    }
+}
+
 /// Parse a compartment list as operators type it: `1-24`, `A1,A2,B1`, or
 /// both (`1-12,C1`). Each compartment is 1 to 16 letters, digits or `-`.
 pub fn parse_compartments(text: &str) -> Result<Vec<String>, String> {

@@ -3,10 +3,12 @@
 //! ([`Ctx::now_ms`]) and the store's state as a read-only [`StoreView`].
 //!
 //! One module per service: `order` (intake), `inventory`, `fulfillment`,
-//! `warehouse` (picking), `pickup` (staging, check-in, hand-over, expiry),
-//! `notification`.
+//! `warehouse` (picking), `handover` (staging, check-in, hand-over,
+//! expiry; the pickup code itself is `pickup`), `notification`.
 pub mod device;
+pub mod effects;
 pub mod fulfillment;
+pub mod handover;
 pub mod inventory;
 pub mod notification;
 pub mod order;

@@ -8,6 +8,7 @@ use protocol::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::inventory::check_sku;
 use super::{pickup, Ctx, Decision, Rejection};
 
 /// Where an order is in its life.
@@ -604,22 +605,6 @@ pub const MAX_LINES: usize = 200;
 pub const MAX_QUANTITY: u32 = 999;
 pub const MAX_NAME_CHARS: usize = 100;
 
-/// Check an SKU's spelling (it ends up in keys and on labels).
-pub fn check_sku(field: String, sku: &str) -> Result<(), Rejection> {
-    if sku.is_empty()
-        || sku.len() > 64
-        || !sku
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        return Err(Rejection::Invalid {
-            field,
-            reason: "must be 1 to 64 letters, digits, '-', '_' or '.'".into(),
-        });
-    }
-    Ok(())
-}
-
 /// Check a new order's content; the first problem names its field.
 pub fn validate(content: &NewOrder) -> Result<(), Rejection> {
     let invalid = |field: String, reason: &str| Rejection::Invalid {
@@ -904,7 +889,7 @@ pub fn payment_overdue(o: &Order, now_ms: u64, payment_timeout_ms: u64) -> Vec<E
 /// CancelRejected event and changes nothing.
 pub fn decide_cancel(order: Option<&Order>, id: &OrderId, reason: &str, by: &str) -> Decision {
     let o = order.ok_or_else(|| Rejection::UnknownOrder(id.to_string()))?;
-    super::warehouse::check_staff(by).map_err(|_| Rejection::Invalid {
+    super::staff::check_staff(by).map_err(|_| Rejection::Invalid {
         field: "by".into(),
         reason: "must be 1 to 64 characters".into(),
     })?;
@@ -975,7 +960,7 @@ pub fn decide_staff_reject(
     let o = ctx
         .order
         .ok_or_else(|| Rejection::UnknownOrder("(unknown)".into()))?;
-    super::warehouse::check_staff(by)?;
+    super::staff::check_staff(by)?;
     if !matches!(
         o.state,
         OrderState::Accepted | OrderState::Processed | OrderState::Prepared

@@ -57,6 +57,19 @@ pub fn check_id(id: &str) -> Result<(), Rejection> {
     }
 }
 
+/// Check who a step is done by, as its door names them: 1 to 64
+/// characters.
+pub(crate) fn check_staff(staff: &str) -> Result<(), Rejection> {
+    let s = staff.trim();
+    if s.is_empty() || s.chars().count() > 64 {
+        return Err(Rejection::Invalid {
+            field: "staff".into(),
+            reason: "must be 1 to 64 characters".into(),
+        });
+    }
+    Ok(())
+}
+
 fn check_name(name: &str) -> Result<(), Rejection> {
     let n = name.trim();
     if n.is_empty() || n.chars().count() > MAX_NAME || n.chars().any(char::is_control) {

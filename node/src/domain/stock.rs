@@ -9,8 +9,7 @@ use protocol::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::inventory::{Effect, Move, StockItem, MAX_ADJUST, MAX_STOCK};
-use super::order::check_sku;
+use super::inventory::{check_sku, Effect, Move, StockItem, MAX_ADJUST, MAX_STOCK};
 use super::{Ctx, Decision, Rejection};
 
 /// Most lines in one receipt, delivery or snapshot event (a bigger

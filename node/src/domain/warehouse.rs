@@ -6,18 +6,8 @@
 use protocol::{CancelStage, Event, ShortReason};
 
 use super::order::{LineState, Order};
+use super::staff::check_staff;
 use super::{Ctx, Decision, OrderState, Rejection};
-
-pub(crate) fn check_staff(staff: &str) -> Result<(), Rejection> {
-    let s = staff.trim();
-    if s.is_empty() || s.chars().count() > 64 {
-        return Err(Rejection::Invalid {
-            field: "staff".into(),
-            reason: "must be 1 to 64 characters".into(),
-        });
-    }
-    Ok(())
-}
 
 fn order<'a>(ctx: &Ctx<'a>) -> Result<&'a Order, Rejection> {
     ctx.order

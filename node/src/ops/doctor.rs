@@ -63,14 +63,14 @@ pub fn doctor(config: &Config) -> Vec<Finding> {
         ));
         return f;
     }
-    match crate::app::open_store(config) {
+    match crate::data_dir::open_store(config) {
         Ok(store) => {
             clock(store.clock().behind_ms(), last_event_ms(&store), &mut f);
             ports(config, &mut f);
             integrity(&store, &mut f);
         }
-        Err(crate::app::StartError::Store(StoreError::Locked { .. })) => running(config, &mut f),
-        Err(crate::app::StartError::Store(e @ StoreError::TooNew { .. })) => f.push(bad(
+        Err(crate::data_dir::DataDirError::Store(StoreError::Locked { .. })) => running(config, &mut f),
+        Err(crate::data_dir::DataDirError::Store(e @ StoreError::TooNew { .. })) => f.push(bad(
             Level::Fail,
             "store",
             e.to_string(),

@@ -94,7 +94,7 @@ pub fn init(
     );
     let config = layers.validate().map_err(|e| e.to_string())?;
     if config.data_dir.join("db").exists() {
-        let store = crate::app::open_store(&config).map_err(|e| e.to_string())?;
+        let store = crate::data_dir::open_store(&config).map_err(|e| e.to_string())?;
         if store.head() > 0 {
             return Err(format!(
                 "{} already holds store {} (log head {}); init makes new stores only. Restore a backup with `storenode restore`, or use another data_dir",
@@ -111,26 +111,26 @@ pub fn init(
 
     // The data directory's secrets and the database, as the first start
     // would make them.
-    crate::app::prepare_data_dir(&config.data_dir).map_err(|e| e.to_string())?;
-    let store = crate::app::open_store(&config).map_err(|e| e.to_string())?;
+    crate::data_dir::prepare_data_dir(&config.data_dir).map_err(|e| e.to_string())?;
+    let store = crate::data_dir::open_store(&config).map_err(|e| e.to_string())?;
     drop(store);
     let api_token_file = if config.api_token.is_none() {
-        crate::app::api_token_file(&config).map_err(|e| e.to_string())?;
+        crate::data_dir::api_token_file(&config).map_err(|e| e.to_string())?;
         Some(config.data_dir.join("api-token"))
     } else {
         None
     };
-    let keys = crate::app::pickup_keys(&config).map_err(|e| e.to_string())?;
-    let pins = crate::app::pin_hasher(&config).map_err(|e| e.to_string())?;
+    let keys = crate::data_dir::pickup_keys(&config).map_err(|e| e.to_string())?;
+    let pins = crate::data_dir::pin_hasher(&config).map_err(|e| e.to_string())?;
     crate::pki::NodeCa::open(&config.data_dir, config.store_id.as_str())
         .map_err(|e| e.to_string())?;
 
     let manager_id = crate::services::staff::next_id(
-        &crate::app::open_store(&config).map_err(|e| e.to_string())?,
+        &crate::data_dir::open_store(&config).map_err(|e| e.to_string())?,
     );
     let (pin, pin_hash) =
         crate::services::staff::pin_and_hash_blocking(&pins, None).map_err(|e| e.to_string())?;
-    match crate::app::offline_command(
+    match super::offline_command(
         &config,
         protocol::Command::AddStaff {
             staff_id: manager_id.clone(),

@@ -34,7 +34,7 @@ pub fn check_id(id: &str) -> Result<(), String> {
 /// events' `by` fields; whatever the command itself names there is not
 /// used (see [`Principal::label`]).
 fn decide(command: Command, by: String, rules: &Rules) -> Decide {
-    use domain::{inventory, order, pickup, staff, stock, warehouse};
+    use domain::{handover, inventory, order, staff, stock, warehouse};
     let keys = rules.keys.clone();
     let policy = rules.policy;
     match command {
@@ -116,7 +116,7 @@ fn decide(command: Command, by: String, rules: &Rules) -> Decide {
         }),
         Command::Stage { order_id, slot, .. } => Box::new(move |c| {
             known(c, &order_id)?;
-            pickup::decide_stage(c, &keys, &slot, &by)
+            handover::decide_stage(c, &keys, &slot, &by)
         }),
         Command::CheckIn {
             order_id,
@@ -124,7 +124,7 @@ fn decide(command: Command, by: String, rules: &Rules) -> Decide {
             note,
         } => Box::new(move |c| {
             known(c, &order_id)?;
-            pickup::decide_check_in(c, channel, note.as_deref())
+            handover::decide_check_in(c, channel, note.as_deref())
         }),
         Command::HandOver {
             order_id,
@@ -133,7 +133,7 @@ fn decide(command: Command, by: String, rules: &Rules) -> Decide {
             ..
         } => Box::new(move |c| {
             known(c, &order_id)?;
-            pickup::decide_hand_over(c, &keys, &by, &code, id_checked)
+            handover::decide_hand_over(c, &keys, &by, &code, id_checked)
         }),
         Command::CountStock { counts, .. } => {
             Box::new(move |c| inventory::decide_count(c, &counts, &by))
@@ -157,7 +157,7 @@ fn decide(command: Command, by: String, rules: &Rules) -> Decide {
             Box::new(move |_| Err(domain::Rejection::UnknownCode(code.trim().to_string())))
         }
         Command::ReportLockerDoor { compartment, open } => {
-            Box::new(move |c| pickup::decide_locker_door(c, &compartment, open))
+            Box::new(move |c| handover::decide_locker_door(c, &compartment, open))
         }
         Command::AddStaff {
             staff_id,

@@ -44,20 +44,6 @@ pub fn prepare(
     })
 }
 
-/// What a device of `kind` hears: the notice channels published into its
-/// namespace (see `domain::notification`).
-pub fn channels(kind: DeviceKind) -> &'static [&'static str] {
-    match kind {
-        DeviceKind::Scanner => &["orders", "stock"],
-        DeviceKind::Locker => &["locker"],
-        DeviceKind::PickupScreen => &["pickup-screen"],
-        DeviceKind::Kiosk => &[],
-        DeviceKind::Printer => &["printer"],
-        DeviceKind::Gateway => &["customer"],
-        DeviceKind::Till => &[],
-    }
-}
-
 /// What a device of `kind` may send (command names as in JSON).
 pub fn commands(kind: DeviceKind) -> &'static [&'static str] {
     match kind {
@@ -115,7 +101,7 @@ impl Registration {
             "  subscribe  {}  the answer to each command\n",
             topic::tenant_reply(t)
         ));
-        for ch in channels(self.kind) {
+        for ch in crate::domain::device::channels(self.kind) {
             out.push_str(&format!("  subscribe  {}\n", topic::tenant_notify(t, ch)));
         }
         let may = commands(self.kind);

@@ -10,13 +10,10 @@
 //! - `timers`: late orders, pickup reminders and expiry, from durable state
 //! - `intake`: device and cloud commands in, replies out after the flush;
 //!   also the guard that dead-letters forged events
-//! - `availability`: what the store can promise of each SKU, coalesced,
-//!   for HQ (with a cloud link only)
 //!
 //! Staff and device actions (picking, staging, check-in, hand-over,
 //! cancellation, stock) arrive through the HTTP API and the command topics
 //! as commands decided by `domain::*` (see `commands`).
-pub mod availability;
 pub mod commands;
 pub mod consumer;
 pub mod deliveries;

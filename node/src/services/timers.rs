@@ -83,7 +83,7 @@ impl Timers {
             let times = site.pickup_times(default);
             let mut events = domain::order::on_clock(o, now);
             events.extend(domain::order::payment_overdue(o, now, pay));
-            events.extend(domain::pickup::on_clock(
+            events.extend(domain::handover::on_clock(
                 o,
                 now,
                 times.expiry_s * 1000,

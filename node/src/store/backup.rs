@@ -293,6 +293,18 @@ fn read(
     })
 }
 
+/// A new file only its owner can read: a backup holds the store's secrets.
+pub(crate) fn private_file(path: &Path) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Check a backup file whole (its hash and counts) without restoring it.
 pub fn check(path: &Path) -> Result<Summary, BackupError> {
     read(path, |_| Ok(()))

@@ -115,7 +115,7 @@ impl Store {
         };
         d.by_name
             .values()
-            .filter(|dev| crate::services::devices::channels(dev.kind).contains(&channel))
+            .filter(|dev| crate::domain::device::channels(dev.kind).contains(&channel))
             .filter(|dev| {
                 dev.kind != protocol::DeviceKind::Locker || compartment.is_some_and(|c| dev.owns(c))
             })

@@ -37,8 +37,6 @@ mod power_cuts;
 mod rebuild;
 mod session;
 mod stock_docs;
-#[cfg(test)]
-mod stock_props;
 mod sync;
 mod verify;
 mod watermark;

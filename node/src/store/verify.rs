@@ -146,7 +146,7 @@ impl Store {
             ));
         }
         // Independent of the stock effects the writer applies (a leak in
-        // `inventory::effects` would replay the same way): what is reserved
+        // `effects::effects` would replay the same way): what is reserved
         // of each SKU must be what the orders holding a reservation still
         // owe of it.
         let mut owed: HashMap<String, i64> = HashMap::new();
@@ -333,7 +333,7 @@ pub(crate) fn replay(
             ));
         }
         let mut moved: HashMap<String, u8> = HashMap::new();
-        for e in crate::domain::inventory::effects(before.as_ref(), &env.event, env.time_ms) {
+        for e in crate::domain::effects::effects(before.as_ref(), &env.event, env.time_ms) {
             match crate::domain::inventory::effect_sku(&e) {
                 Some(sku) => {
                     let sku = sku.to_string();

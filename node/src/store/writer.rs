@@ -578,7 +578,7 @@ impl<S: EventSink> Writer<S> {
             let bytes = codec::encode(&env);
             group.last_hash = chain_hash(&bytes);
             group.batch.insert(log_key(group.head), bytes.as_slice());
-            for effect in inventory::effects(order.as_ref(), &env.event, env.time_ms) {
+            for effect in crate::domain::effects::effects(order.as_ref(), &env.event, env.time_ms) {
                 group.apply_effect(store, &effect, env.log_seq)?;
             }
             for key in stock::doc_keys(&env.event) {

@@ -21,7 +21,8 @@ use tokio::sync::mpsc;
 
 use super::decisions::{self as proto, AckOutcome, Limits, Next, UpSender};
 use super::link::{self, FromLink};
-use super::{CloudConfig, SyncStatus};
+use super::SyncStatus;
+use crate::config::CloudConfig;
 use crate::metrics::Metrics;
 use crate::services::{commands, ServiceError};
 use crate::shutdown::Shutdown;
@@ -164,15 +165,12 @@ impl Agent {
         // write it again and again), behind whatever waited.
         let due = st
             .snapshot_sent
-            .is_none_or(|t| t.elapsed() >= crate::services::availability::SNAPSHOT_EVERY);
+            .is_none_or(|t| t.elapsed() >= super::availability::SNAPSHOT_EVERY);
         if due {
             st.snapshot_sent = Some(Instant::now());
             let writer = self.writer.clone();
             tokio::spawn(async move {
-                if let Err(e) = writer
-                    .write(crate::services::availability::snapshot())
-                    .await
-                {
+                if let Err(e) = writer.write(super::availability::snapshot()).await {
                     tracing::warn!(error = %e, "availability snapshot not appended");
                 }
             });

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS, Transport};
 use tokio::sync::mpsc;
 
-use super::CloudConfig;
+use crate::config::CloudConfig;
 use protocol::{topic, StoreId};
 
 /// What the polling task reports.
@@ -46,7 +46,7 @@ pub fn client(config: &CloudConfig, store: &StoreId) -> (AsyncClient, EventLoop,
     (client, events, brokers)
 }
 
-fn options(config: &CloudConfig, store: &StoreId, url: &super::CloudUrl) -> MqttOptions {
+fn options(config: &CloudConfig, store: &StoreId, url: &protocol::link::CloudUrl) -> MqttOptions {
     let mut o = MqttOptions::new(store.as_str(), &url.host, url.port);
     o.set_clean_session(false)
         .set_keep_alive(Duration::from_secs(config.keep_alive_s))

@@ -11,55 +11,20 @@
 //! - [`link`]: the connection (rumqttc, TLS, persistent session, last
 //!   will), polled by a task that never publishes.
 //! - [`agent`]: uploads, acknowledgements, HQ commands, the status.
+//! - [`availability`]: what the store can promise of each SKU, coalesced,
+//!   appended for HQ while the link is up (a service task of its own).
 pub mod agent;
+pub mod availability;
 pub mod decisions;
 mod link;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::config::CloudConfig;
 use crate::store::{Store, StoreError};
-
-pub use protocol::link::{tls_config, CloudUrl};
-
-/// The validated `[cloud]` section.
-#[derive(Clone)]
-pub struct CloudConfig {
-    pub url: CloudUrl,
-    /// The cluster's other nodes (`cloud.url` lists them after the first,
-    /// comma-separated): tried in turn when one fails.
-    pub others: Vec<CloudUrl>,
-    /// Present exactly when `url.tls`.
-    pub tls: Option<Arc<rustls::ClientConfig>>,
-    pub credentials: Option<(String, String)>,
-    pub keep_alive_s: u64,
-    pub batch_max_events: usize,
-    pub batch_max_bytes: usize,
-    pub batch_linger_ms: u64,
-    pub ack_timeout_s: u64,
-    pub status_interval_s: u64,
-}
-
-impl std::fmt::Debug for CloudConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CloudConfig")
-            .field("url", &self.url.to_string())
-            .field("others", &self.others.len())
-            .field(
-                "client_certificate",
-                &self
-                    .tls
-                    .as_ref()
-                    .map(|t| t.client_auth_cert_resolver.has_certs()),
-            )
-            .field("username", &self.credentials.as_ref().map(|c| &c.0))
-            .field("batch_max_events", &self.batch_max_events)
-            .field("batch_max_bytes", &self.batch_max_bytes)
-            .finish_non_exhaustive()
-    }
-}
 
 /// The link's state, shared with the pages, the API and the metrics.
 #[derive(Debug, Default)]

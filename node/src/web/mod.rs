@@ -3,7 +3,7 @@
 //!
 //! - `pages/`: server-rendered HTML for pickers, the pickup desk and the
 //!   manager, working with a staff login (`auth`), a little embedded
-//!   script (`assets/`), and the texts of one catalog (`i18n`).
+//!   script (`assets/`), and the texts of one catalog (`crate::i18n`).
 //! - `api/`: `/api/v1`, for the API token or a staff login.
 //! - `live`: server-sent events from the log's live feed.
 //!
@@ -15,7 +15,6 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod error;
-pub mod i18n;
 pub mod live;
 pub mod pages;
 pub mod serve;
@@ -48,7 +47,7 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub rules: crate::services::commands::Rules,
     pub sessions: Arc<auth::Sessions>,
-    pub messages: i18n::Messages,
+    pub messages: crate::i18n::Messages,
     pub clock: time::StoreClock,
     pub live: live::Live,
     pub today: Arc<TodayCache>,

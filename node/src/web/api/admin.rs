@@ -176,7 +176,7 @@ pub async fn add_device(
             "topics": {
                 "command": protocol::topic::tenant_command(t),
                 "reply": protocol::topic::tenant_reply(t),
-                "notify": crate::services::devices::channels(body.kind)
+                "notify": crate::domain::device::channels(body.kind)
                     .iter()
                     .map(|c| protocol::topic::tenant_notify(t, c))
                     .collect::<Vec<_>>(),
@@ -433,7 +433,7 @@ pub async fn backup(
     let taken = s
         .writer
         .exclusive(move || {
-            let file = crate::ops::private_file(&path)?;
+            let file = crate::store::backup::private_file(&path)?;
             let summary = store.backup(&data_dir, &file).map_err(|e| e.to_string())?;
             file.sync_all().map_err(|e| e.to_string())?;
             Ok::<_, String>(summary)

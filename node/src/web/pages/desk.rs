@@ -11,9 +11,9 @@ use super::{
     csrf, layout, run, since, slot_key, state_chip, urlencode, Done, Live, PageError, PageForm,
     Staff,
 };
-use crate::domain::{pickup, Order};
+use crate::domain::{handover, Order};
+use crate::i18n::Messages;
 use crate::read::desk::{self, DeskSearch, FoundBy, Readiness};
-use crate::web::i18n::Messages;
 use crate::web::time::StoreClock;
 use crate::web::AppState;
 
@@ -74,7 +74,7 @@ fn card(s: &AppState, staff: &Staff, o: &Order, found: &DeskSearch) -> Markup {
         Readiness::Collected => ("collected", m.t("desk.collected")),
         Readiness::Rejected => ("cancelled", m.t("desk.rejected")),
     };
-    let id_check = pickup::needs_id_check(&s.store, o);
+    let id_check = handover::needs_id_check(&s.store, o);
     let proof = found.proof.as_deref().filter(|_| found.orders.len() == 1);
     html! {
         article class={"card pickup-card " (class)} id={"card-" (o.id)} aria-labelledby={"card-h-" (o.id)} {

@@ -29,9 +29,9 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::auth::{csrf_header_ok, same_origin, Caller, Session};
-use super::i18n::Messages;
 use super::{AppError, AppState};
 use crate::domain::{OrderState, Rejection};
+use crate::i18n::Messages;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

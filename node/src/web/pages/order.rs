@@ -16,7 +16,7 @@ use super::{
     zone_badge, Done, Live, PageError, PageForm, Staff,
 };
 use crate::domain::{Order, OrderState};
-use crate::web::i18n::Messages;
+use crate::i18n::Messages;
 use crate::web::AppState;
 
 /// Who did it, in words.

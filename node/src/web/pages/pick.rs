@@ -12,9 +12,9 @@ use super::{
 };
 use crate::domain::order::LineState;
 use crate::domain::{Order, OrderState};
+use crate::i18n::Messages;
 use crate::read::queue::{self, QueueEntry};
 use crate::read::walk::{self, Walk, WalkLine, WalkRef};
-use crate::web::i18n::Messages;
 use crate::web::time::StoreClock;
 use crate::web::AppState;
 
@@ -571,7 +571,7 @@ fn stage_form(s: &AppState, staff: &Staff, w: &WalkRef, o: &Order, batch: bool) 
     // What the rules allow for what was taken: frozen only the freezer,
     // chilled only cold storage, ambient anywhere — of which the page
     // offers the shelf (first) and cold storage. Lockers stage themselves.
-    let kinds = crate::domain::pickup::suitable_slots(&s.store, o);
+    let kinds = crate::domain::handover::suitable_slots(&s.store, o);
     let ambient = kinds.contains(&SlotKind::Shelf);
     let shown: Vec<SlotKind> = kinds
         .iter()

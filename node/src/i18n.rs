@@ -1,16 +1,19 @@
-//! The message catalog: every text the staff pages show.
+//! The message catalog: every text the staff pages show. Below both the
+//! configuration, which checks a chain's own texts before anything binds,
+//! and the pages, which show them.
 //!
-//! One TOML file per language, built into the binary (`i18n/en.toml`,
-//! `i18n/de.toml`); `web.language` picks one, and `web.messages` may name a
-//! file with a chain's own texts (same keys) laid over it. English fills
-//! any key a translation lacks. Texts may name values in braces
-//! (`"{n} lines"`), which [`Messages::f`] fills in.
+//! One TOML file per language, kept with the pages (`web/i18n/en.toml`,
+//! `web/i18n/de.toml`) and built into the binary; `web.language` picks
+//! one, and `web.messages` may name a file with a chain's own texts (same
+//! keys) laid over it. English fills any key a translation lacks. Texts
+//! may name values in braces (`"{n} lines"`), which [`Messages::f`] fills
+//! in.
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::sync::Arc;
 
-const EN: &str = include_str!("i18n/en.toml");
-const DE: &str = include_str!("i18n/de.toml");
+const EN: &str = include_str!("web/i18n/en.toml");
+const DE: &str = include_str!("web/i18n/de.toml");
 
 /// A language the node ships texts for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,7 +13,9 @@
 //! - `Store::verify` clean (every projection equals the log's replay,
 //!   reservations equal what open orders owe).
 //!
-//! `STOCK_PROP_CASES=N` runs more cases (default 48).
+//! `STOCK_PROP_CASES=N` runs more cases (default 48). It sits at the
+//! crate's root: it drives the store, the services' command path and the
+//! availability writes together, above all of them.
 use std::sync::Arc;
 
 use proptest::prelude::*;
@@ -22,11 +24,11 @@ use protocol::{
     ShortReason, SkuQuantity, SnapshotLine, StaffRejectReason, StoreId,
 };
 
-use super::writer::{Dedup, EventSink, WriteRequest, Writer, WriterHandle, Written};
-use super::Store;
 use crate::config::Durability;
 use crate::domain::{self, order::Policy, OrderState};
 use crate::services::commands::{self, Principal, Rules};
+use crate::store::writer::{Dedup, EventSink, WriteRequest, Writer, WriterHandle, Written};
+use crate::store::Store;
 
 const SKUS: [&str; 3] = ["P-1", "P-2", "P-3"];
 
@@ -146,7 +148,7 @@ impl World {
         self.writer.write(req).await.ok()
     }
 
-    async fn react(&self, id: &OrderId, decide: super::writer::Decide) {
+    async fn react(&self, id: &OrderId, decide: crate::store::writer::Decide) {
         let req = WriteRequest {
             order_id: id.clone(),
             actor: Actor::Service("test".into()),
@@ -418,7 +420,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                             &id,
                             Box::new(|c| {
                                 Ok(c.order.map_or(vec![], |o| {
-                                    domain::pickup::on_clock(o, u64::MAX / 2, 1, 0)
+                                    domain::handover::on_clock(o, u64::MAX / 2, 1, 0)
                                 }))
                             }),
                         )
@@ -468,9 +470,9 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Publish { snapshot } => {
                 let req = if snapshot {
-                    crate::services::availability::snapshot()
+                    crate::sync::availability::snapshot()
                 } else {
-                    crate::services::availability::changes(store.unpublished())
+                    crate::sync::availability::changes(store.unpublished())
                 };
                 let _ = world.writer.write(req).await;
                 if !snapshot {

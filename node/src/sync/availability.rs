@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use protocol::{Actor, OrderId};
 
+use super::SyncStatus;
 use crate::domain;
 use crate::services::ServiceError;
 use crate::shutdown::Shutdown;
 use crate::store::{Dedup, Store, WriteRequest, WriterHandle, Written};
-use crate::sync::SyncStatus;
 
 pub const NAME: &str = "availability";
 
