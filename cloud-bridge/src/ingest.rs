@@ -15,7 +15,6 @@ use protocol::sync::{DownCommand, DownReply, StoreStatus, UpAck, UpBatch};
 use protocol::topic::{self, SyncTopic};
 use protocol::{codec, ChainHash, Envelope};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, Transport};
-use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::webhook::{self, Secret};
@@ -314,7 +313,7 @@ pub fn check(batch: &UpBatch) -> Result<Vec<Envelope>, String> {
                 return Err(format!("hash chain broken at log {}", env.log_seq));
             }
         }
-        prev = Some(Sha256::digest(&raw.0).into());
+        prev = Some(ChainHash::of(&raw.0).0);
         out.push(env);
     }
     if prev.map(ChainHash) != Some(batch.last_hash) {

@@ -57,6 +57,17 @@ pub struct Envelope {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ChainHash(pub [u8; 32]);
 
+impl ChainHash {
+    /// The log's hash chain, the one rule the node (writing, verifying,
+    /// sending) and the bridge (checking a batch) share: an entry's hash is
+    /// SHA-256 of its encoded bytes (`codec::encode` of its envelope), and
+    /// the next entry's `prev_hash` is that hash.
+    pub fn of(encoded_entry: &[u8]) -> ChainHash {
+        use sha2::Digest as _;
+        ChainHash(sha2::Sha256::digest(encoded_entry).into())
+    }
+}
+
 impl Serialize for ChainHash {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {

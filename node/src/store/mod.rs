@@ -49,7 +49,6 @@ use std::sync::Arc;
 use protocol::{codec, Envelope, OrderId, StoreId};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
 use crate::domain::order::OrderStatus;
@@ -112,9 +111,10 @@ pub struct ChainHead {
     pub hash: [u8; 32],
 }
 
-/// SHA-256 of an encoded log entry: the next entry's `prev_hash`.
+/// SHA-256 of an encoded log entry: the next entry's `prev_hash`
+/// (`protocol::ChainHash::of`, the rule the bridge checks too).
 pub fn chain_hash(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
+    protocol::ChainHash::of(bytes).0
 }
 
 /// Catalog, stock and settings, kept in memory (a store has thousands of
@@ -201,6 +201,8 @@ pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
     head: Arc<AtomicU64>,
+    /// Woken whenever the durable head moves ([`Store::durable`]).
+    head_moved: Arc<tokio::sync::Notify>,
     dead_seq: Arc<AtomicU64>,
     store_id: StoreId,
     /// Orders by state, for listing. Derived from the order statuses at
@@ -482,6 +484,7 @@ impl Store {
             db,
             tree,
             head: Arc::new(AtomicU64::new(head)),
+            head_moved: Arc::default(),
             dead_seq: Arc::new(AtomicU64::new(dead)),
             store_id,
             states: Arc::new(std::sync::RwLock::new(states)),
@@ -1009,6 +1012,27 @@ impl Store {
 
     pub(crate) fn advance_head(&self, seq: u64) {
         self.head.store(seq, Ordering::Release);
+        self.head_moved.notify_waiters();
+    }
+
+    /// Wait until the log is durable up to `seq` (the writer's fsync moved
+    /// the head there), at most `within`; whether it is. Woken by the
+    /// writer, not by polling.
+    pub async fn durable(&self, seq: u64, within: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            // Registered before the head is read: a move between the read
+            // and the wait still wakes this waiter.
+            let moved = self.head_moved.notified();
+            tokio::pin!(moved);
+            moved.as_mut().enable();
+            if self.head() >= seq {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, moved).await.is_err() {
+                return self.head() >= seq;
+            }
+        }
     }
 }
 

@@ -103,8 +103,11 @@ pub async fn get_order(
     // reader never sees a state that a crash could still take back.
     let newest = |o: &Order| o.status.log_seqs.last().copied().unwrap_or(0);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
-    while newest(&order) > s.store.head() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    while newest(&order) > s.store.head() {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !s.store.durable(newest(&order), left).await {
+            break;
+        }
         order = s.store.order(&id)?.ok_or_else(unknown)?;
     }
     let events = s.store.order_events(&id)?;
