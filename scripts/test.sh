@@ -9,8 +9,11 @@
 # touch time run again with the wall clock 400 days ahead (libfaketime),
 # so that no test can depend on today's date.
 #
-# Every test binary runs even when one fails; the end says what passed,
-# failed and was skipped, by name. The logs are in target/test-logs/.
+# The tests run under cargo-nextest (.config/nextest.toml): each in its own
+# process, several at once; the aarch64 build runs beside them. Every test
+# runs even when one fails; the end lists every failure by name, what was
+# skipped, and the wall time of each phase. The logs are in
+# target/test-logs/.
 #
 #   STORENODE_YEAR_AHEAD=0   skip the year-ahead run (an edit loop; CI runs it)
 #   STORENODE_SHIFT=+800d    shift the year-ahead run by another offset
@@ -55,8 +58,8 @@ fi
 # axe-core, vendored (tests/vendor/axe-core/README.md): checked, not fetched.
 (cd tests/vendor/axe-core && sha256sum -c --quiet SHA256SUMS)
 
-# Tools: cargo-deb (pinned), the RMQTT cluster broker the cluster tests run
-# (pinned), and Rust's aarch64 standard library.
+# Tools: cargo-deb (pinned), cargo-nextest, the RMQTT cluster broker the
+# cluster tests run (pinned), and Rust's aarch64 standard library.
 . scripts/tools.sh
 ensure_cargo_deb
 ensure_nextest
