@@ -314,11 +314,6 @@ impl Clock {
         self.state().steps.clone()
     }
 
-    /// Whether any forward step is known (timers correct times only then).
-    pub fn has_steps(&self) -> bool {
-        !self.state().steps.is_empty()
-    }
-
     /// The steps, if some were seen since the last call (for the store to
     /// write down).
     pub fn take_unsaved(&self) -> Option<Vec<Step>> {

@@ -364,11 +364,6 @@ impl Order {
         out
     }
 
-    /// Every pick line is picked, shorted or substituted.
-    pub fn all_settled(&self) -> bool {
-        self.progress.iter().all(|p| p.state != LineState::Open)
-    }
-
     /// Was the order's stock reserved (accepted and not yet released)?
     pub fn holds_reservation(&self) -> bool {
         matches!(

@@ -123,10 +123,6 @@ impl Store {
             .collect()
     }
 
-    pub fn device_exists(&self, name: &str) -> bool {
-        self.device(name).is_some()
-    }
-
     /// Check a device's MQTT credentials.
     pub fn check_device(&self, name: &str, password: &str) -> bool {
         let Some(d) = self.device(name) else {

@@ -458,18 +458,7 @@ pub async fn backup(
         bytes = summary.bytes,
         "backup taken"
     );
-    let stream = futures_util::stream::unfold(file, |mut f| async move {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; 256 << 10];
-        match f.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(buf)), f))
-            }
-            Err(e) => Some((Err(e), f)),
-        }
-    });
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 << 10);
     let name = format!(
         "attachment; filename=\"{}-{}.snbackup\"",
         s.store.store_id(),

@@ -443,14 +443,6 @@ pub fn state_key(state: OrderState) -> &'static str {
     }
 }
 
-pub fn zone_key(zone: Zone) -> &'static str {
-    match zone {
-        Zone::Ambient => "zone.ambient",
-        Zone::Chilled => "zone.chilled",
-        Zone::Frozen => "zone.frozen",
-    }
-}
-
 pub fn slot_key(kind: protocol::SlotKind) -> &'static str {
     match kind {
         protocol::SlotKind::Shelf => "slot.shelf",
