@@ -80,12 +80,14 @@ pub fn wall_ms() -> u64 {
 
 /// A clock a test sets by hand: `advance` moves both clocks, `step` only
 /// the wall clock.
+#[cfg(test)]
 #[derive(Default)]
 pub struct Manual {
     wall: AtomicU64,
     mono: AtomicU64,
 }
 
+#[cfg(test)]
 impl Manual {
     pub fn at(wall_ms: u64) -> Arc<Manual> {
         Arc::new(Manual {
@@ -104,6 +106,7 @@ impl Manual {
     }
 }
 
+#[cfg(test)]
 impl Source for Manual {
     fn wall_ms(&self) -> u64 {
         self.wall.load(Ordering::SeqCst)

@@ -4,27 +4,27 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
-pub mod broker;
-pub mod clock;
+pub(crate) mod broker;
+pub(crate) mod clock;
 pub mod config;
 pub mod data_dir;
-pub mod demo;
+pub(crate) mod demo;
 pub mod domain;
-pub mod i18n;
+pub(crate) mod i18n;
 pub mod import;
 pub mod metrics;
-pub mod net;
+pub(crate) mod net;
 pub mod ops;
-pub mod pin;
+pub(crate) mod pin;
 pub mod pki;
-pub mod read;
+pub(crate) mod read;
 pub mod services;
-pub mod shutdown;
+pub(crate) mod shutdown;
 #[cfg(test)]
 mod stock_props;
 pub mod store;
 pub mod sync;
-pub mod web;
+pub(crate) mod web;
 
 /// Check a device name: it becomes an MQTT user name and part of topics.
 pub fn check_device_name(name: &str) -> Result<(), String> {

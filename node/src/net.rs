@@ -64,6 +64,7 @@ impl Admission {
     }
 
     /// Connections open now.
+    #[cfg(test)]
     pub fn open(&self) -> usize {
         self.open.lock().map(|o| o.total).unwrap_or(0)
     }
