@@ -11,7 +11,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::OpsError;
 use crate::config::{self, Layers, Source};
+use crate::store::backup::FileError;
 
 /// What `init` is told.
 #[derive(Debug, Clone)]
@@ -66,12 +68,9 @@ pub fn store_file(store_id: &str, values: &[(String, String)]) -> String {
 pub fn init(
     args: &InitArgs,
     env: impl IntoIterator<Item = (String, String)>,
-) -> Result<Initialised, String> {
+) -> Result<Initialised, OpsError> {
     if args.output.exists() && !args.force {
-        return Err(format!(
-            "{} exists; give --force to write it again (the data directory is never replaced)",
-            args.output.display()
-        ));
+        return Err(OpsError::ConfigFileExists(args.output.clone()));
     }
     let text = format!(
         "# This store's own configuration, written by `storenode init` (storenode {}).\n# The fleet's template is read before it; values here override it, and\n# STORENODE_* environment variables override both.\n{}",
@@ -81,55 +80,48 @@ pub fn init(
     // Checked as the node will read it, before anything is written.
     let mut layers = Layers::defaults();
     for t in &args.templates {
-        layers.file(t).map_err(|e| e.to_string())?;
+        layers.file(t)?;
     }
-    layers
-        .toml_text(&text, &args.output)
-        .map_err(|e| e.to_string())?;
+    layers.toml_text(&text, &args.output)?;
     layers.env(env);
     layers.set(
         "store_id",
         args.store_id.clone(),
         Source::Flag("--store-id".into()),
     );
-    let config = layers.validate().map_err(|e| e.to_string())?;
+    let config = layers.validate()?;
     if config.data_dir.join("db").exists() {
-        let store = crate::data_dir::open_store(&config).map_err(|e| e.to_string())?;
+        let store = crate::data_dir::open_store(&config)?;
         if store.head() > 0 {
-            return Err(format!(
-                "{} already holds store {} (log head {}); init makes new stores only. Restore a backup with `storenode restore`, or use another data_dir",
-                config.data_dir.display(),
-                store.store_id(),
-                store.head()
-            ));
+            return Err(OpsError::StoreExists {
+                dir: config.data_dir.clone(),
+                store: store.store_id().to_string(),
+                head: store.head(),
+            });
         }
     }
     if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(FileError::at(dir))?;
     }
     write_atomically(&args.output, &text)?;
 
     // The data directory's secrets and the database, as the first start
     // would make them.
-    crate::data_dir::prepare_data_dir(&config.data_dir).map_err(|e| e.to_string())?;
-    let store = crate::data_dir::open_store(&config).map_err(|e| e.to_string())?;
+    crate::data_dir::prepare_data_dir(&config.data_dir)?;
+    let store = crate::data_dir::open_store(&config)?;
     drop(store);
     let api_token_file = if config.api_token.is_none() {
-        crate::data_dir::api_token_file(&config).map_err(|e| e.to_string())?;
+        crate::data_dir::api_token_file(&config)?;
         Some(config.data_dir.join("api-token"))
     } else {
         None
     };
-    let keys = crate::data_dir::pickup_keys(&config).map_err(|e| e.to_string())?;
-    let pins = crate::data_dir::pin_hasher(&config).map_err(|e| e.to_string())?;
-    crate::pki::NodeCa::open(&config.data_dir, config.store_id.as_str())
-        .map_err(|e| e.to_string())?;
+    let keys = crate::data_dir::pickup_keys(&config)?;
+    let pins = crate::data_dir::pin_hasher(&config)?;
+    crate::pki::NodeCa::open(&config.data_dir, config.store_id.as_str())?;
 
-    let manager_id = crate::services::staff::next_id(
-        &crate::data_dir::open_store(&config).map_err(|e| e.to_string())?,
-    );
-    let (pin, pin_hash) =
-        crate::services::staff::pin_and_hash_blocking(&pins, None).map_err(|e| e.to_string())?;
+    let manager_id = crate::services::staff::next_id(&crate::data_dir::open_store(&config)?);
+    let (pin, pin_hash) = crate::services::staff::pin_and_hash_blocking(&pins, None)?;
     match super::offline_command(
         &config,
         protocol::Command::AddStaff {
@@ -138,16 +130,12 @@ pub fn init(
             role: protocol::Role::Manager,
             pin_hash,
         },
-    )
-    .map_err(|e| e.to_string())?
-    {
+    )? {
         crate::store::Written::Applied { .. } => {}
-        crate::store::Written::Rejected { rejection, .. } => return Err(rejection.to_string()),
-        other => {
-            return Err(format!(
-                "adding the first manager: unexpected outcome {other:?}"
-            ))
+        crate::store::Written::Rejected { rejection, .. } => {
+            return Err(OpsError::Rejected(rejection))
         }
+        other => return Err(OpsError::Unexpected(format!("{other:?}"))),
     }
     Ok(Initialised {
         output: args.output.clone(),
@@ -163,13 +151,12 @@ pub fn init(
 /// as root (the installer), its group becomes the service user's group
 /// `storenode` when there is one, so the unit can read it and other users
 /// cannot.
-fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+fn write_atomically(path: &Path, text: &str) -> Result<(), OpsError> {
     use std::os::unix::fs::MetadataExt;
-    crate::pki::write_mode(path, text.as_bytes(), 0o640).map_err(|e| e.to_string())?;
+    crate::pki::write_mode(path, text.as_bytes(), 0o640)?;
     let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
     if let (true, Some(gid)) = (root, group_id("storenode")) {
-        std::os::unix::fs::chown(path, None, Some(gid))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(FileError::at(path))?;
     }
     Ok(())
 }

@@ -294,7 +294,7 @@ fn read(
 }
 
 /// A new file only its owner can read: a backup holds the store's secrets.
-pub(crate) fn private_file(path: &Path) -> Result<std::fs::File, String> {
+pub(crate) fn private_file(path: &Path) -> Result<std::fs::File, FileError> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .write(true)
@@ -302,7 +302,28 @@ pub(crate) fn private_file(path: &Path) -> Result<std::fs::File, String> {
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|source| FileError {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// A file that could not be written or read, with its path.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct FileError {
+    pub path: std::path::PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl FileError {
+    pub fn at(path: &Path) -> impl FnOnce(std::io::Error) -> FileError + '_ {
+        move |source| FileError {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 /// Check a backup file whole (its hash and counts) without restoring it.

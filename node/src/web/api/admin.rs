@@ -433,7 +433,7 @@ pub async fn backup(
     let taken = s
         .writer
         .exclusive(move || {
-            let file = crate::store::backup::private_file(&path)?;
+            let file = crate::store::backup::private_file(&path).map_err(|e| e.to_string())?;
             let summary = store.backup(&data_dir, &file).map_err(|e| e.to_string())?;
             file.sync_all().map_err(|e| e.to_string())?;
             Ok::<_, String>(summary)
