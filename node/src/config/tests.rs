@@ -1,3 +1,6 @@
+use std::path::Path;
+
+use super::keys::KEYS;
 use super::*;
 
 fn error_for(key: &str, value: &str) -> String {
