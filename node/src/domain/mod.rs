@@ -21,6 +21,7 @@ pub use device::Device;
 pub use inventory::{Site, StockItem};
 pub use order::{Order, OrderState};
 pub use staff::StaffMember;
+pub use warehouse::QueueKey;
 
 use protocol::Event;
 

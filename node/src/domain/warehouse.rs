@@ -3,11 +3,36 @@
 //! Each scan, short or substitute settles (part of) a line; the step that
 //! settles the last line also closes the task: ShipmentProcessed, or, if
 //! nothing at all could be taken, the order is cancelled.
-use protocol::{CancelStage, Event, ShortReason};
+use protocol::{CancelStage, Event, OrderId, ShortReason};
 
 use super::order::{LineState, Order};
 use super::staff::check_staff;
 use super::{Ctx, Decision, OrderState, Rejection};
+
+/// Where an order stands in the pick queue: late orders first, then by
+/// promise time (orders without one after those with one), then in the
+/// order they arrived.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QueueKey {
+    /// 0 for late orders, 1 for the others.
+    pub rank: u8,
+    /// The promise time, `u64::MAX` when there is none.
+    pub due_ms: u64,
+    pub created_log_seq: u64,
+    pub id: OrderId,
+}
+
+impl QueueKey {
+    /// The order's place in the pick queue, if it is waiting for a picker.
+    pub fn of(o: &Order) -> Option<QueueKey> {
+        (o.state == OrderState::Prepared).then(|| QueueKey {
+            rank: if o.late { 0 } else { 1 },
+            due_ms: o.content.due_at_ms.unwrap_or(u64::MAX),
+            created_log_seq: o.created_log_seq,
+            id: o.id.clone(),
+        })
+    }
+}
 
 fn order<'a>(ctx: &Ctx<'a>) -> Result<&'a Order, Rejection> {
     ctx.order

@@ -3,8 +3,8 @@
 use protocol::Zone;
 use serde::Serialize;
 
-use crate::domain::{Order, OrderState};
-use crate::store::{QueueKey, Store, StoreError};
+use crate::domain::{Order, OrderState, QueueKey};
+use crate::store::{Store, StoreError};
 
 /// One order in the queue.
 #[derive(Debug, Clone, Serialize)]

@@ -2,6 +2,7 @@
 use protocol::{codec, OrderId};
 
 use super::*;
+use crate::domain::{Order, QueueKey};
 
 /// What `verify` found wrong; empty when the store is consistent.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

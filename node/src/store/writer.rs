@@ -23,14 +23,15 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     chain_hash, chain_key, checkpoint_key, content_key, devices::device_key, inbox_key, item_key,
-    log_key, now_ms, order_key, site_key, staff_key, stream_key, ChainHead, InboxEntry, QueueKey,
-    StateMove, Store, StoreError,
+    log_key, now_ms, order_key, site_key, staff_key, stream_key, ChainHead, InboxEntry, StateMove,
+    Store, StoreError,
 };
 use crate::config::Durability;
 use crate::domain::inventory::{self, Effect};
 use crate::domain::stock::{self, DocKey, StockDoc};
 use crate::domain::{
-    self, Ctx, Decision, Device, Order, Rejection, Site, StaffMember, StockItem, StoreView,
+    self, Ctx, Decision, Device, Order, QueueKey, Rejection, Site, StaffMember, StockItem,
+    StoreView,
 };
 use crate::metrics::Metrics;
 
