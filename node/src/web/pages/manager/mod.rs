@@ -11,13 +11,11 @@ mod devices;
 mod settings;
 mod staff;
 
-pub use audit::{audit, AuditQuery};
-pub use dashboard::{dashboard, set_open, OpenForm};
-pub use devices::{device_add, device_remove, devices, DeviceForm};
-pub use settings::{settings, settings_save, SettingsForm};
-pub use staff::{
-    staff, staff_add, staff_change, unlock, StaffAddForm, StaffChangeForm, UnlockForm,
-};
+pub use audit::audit;
+pub use dashboard::{dashboard, set_open};
+pub use devices::{device_add, device_remove, devices};
+pub use settings::{settings, settings_save};
+pub use staff::{staff, staff_add, staff_change, unlock};
 
 fn subnav(s: &AppState, current: &str) -> Markup {
     let m = &s.messages;
