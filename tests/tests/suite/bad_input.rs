@@ -1819,3 +1819,95 @@ async fn idle_and_slow_http_clients_do_not_starve_the_staff() {
         assert!(text.starts_with("HTTP/1.1 431"), "{text:?}");
     }
 }
+
+/// The manager's staff forms parse a role strictly: a role that is not
+/// picker, desk or manager (a typo, a forged post) is a 400 with nothing
+/// written — it used to become a picker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mistyped_role_on_the_staff_forms_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path()).await.unwrap();
+    let (manager, pin) = node.add_staff("Mia", "manager").await.unwrap();
+    let (desk, _) = node.add_staff("Dan", "desk").await.unwrap();
+    let cookie = node.session_cookie(&manager, &pin).await.unwrap();
+    let page = node.page(&cookie, "/manager/staff").await.unwrap();
+    let csrf = page
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a CSRF token on the staff page")
+        .to_string();
+    let head = node.head().await.unwrap();
+    let post = |path: &'static str, form: Vec<(&'static str, String)>| {
+        let (node, cookie) = (&node, cookie.clone());
+        async move {
+            let r = reqwest::Client::new()
+                .post(node.url(path))
+                .header("cookie", cookie)
+                .header("origin", format!("http://{}", node.http))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let cases: Vec<(&str, Vec<(&str, String)>)> = vec![
+        (
+            "/manager/staff/add",
+            vec![("name", "Typo".into()), ("role", "pickr".into())],
+        ),
+        (
+            "/manager/staff/add",
+            vec![("name", "Boss".into()), ("role", "owner".into())],
+        ),
+        (
+            "/manager/staff/change",
+            vec![
+                ("staff_id", desk.clone()),
+                ("action", "role".into()),
+                ("role", "admin".into()),
+            ],
+        ),
+        (
+            "/manager/staff/change",
+            vec![("staff_id", desk.clone()), ("action", "role".into())],
+        ),
+    ];
+    for (path, mut form) in cases {
+        form.push(("_csrf", csrf.clone()));
+        let what = format!("{path} {form:?}");
+        let (status, body) = post(path, form).await;
+        assert_eq!(status, 400, "{what}: {body}");
+        assert_eq!(node.head().await.unwrap(), head, "{what} wrote an event");
+    }
+    let (_, staff) = node.get("/api/v1/staff").await.unwrap();
+    let members = staff["staff"].as_array().unwrap();
+    assert_eq!(members.len(), 2, "{staff}");
+    let dan = members
+        .iter()
+        .find(|m| m["staff_id"] == desk.as_str())
+        .unwrap();
+    assert_eq!(dan["role"], "desk", "{staff}");
+    // A good post still works.
+    let (status, body) = post(
+        "/manager/staff/change",
+        vec![
+            ("staff_id", desk.clone()),
+            ("action", "role".into()),
+            ("role", "picker".into()),
+            ("_csrf", csrf.clone()),
+        ],
+    )
+    .await;
+    assert!(status < 400, "{status}: {body}");
+    let (_, staff) = node.get("/api/v1/staff").await.unwrap();
+    let dan = staff["staff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["staff_id"] == desk.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(dan["role"], "picker", "{staff}");
+}

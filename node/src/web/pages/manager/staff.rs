@@ -127,7 +127,9 @@ pub struct StaffAddForm {
     #[serde(default)]
     staff_id: String,
     name: String,
-    role: String,
+    /// Parsed strictly: a role that is not picker, desk or manager is a
+    /// 400 with nothing changed, never a picker.
+    role: Role,
 }
 
 /// `POST /manager/staff/add`: the new member's PIN is shown once.
@@ -137,7 +139,7 @@ pub async fn staff_add(
 ) -> Result<Response, PageError> {
     f.staff.require(&s, Role::Manager)?;
     let m = &s.messages;
-    let role = Role::from_name(&f.form.role).unwrap_or(Role::Picker);
+    let role = f.form.role;
     let caller = f.staff.caller();
     let id = Some(f.form.staff_id.trim().to_string()).filter(|i| !i.is_empty());
     let done = match crate::web::api::staff::add(&s, &caller, &f.form.name, role, id, None).await {
@@ -164,8 +166,9 @@ pub async fn staff_add(
 pub struct StaffChangeForm {
     staff_id: String,
     action: String,
+    /// Only with `action=role`; parsed strictly (a typo is a 400).
     #[serde(default)]
-    role: Option<String>,
+    role: Option<Role>,
 }
 
 /// `POST /manager/staff/change`: role, disable, enable, new PIN.
@@ -180,12 +183,12 @@ pub async fn staff_change(
     let caller = f.staff.caller();
     let result: Result<String, crate::web::AppError> = match f.form.action.as_str() {
         "role" => {
-            let role = f
-                .form
-                .role
-                .as_deref()
-                .and_then(Role::from_name)
-                .unwrap_or(Role::Picker);
+            let Some(role) = f.form.role else {
+                return Err(PageError::BadForm {
+                    message: m.t("error.form").into(),
+                    fetch: f.fetch,
+                });
+            };
             crate::web::api::staff::staff_command(
                 &s,
                 &caller,
