@@ -631,3 +631,74 @@ pub fn reply(id: &str, written: Written) -> CommandReply {
         log_seqs,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::permissions::{self, tests::samples, CommandKind, Routes, Who};
+
+    /// The principal a table column stands for.
+    fn principal(who: Who) -> Principal {
+        match who {
+            Who::Staff(role) => Principal::Staff {
+                id: "1001".into(),
+                role,
+            },
+            Who::Device(kind) => Principal::Device {
+                name: "d-1".into(),
+                kind,
+            },
+            Who::Api => Principal::Api,
+            Who::Cloud => Principal::Cloud,
+            Who::Cli => Principal::Cli,
+        }
+    }
+
+    /// Every (principal, command) pair answers as the table says, at the
+    /// door every write passes.
+    #[test]
+    fn principal_may_follows_the_table() {
+        let mut differ = vec![];
+        for who in Who::ALL {
+            let p = principal(who);
+            for c in samples() {
+                let kind = CommandKind::of(&c);
+                let table = permissions::senders(kind).contains(&who);
+                if p.may(&c).is_ok() != table {
+                    differ.push(format!("{who:?} {}: table says {table}", kind.name()));
+                }
+                if who == Who::Api {
+                    assert_eq!(Principal::ApiFor("ann".into()).may(&c).is_ok(), table);
+                }
+            }
+        }
+        assert!(differ.is_empty(), "{differ:#?}");
+    }
+
+    /// The route groups as the pages and the API guarded them before the
+    /// table: the role named at each call site of `require`.
+    #[test]
+    fn route_groups_follow_the_table() {
+        let old_role = |r: Routes| match r {
+            Routes::PickPages | Routes::CountPages => Role::Picker,
+            Routes::DeskPages | Routes::PickupLookup => Role::Desk,
+            _ => Role::Manager,
+        };
+        let api_route = |r: Routes| {
+            matches!(
+                r,
+                Routes::PickupLookup | Routes::StockFeeds | Routes::Administration
+            )
+        };
+        for r in Routes::ALL {
+            for who in Who::ALL {
+                let old = match who {
+                    Who::Staff(role) => role == old_role(r) || role == Role::Manager,
+                    Who::Api => api_route(r),
+                    _ => false,
+                };
+                assert_eq!(permissions::may_open(who, r), old, "{who:?} {r:?}");
+            }
+        }
+    }
+}
