@@ -35,9 +35,12 @@ const DESK: Who = Who::Staff(Role::Desk);
 const MANAGER: Who = Who::Staff(Role::Manager);
 const SCANNER: Who = Who::Device(DeviceKind::Scanner);
 const LOCKER: Who = Who::Device(DeviceKind::Locker);
+#[cfg(test)]
 const PICKUP_SCREEN: Who = Who::Device(DeviceKind::PickupScreen);
 const KIOSK: Who = Who::Device(DeviceKind::Kiosk);
+#[cfg(test)]
 const PRINTER: Who = Who::Device(DeviceKind::Printer);
+#[cfg(test)]
 const GATEWAY: Who = Who::Device(DeviceKind::Gateway);
 const TILL: Who = Who::Device(DeviceKind::Till);
 const API: Who = Who::Api;

@@ -23,10 +23,10 @@ use axum::http::{header, request::Parts, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine as _;
-use protocol::Role;
 use sha2::{Digest, Sha256};
 
 use super::{AppError, AppState};
+use crate::domain::permissions::{self, Routes};
 use crate::domain::StaffMember;
 use crate::metrics::Metrics;
 use crate::pin::PinHasher;
@@ -64,11 +64,6 @@ impl Session {
             id: self.member.id.clone(),
             role: self.member.role,
         }
-    }
-
-    /// Whether the member may do what `role` may (a manager everything).
-    pub fn acts_as(&self, role: Role) -> bool {
-        self.member.acts_as(role)
     }
 }
 
@@ -514,17 +509,20 @@ impl Caller {
         }
     }
 
-    /// Refuse a staff member whose role is not `role` (nor manager). The
-    /// API token may do everything.
-    pub fn require(&self, role: Role) -> Result<(), AppError> {
-        match &self.session {
-            Some(s) if !s.acts_as(role) => Err(AppError::Forbidden(format!(
-                "this needs the {} role; you are logged in as {}",
-                role.name(),
-                s.member.role.name()
-            ))),
-            _ => Ok(()),
+    /// Refuse a caller the permission table (`domain::permissions`) does
+    /// not let open `routes`.
+    pub(crate) fn require(&self, routes: Routes) -> Result<(), AppError> {
+        if permissions::may_open(self.principal.who(), routes) {
+            return Ok(());
         }
+        Err(AppError::Forbidden(match &self.session {
+            Some(s) => format!(
+                "this needs the {} role; you are logged in as {}",
+                permissions::role_needed(routes).name(),
+                s.member.role.name()
+            ),
+            None => "this credential does not open this route".into(),
+        }))
     }
 }
 
@@ -632,6 +630,8 @@ pub async fn api_auth(
 
 #[cfg(test)]
 mod tests {
+    use protocol::Role;
+
     use super::*;
 
     #[test]
@@ -750,5 +750,75 @@ mod tests {
         assert_eq!(cookie_token(&m), Some("tok_en-1"));
         m.insert(header::COOKIE, HeaderValue::from_static("sn_session="));
         assert_eq!(cookie_token(&m), None);
+    }
+
+    /// Every route group answers each principal as the `require` call
+    /// sites did before the permission table: the role each named (a
+    /// manager passing every check), the API token every API route, and
+    /// nobody else.
+    #[test]
+    fn route_groups_answer_as_before() {
+        use crate::domain::permissions::Routes;
+        use crate::web::pages::Staff;
+        let before = |r: Routes| match r {
+            Routes::PickPages | Routes::CountPages => Role::Picker,
+            Routes::DeskPages | Routes::PickupLookup => Role::Desk,
+            Routes::StockChangePages
+            | Routes::OrderOverridePages
+            | Routes::ManagerPages
+            | Routes::StockFeeds
+            | Routes::Administration => Role::Manager,
+        };
+        let api_route = |r: Routes| {
+            matches!(
+                r,
+                Routes::PickupLookup | Routes::StockFeeds | Routes::Administration
+            )
+        };
+        let session = |role| Session {
+            token_hash: [0; 32],
+            record: SessionRecord {
+                staff_id: "1003".into(),
+                pin_epoch: 0,
+                csrf: String::new(),
+                created_ms: 0,
+                seen_ms: 0,
+            },
+            member: StaffMember {
+                id: "1003".into(),
+                name: "Ann".into(),
+                role,
+                pin_hash: String::new(),
+                enabled: true,
+                pin_epoch: 0,
+                added_ms: 0,
+                changed_ms: 0,
+            },
+        };
+        for r in crate::domain::permissions::Routes::ALL {
+            for role in Role::ALL {
+                let was = role == before(r) || role == Role::Manager;
+                let staff = Staff(session(role));
+                assert_eq!(staff.may_open(r), was, "{role:?} {r:?}");
+                if api_route(r) {
+                    assert_eq!(staff.caller().require(r).is_ok(), was, "{role:?} {r:?}");
+                }
+            }
+            let token = Caller {
+                principal: Principal::Api,
+                session: None,
+            };
+            assert_eq!(token.require(r).is_ok(), api_route(r), "token {r:?}");
+        }
+        let picker = Staff(session(Role::Picker)).caller();
+        assert_eq!(
+            picker
+                .require(Routes::Administration)
+                .map_err(|e| e.to_string()),
+            Err(AppError::Forbidden(
+                "this needs the manager role; you are logged in as picker".into()
+            )
+            .to_string())
+        );
     }
 }

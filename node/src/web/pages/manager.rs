@@ -1,6 +1,7 @@
 //! The manager's pages: what is late and why, today's orders and
 //! exceptions, pickers at work, empty shelves, store open/closed, staff,
 //! devices, settings, the audit log.
+use crate::domain::permissions::Routes;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{html, Markup};
@@ -147,7 +148,7 @@ fn cloud_link(s: &AppState, v: &crate::sync::SyncView) -> Markup {
 
 /// `GET /manager`
 pub async fn dashboard(State(s): State<AppState>, staff: Staff) -> Result<Response, PageError> {
-    staff.require(&s, Role::Manager)?;
+    staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let seq = s.store.head();
     let store = s.store.clone();
@@ -362,7 +363,7 @@ pub async fn set_open(
     State(s): State<AppState>,
     f: PageForm<OpenForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let open = f.form.open == "true";
     let result = super::run(
@@ -392,7 +393,7 @@ pub async fn set_open(
 
 /// `GET /manager/staff`
 pub async fn staff(State(s): State<AppState>, staff: Staff) -> Result<Response, PageError> {
-    staff.require(&s, Role::Manager)?;
+    staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let members = s.store.staff_list();
     let next = crate::services::staff::next_id(&s.store);
@@ -495,7 +496,7 @@ pub async fn staff_add(
     State(s): State<AppState>,
     f: PageForm<StaffAddForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let role = Role::from_name(&f.form.role).unwrap_or(Role::Picker);
     let caller = f.staff.caller();
@@ -533,7 +534,7 @@ pub async fn staff_change(
     State(s): State<AppState>,
     f: PageForm<StaffChangeForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let id = f.form.staff_id.trim().to_string();
     let name = staff_name(&s, &id);
@@ -622,7 +623,7 @@ pub async fn unlock(
     State(s): State<AppState>,
     f: PageForm<UnlockForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let key = match f.form.kind.as_str() {
         "address" => f.form.key.parse().ok().map(LockKey::Address),
@@ -649,7 +650,7 @@ pub async fn unlock(
 
 /// `GET /manager/devices`
 pub async fn devices(State(s): State<AppState>, staff: Staff) -> Result<Response, PageError> {
-    staff.require(&s, Role::Manager)?;
+    staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let devices = s.store.device_list();
     let body = html! {
@@ -719,7 +720,7 @@ pub async fn device_add(
     State(s): State<AppState>,
     f: PageForm<DeviceForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let name = f.form.name.trim().to_string();
     let refused = |message: String| Done {
@@ -775,7 +776,7 @@ pub async fn device_remove(
     State(s): State<AppState>,
     f: PageForm<DeviceForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let name = f.form.name.trim().to_string();
     let principal = f.staff.0.principal();
@@ -801,7 +802,7 @@ pub async fn device_remove(
 
 /// `GET /manager/settings`
 pub async fn settings(State(s): State<AppState>, staff: Staff) -> Result<Response, PageError> {
-    staff.require(&s, Role::Manager)?;
+    staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let now = s.pickup_times();
     let from_config = s.store.site().pickup.is_none();
@@ -851,7 +852,7 @@ pub async fn settings_save(
     State(s): State<AppState>,
     f: PageForm<SettingsForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let secs = |h: f64| {
         if (0.0..=100_000.0).contains(&h) {
@@ -903,7 +904,7 @@ pub async fn audit(
     staff: Staff,
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
-    staff.require(&s, Role::Manager)?;
+    staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let q = q.map(|q| q.0).unwrap_or_default();
     let nonempty = |o: &Option<String>| {
