@@ -181,7 +181,9 @@ pub(crate) fn senders(command: CommandKind) -> &'static [Who] {
         CountStock | AdjustStock => &[MANAGER, API, CLOUD, CLI],
         WriteOff => &[MANAGER, API, CLI],
         SetSafetyStock | AnnounceDelivery | ReconcileSnapshot => &[MANAGER, API, CLOUD, CLI],
-        ReceiveDelivery | RecordCount => &[PICKER, MANAGER, SCANNER, API, CLI],
+        // A picker's count and booking of a delivery, but not a scanner's
+        // (a scanner picks; docs never let it count).
+        ReceiveDelivery | RecordCount => &[PICKER, MANAGER, API, CLI],
         OpenCountTask | ApproveCount | CancelCountTask => &[MANAGER, API, CLI],
         ImportCatalog | ImportCatalogEntries | RequestAvailability | SetStoreOpen => {
             &[MANAGER, API, CLOUD, CLI]
