@@ -92,7 +92,6 @@ macro_rules! command_kinds {
 
         impl CommandKind {
             /// Every command, in the docs table's row order.
-            #[cfg(test)]
             pub(crate) const ALL: &'static [CommandKind] = &[$(CommandKind::$kind,)*];
 
             /// The command's name in JSON (`pick_item`).
@@ -191,6 +190,14 @@ pub(crate) fn senders(command: CommandKind) -> &'static [Who] {
         SetPickupTimes | AddStaff | SetStaffRole | SetStaffEnabled | ResetStaffPin
         | RegisterDevice | RemoveDevice => &[MANAGER, API, CLI],
     }
+}
+
+/// The commands `who` may send, in table order.
+pub(crate) fn sendable_by(who: Who) -> impl Iterator<Item = CommandKind> {
+    CommandKind::ALL
+        .iter()
+        .copied()
+        .filter(move |c| senders(*c).contains(&who))
 }
 
 /// Whether `who` may send `command`.
