@@ -4,7 +4,8 @@
 //!
 //! One module per service: `order` (intake), `inventory`, `fulfillment`,
 //! `warehouse` (picking), `handover` (staging, check-in, hand-over,
-//! expiry; the pickup code itself is `pickup`), `notification`.
+//! expiry; the pickup code itself is `pickup`), `notification`; who may
+//! do what, for every door, is `permissions`.
 pub mod device;
 pub mod effects;
 pub mod fulfillment;
@@ -12,6 +13,7 @@ pub mod handover;
 pub mod inventory;
 pub mod notification;
 pub mod order;
+pub(crate) mod permissions;
 pub mod pickup;
 pub mod staff;
 pub mod stock;

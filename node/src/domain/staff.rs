@@ -27,14 +27,6 @@ pub struct StaffMember {
     pub changed_ms: u64,
 }
 
-impl StaffMember {
-    /// Whether the member may do what `role` may do (a manager may do
-    /// everything).
-    pub fn acts_as(&self, role: Role) -> bool {
-        self.role == role || self.role == Role::Manager
-    }
-}
-
 /// Most characters in a staff id (typed at the login on a phone).
 pub const MAX_ID: usize = 20;
 /// Most characters in a display name.
@@ -373,7 +365,7 @@ mod tests {
         };
         let m = apply(None, &added, 5).expect("created");
         assert!(m.enabled && m.pin_epoch == 0 && m.added_ms == 5);
-        assert!(!m.acts_as(Role::Desk) && m.acts_as(Role::Picker));
+        assert_eq!(m.role, Role::Picker);
         let m = apply(
             Some(m),
             &Event::StaffPinReset {
@@ -402,7 +394,7 @@ mod tests {
             8,
         )
         .expect("m");
-        assert!(m.acts_as(Role::Desk));
+        assert_eq!(m.role, Role::Manager);
         assert_eq!(
             apply(
                 None,

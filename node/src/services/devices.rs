@@ -5,6 +5,7 @@
 //! over — once, in a bundle for the integrator.
 use protocol::{device_tenant, topic, Command, DeviceKind, StoreId};
 
+use crate::domain::permissions::{self, CommandKind, Who};
 use crate::pki::{DeviceCert, NodeCa, PkiError};
 
 /// A device's credentials, before its registration is decided.
@@ -44,30 +45,31 @@ pub fn prepare(
     })
 }
 
-/// What a device of `kind` may send (command names as in JSON).
-pub fn commands(kind: DeviceKind) -> &'static [&'static str] {
-    match kind {
-        DeviceKind::Scanner => &[
-            "start_pick",
-            "pick_item",
-            "short_item",
-            "short_item_with_reason",
-            "substitute_item",
-            "mark_picked",
-            "stage (shelf, cold storage, freezer)",
-        ],
-        DeviceKind::Locker => &[
-            "stage (its own compartments)",
-            "hand_over (orders in its own compartments)",
-            "report_locker_door (its own compartments)",
-        ],
-        DeviceKind::Till => &["record_receipt (or POST /api/v1/till/receipts)"],
-        DeviceKind::Kiosk => &[
-            "check_in_by_code",
-            "check_in",
-            "create_order (pay_at_pickup, priced from the catalog)",
-        ],
-        DeviceKind::PickupScreen | DeviceKind::Printer | DeviceKind::Gateway => &[],
+/// What a device of `kind` may send (command names as in JSON), from the
+/// permission table, with the narrower rules that apply to it.
+pub fn commands(kind: DeviceKind) -> Vec<String> {
+    permissions::sendable_by(Who::Device(kind))
+        .map(|c| match narrowed(kind, c) {
+            Some(how) => format!("{} ({how})", c.name()),
+            None => c.name().to_string(),
+        })
+        .collect()
+}
+
+/// How `services::commands::prepare` narrows a command the table lets a
+/// device kind send.
+fn narrowed(kind: DeviceKind, command: CommandKind) -> Option<&'static str> {
+    match (kind, command) {
+        (DeviceKind::Scanner, CommandKind::Stage) => Some("shelf, cold storage, freezer"),
+        (DeviceKind::Locker, CommandKind::Stage | CommandKind::ReportLockerDoor) => {
+            Some("its own compartments")
+        }
+        (DeviceKind::Locker, CommandKind::HandOver) => Some("orders in its own compartments"),
+        (DeviceKind::Till, CommandKind::RecordReceipt) => Some("or POST /api/v1/till/receipts"),
+        (DeviceKind::Kiosk, CommandKind::CreateOrder) => {
+            Some("pay_at_pickup, priced from the catalog")
+        }
+        _ => None,
     }
 }
 

@@ -17,7 +17,7 @@ use axum::extract::{Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
-use protocol::{Envelope, Event, EventKind, OrderId, Role};
+use protocol::{Envelope, Event, EventKind, OrderId};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast;
@@ -25,6 +25,7 @@ use tokio::sync::broadcast;
 use super::auth::Session;
 use super::pages::{desk::waiting_row, pick::queue_row};
 use super::{AppError, AppState};
+use crate::domain::permissions::{self, Routes, Who};
 use crate::metrics::Metrics;
 use crate::read::queue::QueueEntry;
 use crate::shutdown::Shutdown;
@@ -55,12 +56,13 @@ impl Channel {
         }
     }
 
-    /// The role a page needs to follow the channel.
-    fn role(self) -> Option<Role> {
+    /// The pages whose viewers may follow the channel (`None`: any
+    /// logged-in member).
+    fn routes(self) -> Option<Routes> {
         match self {
-            Channel::Queue => Some(Role::Picker),
-            Channel::Desk => Some(Role::Desk),
-            Channel::Manager => Some(Role::Manager),
+            Channel::Queue => Some(Routes::PickPages),
+            Channel::Desk => Some(Routes::DeskPages),
+            Channel::Manager => Some(Routes::ManagerPages),
             Channel::Orders | Channel::Staff => None,
         }
     }
@@ -299,7 +301,10 @@ pub async fn stream(
     let channels: BTreeSet<Channel> =
         q.ch.split(',')
             .filter_map(Channel::from_name)
-            .filter(|c| c.role().is_none_or(|r| session.acts_as(r)))
+            .filter(|c| {
+                c.routes()
+                    .is_none_or(|r| permissions::may_open(Who::Staff(session.member.role), r))
+            })
             .collect();
     let orders: BTreeSet<String> = q
         .orders

@@ -349,7 +349,16 @@ async fn sigterm_under_load_answers_what_it_took_and_exits_clean() {
             }
         }));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    // Under load first: SIGTERM once 40 orders were answered (not after a
+    // fixed time: with other tests beside it, 700 ms was 18 orders once).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while acked.lock().unwrap().len() < 40 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "40 orders not answered within 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let status = node.terminate().await.unwrap();
     assert!(status.success(), "exit status {status}");
     for c in clients {

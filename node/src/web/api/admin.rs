@@ -1,5 +1,6 @@
 //! The store: open/closed, pickup times, devices, staff, the audit log,
 //! the customer-message outbox, dead letters.
+use crate::domain::permissions::Routes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -7,7 +8,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use protocol::{Command, DeviceKind, EventKind, OrderId, Role};
+use protocol::{Command, DeviceKind, EventKind, OrderId};
 
 use super::{act, IdemKey, JsonBody};
 use crate::read::audit::{self, AuditFilter};
@@ -150,7 +151,7 @@ pub async fn add_device(
     caller: Caller,
     JsonBody(body): JsonBody<DeviceBody>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    caller.require(Role::Manager)?;
+    caller.require(Routes::Administration)?;
     let compartments = match body.compartments {
         None => vec![],
         Some(Compartments::List(l)) => l,
@@ -192,7 +193,7 @@ pub async fn remove_device(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    caller.require(Role::Manager)?;
+    caller.require(Routes::Administration)?;
     unregister_device(&s, &caller.principal, &name).await?;
     Ok(Json(json!({ "removed": name })))
 }
@@ -201,7 +202,7 @@ pub async fn list_devices(
     State(s): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, AppError> {
-    caller.require(Role::Manager)?;
+    caller.require(Routes::Administration)?;
     let devices: Vec<Value> = s
         .store
         .device_list()
@@ -264,7 +265,7 @@ pub async fn customer_outbox(
     caller: Caller,
     q: Result<Query<OutboxQuery>, QueryRejection>,
 ) -> Result<Json<Value>, AppError> {
-    caller.require(Role::Manager)?;
+    caller.require(Routes::Administration)?;
     let Query(q) = q.map_err(|e| AppError::InvalidBody {
         field: "(query)".into(),
         reason: e.body_text(),
@@ -293,7 +294,7 @@ pub async fn dead_letters(
     State(s): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, AppError> {
-    caller.require(Role::Manager)?;
+    caller.require(Routes::Administration)?;
     Ok(Json(json!({ "dead_letters": s.store.dead_letters(100)? })))
 }
 
@@ -316,7 +317,7 @@ pub async fn audit(
     caller: Caller,
     q: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<Value>, AppError> {
-    caller.require(Role::Manager)?;
+    caller.require(Routes::Administration)?;
     let Query(q) = q.map_err(|e| AppError::InvalidBody {
         field: "(query)".into(),
         reason: e.body_text(),
@@ -350,7 +351,7 @@ pub async fn store_summary(
     State(s): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, AppError> {
-    caller.require(Role::Manager)?;
+    caller.require(Routes::Administration)?;
     let store = s.store.clone();
     let today = s.today.clone();
     let day = s.clock.day_start_ms();
@@ -405,7 +406,7 @@ async fn sync_view(s: &AppState) -> Result<crate::sync::SyncView, AppError> {
 /// last acknowledgement, last error), the backlog (events not yet at HQ
 /// and the oldest one's age) and the drain rate.
 pub async fn sync(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
-    caller.require(Role::Manager)?;
+    caller.require(Routes::Administration)?;
     let view = sync_view(&s).await?;
     let mut v = serde_json::to_value(&view).unwrap_or(Value::Null);
     if !view.link.configured {
@@ -425,7 +426,7 @@ pub async fn backup(
     caller: Caller,
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
-    caller.require(Role::Manager)?;
+    caller.require(Routes::Administration)?;
     let tmp = s
         .data_dir
         .join(format!("backup-{}.partial", ulid::Ulid::new()));

@@ -1,4 +1,5 @@
 //! Staging, check-in and hand-over, and the desk's lookup by code.
+use crate::domain::permissions::Routes;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
@@ -7,7 +8,7 @@ use serde_json::Value;
 use super::{act, order_id, IdemKey, JsonBody};
 use crate::web::auth::Caller;
 use crate::web::{AppError, AppState};
-use protocol::{ArrivalChannel, Command, Role, StagingSlot};
+use protocol::{ArrivalChannel, Command, StagingSlot};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -132,7 +133,7 @@ pub async fn find_by_code(
     caller: Caller,
     Path(code): Path<String>,
 ) -> Result<Json<super::orders::OrderView>, AppError> {
-    caller.require(Role::Desk)?;
+    caller.require(Routes::PickupLookup)?;
     let id = if protocol::pickup::is_token(&code) {
         let claim = protocol::pickup::peek(&code)
             .map_err(|e| AppError::Rejected(crate::domain::Rejection::Pickup(e.to_string())))?;

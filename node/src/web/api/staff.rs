@@ -1,6 +1,7 @@
 //! Staff accounts over the API (managers and the API token): list, add
 //! (the PIN is generated and shown once, or given), role, disable/enable,
 //! new PIN. Each change is an event on the `_store` stream.
+use crate::domain::permissions::Routes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -35,7 +36,7 @@ pub(crate) async fn add(
     pin: Option<String>,
 ) -> Result<(String, String), AppError> {
     // Refused before the (slow, on purpose) PIN hash, not only after.
-    caller.require(Role::Manager)?;
+    caller.require(Routes::Administration)?;
     let staff_id = staff_id
         .map(|i| i.trim().to_string())
         .filter(|i| !i.is_empty())
@@ -68,7 +69,7 @@ pub(crate) async fn new_pin(
     staff_id: &str,
     pin: Option<String>,
 ) -> Result<String, AppError> {
-    caller.require(Role::Manager)?;
+    caller.require(Routes::Administration)?;
     let (pin, pin_hash) =
         pin_and_hash(s.sessions.pins(), pin)
             .await
@@ -100,7 +101,7 @@ fn member_json(m: &crate::domain::StaffMember) -> Value {
 /// `GET /api/v1/staff`: every account (never a PIN or its hash), with the
 /// current login lockouts.
 pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
-    caller.require(Role::Manager)?;
+    caller.require(Routes::Administration)?;
     let now = crate::store::now_ms();
     let locked: Vec<Value> = s
         .sessions

@@ -1,6 +1,7 @@
 //! Stock: list, one SKU (with its ledger and stock card), cycle counts,
 //! adjustments, write-offs, safety stock, HQ snapshots, deliveries, count
 //! tasks, catalog import.
+use crate::domain::permissions::Routes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -10,7 +11,7 @@ use serde_json::{json, Value};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use protocol::{Command, Role, SafetyScope, SkuQuantity, SnapshotLine, WriteOffReason};
+use protocol::{Command, SafetyScope, SkuQuantity, SnapshotLine, WriteOffReason};
 
 use super::{act, act_store, resend_key, IdemKey, JsonBody, StoreDone};
 use crate::web::auth::Caller;
@@ -189,7 +190,7 @@ pub async fn snapshot(
     key: IdemKey,
     JsonBody(body): JsonBody<SnapshotBody>,
 ) -> Result<Json<Value>, AppError> {
-    caller.require(Role::Manager)?;
+    caller.require(Routes::StockFeeds)?;
     let as_of_ms = rfc3339_ms("as_of", &body.as_of)?;
     let resend = resend_key(&caller, key)?;
     let done = act_store(
@@ -311,7 +312,7 @@ pub async fn announce_delivery(
     key: IdemKey,
     JsonBody(body): JsonBody<AnnounceBody>,
 ) -> Result<Json<Value>, AppError> {
-    caller.require(Role::Manager)?;
+    caller.require(Routes::StockFeeds)?;
     let resend = resend_key(&caller, key)?;
     let done = act_store(
         &s,
@@ -535,7 +536,7 @@ pub async fn import_catalog(
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, AppError> {
-    caller.require(Role::Manager)?;
+    caller.require(Routes::StockFeeds)?;
     let dry_run = q
         .map_err(|_| AppError::InvalidBody {
             field: "dry_run".into(),

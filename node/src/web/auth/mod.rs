@@ -23,10 +23,10 @@ use axum::http::{header, request::Parts, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine as _;
-use protocol::Role;
 use sha2::{Digest, Sha256};
 
 use super::{AppError, AppState};
+use crate::domain::permissions::{self, Routes};
 use crate::domain::StaffMember;
 use crate::metrics::Metrics;
 use crate::pin::PinHasher;
@@ -64,11 +64,6 @@ impl Session {
             id: self.member.id.clone(),
             role: self.member.role,
         }
-    }
-
-    /// Whether the member may do what `role` may (a manager everything).
-    pub fn acts_as(&self, role: Role) -> bool {
-        self.member.acts_as(role)
     }
 }
 
@@ -514,17 +509,20 @@ impl Caller {
         }
     }
 
-    /// Refuse a staff member whose role is not `role` (nor manager). The
-    /// API token may do everything.
-    pub fn require(&self, role: Role) -> Result<(), AppError> {
-        match &self.session {
-            Some(s) if !s.acts_as(role) => Err(AppError::Forbidden(format!(
-                "this needs the {} role; you are logged in as {}",
-                role.name(),
-                s.member.role.name()
-            ))),
-            _ => Ok(()),
+    /// Refuse a caller the permission table (`domain::permissions`) does
+    /// not let open `routes`.
+    pub(crate) fn require(&self, routes: Routes) -> Result<(), AppError> {
+        if permissions::may_open(self.principal.who(), routes) {
+            return Ok(());
         }
+        Err(AppError::Forbidden(match &self.session {
+            Some(s) => format!(
+                "this needs the {} role; you are logged in as {}",
+                permissions::role_needed(routes).name(),
+                s.member.role.name()
+            ),
+            None => "this credential does not open this route".into(),
+        }))
     }
 }
 

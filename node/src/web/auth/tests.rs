@@ -1,3 +1,5 @@
+use protocol::Role;
+
 use super::*;
 
 #[test]
@@ -115,4 +117,74 @@ fn cookie_token_is_found_among_others() {
     assert_eq!(cookie_token(&m), Some("tok_en-1"));
     m.insert(header::COOKIE, HeaderValue::from_static("sn_session="));
     assert_eq!(cookie_token(&m), None);
+}
+
+/// Every route group answers each principal as the `require` call
+/// sites did before the permission table: the role each named (a
+/// manager passing every check), the API token every API route, and
+/// nobody else.
+#[test]
+fn route_groups_answer_as_before() {
+    use crate::domain::permissions::Routes;
+    use crate::web::pages::Staff;
+    let before = |r: Routes| match r {
+        Routes::PickPages | Routes::CountPages => Role::Picker,
+        Routes::DeskPages | Routes::PickupLookup => Role::Desk,
+        Routes::StockChangePages
+        | Routes::OrderOverridePages
+        | Routes::ManagerPages
+        | Routes::StockFeeds
+        | Routes::Administration => Role::Manager,
+    };
+    let api_route = |r: Routes| {
+        matches!(
+            r,
+            Routes::PickupLookup | Routes::StockFeeds | Routes::Administration
+        )
+    };
+    let session = |role| Session {
+        token_hash: [0; 32],
+        record: SessionRecord {
+            staff_id: "1003".into(),
+            pin_epoch: 0,
+            csrf: String::new(),
+            created_ms: 0,
+            seen_ms: 0,
+        },
+        member: StaffMember {
+            id: "1003".into(),
+            name: "Ann".into(),
+            role,
+            pin_hash: String::new(),
+            enabled: true,
+            pin_epoch: 0,
+            added_ms: 0,
+            changed_ms: 0,
+        },
+    };
+    for r in crate::domain::permissions::Routes::ALL {
+        for role in Role::ALL {
+            let was = role == before(r) || role == Role::Manager;
+            let staff = Staff(session(role));
+            assert_eq!(staff.may_open(r), was, "{role:?} {r:?}");
+            if api_route(r) {
+                assert_eq!(staff.caller().require(r).is_ok(), was, "{role:?} {r:?}");
+            }
+        }
+        let token = Caller {
+            principal: Principal::Api,
+            session: None,
+        };
+        assert_eq!(token.require(r).is_ok(), api_route(r), "token {r:?}");
+    }
+    let picker = Staff(session(Role::Picker)).caller();
+    assert_eq!(
+        picker
+            .require(Routes::Administration)
+            .map_err(|e| e.to_string()),
+        Err(
+            AppError::Forbidden("this needs the manager role; you are logged in as picker".into())
+                .to_string()
+        )
+    );
 }

@@ -1,10 +1,11 @@
 //! Counts: the count tasks of the store, worked on the phone. A picker
 //! goes to the shelf, scans or types the count; a count far from what the
 //! node expected is counted again, then waits for a manager's approval.
+use crate::domain::permissions::Routes;
 use axum::extract::State;
 use axum::response::Response;
 use maud::html;
-use protocol::{Command, Role};
+use protocol::Command;
 use serde::Deserialize;
 
 use super::{csrf, layout, location, urlencode, Done, Live, PageError, PageForm, Staff};
@@ -13,9 +14,9 @@ use crate::web::AppState;
 
 /// `GET /counts`: the open count tasks, oldest first.
 pub async fn page(State(s): State<AppState>, staff: Staff) -> Result<Response, PageError> {
-    staff.require(&s, Role::Picker)?;
+    staff.require(&s, Routes::CountPages)?;
     let m = &s.messages;
-    let manager = staff.0.acts_as(Role::Manager);
+    let manager = staff.may_open(Routes::StockChangePages);
     let tasks: Vec<CountTask> = s
         .store
         .count_tasks()
@@ -99,7 +100,7 @@ pub async fn count(
     State(s): State<AppState>,
     f: PageForm<CountForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Picker)?;
+    f.staff.require(&s, Routes::CountPages)?;
     let m = &s.messages;
     let task_id = f.form.task_id.clone();
     let command = Command::RecordCount {
@@ -150,7 +151,7 @@ async fn manager_step(
     command: Command,
     ok_key: &str,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::StockChangePages)?;
     let m = &s.messages;
     let done = match super::run(&s, &f.staff, command).await {
         Ok(_) => Done {
@@ -201,7 +202,7 @@ pub struct AskForm {
 
 /// `POST /stock/count-task` (managers): ask for a count of an SKU.
 pub async fn ask(State(s): State<AppState>, f: PageForm<AskForm>) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::StockChangePages)?;
     let m = &s.messages;
     let command = Command::OpenCountTask {
         sku: f.form.sku.clone(),

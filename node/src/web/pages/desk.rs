@@ -1,10 +1,11 @@
 //! The pickup desk: one search field (code, scanned QR, order id, name), a
 //! large card that says whether the order is ready, hand-over with the code
 //! check (and the ID check where needed), and the customers waiting.
+use crate::domain::permissions::Routes;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{html, Markup};
-use protocol::{ArrivalChannel, Command, OrderId, Role};
+use protocol::{ArrivalChannel, Command, OrderId};
 use serde::Deserialize;
 
 use super::{
@@ -171,7 +172,7 @@ pub async fn page(
     staff: Staff,
     q: Result<Query<DeskQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
-    staff.require(&s, Role::Desk)?;
+    staff.require(&s, Routes::DeskPages)?;
     let m = &s.messages;
     let query: String = q
         .ok()
@@ -253,7 +254,7 @@ pub async fn hand_over(
     State(s): State<AppState>,
     f: PageForm<HandOverForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Desk)?;
+    f.staff.require(&s, Routes::DeskPages)?;
     let m = &s.messages;
     let order_id = OrderId::new(f.form.order_id.trim()).map_err(|_| PageError::NotFound {
         message: m.t("error.not_found.text").into(),
@@ -289,7 +290,7 @@ pub async fn check_in(
     State(s): State<AppState>,
     f: PageForm<CheckInForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Desk)?;
+    f.staff.require(&s, Routes::DeskPages)?;
     let m = &s.messages;
     let order_id = OrderId::new(f.form.order_id.trim()).map_err(|_| PageError::NotFound {
         message: m.t("error.not_found.text").into(),

@@ -30,6 +30,7 @@ use serde_json::json;
 
 use super::auth::{csrf_header_ok, same_origin, Caller, Session};
 use super::{AppError, AppState};
+use crate::domain::permissions::{self, Routes, Who};
 use crate::domain::{OrderState, Rejection};
 use crate::i18n::Messages;
 
@@ -125,21 +126,29 @@ pub fn is_fetch(headers: &HeaderMap) -> bool {
 pub struct Staff(pub Session);
 
 impl Staff {
-    /// Refuse a member whose role may not see this page.
-    pub fn require(&self, s: &AppState, role: Role) -> Result<(), PageError> {
-        if self.0.acts_as(role) {
+    /// Refuse a member whose role may not open `routes` (the permission
+    /// table, `domain::permissions`).
+    pub(crate) fn require(&self, s: &AppState, routes: Routes) -> Result<(), PageError> {
+        if self.may_open(routes) {
             Ok(())
         } else {
+            let needed = permissions::role_needed(routes);
             Err(PageError::Forbidden {
                 message: s.messages.f(
                     "error.role",
                     &[
-                        ("needed", &s.messages.t(role_key(role))),
+                        ("needed", &s.messages.t(role_key(needed))),
                         ("role", &s.messages.t(role_key(self.0.member.role))),
                     ],
                 ),
             })
         }
+    }
+
+    /// Whether the member's role may open `routes` (also what decides
+    /// which links and buttons a page shows).
+    pub(crate) fn may_open(&self, routes: Routes) -> bool {
+        permissions::may_open(Who::Staff(self.0.member.role), routes)
     }
 
     pub fn caller(&self) -> Caller {
@@ -543,14 +552,18 @@ pub fn layout(
     let member = &staff.0.member;
     let flash = s.flashes.take(&staff.0);
     let nav: Vec<(&str, &str, bool)> = vec![
-        ("/pick", m.t("nav.pick"), member.acts_as(Role::Picker)),
-        ("/desk", m.t("nav.desk"), member.acts_as(Role::Desk)),
+        ("/pick", m.t("nav.pick"), staff.may_open(Routes::PickPages)),
+        ("/desk", m.t("nav.desk"), staff.may_open(Routes::DeskPages)),
         ("/stock", m.t("nav.stock"), true),
-        ("/counts", m.t("nav.counts"), member.acts_as(Role::Picker)),
+        (
+            "/counts",
+            m.t("nav.counts"),
+            staff.may_open(Routes::CountPages),
+        ),
         (
             "/manager",
             m.t("nav.manager"),
-            member.acts_as(Role::Manager),
+            staff.may_open(Routes::ManagerPages),
         ),
     ];
     let page = html! {

@@ -1,11 +1,11 @@
 //! One order: everything about it, its timeline (who, what, when), and the
 //! actions the viewer's role allows.
+use crate::domain::permissions::Routes;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use maud::{html, Markup};
 use protocol::{
-    Actor, ArrivalChannel, CancelStage, Command, Envelope, Event, OrderId, PaymentMode,
-    PickupProof, Role,
+    Actor, ArrivalChannel, CancelStage, Command, Envelope, Event, OrderId, PaymentMode, PickupProof,
 };
 use serde::Deserialize;
 
@@ -411,25 +411,24 @@ fn item_name(s: &AppState, sku: &str) -> String {
 
 fn actions(s: &AppState, staff: &Staff, o: &Order) -> Markup {
     let m = &s.messages;
-    let me = &staff.0.member;
     html! {
         div class="actions big-actions" {
-            @if me.acts_as(Role::Picker) && o.state == OrderState::Prepared {
+            @if staff.may_open(Routes::PickPages) && o.state == OrderState::Prepared {
                 form method="post" action="/pick/claim" {
                     (csrf(staff))
                     input type="hidden" name="order_id" value=(o.id);
                     button type="submit" class="primary" { (m.t("pick.claim")) }
                 }
             }
-            @if me.acts_as(Role::Picker) && matches!(o.state, OrderState::Picking | OrderState::Picked) {
+            @if staff.may_open(Routes::PickPages) && matches!(o.state, OrderState::Picking | OrderState::Picked) {
                 @let href = match &o.walk_id { Some(w) => format!("/pick/walk/{w}"), None => format!("/pick/order/{}", o.id) };
                 a class="button primary" href=(href) { (m.t("order.to_walk")) }
             }
-            @if me.acts_as(Role::Desk) && !o.state.is_closed() {
+            @if staff.may_open(Routes::DeskPages) && !o.state.is_closed() {
                 a class="button" href={"/desk?q=" (urlencode(o.id.as_str()))} { (m.t("order.to_desk")) }
             }
         }
-        @if me.acts_as(Role::Manager) && matches!(o.state, OrderState::Accepted | OrderState::Processed | OrderState::Prepared) {
+        @if staff.may_open(Routes::OrderOverridePages) && matches!(o.state, OrderState::Accepted | OrderState::Processed | OrderState::Prepared) {
             details class="panel" id="reject" {
                 summary class="button danger" { (m.t("order.reject")) }
                 form method="post" action={"/orders/" (o.id) "/reject"} class="stack" {
@@ -460,7 +459,7 @@ fn actions(s: &AppState, staff: &Staff, o: &Order) -> Markup {
                 }
             }
         }
-        @if me.acts_as(Role::Manager) && !o.state.is_closed() {
+        @if staff.may_open(Routes::OrderOverridePages) && !o.state.is_closed() {
             details class="panel" {
                 summary class="button danger" { (m.t("order.cancel")) }
                 form method="post" action={"/orders/" (o.id) "/cancel"} class="stack" {
@@ -533,7 +532,7 @@ pub async fn cancel(
     Path(raw): Path<String>,
     f: PageForm<CancelForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::OrderOverridePages)?;
     let m = &s.messages;
     let id = OrderId::new(raw.trim()).map_err(|_| PageError::NotFound {
         message: m.f("order.unknown", &[("order", &raw)]),
@@ -570,7 +569,7 @@ pub async fn reject(
     Path(raw): Path<String>,
     f: PageForm<RejectForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::OrderOverridePages)?;
     let m = &s.messages;
     let id = OrderId::new(raw.trim()).map_err(|_| PageError::NotFound {
         message: m.f("order.unknown", &[("order", &raw)]),

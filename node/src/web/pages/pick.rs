@@ -1,9 +1,10 @@
 //! The picker's pages: the pick queue, and the pick walk (one order or a
 //! batch), scan-first.
+use crate::domain::permissions::Routes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use maud::{html, Markup};
-use protocol::{Command, OrderId, Role, ShortReason, SlotKind, StagingSlot};
+use protocol::{Command, OrderId, ShortReason, SlotKind, StagingSlot};
 use serde::Deserialize;
 
 use super::{
@@ -82,7 +83,7 @@ fn queue_list(s: &AppState, view: &queue::QueueView, seq: u64) -> Markup {
 
 /// `GET /pick`: the pick queue.
 pub async fn queue(State(s): State<AppState>, staff: Staff) -> Result<Response, PageError> {
-    staff.require(&s, Role::Picker)?;
+    staff.require(&s, Routes::PickPages)?;
     let m = &s.messages;
     let seq = s.store.head();
     let store = s.store.clone();
@@ -152,7 +153,7 @@ pub async fn claim(
     State(s): State<AppState>,
     f: PageForm<ClaimForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Picker)?;
+    f.staff.require(&s, Routes::PickPages)?;
     let m = &s.messages;
     let Ok(id) = OrderId::new(f.form.order_id.trim()) else {
         return Err(PageError::NotFound {
@@ -195,7 +196,7 @@ pub async fn batch(
     State(s): State<AppState>,
     f: PageForm<BatchForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Picker)?;
+    f.staff.require(&s, Routes::PickPages)?;
     let m = &s.messages;
     let ids: Vec<OrderId> = f
         .pairs
@@ -324,7 +325,7 @@ async fn walk_page(
     w: WalkRef,
     tab: Option<String>,
 ) -> Result<Response, PageError> {
-    staff.require(&s, Role::Picker)?;
+    staff.require(&s, Routes::PickPages)?;
     let m = &s.messages;
     let seq = s.store.head();
     let Some(walk) = load(&s, &w).await? else {
@@ -658,7 +659,7 @@ pub struct ScanForm {
 /// walking order) that wants the item; any other barcode is refused and
 /// named.
 pub async fn scan(State(s): State<AppState>, f: PageForm<ScanForm>) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Picker)?;
+    f.staff.require(&s, Routes::PickPages)?;
     let m = &s.messages;
     let w = parse_walk(&f.form.w).ok_or_else(|| PageError::NotFound {
         message: m.t("pick.no_walk").into(),
@@ -721,7 +722,7 @@ pub async fn short(
     State(s): State<AppState>,
     f: PageForm<ShortForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Picker)?;
+    f.staff.require(&s, Routes::PickPages)?;
     let m = &s.messages;
     let (w, order_id) = target(&s, &f.form.w, &f.form.order_id)?;
     let reason = f
@@ -768,7 +769,7 @@ pub async fn substitute(
     State(s): State<AppState>,
     f: PageForm<SubstituteForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Picker)?;
+    f.staff.require(&s, Routes::PickPages)?;
     let m = &s.messages;
     let (w, order_id) = target(&s, &f.form.w, &f.form.order_id)?;
     let barcode = f.form.barcode.trim().to_string();
@@ -817,7 +818,7 @@ pub async fn stage(
     State(s): State<AppState>,
     f: PageForm<StageForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Picker)?;
+    f.staff.require(&s, Routes::PickPages)?;
     let m = &s.messages;
     let (w, order_id) = target(&s, &f.form.w, &f.form.order_id)?;
     let Some(kind) = slot_from(&f.form.kind) else {

@@ -1,9 +1,10 @@
 //! Stock: look an item up by name, barcode or SKU; count and adjust it
 //! (managers).
+use crate::domain::permissions::Routes;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::html;
-use protocol::{Command, Role, SkuQuantity};
+use protocol::{Command, SkuQuantity};
 use serde::Deserialize;
 
 use super::{
@@ -61,7 +62,7 @@ pub async fn page(
         .take(100)
         .collect();
     let hits = lookup(&s.store, &query);
-    let manager = staff.0.acts_as(Role::Manager);
+    let manager = staff.may_open(Routes::StockChangePages);
     let body = html! {
         h1 { (m.t("stock.title")) }
         form method="get" action="/stock" role="search" class="search" {
@@ -159,7 +160,7 @@ pub async fn count(
     State(s): State<AppState>,
     f: PageForm<CountForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::StockChangePages)?;
     let m = &s.messages;
     let command = Command::CountStock {
         counts: vec![SkuQuantity {
@@ -202,7 +203,7 @@ pub async fn adjust(
     State(s): State<AppState>,
     f: PageForm<AdjustForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::StockChangePages)?;
     let m = &s.messages;
     let command = Command::AdjustStock {
         sku: f.form.sku.clone(),

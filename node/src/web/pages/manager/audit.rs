@@ -1,8 +1,9 @@
 //! `/manager/audit`: every event, newest first, filtered, in pages.
+use crate::domain::permissions::Routes;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{html, Markup};
-use protocol::{EventKind, OrderId, Role};
+use protocol::{EventKind, OrderId};
 use serde::Deserialize;
 
 use super::subnav;
@@ -33,7 +34,7 @@ pub async fn audit(
     staff: Staff,
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
-    staff.require(&s, Role::Manager)?;
+    staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let q = q.map(|q| q.0).unwrap_or_default();
     let filter = filter_of(&s, &q);

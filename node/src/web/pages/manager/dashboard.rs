@@ -1,9 +1,10 @@
 //! `/manager`: the overview (store open or closed, the cloud link, today,
 //! what is late and why, pickers, exceptions, counts, empty shelves).
+use crate::domain::permissions::Routes;
 use axum::extract::State;
 use axum::response::Response;
 use maud::{html, Markup};
-use protocol::{Command, Role};
+use protocol::Command;
 use serde::Deserialize;
 
 use super::staff::lockouts;
@@ -86,7 +87,7 @@ fn cloud_link(s: &AppState, v: &crate::sync::SyncView) -> Markup {
 
 /// `GET /manager`
 pub async fn dashboard(State(s): State<AppState>, staff: Staff) -> Result<Response, PageError> {
-    staff.require(&s, Role::Manager)?;
+    staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let seq = s.store.head();
     let store = s.store.clone();
@@ -365,7 +366,7 @@ pub async fn set_open(
     State(s): State<AppState>,
     f: PageForm<OpenForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let open = f.form.open == "true";
     let result = run(

@@ -1,9 +1,9 @@
 //! `/manager/devices`: registered devices, adding (password and
 //! certificate bundle shown once) and removing them.
+use crate::domain::permissions::Routes;
 use axum::extract::State;
 use axum::response::Response;
 use maud::html;
-use protocol::Role;
 use serde::Deserialize;
 
 use super::subnav;
@@ -12,7 +12,7 @@ use crate::web::AppState;
 
 /// `GET /manager/devices`
 pub async fn devices(State(s): State<AppState>, staff: Staff) -> Result<Response, PageError> {
-    staff.require(&s, Role::Manager)?;
+    staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let devices = s.store.device_list();
     let body = html! {
@@ -82,7 +82,7 @@ pub async fn device_add(
     State(s): State<AppState>,
     f: PageForm<DeviceForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let name = f.form.name.trim().to_string();
     let refused = |message: String| Done {
@@ -138,7 +138,7 @@ pub async fn device_remove(
     State(s): State<AppState>,
     f: PageForm<DeviceForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let name = f.form.name.trim().to_string();
     let principal = f.staff.0.principal();

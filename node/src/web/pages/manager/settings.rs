@@ -1,8 +1,9 @@
 //! `/manager/settings`: the store's pickup times.
+use crate::domain::permissions::Routes;
 use axum::extract::State;
 use axum::response::Response;
 use maud::html;
-use protocol::{Command, Role};
+use protocol::Command;
 use serde::Deserialize;
 
 use super::subnav;
@@ -11,7 +12,7 @@ use crate::web::AppState;
 
 /// `GET /manager/settings`
 pub async fn settings(State(s): State<AppState>, staff: Staff) -> Result<Response, PageError> {
-    staff.require(&s, Role::Manager)?;
+    staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let now = s.pickup_times();
     let from_config = s.store.site().pickup.is_none();
@@ -61,7 +62,7 @@ pub async fn settings_save(
     State(s): State<AppState>,
     f: PageForm<SettingsForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let secs = |h: f64| {
         if (0.0..=100_000.0).contains(&h) {

@@ -1,5 +1,6 @@
 //! `/manager/staff`: staff accounts (add, role, disable, new PIN) and
 //! login lockouts.
+use crate::domain::permissions::Routes;
 use axum::extract::State;
 use axum::response::Response;
 use maud::{html, Markup};
@@ -16,7 +17,7 @@ use crate::web::AppState;
 
 /// `GET /manager/staff`
 pub async fn staff(State(s): State<AppState>, staff: Staff) -> Result<Response, PageError> {
-    staff.require(&s, Role::Manager)?;
+    staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let members = s.store.staff_list();
     let next = crate::services::staff::next_id(&s.store);
@@ -137,7 +138,7 @@ pub async fn staff_add(
     State(s): State<AppState>,
     f: PageForm<StaffAddForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let role = f.form.role;
     let caller = f.staff.caller();
@@ -176,7 +177,7 @@ pub async fn staff_change(
     State(s): State<AppState>,
     f: PageForm<StaffChangeForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let id = f.form.staff_id.trim().to_string();
     let name = staff_name(&s, &id);
@@ -307,7 +308,7 @@ pub async fn unlock(
     State(s): State<AppState>,
     f: PageForm<UnlockForm>,
 ) -> Result<Response, PageError> {
-    f.staff.require(&s, Role::Manager)?;
+    f.staff.require(&s, Routes::ManagerPages)?;
     let m = &s.messages;
     let key = match f.form.kind.as_str() {
         "address" => f.form.key.parse().ok().map(LockKey::Address),
