@@ -127,7 +127,7 @@ pub async fn run_until(config: Config, shutdown: Shutdown, demo: bool) -> Result
     let (http, http_addr) = bind_http(&config).await?;
     raise_open_files_limit();
     let tls = start_tls(&config)?;
-    let mut broker = start_broker(&config, &store, &metrics, tls.broker_files)?;
+    let mut broker = start_broker(&config, &store, &metrics, tls.broker_files).await?;
     let (handle, writer_done) = start_writer(
         &config,
         &store,

@@ -123,7 +123,7 @@ pub(super) fn start_tls(config: &Config) -> Result<Tls, StartError> {
     })
 }
 
-pub(super) fn start_broker(
+pub(super) async fn start_broker(
     config: &Config,
     store: &Store,
     metrics: &Arc<Metrics>,
@@ -135,13 +135,7 @@ pub(super) fn start_broker(
             "INSECURE: mqtt.insecure_plaintext_lan is set: the plaintext broker listener faces the network; its clients are confined to no namespace and send passwords in clear"
         );
     }
-    Ok(broker::start(
-        config,
-        store.clone(),
-        metrics.clone(),
-        &LINKS,
-        tls_files,
-    )?)
+    Ok(broker::start(config, store.clone(), metrics.clone(), &LINKS, tls_files).await?)
 }
 
 /// The broker link made at start for `name`.

@@ -114,7 +114,7 @@ fn loopback_port(key: &'static str) -> Result<SocketAddr, BrokerError> {
 /// Start the broker on its own threads with one link per name in `links`,
 /// and its fronts on the runtime. `tls`: the broker's certificate files,
 /// when `mqtt.tls_listen` is set.
-pub fn start(
+pub async fn start(
     config: &Config,
     store: Store,
     metrics: Arc<Metrics>,
@@ -268,7 +268,7 @@ pub fn start(
             if Instant::now() > deadline {
                 return Err(BrokerError::NotListening(backend));
             }
-            std::thread::sleep(Duration::from_millis(10));
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
     let caps = Caps {
@@ -306,7 +306,9 @@ pub fn start(
 
 /// Whether something listens on `addr`'s port. Read from /proc/net/tcp on
 /// Linux, because a probe connection makes rumqttd log an error; elsewhere
-/// a plain connect.
+/// a plain connect. rumqttd 0.20 binds its listeners itself from a
+/// `SocketAddr` inside its own threads (`Server::start`) and tells nobody,
+/// so the node cannot hand it a bound listener or wait on one.
 fn is_listening(addr: SocketAddr) -> bool {
     let port = format!(":{:04X} ", addr.port());
     let mut found_table = false;
