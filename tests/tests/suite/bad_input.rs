@@ -596,6 +596,14 @@ async fn query_string_errors_are_json() {
         (Some("invalid_body"), Some("limit")),
         "{v}"
     );
+    // A field the route does not know is named too (parsed, not read out
+    // of a message's text).
+    let (status, v) = node.get("/api/v1/orders?limit=5&colour=red").await.unwrap();
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["error"], "invalid_body", "{v}");
+    assert!(v.to_string().contains("colour"), "{v}");
+    let (status, v) = node.get("/api/v1/orders?limit=5").await.unwrap();
+    assert_eq!(status, 200, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

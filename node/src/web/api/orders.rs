@@ -1,7 +1,6 @@
 //! Orders: create, list and search, read one, confirm payment, cancel,
 //! reject before picking.
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -129,20 +128,9 @@ pub struct ListQuery {
 /// `GET /api/v1/orders?state=…&limit=…`
 pub async fn list_orders(
     State(s): State<AppState>,
-    q: Result<Query<ListQuery>, QueryRejection>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, AppError> {
-    let Query(q) = q.map_err(|e| {
-        // "Failed to deserialize query string: limit: invalid digit …"
-        let text = e.body_text();
-        let detail = text
-            .split_once("query string: ")
-            .map_or(text.as_str(), |(_, d)| d);
-        let (field, reason) = match detail.split_once(": ") {
-            Some((f, r)) if !f.contains(' ') => (f.to_string(), r.to_string()),
-            _ => ("(query)".to_string(), detail.to_string()),
-        };
-        AppError::InvalidBody { field, reason }
-    })?;
+    let q: ListQuery = super::strict_query(raw.as_deref())?;
     let limit = q.limit.unwrap_or(500).min(5000);
     if let Some(text) = q.q.as_deref() {
         let text = text.trim().to_string();
