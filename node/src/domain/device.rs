@@ -6,6 +6,7 @@
 //! generate the password and the certificate; a decision checks the rest:
 //! a name not in use, a tenant id no other device has, and for a locker
 //! compartments no other locker owns.
+use crate::domain::notification::NoticeChannel;
 use protocol::{device_tenant, DeviceKind, Event};
 use serde::{Deserialize, Serialize};
 
@@ -38,14 +39,15 @@ pub const MAX_COMPARTMENTS: usize = 500;
 
 /// What a device of `kind` hears: the notice channels published into its
 /// namespace (see `notification`).
-pub(crate) fn channels(kind: DeviceKind) -> &'static [&'static str] {
+pub(crate) fn channels(kind: DeviceKind) -> &'static [NoticeChannel] {
+    use NoticeChannel as C;
     match kind {
-        DeviceKind::Scanner => &["orders", "stock"],
-        DeviceKind::Locker => &["locker"],
-        DeviceKind::PickupScreen => &["pickup-screen"],
+        DeviceKind::Scanner => &[C::Orders, C::Stock],
+        DeviceKind::Locker => &[C::Locker],
+        DeviceKind::PickupScreen => &[C::PickupScreen],
         DeviceKind::Kiosk => &[],
-        DeviceKind::Printer => &["printer"],
-        DeviceKind::Gateway => &["customer"],
+        DeviceKind::Printer => &[C::Printer],
+        DeviceKind::Gateway => &[C::Customer],
         DeviceKind::Till => &[],
     }
 }

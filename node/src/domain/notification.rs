@@ -7,23 +7,84 @@
 use protocol::{Envelope, Event, SlotKind};
 use serde::Serialize;
 
+/// A device notice channel: the topic suffix of `…/notify/{channel}`, and
+/// what a device kind hears (`domain::device::channels`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoticeChannel {
+    /// Every order event (scanners).
+    Orders,
+    /// Ready, arrived, no longer waiting (the screen by the desk).
+    PickupScreen,
+    /// Compartments to open, door reports (lockers).
+    Locker,
+    /// Labels and put-back slips (printers).
+    Printer,
+    /// Stock changes (scanners).
+    Stock,
+    /// Messages for the customer (the gateway that sends them).
+    Customer,
+}
+
+impl NoticeChannel {
+    /// The name in topics, bundles and stored pending notices.
+    pub fn name(self) -> &'static str {
+        match self {
+            NoticeChannel::Orders => "orders",
+            NoticeChannel::PickupScreen => "pickup-screen",
+            NoticeChannel::Locker => "locker",
+            NoticeChannel::Printer => "printer",
+            NoticeChannel::Stock => "stock",
+            NoticeChannel::Customer => "customer",
+        }
+    }
+}
+
+impl std::fmt::Display for NoticeChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a device should do with a notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeAction {
+    Show,
+    Remove,
+    Open,
+    PrintLabel,
+    PrintPutBack,
+    Send,
+    /// A locker's own door report, echoed: nothing to act on.
+    DoorOpen,
+    /// A locker's own door report, echoed: nothing to act on.
+    DoorClosed,
+}
+
+impl NoticeAction {
+    /// Whether the device must act on it (and acknowledge it): every
+    /// action but the door reports.
+    pub fn is_actionable(self) -> bool {
+        !matches!(self, NoticeAction::DoorOpen | NoticeAction::DoorClosed)
+    }
+}
+
 /// A JSON message for the store's devices.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Notice {
-    /// Device channel (topic suffix): `orders` (every order event),
-    /// `pickup-screen`, `locker`, `printer`, `stock`, `customer`.
+    /// Device channel (topic suffix).
     #[serde(skip)]
-    pub channel: &'static str,
+    pub channel: NoticeChannel,
     pub order_id: String,
     pub event: &'static str,
     pub log_seq: u64,
     pub order_seq: u64,
     pub time_ms: u64,
     pub message: String,
-    /// What a device should do: `show`, `remove`, `open`, `print_label`,
-    /// `print_put_back`, `send`, `door_open`, `door_closed`.
+    /// What a device should do.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub action: Option<&'static str>,
+    pub action: Option<NoticeAction>,
     /// Locker compartment or staging slot the action is about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compartment: Option<String>,
@@ -38,10 +99,7 @@ pub struct Notice {
 impl Notice {
     /// Whether the device must act on it (and acknowledge it).
     pub fn is_actionable(&self) -> bool {
-        matches!(
-            self.action,
-            Some("show" | "remove" | "open" | "print_label" | "print_put_back" | "send")
-        )
+        self.action.is_some_and(NoticeAction::is_actionable)
     }
 }
 
@@ -62,12 +120,12 @@ pub fn notices(env: &Envelope) -> Vec<Notice> {
     let id = &env.order_id;
     if let Event::LockerDoorReported { compartment, open } = &env.event {
         let (action, words) = if *open {
-            ("door_open", "open")
+            (NoticeAction::DoorOpen, "open")
         } else {
-            ("door_closed", "closed")
+            (NoticeAction::DoorClosed, "closed")
         };
         return vec![notice(
-            "locker",
+            NoticeChannel::Locker,
             format!("Compartment {compartment} door {words}"),
             Some(action),
             Some(compartment.clone()),
@@ -88,7 +146,12 @@ pub fn notices(env: &Envelope) -> Vec<Notice> {
         return vec![];
     }
     if id.is_reserved() {
-        return vec![notice("stock", stock_words(&env.event), None, None)];
+        return vec![notice(
+            NoticeChannel::Stock,
+            stock_words(&env.event),
+            None,
+            None,
+        )];
     }
     let status = match &env.event {
         Event::OrderCreated(o) => format!("New order for {}", o.customer_name),
@@ -145,41 +208,41 @@ pub fn notices(env: &Envelope) -> Vec<Notice> {
         Event::PickupReminded { .. } => "Customer reminded".to_string(),
         other => other.kind().name().to_string(),
     };
-    let mut out = vec![notice("orders", status, None, None)];
+    let mut out = vec![notice(NoticeChannel::Orders, status, None, None)];
     match &env.event {
         Event::ShipmentProcessed { .. } => out.push(notice(
-            "printer",
+            NoticeChannel::Printer,
             format!("Label for order {id}"),
-            Some("print_label"),
+            Some(NoticeAction::PrintLabel),
             None,
         )),
         Event::OrderStaged { slot, .. } if slot.kind == SlotKind::Locker => out.push(notice(
-            "locker",
+            NoticeChannel::Locker,
             format!("Open compartment {} for order {id}", slot.id),
-            Some("open"),
+            Some(NoticeAction::Open),
             Some(slot.id.clone()),
         )),
         Event::ReadyForPickup { .. } => out.push(notice(
-            "pickup-screen",
+            NoticeChannel::PickupScreen,
             format!("Order {id} is ready"),
-            Some("show"),
+            Some(NoticeAction::Show),
             None,
         )),
         Event::CustomerArrived { .. } => out.push(notice(
-            "pickup-screen",
+            NoticeChannel::PickupScreen,
             format!("Customer for order {id} is here"),
-            Some("show"),
+            Some(NoticeAction::Show),
             None,
         )),
         Event::OrderFulfilled { .. } | Event::PickupExpired | Event::OrderCancelled { .. } => out
             .push(notice(
-                "pickup-screen",
+                NoticeChannel::PickupScreen,
                 format!("Order {id} is no longer waiting"),
-                Some("remove"),
+                Some(NoticeAction::Remove),
                 None,
             )),
         Event::Restocked { items, reason } => out.push(notice(
-            "printer",
+            NoticeChannel::Printer,
             format!(
                 "Put back for order {id} ({reason}): {}",
                 items
@@ -188,7 +251,7 @@ pub fn notices(env: &Envelope) -> Vec<Notice> {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            Some("print_put_back"),
+            Some(NoticeAction::PrintPutBack),
             None,
         )),
         _ => {}
@@ -203,10 +266,20 @@ pub fn notices(env: &Envelope) -> Vec<Notice> {
             | Event::StockWrittenOff { .. }
             | Event::CountTaskOpened { .. }
     ) {
-        out.push(notice("stock", stock_words(&env.event), None, None));
+        out.push(notice(
+            NoticeChannel::Stock,
+            stock_words(&env.event),
+            None,
+            None,
+        ));
     }
     if let Some(m) = customer_message(env) {
-        out.push(notice("customer", m.text, Some("send"), None));
+        out.push(notice(
+            NoticeChannel::Customer,
+            m.text,
+            Some(NoticeAction::Send),
+            None,
+        ));
     }
     for n in &mut out {
         if n.is_actionable() {
@@ -290,14 +363,17 @@ mod tests {
 
     #[test]
     fn devices_hear_what_concerns_them() {
-        type Row = (Event, Vec<(&'static str, Option<&'static str>)>);
+        type Row = (Event, Vec<(NoticeChannel, Option<NoticeAction>)>);
         let rows: Vec<Row> = vec![
-            (Event::OrderAccepted, vec![("orders", None)]),
+            (Event::OrderAccepted, vec![(NoticeChannel::Orders, None)]),
             (
                 Event::ShipmentProcessed {
                     picked_by: "p".into(),
                 },
-                vec![("orders", None), ("printer", Some("print_label"))],
+                vec![
+                    (NoticeChannel::Orders, None),
+                    (NoticeChannel::Printer, Some(NoticeAction::PrintLabel)),
+                ],
             ),
             (
                 Event::OrderStaged {
@@ -307,7 +383,10 @@ mod tests {
                     },
                     by: "s".into(),
                 },
-                vec![("orders", None), ("locker", Some("open"))],
+                vec![
+                    (NoticeChannel::Orders, None),
+                    (NoticeChannel::Locker, Some(NoticeAction::Open)),
+                ],
             ),
             (
                 Event::OrderStaged {
@@ -317,7 +396,7 @@ mod tests {
                     },
                     by: "s".into(),
                 },
-                vec![("orders", None)],
+                vec![(NoticeChannel::Orders, None)],
             ),
             (
                 Event::ReadyForPickup {
@@ -325,22 +404,22 @@ mod tests {
                     token: "t".into(),
                 },
                 vec![
-                    ("orders", None),
-                    ("pickup-screen", Some("show")),
-                    ("customer", Some("send")),
+                    (NoticeChannel::Orders, None),
+                    (NoticeChannel::PickupScreen, Some(NoticeAction::Show)),
+                    (NoticeChannel::Customer, Some(NoticeAction::Send)),
                 ],
             ),
             (
                 Event::PickupExpired,
                 vec![
-                    ("orders", None),
-                    ("pickup-screen", Some("remove")),
-                    ("customer", Some("send")),
+                    (NoticeChannel::Orders, None),
+                    (NoticeChannel::PickupScreen, Some(NoticeAction::Remove)),
+                    (NoticeChannel::Customer, Some(NoticeAction::Send)),
                 ],
             ),
         ];
         for (event, want) in rows {
-            let got: Vec<(&str, Option<&str>)> = notices(&env(1, event.clone()))
+            let got: Vec<(NoticeChannel, Option<NoticeAction>)> = notices(&env(1, event.clone()))
                 .iter()
                 .map(|n| (n.channel, n.action))
                 .collect();
@@ -373,7 +452,7 @@ mod tests {
                 open: true,
             },
         ));
-        assert_eq!(door[0].action, Some("door_open"));
+        assert_eq!(door[0].action, Some(NoticeAction::DoorOpen));
         assert_eq!(door[0].notice_id, None);
         // Staff accounts: nothing for devices, whatever the stream.
         let mut added = env(

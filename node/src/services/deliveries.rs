@@ -13,6 +13,7 @@
 //! dropped: a screen's older notice for an order when a newer one comes,
 //! a locker's `open` once the order is handed over, expired or cancelled,
 //! everything for a removed device, and anything a day old.
+use crate::domain::notification::NoticeChannel;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,7 +51,7 @@ pub fn backoff(sends: u32) -> Duration {
 /// One device's notice to be queued: (tenant, channel, notice id, JSON).
 pub struct Outgoing {
     pub tenant: String,
-    pub channel: &'static str,
+    pub channel: NoticeChannel,
     pub notice_id: String,
     pub payload: Vec<u8>,
 }
@@ -135,7 +136,7 @@ impl Deliveries {
         // Nothing to open for an order that is gone.
         if closes {
             self.drop_where(&mut pending, "order_closed", |n| {
-                n.order_id == order && n.channel == "locker"
+                n.order_id == order && n.channel == NoticeChannel::Locker.name()
             });
         }
         let now_ms = inner.store.clock().now_ms();
@@ -146,9 +147,9 @@ impl Deliveries {
             }
             // A screen shows the newest state of an order: its older
             // notice for the order need not come again.
-            if o.channel == "pickup-screen" {
+            if o.channel == NoticeChannel::PickupScreen {
                 self.drop_where(&mut pending, "superseded", |n| {
-                    n.tenant == o.tenant && n.order_id == order && n.channel == o.channel
+                    n.tenant == o.tenant && n.order_id == order && n.channel == o.channel.name()
                 });
             }
             if pending.len() >= MAX_PENDING {
@@ -166,7 +167,7 @@ impl Deliveries {
                 tenant: o.tenant,
                 notice_id: o.notice_id,
                 order_id: order.to_string(),
-                channel: o.channel.to_string(),
+                channel: o.channel.name().to_string(),
                 payload: o.payload,
                 queued_ms: now_ms,
             };

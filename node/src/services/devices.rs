@@ -104,7 +104,10 @@ impl Registration {
             topic::tenant_reply(t)
         ));
         for ch in crate::domain::device::channels(self.kind) {
-            out.push_str(&format!("  subscribe  {}\n", topic::tenant_notify(t, ch)));
+            out.push_str(&format!(
+                "  subscribe  {}\n",
+                topic::tenant_notify(t, ch.name())
+            ));
         }
         let may = commands(self.kind);
         if may.is_empty() {

@@ -148,7 +148,10 @@ impl Reactor for NotificationService {
                         notice_id: id.clone(),
                         payload: json.clone(),
                     }),
-                    None => hints.push((topic::tenant_notify(&tenant, n.channel), json.clone())),
+                    None => hints.push((
+                        topic::tenant_notify(&tenant, n.channel.name()),
+                        json.clone(),
+                    )),
                 }
             }
         }

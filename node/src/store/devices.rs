@@ -109,7 +109,11 @@ impl Store {
     /// The namespaces a notice on `channel` goes to: every device whose
     /// kind hears it; a locker's notices only to the locker that owns the
     /// compartment.
-    pub fn tenants_hearing(&self, channel: &str, compartment: Option<&str>) -> Vec<String> {
+    pub fn tenants_hearing(
+        &self,
+        channel: crate::domain::notification::NoticeChannel,
+        compartment: Option<&str>,
+    ) -> Vec<String> {
         let Ok(d) = self.devices.read() else {
             return vec![];
         };

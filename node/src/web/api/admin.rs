@@ -179,7 +179,7 @@ pub async fn add_device(
                 "reply": protocol::topic::tenant_reply(t),
                 "notify": crate::domain::device::channels(body.kind)
                     .iter()
-                    .map(|c| protocol::topic::tenant_notify(t, c))
+                    .map(|c| protocol::topic::tenant_notify(t, c.name()))
                     .collect::<Vec<_>>(),
             },
             "bundle": added.bundle,
