@@ -80,16 +80,28 @@ phases=()
 # run goes on, so one red step does not hide the others. Its wall time goes
 # into the summary at the end.
 step() {
-  local name="$1" t0=$SECONDS
+  local name="$1" t0=$SECONDS c0
+  cpu_s
+  c0=$CPU_S
   shift
   echo "== $name: $*"
   if ! "$@"; then
     echo "== $name FAILED"
     failed_steps+=("$name")
   fi
-  phases+=("$(printf '%-12s %4d s' "$name" $((SECONDS - t0)))")
+  cpu_s
+  phases+=("$(printf '%-13s %5d s  %6d s' "$name" $((SECONDS - t0)) $((CPU_S - c0)))")
 }
-phases+=("$(printf '%-12s %4d s' setup "$SECONDS")")
+# CPU seconds (user + system) of everything this script has waited for,
+# into CPU_S: what each phase cost the machine, beside its wall time. The
+# `times` builtin runs in this shell (a command substitution would read a
+# fresh subshell's zero).
+cpu_s() {
+  times >"$logs/.times"
+  CPU_S="$(awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); n += a[1] * 60 + a[2] } printf "%d", n }' "$logs/.times")"
+}
+cpu_s
+phases+=("$(printf '%-13s %5d s  %6d s' setup "$SECONDS" "$CPU_S")")
 
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --locked --workspace --all-targets -- -D warnings
@@ -184,9 +196,11 @@ for s in "$logs"/*.summary; do
   [ -e "$s" ] && cat "$s"
 done
 echo
-echo "== wall time by phase (the aarch64 build ran beside the tests):"
+echo "== by phase: wall time, CPU time (the aarch64 build ran beside the tests;"
+echo "   its CPU is counted when it is waited for)"
 printf '  %s\n' "${phases[@]}"
-printf '  %-12s %4d s\n' total "$SECONDS"
+cpu_s
+printf '  %-13s %5d s  %6d s\n' total "$SECONDS" "$CPU_S"
 if ((${#failed_steps[@]})); then
   echo "RED: ${failed_steps[*]} failed"
   exit 1
