@@ -286,6 +286,26 @@ pub(crate) fn resend_key(
     }
 }
 
+/// A query string parsed strictly into `T`: a value of the wrong type or a
+/// field `T` does not know is an `invalid_body` naming the field, found by
+/// `serde_path_to_error` while parsing (not read back out of the text of
+/// axum's `Query` rejection).
+pub(crate) fn strict_query<T: serde::de::DeserializeOwned>(
+    raw: Option<&str>,
+) -> Result<T, AppError> {
+    let parts = form_urlencoded::parse(raw.unwrap_or_default().as_bytes());
+    serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(parts)).map_err(|e| {
+        let field = e.path().to_string();
+        AppError::InvalidBody {
+            field: match field.as_str() {
+                "." | "" => "(query)".into(),
+                _ => field,
+            },
+            reason: e.into_inner().to_string(),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -320,24 +340,4 @@ mod tests {
             );
         }
     }
-}
-
-/// A query string parsed strictly into `T`: a value of the wrong type or a
-/// field `T` does not know is an `invalid_body` naming the field, found by
-/// `serde_path_to_error` while parsing (not read back out of the text of
-/// axum's `Query` rejection).
-pub(crate) fn strict_query<T: serde::de::DeserializeOwned>(
-    raw: Option<&str>,
-) -> Result<T, AppError> {
-    let parts = form_urlencoded::parse(raw.unwrap_or_default().as_bytes());
-    serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(parts)).map_err(|e| {
-        let field = e.path().to_string();
-        AppError::InvalidBody {
-            field: match field.as_str() {
-                "." | "" => "(query)".into(),
-                _ => field,
-            },
-            reason: e.into_inner().to_string(),
-        }
-    })
 }
