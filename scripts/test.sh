@@ -197,7 +197,7 @@ for s in "$logs"/*.summary; do
 done
 echo
 echo "== by phase: wall time, CPU time (the aarch64 build ran beside the tests;"
-echo "   its CPU is counted when it is waited for)"
+echo "   its CPU counts in the phase it ended in)"
 printf '  %s\n' "${phases[@]}"
 cpu_s
 printf '  %-13s %5d s  %6d s\n' total "$SECONDS" "$CPU_S"
