@@ -160,7 +160,7 @@ step tests tests
 
 aarch64_build() {
   wait "$aarch64_pid" || { cat "$logs/aarch64-build.log"; return 1; }
-  echo "(built in the background in $((SECONDS - aarch64_t0)) s)"
+  echo "(the background build, started $((SECONDS - aarch64_t0)) s ago beside the tests, is done)"
 }
 step aarch64-build aarch64_build
 
