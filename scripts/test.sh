@@ -146,6 +146,9 @@ summary() {
 tests() {
   local rc=0
   cargo nextest run --locked --workspace 2>&1 | tee "$logs/today.log" || rc=$?
+  # Every test's time; kept here, since the year-ahead run writes the
+  # same nextest file again.
+  cp target/nextest/default/junit.xml "$logs/today.junit.xml" 2>/dev/null || true
   summary "today's clock" "$logs/today.log"
   local ignored
   ignored="$(cargo nextest list --locked --workspace --run-ignored ignored-only 2>/dev/null | grep -v '^ *$' || true)"
@@ -185,6 +188,7 @@ if [ "${STORENODE_YEAR_AHEAD:-1}" != 0 ]; then
     CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="$PWD/scripts/faketime-run" \
       cargo nextest run --locked --workspace -E "$year_ahead_filter" 2>&1 \
       | tee "$logs/year-ahead.log" || rc=$?
+    cp target/nextest/default/junit.xml "$logs/year-ahead.junit.xml" 2>/dev/null || true
     summary "the clock at $STORENODE_SHIFT" "$logs/year-ahead.log" filtered
     return $rc
   }

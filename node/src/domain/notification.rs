@@ -9,8 +9,7 @@ use serde::Serialize;
 
 /// A device notice channel: the topic suffix of `…/notify/{channel}`, and
 /// what a device kind hears (`domain::device::channels`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NoticeChannel {
     /// Every order event (scanners).
     Orders,
