@@ -1,6 +1,6 @@
 //! Every MQTT topic name. Nobody else builds a topic string.
 //!
-//! Store broker (inside the store), topic contract version 6:
+//! Store broker (inside the store), topic contract version 8 (docs/topics.md):
 //! - `store/{store}/events/{kind}`: node events (postcard [`Envelope`]),
 //!   for the node's own services. No device reaches them: a device on the
 //!   TLS listener is confined to its namespace; consumers still verify

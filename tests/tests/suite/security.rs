@@ -191,6 +191,20 @@ async fn each_kind_may_send_only_what_it_needs() {
             json!({"stage": {"order_id": "K-1", "slot": {"kind": "locker", "id": "3"}}}),
             "only the locker itself loads its compartments",
         ),
+        // Contract version 8: a scanner picks; counting and booking a
+        // delivery are a picker's page's (or a manager's).
+        (
+            scan_c,
+            "scanner-1",
+            json!({"record_count": {"task_id": "C1", "counted": 1}}),
+            "a scanner may not send record_count",
+        ),
+        (
+            scan_c,
+            "scanner-1",
+            json!({"receive_delivery": {"lines": []}}),
+            "a scanner may not send receive_delivery",
+        ),
         (
             lock_c,
             "locker-1",
